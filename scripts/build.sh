@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Configures and builds mechlens into build/ (Release). Extra arguments go to cmake's configure step.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+bash "$root/scripts/setup.sh"
+build_dir=${MECHLENS_BUILD_DIR:-$root/build}
+generator=()
+command -v ninja >/dev/null && generator=(-G Ninja)
+if [ ! -f "$build_dir/CMakeCache.txt" ]; then
+  cmake -S "$root" -B "$build_dir" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release "$@" >&2
+elif [ $# -gt 0 ]; then
+  cmake -S "$root" -B "$build_dir" "$@" >&2
+fi
+cmake --build "$build_dir" -j "$(nproc)" >&2

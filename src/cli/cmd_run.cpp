@@ -1,0 +1,115 @@
+// `mechlens run`: top-k next-token predictions for prompts of token ids, and optionally what the
+// selected hooks hold (summary statistics, or every activation saved to a safetensors file).
+#include <fmt/ranges.h>
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include "cli/command.h"
+#include "cli/options.h"
+#include "cli/prompts.h"
+#include "io/checkpoint.h"
+#include "util/shape_format.h"
+
+namespace mechlens::cli {
+namespace {
+
+void print_cache_summary(const ActivationCache& cache) {
+  fmt::print("\n{:<36} {:<22} {:>11} {:>11} {:>11} {:>11}\n", "hook", "shape", "mean", "std", "min", "max");
+  for (const auto& name : cache.names()) {
+    // -inf marks masked attention scores; summarise the finite entries only.
+    torch::Tensor values = cache.at(name).to(torch::kFloat64);
+    torch::Tensor finite = values.masked_select(torch::isfinite(values));
+    const bool any = finite.numel() > 0;
+    fmt::print("{:<36} {:<22} {:>11.4g} {:>11.4g} {:>11.4g} {:>11.4g}\n", name, format_shape(values.sizes()),
+               any ? finite.mean().item<double>() : 0.0, finite.numel() > 1 ? finite.std().item<double>() : 0.0,
+               any ? finite.min().item<double>() : 0.0, any ? finite.max().item<double>() : 0.0);
+  }
+}
+
+}  // namespace
+
+int run_run(const std::vector<std::string>& args) {
+  po::options_description options("options");
+  options.add_options()
+      ("checkpoint", po::value<std::string>()->required(), "checkpoint file (.safetensors)")
+      ("tokens", po::value<std::vector<std::string>>()->composing(),
+       "a prompt of token ids, \"1 2 3\" or 1,2,3 (repeat for a batch)")
+      ("tokens-file", po::value<std::string>(), "file with one prompt of token ids per line")
+      ("top-k", po::value<int64_t>()->default_value(5), "predictions to show per prompt")
+      ("cache", po::value<std::vector<std::string>>()->composing(),
+       "hooks to cache: names, globs (blocks.*.attn.hook_pattern) or shorthand (pattern); '*' = all")
+      ("save-cache", po::value<std::string>(), "write cached activations, tokens and logits to this .safetensors")
+      ("format", po::value<std::string>()->default_value("text"), "output format: text or json");
+  po::variables_map vm;
+  if (!parse_options("run", "--checkpoint CK (--tokens IDS... | --tokens-file F) [--top-k K] [--cache PATTERN...]",
+                     "Run a checkpoint on prompts of token ids and print the top-k next-token predictions "
+                     "at each prompt's last token. Prompts of different lengths are right-padded and masked.",
+                     options, {}, args, vm)) {
+    return 0;
+  }
+  std::vector<Prompt> prompts;
+  if (vm.count("tokens")) {
+    for (const auto& text : vm["tokens"].as<std::vector<std::string>>()) prompts.push_back(parse_prompt(text, "--tokens"));
+  }
+  if (vm.count("tokens-file")) {
+    for (auto& prompt : read_prompt_file(vm["tokens-file"].as<std::string>())) prompts.push_back(std::move(prompt));
+  }
+  if (prompts.empty()) throw UsageError{"give prompts with --tokens or --tokens-file"};
+  const int64_t top_k = vm["top-k"].as<int64_t>();
+  const std::string format = vm["format"].as<std::string>();
+  if (format != "text" && format != "json") throw UsageError{"--format must be text or json, got '" + format + "'"};
+  std::vector<std::string> cache_patterns;
+  if (vm.count("cache")) cache_patterns = vm["cache"].as<std::vector<std::string>>();
+  if (vm.count("save-cache") && cache_patterns.empty()) cache_patterns = {"*"};
+
+  HookedTransformer model = load_checkpoint(vm["checkpoint"].as<std::string>());
+  model->eval();
+  torch::NoGradGuard no_grad;
+  if (top_k < 1 || top_k > model->config().d_vocab) {
+    throw UsageError{fmt::format("--top-k must be in 1..d_vocab={}", model->config().d_vocab)};
+  }
+  const PromptBatch batch = make_batch(prompts);
+  ForwardOptions forward_options;
+  forward_options.attention_mask = batch.attention_mask;
+
+  torch::Tensor logits;  // [batch, pos, d_vocab]
+  ActivationCache cache;
+  if (cache_patterns.empty()) {
+    logits = model->forward(batch.tokens, forward_options);
+  } else {
+    std::tie(logits, cache) = model->run_with_cache(batch.tokens, model->names_filter(cache_patterns), forward_options);
+  }
+  torch::Tensor last = torch::tensor(batch.lengths, torch::kLong) - 1;
+  torch::Tensor last_logits = logits.index({torch::arange(logits.size(0)), last});  // [batch, d_vocab]
+  auto [top_logits, top_ids] = last_logits.topk(top_k, -1);
+  torch::Tensor top_probs = torch::softmax(last_logits, -1).gather(-1, top_ids);
+
+  nlohmann::ordered_json json_out = nlohmann::ordered_json::array();
+  for (size_t b = 0; b < prompts.size(); ++b) {
+    if (format == "text") fmt::print("prompt {}: [{}]\n", b, fmt::join(prompts[b], " "));
+    nlohmann::ordered_json predictions = nlohmann::ordered_json::array();
+    for (int64_t k = 0; k < top_k; ++k) {
+      const int64_t id = top_ids[b][k].item<int64_t>();
+      const double logit = top_logits[b][k].item<double>(), prob = top_probs[b][k].item<double>();
+      if (format == "text") fmt::print("  {:>2}. token {:<6} logit {:>9.4f}  p {:.4f}\n", k + 1, id, logit, prob);
+      predictions.push_back({{"token", id}, {"logit", logit}, {"prob", prob}});
+    }
+    json_out.push_back({{"prompt", prompts[b]}, {"top_k", predictions}});
+  }
+  if (format == "json") fmt::print("{}\n", json_out.dump(2));
+  if (!cache.empty() && format == "text") print_cache_summary(cache);
+  if (vm.count("save-cache")) {
+    NamedTensors tensors{{"tokens", batch.tokens}, {"logits", logits}};
+    std::map<std::string, std::string> metadata{{"format", "mechlens-cache"}};
+    for (const auto& name : cache.names()) {
+      tensors.emplace_back(name, cache.at(name));
+      metadata["dims." + name] = fmt::format("{}", fmt::join(cache.dims(name), ","));
+    }
+    if (batch.attention_mask.defined()) tensors.emplace_back("attention_mask", batch.attention_mask);
+    write_safetensors(vm["save-cache"].as<std::string>(), tensors, metadata);
+    if (format == "text") fmt::print("\nsaved {} activations to {}\n", cache.size(), vm["save-cache"].as<std::string>());
+  }
+  return 0;
+}
+
+}  // namespace mechlens::cli

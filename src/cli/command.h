@@ -1,0 +1,24 @@
+// The subcommand interface of the `mechlens` binary: each command parses its own options.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace mechlens::cli {
+
+struct Command {
+  const char* name;
+  const char* summary;
+  int (*run)(const std::vector<std::string>& args);  // args after the command name
+};
+
+/// Thrown for bad command-line usage; main() prints it with the command's help and exits 2.
+struct UsageError {
+  std::string message;
+};
+
+int run_info(const std::vector<std::string>& args);
+int run_run(const std::vector<std::string>& args);
+int run_init(const std::vector<std::string>& args);
+
+}  // namespace mechlens::cli

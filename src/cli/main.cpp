@@ -1,0 +1,72 @@
+// mechlens: one binary, `mechlens <command> [options]`. Only this file catches errors:
+// mechlens::Error -> message and exit 1; bad usage -> message and exit 2.
+#include <boost/program_options/errors.hpp>
+#include <fmt/format.h>
+
+#include <cstring>
+#include <exception>
+#include <string>
+#include <vector>
+
+#include "cli/command.h"
+#include "util/error.h"
+
+namespace {
+
+using mechlens::cli::Command;
+
+constexpr Command kCommands[] = {
+    {"info", "describe a checkpoint: config, parameter count, every hook with its shape",
+     mechlens::cli::run_info},
+    {"run", "run a checkpoint on token ids: top-k next tokens, optional activation cache",
+     mechlens::cli::run_run},
+    {"init", "build a randomly initialised model from a config JSON and save it",
+     mechlens::cli::run_init},
+};
+
+void print_usage() {
+  fmt::print(
+      "usage: mechlens <command> [options]\n\n"
+      "Mechanistic interpretability of transformers: hookable runtime, caches, checkpoints.\n\n"
+      "commands:\n");
+  for (const auto& command : kCommands) fmt::print("  {:<8} {}\n", command.name, command.summary);
+  fmt::print("\n`mechlens <command> --help` describes a command's options.\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0) {
+    print_usage();
+    return argc < 2 ? 2 : 0;
+  }
+  const std::string name = argv[1];
+  const Command* command = nullptr;
+  for (const auto& candidate : kCommands) {
+    if (name == candidate.name) command = &candidate;
+  }
+  if (!command) {
+    fmt::print(stderr, "mechlens: unknown command '{}'\n\n", name);
+    print_usage();
+    return 2;
+  }
+  const std::vector<std::string> args(argv + 2, argv + argc);
+  try {
+    return command->run(args);
+  } catch (const mechlens::cli::UsageError& e) {
+    fmt::print(stderr, "mechlens {}: {}\n(see `mechlens {} --help`)\n", name, e.message, name);
+    return 2;
+  } catch (const boost::program_options::error& e) {
+    fmt::print(stderr, "mechlens {}: {}\n(see `mechlens {} --help`)\n", name, e.what(), name);
+    return 2;
+  } catch (const mechlens::Error& e) {
+    fmt::print(stderr, "mechlens {}: error: {}\n", name, e.what());
+    return 1;
+  } catch (const c10::Error& e) {
+    fmt::print(stderr, "mechlens {}: internal tensor error: {}\n", name, e.what_without_backtrace());
+    return 1;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "mechlens {}: error: {}\n", name, e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,28 @@
+// Token prompts from the command line or a file (one prompt of integer ids per line), padded
+// into a batch with an attention mask.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <string>
+#include <vector>
+
+namespace mechlens::cli {
+
+using Prompt = std::vector<int64_t>;
+
+/// Parses "1 2 3" or "1,2,3". Throws InputError naming `source` and the bad text.
+Prompt parse_prompt(const std::string& text, const std::string& source);
+
+/// One prompt per non-empty line; '#' starts a comment line.
+std::vector<Prompt> read_prompt_file(const std::string& path);
+
+struct PromptBatch {
+  torch::Tensor tokens;          // [batch, max_len] int64, right-padded with 0
+  torch::Tensor attention_mask;  // [batch, max_len] int64, 1 = token; undefined if no padding
+  std::vector<int64_t> lengths;  // per prompt
+};
+
+PromptBatch make_batch(const std::vector<Prompt>& prompts);
+
+}  // namespace mechlens::cli

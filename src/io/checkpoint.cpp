@@ -1,0 +1,98 @@
+#include "io/checkpoint.h"
+
+#include <fmt/ranges.h>
+#include <torch/torch.h>
+
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "util/error.h"
+#include "util/shape_format.h"
+
+namespace mechlens {
+namespace {
+
+ModelConfig config_from_metadata(const std::map<std::string, std::string>& metadata, const std::string& path) {
+  const auto format = metadata.find("format");
+  MECHLENS_CHECK(CheckpointError, format != metadata.end() && format->second == kCheckpointFormat,
+                 "{}: __metadata__.format is '{}', expected '{}'; hint: not a mechlens checkpoint "
+                 "(build the model from a config and use load_weights for bare safetensors)",
+                 path, format == metadata.end() ? "(missing)" : format->second, kCheckpointFormat);
+  const auto version = metadata.find("format_version");
+  MECHLENS_CHECK(CheckpointError, version != metadata.end() && version->second == kCheckpointFormatVersion,
+                 "{}: __metadata__.format_version is '{}', expected '{}'", path,
+                 version == metadata.end() ? "(missing)" : version->second, kCheckpointFormatVersion);
+  const auto config = metadata.find("config");
+  MECHLENS_CHECK(CheckpointError, config != metadata.end(), "{}: __metadata__ has no 'config' (model config JSON)",
+                 path);
+  try {
+    return ModelConfig::from_json_string(config->second);
+  } catch (const ConfigError& e) {
+    MECHLENS_FAIL(CheckpointError, "{}: __metadata__.config: {}", path, e.what());
+  }
+}
+
+}  // namespace
+
+void save_checkpoint(const HookedTransformer& model, const std::string& path,
+                     const std::map<std::string, std::string>& extra_metadata) {
+  NamedTensors tensors;
+  for (const auto& item : model->named_parameters()) tensors.emplace_back(item.key(), item.value());
+  std::map<std::string, std::string> metadata = extra_metadata;
+  metadata["format"] = kCheckpointFormat;
+  metadata["format_version"] = kCheckpointFormatVersion;
+  metadata["config"] = model->config().to_json().dump();
+  write_safetensors(path, tensors, metadata);
+}
+
+ModelConfig read_checkpoint_config(const std::string& path) {
+  return config_from_metadata(read_safetensors(path).metadata, path);
+}
+
+HookedTransformer load_checkpoint(const std::string& path) {
+  const SafetensorsFile file = read_safetensors(path);
+  HookedTransformer model(config_from_metadata(file.metadata, path));
+  load_weights(model, file, path);
+  return model;
+}
+
+void load_weights(HookedTransformer& model, const SafetensorsFile& file, const std::string& path) {
+  std::map<std::string, const torch::Tensor*> stored;
+  for (const auto& [name, tensor] : file.tensors) stored[name] = &tensor;
+  const ModelConfig& config = model->config();
+  const std::string config_hint =
+      fmt::format("n_layers={}, d_model={}, n_heads={}, n_key_value_heads={}, d_head={}, d_mlp={}, d_vocab={}, "
+                  "n_ctx={}", config.n_layers, config.d_model, config.n_heads, config.kv_heads(), config.d_head,
+                  config.d_mlp, config.d_vocab, config.n_ctx);
+
+  std::vector<std::string> missing;
+  std::set<std::string> expected;
+  for (const auto& item : model->named_parameters()) {
+    expected.insert(item.key());
+    if (!stored.count(item.key())) missing.push_back(item.key());
+  }
+  std::vector<std::string> unexpected;
+  for (const auto& [name, tensor] : stored) {
+    if (!expected.count(name)) unexpected.push_back(name);
+  }
+  MECHLENS_CHECK(CheckpointError, missing.empty() && unexpected.empty(),
+                 "{}: parameter names do not match the model ({}): missing [{}], unexpected [{}]", path,
+                 config_hint, fmt::join(missing, ", "), fmt::join(unexpected, ", "));
+
+  torch::NoGradGuard no_grad;
+  for (auto& item : model->named_parameters()) {
+    const torch::Tensor& source = *stored.at(item.key());
+    torch::Tensor& param = item.value();
+    const int64_t mismatch = first_shape_mismatch(source.sizes(), param.sizes());
+    MECHLENS_CHECK(CheckpointError, mismatch < 0,
+                   "{}: {} has shape {}, expected {} ({}); first mismatch at dim {}", path, item.key(),
+                   format_shape(source.sizes()), format_shape(param.sizes()), config_hint, mismatch);
+    MECHLENS_CHECK(CheckpointError, at::isFloatingType(source.scalar_type()),
+                   "{}: {} has dtype {}, expected a floating-point type ({})", path, item.key(),
+                   c10::toString(source.scalar_type()), c10::toString(param.scalar_type()));
+    param.copy_(source);
+  }
+}
+
+}  // namespace mechlens

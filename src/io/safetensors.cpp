@@ -1,0 +1,191 @@
+#include "io/safetensors.h"
+
+#include <fmt/ranges.h>
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <unistd.h>
+
+#include "util/error.h"
+
+namespace mechlens {
+namespace {
+
+struct DtypeEntry {
+  const char* name;
+  torch::ScalarType type;
+};
+constexpr DtypeEntry kDtypes[] = {
+    {"F64", torch::kFloat64}, {"F32", torch::kFloat32}, {"F16", torch::kFloat16},
+    {"BF16", torch::kBFloat16}, {"I64", torch::kInt64}, {"I32", torch::kInt32},
+    {"I16", torch::kInt16},   {"I8", torch::kInt8},     {"U8", torch::kUInt8},
+    {"BOOL", torch::kBool},
+};
+
+const char* dtype_name(torch::ScalarType type, const std::string& tensor_name) {
+  for (const auto& entry : kDtypes) {
+    if (entry.type == type) return entry.name;
+  }
+  MECHLENS_FAIL(CheckpointError, "tensor '{}' has dtype {}, which safetensors cannot store", tensor_name,
+                c10::toString(type));
+}
+
+torch::ScalarType dtype_from_name(const std::string& name, const std::string& path,
+                                  const std::string& tensor_name) {
+  for (const auto& entry : kDtypes) {
+    if (name == entry.name) return entry.type;
+  }
+  MECHLENS_FAIL(CheckpointError, "{}: tensor '{}' has dtype '{}', expected one of F64, F32, F16, BF16, "
+                "I64, I32, I16, I8, U8, BOOL", path, tensor_name, name);
+}
+
+// Data is stored little-endian, as on every platform LibTorch supports here.
+// Header JSON is padded with spaces to a multiple of 8 so that tensor data stays aligned.
+constexpr size_t kAlignment = 8;
+
+}  // namespace
+
+void write_safetensors(const std::string& path, const NamedTensors& tensors,
+                       const std::map<std::string, std::string>& metadata) {
+  nlohmann::ordered_json header = nlohmann::ordered_json::object();
+  if (!metadata.empty()) header["__metadata__"] = metadata;
+  std::vector<torch::Tensor> contiguous;
+  contiguous.reserve(tensors.size());
+  uint64_t offset = 0;
+  for (const auto& [name, tensor] : tensors) {
+    MECHLENS_CHECK(CheckpointError, tensor.defined(), "{}: tensor '{}' is undefined", path, name);
+    MECHLENS_CHECK(CheckpointError, !header.contains(name), "{}: tensor name '{}' appears twice", path, name);
+    torch::Tensor cpu = tensor.detach().to(torch::kCPU).contiguous();
+    const uint64_t bytes = cpu.numel() * cpu.element_size();
+    header[name] = {{"dtype", dtype_name(cpu.scalar_type(), name)},
+                    {"shape", cpu.sizes().vec()},
+                    {"data_offsets", {offset, offset + bytes}}};
+    offset += bytes;
+    contiguous.push_back(std::move(cpu));
+  }
+  std::string header_text = header.dump();
+  header_text.append((kAlignment - header_text.size() % kAlignment) % kAlignment, ' ');
+
+  const std::string temp_path = fmt::format("{}.tmp.{}", path, ::getpid());
+  {
+    std::ofstream out(temp_path, std::ios::binary | std::ios::trunc);
+    MECHLENS_CHECK(CheckpointError, out.good(), "{}: cannot open for writing", temp_path);
+    const uint64_t header_size = header_text.size();
+    unsigned char size_bytes[8];
+    for (int i = 0; i < 8; ++i) size_bytes[i] = static_cast<unsigned char>(header_size >> (8 * i));
+    out.write(reinterpret_cast<const char*>(size_bytes), 8);
+    out.write(header_text.data(), static_cast<std::streamsize>(header_text.size()));
+    for (const auto& tensor : contiguous) {
+      out.write(static_cast<const char*>(tensor.data_ptr()),
+                static_cast<std::streamsize>(tensor.numel() * tensor.element_size()));
+    }
+    out.flush();
+    if (!out.good()) {
+      out.close();
+      std::remove(temp_path.c_str());
+      MECHLENS_FAIL(CheckpointError, "{}: write failed (disk full?)", path);
+    }
+  }
+  std::error_code error;
+  std::filesystem::rename(temp_path, path, error);
+  if (error) {
+    std::remove(temp_path.c_str());
+    MECHLENS_FAIL(CheckpointError, "{}: cannot move finished file into place: {}", path, error.message());
+  }
+}
+
+SafetensorsFile read_safetensors(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  MECHLENS_CHECK(CheckpointError, in.good(), "{}: cannot open file", path);
+  in.seekg(0, std::ios::end);
+  const uint64_t file_size = static_cast<uint64_t>(in.tellg());
+  in.seekg(0);
+  MECHLENS_CHECK(CheckpointError, file_size >= 8,
+                 "{}: file has {} bytes, expected at least 8 (the header length); truncated or not a "
+                 "safetensors file", path, file_size);
+  unsigned char size_bytes[8];
+  in.read(reinterpret_cast<char*>(size_bytes), 8);
+  uint64_t header_size = 0;
+  for (int i = 7; i >= 0; --i) header_size = (header_size << 8) | size_bytes[i];
+  MECHLENS_CHECK(CheckpointError, header_size <= file_size - 8,
+                 "{}: header length {} exceeds the {} bytes after it; truncated or not a safetensors file",
+                 path, header_size, file_size - 8);
+  std::string header_text(header_size, '\0');
+  in.read(header_text.data(), static_cast<std::streamsize>(header_size));
+
+  nlohmann::json header;
+  try {
+    header = nlohmann::json::parse(header_text);
+  } catch (const nlohmann::json::parse_error& e) {
+    MECHLENS_FAIL(CheckpointError, "{}: header is not valid JSON ({}); not a safetensors file?", path, e.what());
+  }
+  MECHLENS_CHECK(CheckpointError, header.is_object(), "{}: header must be a JSON object", path);
+
+  const uint64_t data_start = 8 + header_size;
+  const uint64_t data_size = file_size - data_start;
+  SafetensorsFile file;
+  std::vector<std::pair<uint64_t, size_t>> order;  // (data offset, index in file.tensors)
+  for (const auto& item : header.items()) {
+    const std::string& name = item.key();
+    const auto& entry = item.value();
+    if (name == "__metadata__") {
+      MECHLENS_CHECK(CheckpointError, entry.is_object(), "{}: __metadata__ must be an object", path);
+      for (const auto& meta : entry.items()) {
+        MECHLENS_CHECK(CheckpointError, meta.value().is_string(),
+                       "{}: __metadata__ field '{}' must be a string", path, meta.key());
+        file.metadata[meta.key()] = meta.value().get<std::string>();
+      }
+      continue;
+    }
+    MECHLENS_CHECK(CheckpointError,
+                   entry.is_object() && entry.contains("dtype") && entry.contains("shape") &&
+                       entry.contains("data_offsets"),
+                   "{}: tensor '{}' must have dtype, shape and data_offsets", path, name);
+    const torch::ScalarType dtype = dtype_from_name(entry["dtype"].get<std::string>(), path, name);
+    std::vector<int64_t> shape;
+    uint64_t begin = 0, end = 0;
+    try {
+      shape = entry["shape"].get<std::vector<int64_t>>();
+      const auto offsets = entry["data_offsets"].get<std::vector<uint64_t>>();
+      MECHLENS_CHECK(CheckpointError, offsets.size() == 2, "{}: tensor '{}' data_offsets must be [begin, end]",
+                     path, name);
+      begin = offsets[0];
+      end = offsets[1];
+    } catch (const nlohmann::json::exception& e) {
+      MECHLENS_FAIL(CheckpointError, "{}: tensor '{}' has a malformed shape or data_offsets: {}", path, name,
+                    e.what());
+    }
+    uint64_t numel = 1;
+    for (int64_t dim : shape) {
+      MECHLENS_CHECK(CheckpointError, dim >= 0, "{}: tensor '{}' has negative dimension {}", path, name, dim);
+      numel *= static_cast<uint64_t>(dim);
+    }
+    const uint64_t expected_bytes = numel * c10::elementSize(dtype);
+    MECHLENS_CHECK(CheckpointError, begin <= end && end - begin == expected_bytes,
+                   "{}: tensor '{}' data_offsets [{}, {}] span {} bytes, expected {} for shape [{}] of {}",
+                   path, name, begin, end, end - begin, expected_bytes, fmt::join(shape, ", "),
+                   entry["dtype"].get<std::string>());
+    MECHLENS_CHECK(CheckpointError, end <= data_size,
+                   "{}: tensor '{}' ends at byte {} of the data section, which has only {} bytes; "
+                   "the file is truncated", path, name, end, data_size);
+    torch::Tensor tensor = torch::empty(shape, torch::TensorOptions().dtype(dtype));
+    in.seekg(static_cast<std::streamoff>(data_start + begin));
+    in.read(static_cast<char*>(tensor.data_ptr()), static_cast<std::streamsize>(expected_bytes));
+    MECHLENS_CHECK(CheckpointError, in.good(), "{}: reading tensor '{}' failed", path, name);
+    order.emplace_back(begin, file.tensors.size());
+    file.tensors.emplace_back(name, std::move(tensor));
+  }
+  // JSON objects are unordered; the data offsets keep the order the tensors were written in.
+  std::sort(order.begin(), order.end());
+  NamedTensors ordered;
+  ordered.reserve(order.size());
+  for (const auto& [offset, index] : order) ordered.push_back(std::move(file.tensors[index]));
+  file.tensors = std::move(ordered);
+  return file;
+}
+
+}  // namespace mechlens

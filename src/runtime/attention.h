@@ -1,0 +1,47 @@
+// Multi-head (and grouped-query) causal self-attention with every TransformerLens hook point:
+// hook_q/k/v [batch,pos,head,d_head] (k/v over key-value heads), hook_rot_q/k (rotary),
+// hook_attn_scores and hook_pattern [batch,head,dest,src], hook_z, and hook_result
+// [batch,pos,head,d_model], which is computed only while something is hooked to it.
+#pragma once
+
+#include <torch/nn/module.h>
+#include <torch/nn/pimpl.h>
+
+#include "hooks/hook_point.h"
+#include "runtime/attention_context.h"
+#include "runtime/config.h"
+
+namespace mechlens {
+
+class AttentionImpl : public torch::nn::Module {
+ public:
+  explicit AttentionImpl(const ModelConfig& config);
+
+  torch::Tensor forward(const torch::Tensor& x, const AttentionContext& context);  // [batch,pos,d_model]
+
+  torch::Tensor W_Q, W_K, W_V;  // [head, d_model, d_head] (K, V: key-value heads)
+  torch::Tensor W_O;            // [head, d_head, d_model]
+  torch::Tensor b_Q, b_K, b_V;  // [head, d_head] (K, V: key-value heads)
+  torch::Tensor b_O;            // [d_model]
+
+  HookPoint hook_q{nullptr}, hook_k{nullptr}, hook_v{nullptr};
+  HookPoint hook_rot_q{nullptr}, hook_rot_k{nullptr};
+  HookPoint hook_attn_scores{nullptr}, hook_pattern{nullptr};
+  HookPoint hook_z{nullptr}, hook_result{nullptr};
+
+ private:
+  // x [batch,pos,d_model] @ W [head,d_model,d_head] + b -> [batch,pos,head,d_head]
+  static torch::Tensor project(const torch::Tensor& x, const torch::Tensor& W, const torch::Tensor& b);
+
+  int64_t n_heads_;
+  int64_t n_kv_heads_;
+  int64_t d_head_;
+  bool rotary_;
+};
+TORCH_MODULE(Attention);
+
+/// Applies rotary embedding (GPT-NeoX "rotate half" layout) to the first rotary_dim dims.
+/// x: [batch, pos, head, d_head]; cos, sin: [batch or 1, pos, 1, rotary_dim].
+torch::Tensor apply_rotary(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin);
+
+}  // namespace mechlens

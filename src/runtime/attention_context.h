@@ -1,0 +1,16 @@
+// What every attention layer of one forward pass shares: the mask and the rotary angles.
+// Built once per forward by the model (runtime/model.cpp), not once per layer.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+namespace mechlens {
+
+struct AttentionContext {
+  torch::Tensor blocked;       // bool [batch or 1, 1, q_pos, k_pos]: true where a query may not look
+  torch::Tensor query_is_pad;  // bool [batch, 1, q_pos, 1], or undefined when nothing is padded
+  torch::Tensor rotary_cos;    // [batch or 1, pos, 1, rotary_dim], or undefined without rotary
+  torch::Tensor rotary_sin;    // same shape as rotary_cos
+};
+
+}  // namespace mechlens

@@ -1,0 +1,204 @@
+#include "runtime/config.h"
+
+#include <nlohmann/json.hpp>
+
+#include <array>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <utility>
+
+#include "util/error.h"
+
+namespace mechlens {
+namespace {
+
+template <typename Enum, size_t N>
+using EnumNames = std::array<std::pair<Enum, const char*>, N>;
+
+constexpr EnumNames<NormType, 3> kNormTypes{{{NormType::kLN, "LN"}, {NormType::kRMS, "RMS"},
+                                             {NormType::kNone, "none"}}};
+constexpr EnumNames<NormPlacement, 2> kNormPlacements{
+    {{NormPlacement::kPre, "pre"}, {NormPlacement::kPost, "post"}}};
+constexpr EnumNames<PositionalEmbedding, 3> kPositionalEmbeddings{
+    {{PositionalEmbedding::kStandard, "standard"}, {PositionalEmbedding::kRotary, "rotary"},
+     {PositionalEmbedding::kNone, "none"}}};
+constexpr EnumNames<ActFn, 4> kActFns{{{ActFn::kReLU, "relu"}, {ActFn::kGELU, "gelu"},
+                                       {ActFn::kGELUNew, "gelu_new"}, {ActFn::kSiLU, "silu"}}};
+constexpr EnumNames<InitForm, 2> kInitForms{
+    {{InitForm::kNormal, "normal"}, {InitForm::kUniform, "uniform"}}};
+
+template <typename Enum, size_t N>
+std::string enum_to_string(const EnumNames<Enum, N>& names, Enum value) {
+  for (const auto& [e, name] : names) {
+    if (e == value) return name;
+  }
+  return "?";
+}
+
+template <typename Enum, size_t N>
+Enum enum_from_json(const EnumNames<Enum, N>& names, const char* field, const nlohmann::json& j) {
+  // JSON null means "none", as TransformerLens's normalization_type=None.
+  const std::string text = j.is_null() ? "none" : j.get<std::string>();
+  std::string allowed;
+  for (const auto& [e, name] : names) {
+    if (text == name) return e;
+    allowed += (allowed.empty() ? "" : ", ") + std::string(name);
+  }
+  MECHLENS_FAIL(ConfigError, "config field '{}' is '{}', expected one of: {}", field, text, allowed);
+}
+
+// Visits every config field with its JSON name: the single list behind to_json and from_json.
+template <typename Config, typename Visitor>
+void visit_config_fields(Config& c, Visitor&& v) {
+  v("n_layers", c.n_layers);
+  v("d_model", c.d_model);
+  v("n_heads", c.n_heads);
+  v("d_head", c.d_head);
+  v("n_key_value_heads", c.n_key_value_heads);
+  v("d_mlp", c.d_mlp);
+  v("n_ctx", c.n_ctx);
+  v("d_vocab", c.d_vocab);
+  v("act_fn", c.act_fn);
+  v("gated_mlp", c.gated_mlp);
+  v("normalization_type", c.normalization_type);
+  v("norm_placement", c.norm_placement);
+  v("eps", c.eps);
+  v("positional_embedding_type", c.positional_embedding_type);
+  v("rotary_dim", c.rotary_dim);
+  v("rotary_base", c.rotary_base);
+  v("attn_bias", c.attn_bias);
+  v("mlp_bias", c.mlp_bias);
+  v("unembed_bias", c.unembed_bias);
+  v("tie_embeddings", c.tie_embeddings);
+  v("init_form", c.init_form);
+  v("init_gamma", c.init_gamma);
+  v("seed", c.seed);
+}
+
+struct ToJson {
+  nlohmann::json& out;
+  template <typename T>
+  void operator()(const char* name, const T& value) {
+    if constexpr (std::is_same_v<T, NormType>) out[name] = enum_to_string(kNormTypes, value);
+    else if constexpr (std::is_same_v<T, NormPlacement>) out[name] = enum_to_string(kNormPlacements, value);
+    else if constexpr (std::is_same_v<T, PositionalEmbedding>) out[name] = enum_to_string(kPositionalEmbeddings, value);
+    else if constexpr (std::is_same_v<T, ActFn>) out[name] = enum_to_string(kActFns, value);
+    else if constexpr (std::is_same_v<T, InitForm>) out[name] = enum_to_string(kInitForms, value);
+    else out[name] = value;
+  }
+};
+
+struct FromJson {
+  const nlohmann::json& in;
+  std::set<std::string>& seen;
+  template <typename T>
+  void operator()(const char* name, T& value) {
+    const auto it = in.find(name);
+    if (it == in.end()) return;
+    seen.insert(name);
+    try {
+      if constexpr (std::is_same_v<T, NormType>) value = enum_from_json(kNormTypes, name, *it);
+      else if constexpr (std::is_same_v<T, NormPlacement>) value = enum_from_json(kNormPlacements, name, *it);
+      else if constexpr (std::is_same_v<T, PositionalEmbedding>) value = enum_from_json(kPositionalEmbeddings, name, *it);
+      else if constexpr (std::is_same_v<T, ActFn>) value = enum_from_json(kActFns, name, *it);
+      else if constexpr (std::is_same_v<T, InitForm>) value = enum_from_json(kInitForms, name, *it);
+      else if constexpr (std::is_same_v<T, bool>) value = it->template get<bool>();
+      else if constexpr (std::is_integral_v<T>) {
+        MECHLENS_CHECK(ConfigError, it->is_number_integer(), "config field '{}' is {}, expected an integer",
+                       name, it->dump());
+        value = it->template get<T>();
+      } else value = it->template get<T>();
+    } catch (const nlohmann::json::exception& e) {
+      MECHLENS_FAIL(ConfigError, "config field '{}' has value {}: {}", name, it->dump(), e.what());
+    }
+  }
+};
+
+}  // namespace
+
+std::string to_string(NormType value) { return enum_to_string(kNormTypes, value); }
+std::string to_string(NormPlacement value) { return enum_to_string(kNormPlacements, value); }
+std::string to_string(PositionalEmbedding value) { return enum_to_string(kPositionalEmbeddings, value); }
+std::string to_string(ActFn value) { return enum_to_string(kActFns, value); }
+std::string to_string(InitForm value) { return enum_to_string(kInitForms, value); }
+
+void ModelConfig::validate() const {
+  auto positive = [](const char* field, int64_t value) {
+    MECHLENS_CHECK(ConfigError, value > 0, "config field '{}' is {}, expected > 0", field, value);
+  };
+  positive("n_layers", n_layers);
+  positive("d_model", d_model);
+  positive("n_heads", n_heads);
+  positive("d_head", d_head);
+  positive("n_ctx", n_ctx);
+  positive("d_vocab", d_vocab);
+  MECHLENS_CHECK(ConfigError, d_mlp >= 0, "config field 'd_mlp' is {}, expected >= 0 (0 = attention-only)",
+                 d_mlp);
+  MECHLENS_CHECK(ConfigError, n_key_value_heads >= 0 && n_heads % kv_heads() == 0,
+                 "config field 'n_key_value_heads' is {}, expected a divisor of n_heads={}",
+                 n_key_value_heads, n_heads);
+  MECHLENS_CHECK(ConfigError, !gated_mlp || d_mlp > 0, "config field 'gated_mlp' needs d_mlp > 0");
+  if (positional_embedding_type == PositionalEmbedding::kRotary) {
+    const int64_t dim = effective_rotary_dim();
+    MECHLENS_CHECK(ConfigError, dim % 2 == 0 && dim <= d_head,
+                   "config field 'rotary_dim' is {}, expected an even number <= d_head={}", rotary_dim,
+                   d_head);
+    MECHLENS_CHECK(ConfigError, rotary_base > 0, "config field 'rotary_base' is {}, expected > 0",
+                   rotary_base);
+  }
+  MECHLENS_CHECK(ConfigError, rotary_dim >= 0, "config field 'rotary_dim' is {}, expected >= 0", rotary_dim);
+  MECHLENS_CHECK(ConfigError, norm_placement == NormPlacement::kPre || has_norm(),
+                 "config field 'norm_placement' is 'post' but normalization_type is 'none'; "
+                 "post-norm needs LN or RMS");
+  MECHLENS_CHECK(ConfigError, eps > 0, "config field 'eps' is {}, expected > 0", eps);
+  MECHLENS_CHECK(ConfigError, init_gamma > 0, "config field 'init_gamma' is {}, expected > 0", init_gamma);
+  MECHLENS_CHECK(ConfigError, seed >= 0, "config field 'seed' is {}, expected >= 0", seed);
+}
+
+nlohmann::json ModelConfig::to_json() const {
+  nlohmann::json out = nlohmann::json::object();
+  visit_config_fields(*this, ToJson{out});
+  return out;
+}
+
+ModelConfig ModelConfig::from_json(const nlohmann::json& json) {
+  MECHLENS_CHECK(ConfigError, json.is_object(), "model config must be a JSON object, got {}",
+                 json.type_name());
+  ModelConfig config;
+  std::set<std::string> seen;
+  visit_config_fields(config, FromJson{json, seen});
+  for (const auto& item : json.items()) {
+    MECHLENS_CHECK(ConfigError, seen.count(item.key()) > 0,
+                   "unknown model config field '{}' (known fields: see ModelConfig in docs/CONFIG.md)",
+                   item.key());
+  }
+  config.validate();
+  return config;
+}
+
+ModelConfig ModelConfig::from_json_string(const std::string& text) {
+  nlohmann::json json;
+  try {
+    json = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::parse_error& e) {
+    MECHLENS_FAIL(ConfigError, "model config is not valid JSON: {}", e.what());
+  }
+  return from_json(json);
+}
+
+ModelConfig ModelConfig::from_file(const std::string& path) {
+  std::ifstream in(path);
+  MECHLENS_CHECK(ConfigError, in.good(), "{}: cannot open model config file", path);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  try {
+    return from_json_string(buffer.str());
+  } catch (const ConfigError& e) {
+    throw ConfigError(fmt::format("{}: {}", path, e.what()));
+  }
+}
+
+bool operator==(const ModelConfig& a, const ModelConfig& b) { return a.to_json() == b.to_json(); }
+
+}  // namespace mechlens

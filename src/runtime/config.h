@@ -1,0 +1,67 @@
+// ModelConfig: every architectural choice of a HookedTransformer, with TransformerLens field names.
+// One field list (visit_config_fields) drives JSON round-trip and the checkpoint metadata.
+#pragma once
+
+#include <nlohmann/json_fwd.hpp>
+
+#include <cstdint>
+#include <string>
+
+namespace mechlens {
+
+enum class NormType { kLN, kRMS, kNone };
+enum class NormPlacement { kPre, kPost };  // post-LN: x <- LN(x + sublayer(x)) (Wang et al. 2024)
+enum class PositionalEmbedding { kStandard, kRotary, kNone };
+enum class ActFn { kReLU, kGELU, kGELUNew, kSiLU };
+enum class InitForm { kNormal, kUniform };
+
+struct ModelConfig {
+  int64_t n_layers = 2;
+  int64_t d_model = 128;
+  int64_t n_heads = 4;
+  int64_t d_head = 32;
+  int64_t n_key_value_heads = 0;  // grouped-query attention; 0 = n_heads (plain multi-head)
+  int64_t d_mlp = 512;            // 0 = attention-only
+  int64_t n_ctx = 64;             // longest sequence the model accepts
+  int64_t d_vocab = 64;
+  ActFn act_fn = ActFn::kGELU;
+  bool gated_mlp = false;         // post = act(x W_gate) * (x W_in), as Llama/Mistral
+  NormType normalization_type = NormType::kLN;
+  NormPlacement norm_placement = NormPlacement::kPre;
+  double eps = 1e-5;
+  PositionalEmbedding positional_embedding_type = PositionalEmbedding::kStandard;
+  int64_t rotary_dim = 0;         // dims of each head that rotate; 0 = d_head
+  double rotary_base = 10000.0;
+  bool attn_bias = true;          // b_Q, b_K, b_V, b_O
+  bool mlp_bias = true;           // b_in, b_out
+  bool unembed_bias = true;       // b_U
+  bool tie_embeddings = false;    // W_U = W_E^T, no separate unembedding matrix
+  InitForm init_form = InitForm::kNormal;  // normal: std = fan_in^-gamma; uniform: +-(6/fan_in)^gamma
+  double init_gamma = 0.5;        // "initialisation rate": 0.5 ~ default scale, 1 = small
+  int64_t seed = 0;               // seed of the weight initialisation
+
+  bool attn_only() const { return d_mlp == 0; }
+  bool has_norm() const { return normalization_type != NormType::kNone; }
+  int64_t kv_heads() const { return n_key_value_heads > 0 ? n_key_value_heads : n_heads; }
+  int64_t effective_rotary_dim() const { return rotary_dim > 0 ? rotary_dim : d_head; }
+
+  /// Throws ConfigError naming the field, its value and the constraint it breaks.
+  void validate() const;
+
+  nlohmann::json to_json() const;
+  /// Unknown keys are rejected (a typo must not silently fall back to a default).
+  static ModelConfig from_json(const nlohmann::json& json);
+  static ModelConfig from_json_string(const std::string& text);
+  static ModelConfig from_file(const std::string& path);
+};
+
+bool operator==(const ModelConfig& a, const ModelConfig& b);
+inline bool operator!=(const ModelConfig& a, const ModelConfig& b) { return !(a == b); }
+
+std::string to_string(NormType value);
+std::string to_string(NormPlacement value);
+std::string to_string(PositionalEmbedding value);
+std::string to_string(ActFn value);
+std::string to_string(InitForm value);
+
+}  // namespace mechlens

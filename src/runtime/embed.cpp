@@ -1,0 +1,34 @@
+#include "runtime/embed.h"
+
+namespace mechlens {
+
+EmbedImpl::EmbedImpl(const ModelConfig& config) {
+  W_E = register_parameter("W_E", torch::empty({config.d_vocab, config.d_model}));
+}
+
+torch::Tensor EmbedImpl::forward(const torch::Tensor& tokens) {
+  return torch::embedding(W_E, tokens);
+}
+
+PosEmbedImpl::PosEmbedImpl(const ModelConfig& config) {
+  W_pos = register_parameter("W_pos", torch::empty({config.n_ctx, config.d_model}));
+}
+
+torch::Tensor PosEmbedImpl::forward(const torch::Tensor& positions) {
+  return torch::embedding(W_pos, positions);
+}
+
+UnembedImpl::UnembedImpl(const ModelConfig& config, torch::Tensor tied_W_E)
+    : tied_W_E_(std::move(tied_W_E)) {
+  if (!config.tie_embeddings) {
+    W_U = register_parameter("W_U", torch::empty({config.d_model, config.d_vocab}));
+  }
+  if (config.unembed_bias) b_U = register_parameter("b_U", torch::zeros({config.d_vocab}));
+}
+
+torch::Tensor UnembedImpl::forward(const torch::Tensor& x) {
+  torch::Tensor logits = W_U.defined() ? torch::matmul(x, W_U) : torch::matmul(x, tied_W_E_.t());
+  return b_U.defined() ? logits + b_U : logits;
+}
+
+}  // namespace mechlens

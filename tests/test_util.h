@@ -1,0 +1,69 @@
+// Shared helpers for the mechlens test suites: tiny configs, seeded tokens and tensor comparison
+// that reports max |diff| and the first failing index.
+#pragma once
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <string>
+
+#include "runtime/config.h"
+#include "util/shape_format.h"
+
+namespace mechlens::testing {
+
+inline ModelConfig tiny_config() {
+  ModelConfig config;
+  config.n_layers = 2;
+  config.d_model = 16;
+  config.n_heads = 4;
+  config.d_head = 4;
+  config.d_mlp = 32;
+  config.n_ctx = 12;
+  config.d_vocab = 23;
+  config.seed = 7;
+  return config;
+}
+
+inline torch::Tensor random_tokens(int64_t batch, int64_t pos, int64_t d_vocab, uint64_t seed = 1) {
+  at::Generator generator = at::detail::createCPUGenerator(seed);
+  return torch::randint(d_vocab, {batch, pos}, generator, torch::kLong);
+}
+
+inline ::testing::AssertionResult tensors_close(const torch::Tensor& actual, const torch::Tensor& expected,
+                                                double tolerance) {
+  if (actual.sizes() != expected.sizes()) {
+    return ::testing::AssertionFailure() << "shape " << format_shape(actual.sizes()) << " vs expected "
+                                         << format_shape(expected.sizes());
+  }
+  torch::Tensor diff = (actual.to(torch::kFloat64) - expected.to(torch::kFloat64)).abs();
+  diff = diff.masked_fill(actual.isinf().logical_and(actual.eq(expected)), 0.0);  // equal infinities
+  const double max_diff = diff.numel() ? diff.max().item<double>() : 0.0;
+  if (max_diff <= tolerance && !diff.isnan().any().item<bool>()) return ::testing::AssertionSuccess();
+  const int64_t flat = diff.nan_to_num(1e30).flatten().argmax().item<int64_t>();
+  return ::testing::AssertionFailure() << "max |diff| " << max_diff << " > " << tolerance << " at flat index "
+                                       << flat << " (actual " << actual.flatten()[flat].item<double>()
+                                       << ", expected " << expected.flatten()[flat].item<double>() << ")";
+}
+
+inline ::testing::AssertionResult tensors_equal(const torch::Tensor& actual, const torch::Tensor& expected) {
+  if (actual.sizes() == expected.sizes() && torch::equal(actual, expected)) return ::testing::AssertionSuccess();
+  return tensors_close(actual, expected, 0.0) << " (bit-exact equality expected)";
+}
+
+/// Asserts that `fn` throws ErrorType whose message contains `needle`.
+template <typename ErrorType, typename Fn>
+::testing::AssertionResult throws_with(Fn&& fn, const std::string& needle) {
+  try {
+    fn();
+  } catch (const ErrorType& e) {
+    const std::string message = e.what();
+    if (message.find(needle) != std::string::npos) return ::testing::AssertionSuccess();
+    return ::testing::AssertionFailure() << "message \"" << message << "\" lacks \"" << needle << "\"";
+  } catch (const std::exception& e) {
+    return ::testing::AssertionFailure() << "threw another type: " << e.what();
+  }
+  return ::testing::AssertionFailure() << "did not throw";
+}
+
+}  // namespace mechlens::testing
