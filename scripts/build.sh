@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Configures and builds mechlens into build/ (Release). Extra arguments go to cmake's configure step.
+# Configures and builds mechlens into build/ (Release). Extra arguments go to cmake's configure step;
+# MECHLENS_BUILD_TARGET limits the build to one target (e.g. mechlens).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bash "$root/scripts/setup.sh"
@@ -11,4 +12,6 @@ if [ ! -f "$build_dir/CMakeCache.txt" ]; then
 elif [ $# -gt 0 ]; then
   cmake -S "$root" -B "$build_dir" "$@" >&2
 fi
-cmake --build "$build_dir" -j "$(nproc)" >&2
+target=()
+[ -n "${MECHLENS_BUILD_TARGET:-}" ] && target=(--target "$MECHLENS_BUILD_TARGET")
+cmake --build "$build_dir" -j "$(nproc)" "${target[@]}" >&2

@@ -63,7 +63,8 @@ int run_info(const std::vector<std::string>& args) {
   fmt::print("checkpoint  {} ({:.2f} MB)\n", path,
              static_cast<double>(std::filesystem::file_size(path)) / (1024.0 * 1024.0));
   fmt::print("parameters  {}\n\nconfig\n", model->n_params());
-  for (const auto& item : config.to_json().items()) fmt::print("  {:<26} {}\n", item.key(), item.value().dump());
+  const nlohmann::json config_json = config.to_json();
+  for (const auto& item : config_json.items()) fmt::print("  {:<26} {}\n", item.key(), item.value().dump());
   fmt::print("\nhooks ({})\n", model->hook_names().size());
   for (const auto& name : model->hook_names()) {
     fmt::print("  {:<36} [{}]\n", name, fmt::join(shape_words(model, name), ", "));

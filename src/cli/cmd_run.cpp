@@ -4,6 +4,8 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include <algorithm>
+
 #include "cli/command.h"
 #include "cli/options.h"
 #include "cli/prompts.h"
@@ -13,16 +15,26 @@
 namespace mechlens::cli {
 namespace {
 
-void print_cache_summary(const ActivationCache& cache) {
+// Statistics over real tokens only: padded positions (mask 0) are left out, and so is the -inf
+// that marks masked attention scores.
+void print_cache_summary(const ActivationCache& cache, const torch::Tensor& attention_mask) {
   fmt::print("\n{:<36} {:<22} {:>11} {:>11} {:>11} {:>11}\n", "hook", "shape", "mean", "std", "min", "max");
   for (const auto& name : cache.names()) {
-    // -inf marks masked attention scores; summarise the finite entries only.
     torch::Tensor values = cache.at(name).to(torch::kFloat64);
-    torch::Tensor finite = values.masked_select(torch::isfinite(values));
-    const bool any = finite.numel() > 0;
+    torch::Tensor keep = torch::isfinite(values);
+    const auto& dims = cache.dims(name);
+    const auto pos_dim = std::find_if(dims.begin(), dims.end(), [](const std::string& d) { return d == "pos" || d == "dest"; });
+    if (attention_mask.defined() && !dims.empty() && dims[0] == "batch" && pos_dim != dims.end()) {
+      std::vector<int64_t> view(dims.size(), 1);
+      view[0] = attention_mask.size(0);
+      view[pos_dim - dims.begin()] = attention_mask.size(1);
+      keep = keep.logical_and(attention_mask.ne(0).view(view));
+    }
+    torch::Tensor kept = values.masked_select(keep);
+    const bool any = kept.numel() > 0;
     fmt::print("{:<36} {:<22} {:>11.4g} {:>11.4g} {:>11.4g} {:>11.4g}\n", name, format_shape(values.sizes()),
-               any ? finite.mean().item<double>() : 0.0, finite.numel() > 1 ? finite.std().item<double>() : 0.0,
-               any ? finite.min().item<double>() : 0.0, any ? finite.max().item<double>() : 0.0);
+               any ? kept.mean().item<double>() : 0.0, kept.numel() > 1 ? kept.std().item<double>() : 0.0,
+               any ? kept.min().item<double>() : 0.0, any ? kept.max().item<double>() : 0.0);
   }
 }
 
@@ -97,7 +109,7 @@ int run_run(const std::vector<std::string>& args) {
     json_out.push_back({{"prompt", prompts[b]}, {"top_k", predictions}});
   }
   if (format == "json") fmt::print("{}\n", json_out.dump(2));
-  if (!cache.empty() && format == "text") print_cache_summary(cache);
+  if (!cache.empty() && format == "text") print_cache_summary(cache, batch.attention_mask);
   if (vm.count("save-cache")) {
     NamedTensors tensors{{"tokens", batch.tokens}, {"logits", logits}};
     std::map<std::string, std::string> metadata{{"format", "mechlens-cache"}};
