@@ -10,6 +10,7 @@
 
 #include "cli/command.h"
 #include "util/error.h"
+#include "util/process_setup.h"
 
 namespace {
 
@@ -52,6 +53,7 @@ int main(int argc, char** argv) {
   }
   const std::vector<std::string> args(argv + 2, argv + argc);
   try {
+    mechlens::configure_process();
     return command->run(args);
   } catch (const mechlens::cli::UsageError& e) {
     fmt::print(stderr, "mechlens {}: {}\n(see `mechlens {} --help`)\n", name, e.message, name);

@@ -1,0 +1,16 @@
+// Process-wide set-up for CPU inference, called once at the start of the binaries.
+// Threads: LibTorch's C++ API starts with one intra-op thread; mechlens uses every core. OpenBLAS is
+// installed in its OpenMP flavour, so BLAS calls share LibTorch's OpenMP pool instead of starting a
+// second pool that would oversubscribe the cores.
+// Allocator: glibc returns each freed buffer over 128 KiB to the kernel and page-faults the next one
+// in again; a forward pass that keeps its activations (a cache) then ran at 0.6x the speed of one
+// that does not. Raising the mmap and trim thresholds keeps that memory in the heap for reuse.
+#pragma once
+
+namespace mechlens {
+
+/// Sets LibTorch's intra-op threads from MECHLENS_NUM_THREADS, else OMP_NUM_THREADS, else the
+/// number of cores, and tunes glibc's allocator as above. Returns the thread count in effect.
+int configure_process();
+
+}  // namespace mechlens
