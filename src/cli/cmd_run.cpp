@@ -48,7 +48,7 @@ int run_run(const std::vector<std::string>& args) {
        "a prompt of token ids, \"1 2 3\" or 1,2,3 (repeat for a batch)")
       ("tokens-file", po::value<std::string>(), "file with one prompt of token ids per line")
       ("top-k", po::value<int64_t>()->default_value(5), "predictions to show per prompt")
-      ("cache", po::value<std::vector<std::string>>()->composing(),
+      ("cache", po::value<std::vector<std::string>>()->multitoken()->composing(),
        "hooks to cache: names, globs (blocks.*.attn.hook_pattern) or shorthand (pattern); '*' = all")
       ("save-cache", po::value<std::string>(), "write cached activations, tokens and logits to this .safetensors")
       ("format", po::value<std::string>()->default_value("text"), "output format: text or json");

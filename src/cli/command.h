@@ -20,5 +20,6 @@ struct UsageError {
 int run_info(const std::vector<std::string>& args);
 int run_run(const std::vector<std::string>& args);
 int run_init(const std::vector<std::string>& args);
+int run_record(const std::vector<std::string>& args);
 
 }  // namespace mechlens::cli

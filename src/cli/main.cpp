@@ -23,6 +23,8 @@ constexpr Command kCommands[] = {
      mechlens::cli::run_run},
     {"init", "build a randomly initialised model from a config JSON and save it",
      mechlens::cli::run_init},
+    {"record", "stream chosen hooks over many prompts into an HDF5 record",
+     mechlens::cli::run_record},
 };
 
 void print_usage() {

@@ -76,6 +76,10 @@ class HookedTransformerImpl : public torch::nn::Module {
   /// Shape the hook's activation has for a batch of `batch` prompts of `pos` tokens.
   std::vector<int64_t> hook_shape(const std::string& name, int64_t batch, int64_t pos) const;
 
+  /// Throws InputError unless `tokens` [batch, pos] are integer ids in 0..d_vocab-1 and pos <= n_ctx;
+  /// the message names the first offending [batch, pos].
+  void check_tokens(const torch::Tensor& tokens) const;
+
   const ModelConfig& config() const { return config_; }
   int64_t n_params() const;
 
@@ -89,7 +93,6 @@ class HookedTransformerImpl : public torch::nn::Module {
 
  private:
   torch::Tensor embed_tokens(const torch::Tensor& tokens, const torch::Tensor& positions);
-  void check_tokens(const torch::Tensor& tokens) const;
 
   ModelConfig config_;
   std::vector<std::string> hook_names_;

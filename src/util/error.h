@@ -30,6 +30,10 @@ class InputError : public Error {  // bad tokens, shapes or options from the use
  public:
   using Error::Error;
 };
+class StoreError : public Error {  // unreadable, truncated or mismatched HDF5 record
+ public:
+  using Error::Error;
+};
 
 namespace detail {
 template <typename E>

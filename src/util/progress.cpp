@@ -38,7 +38,7 @@ void ProgressBar::advance(int64_t steps, const std::string& suffix) {
 
 void ProgressBar::finish() {
   if (finished_) return;
-  draw("");
+  if (done_ != total_) draw("");  // advance() already drew the final state otherwise
   if (enabled_) std::fputc('\n', stderr);
   finished_ = true;
 }

@@ -4,23 +4,7 @@
 set -uo pipefail
 mechlens=$1 work=$2
 mkdir -p "$work"
-passed=0 failed=0
-
-# expect NAME EXIT_CODE REGEX -- command...: runs the command, checks its exit code and that its
-# combined output matches REGEX.
-expect() {
-  local name=$1 code=$2 regex=$3
-  shift 4
-  local out rc
-  out=$("$@" 2>&1)
-  rc=$?
-  if [ "$rc" -eq "$code" ] && grep -Eq -- "$regex" <<<"$out"; then
-    passed=$((passed + 1))
-  else
-    failed=$((failed + 1))
-    printf 'FAIL %s: exit %s (expected %s), output:\n%s\n' "$name" "$rc" "$code" "$out" | head -20
-  fi
-}
+source "$(dirname "$0")/../expect.sh"
 
 cat >"$work/small.json" <<'JSON'
 {"n_layers": 2, "d_model": 32, "n_heads": 4, "d_head": 8, "d_mlp": 64, "n_ctx": 16, "d_vocab": 50, "seed": 1}

@@ -10,30 +10,14 @@ Exit status 0 when every hook matches and the two hook sets are identical.
 import argparse
 import json
 import math
-import struct
+import os
 import sys
 
 import numpy as np
 import torch
 
-DTYPES = {"F32": np.float32, "F64": np.float64, "F16": np.float16, "I64": np.int64, "I32": np.int32}
-
-
-def read_safetensors(path):
-    """Parses the safetensors container by hand (the format is 8 bytes + JSON + raw data)."""
-    with open(path, "rb") as f:
-        blob = f.read()
-    (header_len,) = struct.unpack("<Q", blob[:8])
-    header = json.loads(blob[8 : 8 + header_len])
-    metadata = header.pop("__metadata__", {})
-    base = 8 + header_len
-    tensors = {}
-    for name, info in header.items():
-        begin, end = info["data_offsets"]
-        array = np.frombuffer(blob[base + begin : base + end], dtype=DTYPES[info["dtype"]])
-        tensors[name] = torch.from_numpy(array.copy().reshape(info["shape"]))
-    return tensors, metadata
-
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
+from safetensors_np import read_safetensors  # noqa: E402
 
 def norm(x, prefix, cfg, p, acts):
     """LayerNorm (centred) or RMSNorm; records hook_scale and hook_normalized."""
@@ -174,8 +158,9 @@ def main():
 
     params, meta = read_safetensors(args.checkpoint)
     cfg = json.loads(meta["config"])
-    params = {name: t.double() for name, t in params.items()}
+    params = {name: torch.from_numpy(t).double() for name, t in params.items()}
     cache, _ = read_safetensors(args.cache)
+    cache = {name: torch.from_numpy(t) for name, t in cache.items()}
     tokens = cache.pop("tokens").long()
     mask = cache.pop("attention_mask", None)
     mask = None if mask is None else mask.long()

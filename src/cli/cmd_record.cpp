@@ -1,0 +1,116 @@
+// `mechlens record`: stream the activations of chosen hooks over many prompts into an HDF5 record.
+#include <fmt/ranges.h>
+#include <torch/torch.h>
+
+#include <filesystem>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/command.h"
+#include "cli/options.h"
+#include "cli/prompts.h"
+#include "io/checkpoint.h"
+#include "store/index_spec.h"
+#include "store/record_reader.h"
+#include "store/recorder.h"
+#include "util/error.h"
+#include "util/sha256.h"
+
+namespace mechlens::cli {
+namespace {
+
+bool is_hdf5_path(const std::string& path) {
+  const std::string ext = std::filesystem::path(path).extension().string();
+  return ext == ".h5" || ext == ".hdf5";
+}
+
+// Prompts from a text file (one prompt of ids per line) or from /tokens of an earlier record.
+PromptSet load_prompts(const std::string& path) {
+  if (!is_hdf5_path(path)) return make_prompt_set(read_prompt_file(path));
+  RecordReader reader(path);
+  PromptSet set;
+  set.tokens = reader.read_tokens();
+  set.lengths = reader.read_lengths();
+  for (const auto& name : reader.annotations()) set.annotations.emplace_back(name, reader.read_annotation(name));
+  MECHLENS_CHECK(InputError, set.size() > 0, "{}: record holds no prompts", path);
+  return set;
+}
+
+RecordSettings parse_settings(const po::variables_map& vm, const HookedTransformer& model) {
+  RecordSettings settings;
+  settings.hooks = model->resolve_hooks(vm["hooks"].as<std::vector<std::string>>());
+  settings.positions = vm["positions"].as<std::string>();
+  settings.heads = vm["heads"].as<std::string>();
+  settings.batch_size = vm["batch"].as<int64_t>();
+  if (settings.batch_size < 1) throw UsageError{"--batch must be at least 1"};
+  const std::string dtype = vm["dtype"].as<std::string>();
+  if (dtype == "f32" || dtype == "float32") settings.dtype = torch::kFloat32;
+  else if (dtype == "f16" || dtype == "float16") settings.dtype = torch::kFloat16;
+  else throw UsageError{"--dtype must be f32 or f16, got '" + dtype + "'"};
+  const std::string compress = vm["compress"].as<std::string>();
+  if (compress == "none") {
+    settings.gzip_level = 0;
+  } else if (compress.rfind("gzip", 0) == 0) {
+    settings.gzip_level = compress == "gzip" ? 4 : std::atoi(compress.substr(5).c_str());
+    if (settings.gzip_level < 1 || settings.gzip_level > 9) throw UsageError{"--compress gzip level must be 1..9"};
+  } else {
+    throw UsageError{"--compress must be none, gzip or gzip:LEVEL, got '" + compress + "'"};
+  }
+  return settings;
+}
+
+}  // namespace
+
+int run_record(const std::vector<std::string>& args) {
+  po::options_description options("options");
+  options.add_options()
+      ("checkpoint", po::value<std::string>()->required(), "checkpoint file (.safetensors)")
+      ("tokens", po::value<std::string>(), "prompts: text file (one prompt of ids per line) or a record's .h5 /tokens")
+      ("hooks", po::value<std::vector<std::string>>()->multitoken()->default_value({"blocks.*.attn.hook_pattern"},
+                                                                                 "blocks.*.attn.hook_pattern"),
+       "hooks to record: names, globs or shorthand")
+      ("out", po::value<std::string>()->required(), "record to write (.h5)")
+      ("batch", po::value<int64_t>()->default_value(32), "prompts per forward pass (bounds memory)")
+      ("positions", po::value<std::string>()->default_value("all"),
+       "positions to keep along pos/dest: all, 3, -1, 2:6, -5: (negative = from each prompt's end)")
+      ("heads", po::value<std::string>()->default_value("all"), "heads to keep along head dims: all, 0,2, 1:3")
+      ("dtype", po::value<std::string>()->default_value("f32"), "storage dtype: f32 or f16 (IEEE half)")
+      ("compress", po::value<std::string>()->default_value("none"), "none, or gzip[:LEVEL] with the shuffle filter")
+      ("resume", po::bool_switch(), "continue OUT.partial from its last complete batch")
+      ("quiet", po::bool_switch(), "no progress bar");
+  po::variables_map vm;
+  if (!parse_options("record", "--checkpoint CK --tokens FILE --out FILE.h5 [--hooks GLOB...] [options]",
+                     "Run a checkpoint over prompts batch by batch and stream the selected hooks into an HDF5 "
+                     "record (schema: docs/RECORD_FORMAT.md). The file appears at --out only when complete.",
+                     options, {}, args, vm)) {
+    return 0;
+  }
+  if (!vm.count("tokens")) throw UsageError{"give the prompts with --tokens FILE"};
+  const std::string checkpoint = vm["checkpoint"].as<std::string>();
+  const std::string out = vm["out"].as<std::string>();
+  HookedTransformer model = load_checkpoint(checkpoint);
+  const RecordSettings settings = parse_settings(vm, model);
+  const PromptSet prompts = load_prompts(vm["tokens"].as<std::string>());
+  // Validate every input before a file is created: ids, lengths, position and head selections.
+  model->check_tokens(prompts.tokens);
+  resolve_positions(settings.positions, prompts.lengths);
+  IndexSpec::parse(settings.heads, "--heads").resolve(model->config().n_heads, fmt::format("{} heads", model->config().n_heads));
+
+  RecordProvenance provenance;
+  provenance.model_config_json = model->config().to_json().dump();
+  provenance.checkpoint = checkpoint;
+  provenance.checkpoint_sha256 = sha256_file(checkpoint);
+  provenance.input_sha256 = prompt_set_sha256(prompts);
+  provenance.command_line = fmt::format("mechlens record {}", fmt::join(args, " "));
+
+  RecordWriter writer = vm["resume"].as<bool>()
+                            ? RecordWriter::resume(out, settings, provenance, prompts.size())
+                            : RecordWriter::create(out, settings, provenance, recorded_dims(model, settings.hooks),
+                                                   prompts.annotation_dims, prompts.size());
+  record_activations(model, prompts, settings, writer, !vm["quiet"].as<bool>());
+  writer.finish();
+  fmt::print("recorded {} hooks over {} prompts to {}\n", settings.hooks.size(), prompts.size(), out);
+  return 0;
+}
+
+}  // namespace mechlens::cli

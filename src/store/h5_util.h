@@ -1,0 +1,33 @@
+// Thin helpers over HDF5's C++ API: silenced error stacks rethrown as StoreError with the path,
+// string/integer attributes that h5py reads as str/int, and the IEEE half type h5py maps to float16.
+#pragma once
+
+#include <H5Cpp.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace mechlens::h5 {
+
+/// Turns off HDF5's automatic error-stack printing (once per process); errors become exceptions.
+void silence_errors();
+
+/// Rethrows an HDF5 exception as StoreError: "<path>: <what> (<HDF5 detail>)".
+[[noreturn]] void rethrow(const H5::Exception& error, const std::string& path, const std::string& what);
+
+void write_attr(const H5::H5Object& object, const std::string& name, const std::string& value);
+void write_attr(const H5::H5Object& object, const std::string& name, int64_t value);
+void write_attr(const H5::H5Object& object, const std::string& name, const std::vector<int64_t>& values);
+bool has_attr(const H5::H5Object& object, const std::string& name);
+std::string read_string_attr(const H5::H5Object& object, const std::string& name);
+int64_t read_int_attr(const H5::H5Object& object, const std::string& name);
+std::vector<int64_t> read_int_vector_attr(const H5::H5Object& object, const std::string& name);
+
+/// The "dims" attribute of a dataset ("batch,head,dest,src") as a list of names.
+std::vector<std::string> read_dims_attr(const H5::H5Object& object);
+
+/// IEEE 754 binary16, little-endian.
+const H5::FloatType& half_type();
+
+}  // namespace mechlens::h5

@@ -1,0 +1,157 @@
+#include "store/record_reader.h"
+
+#include <fmt/ranges.h>
+#include <torch/torch.h>
+
+#include <filesystem>
+
+#include "hooks/hook_names.h"
+#include "store/h5_util.h"
+#include "store/record_schema.h"
+#include "util/error.h"
+
+namespace mechlens {
+namespace {
+
+std::vector<std::string> list_datasets(const H5::Group& group) {
+  std::vector<std::string> names;
+  for (hsize_t i = 0; i < group.getNumObjs(); ++i) {
+    if (group.getObjTypeByIdx(i) == H5G_DATASET) names.push_back(group.getObjnameByIdx(i));
+  }
+  return names;
+}
+
+}  // namespace
+
+RecordReader::RecordReader(const std::string& path) : path_(path) {
+  h5::silence_errors();
+  MECHLENS_CHECK(StoreError, std::filesystem::exists(path), "{}: no such record file{}", path,
+                 std::filesystem::exists(path + kPartialSuffix) ? " (an unfinished " + path + kPartialSuffix +
+                                                                      " exists: resume it with --resume)"
+                                                                : "");
+  try {
+    file_ = std::make_unique<H5::H5File>(path, H5F_ACC_RDONLY);
+  } catch (const H5::Exception& e) {
+    h5::rethrow(e, path, "cannot open as HDF5 (truncated or not an HDF5 file)");
+  }
+  try {
+    MECHLENS_CHECK(StoreError, h5::has_attr(*file_, "format") && h5::read_string_attr(*file_, "format") == kRecordFormat,
+                   "{}: attribute 'format' is not '{}'; not a mechlens record", path, kRecordFormat);
+    const int64_t version = h5::read_int_attr(*file_, "format_version");
+    MECHLENS_CHECK(StoreError, version == kRecordFormatVersion,
+                   "{}: format_version is {}, this mechlens reads version {}", path, version, kRecordFormatVersion);
+    MECHLENS_CHECK(StoreError, h5::read_int_attr(*file_, "complete") == 1,
+                   "{}: record is incomplete ({} of {} examples written)", path,
+                   h5::read_int_attr(*file_, "n_complete"), h5::read_int_attr(*file_, "n_planned"));
+    n_examples_ = h5::read_int_attr(*file_, "n_complete");
+    const auto tokens_shape = [&] {
+      H5::DataSpace space = file_->openDataSet("tokens").getSpace();
+      std::vector<hsize_t> dims(space.getSimpleExtentNdims());
+      space.getSimpleExtentDims(dims.data());
+      return dims;
+    }();
+    MECHLENS_CHECK(StoreError, static_cast<int64_t>(tokens_shape[0]) == n_examples_,
+                   "{}: /tokens has {} rows but n_complete is {}; the file is damaged", path, tokens_shape[0], n_examples_);
+  } catch (const H5::Exception& e) {
+    h5::rethrow(e, path, "record metadata is unreadable (truncated file?)");
+  }
+}
+
+std::vector<std::string> RecordReader::hooks() const { return list_datasets(file_->openGroup("acts")); }
+
+std::vector<std::string> RecordReader::annotations() const {
+  return list_datasets(file_->openGroup("annotations"));
+}
+
+bool RecordReader::has_hook(const std::string& name) const { return file_->openGroup("acts").nameExists(name); }
+
+std::vector<std::string> RecordReader::dims(const std::string& hook) const {
+  const std::vector<std::string> names = hooks();
+  MECHLENS_CHECK(StoreError, has_hook(hook), "{}: record holds no hook '{}' (it holds {}); closest: {}", path_, hook,
+                 names.size(), fmt::join(closest_names(hook, names), ", "));
+  return h5::read_dims_attr(file_->openDataSet("acts/" + hook));
+}
+
+std::vector<int64_t> RecordReader::shape(const std::string& hook) const {
+  dims(hook);  // validates the name
+  H5::DataSpace space = file_->openDataSet("acts/" + hook).getSpace();
+  std::vector<hsize_t> dims(space.getSimpleExtentNdims());
+  space.getSimpleExtentDims(dims.data());
+  return std::vector<int64_t>(dims.begin(), dims.end());
+}
+
+std::string RecordReader::attribute(const std::string& name) const {
+  MECHLENS_CHECK(StoreError, h5::has_attr(*file_, name), "{}: no root attribute '{}'", path_, name);
+  return h5::read_string_attr(*file_, name);
+}
+
+torch::Tensor RecordReader::read_rows(const std::string& dataset_path, int64_t start, int64_t count) const {
+  try {
+    H5::DataSet dataset = file_->openDataSet(dataset_path);
+    H5::DataSpace file_space = dataset.getSpace();
+    const int rank = file_space.getSimpleExtentNdims();
+    std::vector<hsize_t> shape(rank);
+    file_space.getSimpleExtentDims(shape.data());
+    const auto rows = static_cast<int64_t>(shape[0]);
+    if (count < 0) count = rows - start;
+    MECHLENS_CHECK(StoreError, start >= 0 && count >= 0 && start + count <= rows,
+                   "{}: {} rows [{}, {}) requested, the dataset has {}", path_, dataset_path, start, start + count, rows);
+    std::vector<hsize_t> offset(rank, 0), extent = shape;
+    offset[0] = static_cast<hsize_t>(start);
+    extent[0] = static_cast<hsize_t>(count);
+    std::vector<int64_t> sizes(extent.begin(), extent.end());
+    const H5T_class_t type_class = dataset.getTypeClass();
+    const bool half = type_class == H5T_FLOAT && dataset.getFloatType().getSize() == 2;
+    torch::Tensor out = torch::empty(sizes, type_class == H5T_FLOAT ? (half ? torch::kHalf : torch::kFloat32) : torch::kInt64);
+    if (count == 0) return out.to(torch::kFloat32);
+    file_space.selectHyperslab(H5S_SELECT_SET, extent.data(), offset.data());
+    const H5::DataType& memory_type = type_class != H5T_FLOAT ? H5::PredType::NATIVE_INT64
+                                      : half                  ? static_cast<const H5::DataType&>(h5::half_type())
+                                                              : H5::PredType::NATIVE_FLOAT;
+    dataset.read(out.data_ptr(), memory_type, H5::DataSpace(rank, extent.data()), file_space);
+    return half ? out.to(torch::kFloat32) : out;
+  } catch (const H5::Exception& e) {
+    h5::rethrow(e, path_, fmt::format("cannot read {} (truncated file?)", dataset_path));
+  }
+}
+
+torch::Tensor RecordReader::read_hook(const std::string& hook, int64_t start, int64_t count) const {
+  dims(hook);  // clear error for unknown hooks
+  return read_rows("acts/" + hook, start, count);
+}
+
+torch::Tensor RecordReader::read_hook_heads(const std::string& hook, const std::vector<int64_t>& heads, int64_t start,
+                                            int64_t count) const {
+  torch::Tensor values = read_hook(hook, start, count);
+  if (heads.empty()) return values;
+  const auto names = dims(hook);
+  const auto it = std::find(names.begin(), names.end(), "head");
+  MECHLENS_CHECK(StoreError, it != names.end(), "{}: hook '{}' has no head dimension (dims {})", path_, hook,
+                 fmt::join(names, ","));
+  const int64_t dim = it - names.begin();
+  for (int64_t head : heads) {
+    MECHLENS_CHECK(StoreError, head >= 0 && head < values.size(dim), "{}: head {} requested, '{}' holds {} heads",
+                   path_, head, hook, values.size(dim));
+  }
+  return values.index_select(dim, torch::tensor(heads, torch::kLong));
+}
+
+torch::Tensor RecordReader::read_tokens(int64_t start, int64_t count) const { return read_rows("tokens", start, count); }
+
+torch::Tensor RecordReader::read_lengths(int64_t start, int64_t count) const {
+  return read_rows("lengths", start, count);
+}
+
+torch::Tensor RecordReader::read_positions(int64_t start, int64_t count) const {
+  if (!file_->nameExists("positions")) return torch::Tensor();
+  return read_rows("positions", start, count);
+}
+
+torch::Tensor RecordReader::read_annotation(const std::string& name, int64_t start, int64_t count) const {
+  const auto names = annotations();
+  MECHLENS_CHECK(StoreError, std::find(names.begin(), names.end(), name) != names.end(),
+                 "{}: record holds no annotation '{}' (it holds: {})", path_, name, fmt::join(names, ", "));
+  return read_rows("annotations/" + name, start, count);
+}
+
+}  // namespace mechlens

@@ -1,0 +1,68 @@
+// Streaming HDF5 writer: batch after batch into chunked, extendible datasets, so memory is bounded by
+// one batch. Writes to FINAL.partial and renames it to FINAL only in finish(): a killed run never
+// leaves a file at the final path. A partial file can be resumed from its last complete batch.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+#include <H5Cpp.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "store/record_schema.h"
+
+namespace mechlens {
+
+struct RecordBatch {
+  torch::Tensor tokens;     // [batch, T] integer ids, right-padded with 0
+  torch::Tensor lengths;    // [batch] tokens per prompt
+  torch::Tensor positions;  // [batch, P] absolute positions kept; undefined when all are kept
+  std::vector<std::pair<std::string, torch::Tensor>> acts;         // hook -> [batch, ...] selected
+  std::vector<std::pair<std::string, torch::Tensor>> annotations;  // name -> [batch, ...] integers
+};
+
+class RecordWriter {
+ public:
+  /// Starts a new record (replacing any earlier FINAL.partial). `dims` names each hook's dimensions
+  /// after selection; `annotation_dims` each annotation's.
+  static RecordWriter create(const std::string& final_path, const RecordSettings& settings,
+                             const RecordProvenance& provenance,
+                             const std::map<std::string, std::vector<std::string>>& dims,
+                             const std::map<std::string, std::vector<std::string>>& annotation_dims,
+                             int64_t n_planned);
+  /// Reopens FINAL.partial; its settings and inputs must equal these (else StoreError naming the
+  /// difference). Data past the last complete batch is dropped.
+  static RecordWriter resume(const std::string& final_path, const RecordSettings& settings,
+                             const RecordProvenance& provenance, int64_t n_planned);
+
+  RecordWriter(RecordWriter&&) noexcept;
+  RecordWriter& operator=(RecordWriter&&) noexcept;
+  ~RecordWriter();
+
+  /// Examples written and flushed so far.
+  int64_t n_written() const { return n_written_; }
+  void append(const RecordBatch& batch);
+  /// Marks the record complete, closes it and renames FINAL.partial to FINAL.
+  void finish();
+
+ private:
+  RecordWriter() = default;
+  void write_rows(H5::Group& group, const std::string& name, const torch::Tensor& rows,
+                  const std::vector<std::string>& dims);
+
+  std::string final_path_;
+  std::string partial_path_;
+  RecordSettings settings_;
+  std::map<std::string, std::vector<std::string>> dims_;
+  std::map<std::string, std::vector<std::string>> annotation_dims_;
+  std::unique_ptr<H5::H5File> file_;
+  int64_t n_written_ = 0;
+};
+
+/// JSON of everything that must match for --resume (settings and provenance less the command line).
+std::string resume_key(const RecordSettings& settings, const RecordProvenance& provenance, int64_t n_planned);
+
+}  // namespace mechlens

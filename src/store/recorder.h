@@ -1,0 +1,45 @@
+// Runs a model over a prompt set batch by batch and streams the selected hooks (with position and
+// head selections applied) into a RecordWriter, with a progress bar on stderr.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "runtime/model.h"
+#include "store/record_schema.h"
+#include "store/record_writer.h"
+
+namespace mechlens {
+
+struct PromptSet {
+  torch::Tensor tokens;   // [N, T] int64, right-padded with 0
+  torch::Tensor lengths;  // [N] int64
+  std::vector<std::pair<std::string, torch::Tensor>> annotations;  // name -> [N, ...] integers
+  std::map<std::string, std::vector<std::string>> annotation_dims;
+
+  int64_t size() const { return tokens.defined() ? tokens.size(0) : 0; }
+};
+
+/// Builds a PromptSet from token-id prompts of any lengths.
+PromptSet make_prompt_set(const std::vector<std::vector<int64_t>>& prompts);
+
+/// Hash of the token ids, lengths and annotations: identifies the input of a record.
+std::string prompt_set_sha256(const PromptSet& prompts);
+
+/// Absolute positions [N, P] that `settings.positions` keeps for each prompt, or undefined for all.
+/// Throws InputError when a prompt is too short or prompts would keep different counts.
+torch::Tensor resolve_positions(const std::string& spec, const torch::Tensor& lengths);
+
+/// Dimension names of each recorded hook (TransformerLens order, batch first).
+std::map<std::string, std::vector<std::string>> recorded_dims(const HookedTransformer& model,
+                                                              const std::vector<std::string>& hooks);
+
+/// Records prompts [writer.n_written(), N) in batches of settings.batch_size.
+void record_activations(HookedTransformer& model, const PromptSet& prompts, const RecordSettings& settings,
+                        RecordWriter& writer, bool show_progress);
+
+}  // namespace mechlens

@@ -1,0 +1,32 @@
+#include "store/index_spec.h"
+
+#include <gtest/gtest.h>
+
+#include "test_util.h"
+#include "util/error.h"
+
+namespace mechlens {
+namespace {
+
+using Indices = std::vector<int64_t>;
+
+TEST(IndexSpecTest, PythonStyleSelections) {
+  EXPECT_TRUE(IndexSpec::parse("all", "--positions").is_all());
+  EXPECT_EQ(IndexSpec::parse("all", "--positions").resolve(3, "x"), (Indices{0, 1, 2}));
+  EXPECT_EQ(IndexSpec::parse("-1", "--positions").resolve(7, "x"), (Indices{6}));
+  EXPECT_EQ(IndexSpec::parse("-5:", "--positions").resolve(7, "x"), (Indices{2, 3, 4, 5, 6}));
+  EXPECT_EQ(IndexSpec::parse("2:4", "--positions").resolve(7, "x"), (Indices{2, 3}));
+  EXPECT_EQ(IndexSpec::parse(":2,-1", "--positions").resolve(7, "x"), (Indices{0, 1, 6}));
+  EXPECT_EQ(IndexSpec::parse("0,3", "--heads").resolve(4, "x"), (Indices{0, 3}));
+}
+
+TEST(IndexSpecTest, ErrorsNameOptionAndContext) {
+  EXPECT_TRUE(testing::throws_with<InputError>([] { IndexSpec::parse("a:3", "--heads"); }, "--heads 'a:3': 'a' is not an integer"));
+  EXPECT_TRUE(testing::throws_with<InputError>([] { IndexSpec::parse("4", "--heads").resolve(4, "4 heads"); },
+                                               "index 4 is outside 4 heads"));
+  EXPECT_TRUE(testing::throws_with<InputError>([] { IndexSpec::parse("-5:", "--positions").resolve(3, "prompt 2 (3 tokens)"); },
+                                               "prompt 2 (3 tokens)"));
+}
+
+}  // namespace
+}  // namespace mechlens
