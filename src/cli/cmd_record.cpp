@@ -9,6 +9,7 @@
 #include "cli/command.h"
 #include "cli/options.h"
 #include "cli/prompts.h"
+#include "cli/task_input.h"
 #include "io/checkpoint.h"
 #include "store/index_spec.h"
 #include "store/record_reader.h"
@@ -31,7 +32,10 @@ PromptSet load_prompts(const std::string& path) {
   PromptSet set;
   set.tokens = reader.read_tokens();
   set.lengths = reader.read_lengths();
-  for (const auto& name : reader.annotations()) set.annotations.emplace_back(name, reader.read_annotation(name));
+  for (const auto& name : reader.annotations()) {
+    set.annotations.emplace_back(name, reader.read_annotation(name));
+    set.annotation_dims[name] = reader.annotation_dims(name);
+  }
   MECHLENS_CHECK(InputError, set.size() > 0, "{}: record holds no prompts", path);
   return set;
 }
@@ -77,20 +81,30 @@ int run_record(const std::vector<std::string>& args) {
       ("dtype", po::value<std::string>()->default_value("f32"), "storage dtype: f32 or f16 (IEEE half)")
       ("compress", po::value<std::string>()->default_value("none"), "none, or gzip[:LEVEL] with the shuffle filter")
       ("resume", po::bool_switch(), "continue OUT.partial from its last complete batch")
+      ("pairs", po::bool_switch(), "with --task: store counterfactual prompts as annotations")
       ("quiet", po::bool_switch(), "no progress bar");
+  add_task_options(options);
   po::variables_map vm;
-  if (!parse_options("record", "--checkpoint CK --tokens FILE --out FILE.h5 [--hooks GLOB...] [options]",
+  if (!parse_options("record", "--checkpoint CK (--tokens FILE | --task NAME --n N --seed S) --out FILE.h5 [options]",
                      "Run a checkpoint over prompts batch by batch and stream the selected hooks into an HDF5 "
                      "record (schema: docs/RECORD_FORMAT.md). The file appears at --out only when complete.",
                      options, {}, args, vm)) {
     return 0;
   }
-  if (!vm.count("tokens")) throw UsageError{"give the prompts with --tokens FILE"};
+  if (vm.count("tokens") == vm.count("task")) throw UsageError{"give the prompts with either --tokens FILE or --task NAME"};
   const std::string checkpoint = vm["checkpoint"].as<std::string>();
   const std::string out = vm["out"].as<std::string>();
   HookedTransformer model = load_checkpoint(checkpoint);
   const RecordSettings settings = parse_settings(vm, model);
-  const PromptSet prompts = load_prompts(vm["tokens"].as<std::string>());
+  std::string task_json;
+  PromptSet prompts;
+  if (vm.count("task")) {
+    TaskPrompts generated = generate_task_prompts(vm, vm["pairs"].as<bool>());
+    task_json = generated.task->settings_json();
+    prompts = std::move(generated.prompts);
+  } else {
+    prompts = load_prompts(vm["tokens"].as<std::string>());
+  }
   // Validate every input before a file is created: ids, lengths, position and head selections.
   model->check_tokens(prompts.tokens);
   resolve_positions(settings.positions, prompts.lengths);
@@ -102,6 +116,7 @@ int run_record(const std::vector<std::string>& args) {
   provenance.checkpoint_sha256 = sha256_file(checkpoint);
   provenance.input_sha256 = prompt_set_sha256(prompts);
   provenance.command_line = fmt::format("mechlens record {}", fmt::join(args, " "));
+  provenance.task_json = task_json;
 
   RecordWriter writer = vm["resume"].as<bool>()
                             ? RecordWriter::resume(out, settings, provenance, prompts.size())

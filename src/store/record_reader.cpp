@@ -72,6 +72,11 @@ std::vector<std::string> RecordReader::dims(const std::string& hook) const {
   return h5::read_dims_attr(file_->openDataSet("acts/" + hook));
 }
 
+std::vector<std::string> RecordReader::annotation_dims(const std::string& name) const {
+  read_annotation(name, 0, 0);  // validates the name
+  return h5::read_dims_attr(file_->openDataSet("annotations/" + name));
+}
+
 std::vector<int64_t> RecordReader::shape(const std::string& hook) const {
   dims(hook);  // validates the name
   H5::DataSpace space = file_->openDataSet("acts/" + hook).getSpace();

@@ -26,6 +26,8 @@ class RecordReader {
 
   /// Dimension names of a hook's dataset ("batch", "head", "dest", "src", ...).
   std::vector<std::string> dims(const std::string& hook) const;
+  /// Dimension names of an annotation's dataset.
+  std::vector<std::string> annotation_dims(const std::string& name) const;
   /// Full shape of a hook's dataset, examples first.
   std::vector<int64_t> shape(const std::string& hook) const;
   /// A root attribute stored as a string (model_config, checkpoint_sha256, dtype, ...).

@@ -30,6 +30,7 @@ struct RecordProvenance {
   std::string checkpoint;
   std::string checkpoint_sha256;
   std::string input_sha256;  // hash of the token ids (and lengths) recorded
+  std::string task_json;     // settings of the task that generated the prompts, if any
   std::string command_line;
 };
 

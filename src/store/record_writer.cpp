@@ -84,6 +84,7 @@ RecordWriter RecordWriter::create(const std::string& final_path, const RecordSet
     h5::write_attr(file, "checkpoint_sha256", provenance.checkpoint_sha256);
     h5::write_attr(file, "input_sha256", provenance.input_sha256);
     h5::write_attr(file, "command_line", provenance.command_line);
+    h5::write_attr(file, "task", provenance.task_json);
     h5::write_attr(file, "dtype", dtype_name(settings.dtype));
     h5::write_attr(file, "compression", settings.gzip_level > 0 ? fmt::format("gzip:{}", settings.gzip_level) : "none");
     h5::write_attr(file, "positions", settings.positions);

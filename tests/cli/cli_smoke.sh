@@ -35,5 +35,25 @@ echo '{"n_layers": 2, "n_head": 4}' >"$work/bad.json"
 expect bad-config 1 "unknown model config field 'n_head'" -- "$mechlens" init --config "$work/bad.json" --out "$work/bad.safetensors"
 expect bad-config-no-output 0 "^absent$" -- bash -c "[ -e '$work/bad.safetensors' ] || echo absent"
 
+# Task data: generation, rendering, HDF5 output that record reads back with its annotations.
+expect data-logic 0 "implies .* Query [A-Z]\. Answer: " -- "$mechlens" data --task logic --n 4 --seed 2 --show 2
+expect data-matching 0 "start [0-9]+, 2 hops -> [0-9]+ \(test\)" -- "$mechlens" data --task matching --task-option split=test --n 2
+expect data-h5 0 "wrote 30 examples" -- "$mechlens" data --task logic --n 30 --seed 3 --pairs --out "$work/logic.h5" --show 0
+cat >"$work/logic_model.json" <<'JSON'
+{"n_layers": 3, "d_model": 32, "n_heads": 3, "d_head": 8, "d_mlp": 64, "n_ctx": 80, "d_vocab": 45, "seed": 1}
+JSON
+"$mechlens" init --config "$work/logic_model.json" --out "$work/logic.safetensors" >/dev/null
+expect record-data-h5 0 "recorded 3 hooks over 30 prompts" -- "$mechlens" record --checkpoint "$work/logic.safetensors" --tokens "$work/logic.h5" --out "$work/logic_rec.h5" --quiet
+expect record-task 0 "recorded 1 hooks over 12 prompts" -- "$mechlens" record --checkpoint "$work/logic.safetensors" --task logic --n 12 --seed 3 --pairs --hooks blocks.2.hook_resid_post --positions -1 --out "$work/logic_task.h5" --quiet
+expect record-annotations 0 "^ok$" -- /usr/bin/python3 -c "
+import h5py, json
+a, b = h5py.File('$work/logic_rec.h5'), h5py.File('$work/logic_task.h5')
+assert 'query_pos' in a['annotations'] and a['annotations/rule_spans'].shape == (30, 10)
+assert b['annotations/corrupt_tokens'].shape == (12, 38) and json.loads(b.attrs['task'])['task'] == 'logic'
+assert (a['tokens'][:12] == b['tokens'][:]).all()   # same seed, same problems
+print('ok')"
+expect bad-task-option 1 "matching task has no option 'depth'" -- "$mechlens" data --task matching --task-option depth=3
+expect task-and-tokens 2 "either --tokens FILE or --task NAME" -- "$mechlens" record --checkpoint "$work/logic.safetensors" --task logic --tokens "$work/logic.h5" --out "$work/x.h5"
+
 echo "cli: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -1,0 +1,61 @@
+// Propositional logic with a planning step (Hong et al. 2024, arXiv 2411.04105): a LogOp chain
+// whose last rule joins two branches with OR (AND as an option), a linear chain on disjoint
+// variables, three facts, a query, and the minimal proof as the answer. 45-token vocabulary.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "tasks/task.h"
+
+namespace mechlens {
+
+namespace logic_tokens {
+// 0..25 are the variables A..Z; 26 is unused.
+inline constexpr int64_t kConj = 27, kDisj = 28, kNegat = 29, kIf = 30, kThen = 31, kStartRule = 32,
+                         kEndRule = 33, kStartFact = 34, kEndFact = 35, kTrue = 36, kFalse = 37, kUndetermined = 38,
+                         kStartQuery = 39, kEndQuery = 40, kSep = 41, kAnswer = 42, kSemicolon = 43, kEos = 44;
+inline constexpr int64_t kVocab = 45;
+inline constexpr int64_t kVariables = 26;
+}  // namespace logic_tokens
+
+enum class LogicOperator { kOr, kAnd };
+
+struct LogicSettings {
+  int64_t depth = 3;           // nodes per chain (the paper's small model: 3)
+  double logop_share = 0.8;    // share of problems that query the LogOp chain
+  LogicOperator op = LogicOperator::kOr;
+};
+
+class LogicTask : public Task {
+ public:
+  explicit LogicTask(LogicSettings settings);
+
+  std::string name() const override { return "logic"; }
+  std::string settings_json() const override;
+  int64_t vocab_size() const override { return logic_tokens::kVocab; }
+  int64_t max_sequence_length() const override;
+  Example sample(Rng& rng) const override;
+  /// Query flip: the same problem asking for the other chain's conclusion.
+  Example counterfactual(const Example& clean, Rng& rng) const override;
+  std::string render(const Example& example) const override;
+  std::map<std::string, std::vector<std::string>> annotation_dims() const override;
+
+  int64_t n_rules() const { return 2 * (settings_.depth - 2) + 1 + (settings_.depth - 1); }
+  /// Answer tokens for a query on the given problem (the minimal proof, ending with EOS).
+  std::vector<int64_t> proof(const Example& problem, bool query_logop) const;
+
+  /// A specific problem. v1: LogOp branch 1 ending in the conclusion; v2: branch 2 (its last node
+  /// is unused); v3: the linear chain. `disjuncts_swapped` writes "v2 or v1"; `fact_order` lists
+  /// the facts by source (0 = v1[0], 1 = v2[0], 2 = v3[0]); `truths` per source.
+  Example make_problem(const std::vector<int64_t>& v1, const std::vector<int64_t>& v2, const std::vector<int64_t>& v3,
+                       bool disjuncts_swapped, bool logop_first, const std::vector<int64_t>& fact_order,
+                       const std::vector<bool>& truths, bool query_logop) const;
+
+ private:
+  LogicSettings settings_;
+};
+
+LogicOperator parse_logic_operator(const std::string& text);
+
+}  // namespace mechlens

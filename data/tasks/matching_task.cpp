@@ -1,0 +1,239 @@
+#include "tasks/matching_task.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+
+#include "util/error.h"
+
+namespace mechlens {
+namespace {
+
+constexpr int64_t kIdLow = 1, kIdHigh = 100, kOodLow = 101, kOodHigh = 200;
+constexpr int kMaxChainAttempts = 1000;
+
+const char* layout_name(MatchingLayout layout) {
+  switch (layout) {
+    case MatchingLayout::kSingleChain: return "single_chain";
+    case MatchingLayout::kNoisedDoubleChain: return "noised_double_chain";
+    case MatchingLayout::kSingleChainWithOrder: return "single_chain_with_order";
+  }
+  return "?";
+}
+
+const char* split_name(MatchingSplit split) {
+  switch (split) {
+    case MatchingSplit::kTrain: return "train";
+    case MatchingSplit::kTest: return "test";
+    case MatchingSplit::kOod: return "ood";
+  }
+  return "?";
+}
+
+// Allowed (child - parent) mod 5 for the split (OOD chains use every residue).
+std::vector<int64_t> allowed_deltas(MatchingSplit split) {
+  if (split == MatchingSplit::kTrain) return {0, 1, 4};
+  if (split == MatchingSplit::kTest) return {2, 3};
+  return {0, 1, 2, 3, 4};
+}
+
+}  // namespace
+
+MatchingLayout parse_matching_layout(const std::string& text) {
+  for (auto layout : {MatchingLayout::kSingleChain, MatchingLayout::kNoisedDoubleChain, MatchingLayout::kSingleChainWithOrder}) {
+    if (text == layout_name(layout)) return layout;
+  }
+  MECHLENS_FAIL(InputError, "matching layout '{}' is unknown; expected single_chain, noised_double_chain or "
+                "single_chain_with_order", text);
+}
+
+MatchingSplit parse_matching_split(const std::string& text) {
+  for (auto split : {MatchingSplit::kTrain, MatchingSplit::kTest, MatchingSplit::kOod}) {
+    if (text == split_name(split)) return split;
+  }
+  MECHLENS_FAIL(InputError, "matching split '{}' is unknown; expected train, test or ood", text);
+}
+
+MatchingTask::MatchingTask(MatchingSettings settings) : settings_(std::move(settings)) {
+  MECHLENS_CHECK(InputError, !settings_.orders.empty(), "matching task needs at least one order (hop count)");
+  const int64_t edges = edges_per_chain();
+  MECHLENS_CHECK(InputError, edges >= 2, "matching seq_len {} leaves {} edges per chain for layout {}; too short",
+                 settings_.seq_len, edges, layout_name(settings_.layout));
+  for (int64_t k : settings_.orders) {
+    MECHLENS_CHECK(InputError, k >= 1 && k < edges, "matching order {} needs 1 <= k < {} (edges per chain at seq_len {})",
+                   k, edges, settings_.seq_len);
+  }
+  if (settings_.layout == MatchingLayout::kNoisedDoubleChain) {
+    MECHLENS_CHECK(InputError, (settings_.seq_len - 5) % 4 == 0, "noised_double_chain needs seq_len = 4E+5, got {}",
+                   settings_.seq_len);
+  } else if (settings_.layout == MatchingLayout::kSingleChainWithOrder) {
+    MECHLENS_CHECK(InputError, settings_.seq_len % 2 == 0, "single_chain_with_order needs an even seq_len, got {}",
+                   settings_.seq_len);
+  } else {
+    MECHLENS_CHECK(InputError, settings_.seq_len % 2 == 1, "single_chain needs an odd seq_len (2E+1), got {}",
+                   settings_.seq_len);
+  }
+}
+
+int64_t MatchingTask::edges_per_chain() const {
+  switch (settings_.layout) {
+    case MatchingLayout::kSingleChain: return (settings_.seq_len - 1) / 2;
+    case MatchingLayout::kNoisedDoubleChain: return (settings_.seq_len - 5) / 4;
+    case MatchingLayout::kSingleChainWithOrder: return (settings_.seq_len - 2) / 2;
+  }
+  return 0;
+}
+
+std::string MatchingTask::settings_json() const {
+  nlohmann::ordered_json json;
+  json["task"] = "matching";
+  json["layout"] = layout_name(settings_.layout);
+  json["split"] = split_name(settings_.split);
+  json["orders"] = settings_.orders;
+  json["seq_len"] = settings_.seq_len;
+  return json.dump();
+}
+
+std::vector<int64_t> MatchingTask::make_chain(Rng& rng, int64_t n_nodes, std::vector<bool>& used, bool ood) const {
+  const int64_t low = ood ? kOodLow : kIdLow, high = ood ? kOodHigh : kIdHigh;
+  const std::vector<int64_t> deltas = allowed_deltas(settings_.split);
+  for (int attempt = 0; attempt < kMaxChainAttempts; ++attempt) {
+    std::vector<bool> taken = used;
+    std::vector<int64_t> chain;
+    int64_t x = 0;
+    do x = rng.between(low, high); while (taken[x]);
+    chain.push_back(x);
+    taken[x] = true;
+    while (static_cast<int64_t>(chain.size()) < n_nodes) {
+      bool placed = false;
+      for (int tries = 0; tries < 200 && !placed; ++tries) {
+        // y keeps the block of a uniform r and takes its residue from the parent: (y - x) mod 5 = delta.
+        const int64_t r = rng.between(low, high);
+        const int64_t y = 5 * (r / 5) + (x + rng.pick(deltas)) % 5;
+        if (y >= low && y <= high && !taken[y]) {
+          chain.push_back(y);
+          taken[y] = true;
+          x = y;
+          placed = true;
+        }
+      }
+      if (!placed) break;
+    }
+    if (static_cast<int64_t>(chain.size()) == n_nodes) {
+      used = taken;
+      return chain;
+    }
+  }
+  MECHLENS_FAIL(InputError, "could not build a chain of {} nodes in {}..{}", n_nodes, low, high);
+}
+
+Example MatchingTask::sample(Rng& rng) const {
+  const bool ood = settings_.split == MatchingSplit::kOod;
+  const int64_t edges = edges_per_chain();
+  const int64_t k = rng.pick(settings_.orders);
+  std::vector<bool> used(kVocab, false);
+  used[kPad] = true;
+  std::vector<std::vector<int64_t>> chains{make_chain(rng, edges + 1, used, ood)};
+  std::vector<std::pair<int64_t, int64_t>> pairs;
+  int64_t queried = 0, start = 0;
+  if (settings_.layout == MatchingLayout::kNoisedDoubleChain) {
+    chains.push_back(make_chain(rng, edges + 1, used, ood));
+    for (const auto& chain : chains) {
+      // One distractor edge n -> c_j into an interior node of each chain.
+      const std::vector<int64_t> distractor = make_chain(rng, 1, used, ood);
+      pairs.emplace_back(distractor[0], chain[rng.between(1, edges - 1)]);
+    }
+    queried = rng.below(2);
+    start = edges - k;
+  } else {
+    start = rng.between(0, edges - k);
+  }
+  if (ood) {
+    // Only the answer and its parent come back into the in-distribution range.
+    auto& chain = chains[queried];
+    for (int64_t j : {start + k - 1, start + k}) {
+      for (auto& [a, b] : pairs) {
+        if (a == chain[j]) a -= 100;
+        if (b == chain[j]) b -= 100;
+      }
+      chain[j] -= 100;
+    }
+  }
+  for (const auto& chain : chains) {
+    for (int64_t j = 0; j < edges; ++j) pairs.emplace_back(chain[j], chain[j + 1]);
+  }
+  rng.shuffle(pairs);
+
+  Example example;
+  for (const auto& [parent, child] : pairs) {
+    example.prompt.push_back(parent);
+    example.prompt.push_back(child);
+  }
+  const auto& chain = chains[queried];
+  example.prompt.push_back(chain[start]);
+  const int64_t query_pos = static_cast<int64_t>(example.prompt.size()) - 1;
+  if (settings_.layout == MatchingLayout::kSingleChainWithOrder) example.prompt.push_back(k);
+  example.answer = {chain[start + k]};
+  example.group = split_name(settings_.split);
+  const int64_t max_k = *std::max_element(settings_.orders.begin(), settings_.orders.end());
+  std::vector<int64_t> path(max_k + 1, -1);
+  for (int64_t j = 0; j <= k; ++j) path[j] = chain[start + j];
+  example.annotations["query_pos"] = {query_pos};
+  example.annotations["answer"] = example.answer;
+  example.annotations["order"] = {k};
+  example.annotations["path"] = path;
+  example.annotations["chain"] = chain;
+  if (chains.size() == 2) example.annotations["other_chain"] = chains[1 - queried];
+  return example;
+}
+
+Example MatchingTask::counterfactual(const Example& clean, Rng& rng) const {
+  const int64_t k = clean.annotations.at("order")[0];
+  const int64_t query_pos = clean.annotations.at("query_pos")[0];
+  std::vector<int64_t> chain = clean.annotations.at("chain");
+  int64_t start = 0;
+  if (settings_.layout == MatchingLayout::kNoisedDoubleChain) {
+    // The other chain's node k hops before its end: same question about the other chain.
+    chain = clean.annotations.at("other_chain");
+    start = static_cast<int64_t>(chain.size()) - 1 - k;
+  } else {
+    const int64_t clean_start = std::find(chain.begin(), chain.end(), clean.prompt[query_pos]) - chain.begin();
+    const int64_t choices = static_cast<int64_t>(chain.size()) - k;  // valid starts 0..edges-k
+    start = rng.below(choices - 1);
+    if (start >= clean_start) ++start;  // any valid start but the clean one
+  }
+  Example corrupt = clean;
+  corrupt.prompt[query_pos] = chain[start];
+  corrupt.answer = {chain[start + k]};
+  corrupt.annotations["answer"] = corrupt.answer;
+  std::vector<int64_t>& path = corrupt.annotations["path"];
+  std::fill(path.begin(), path.end(), -1);
+  for (int64_t j = 0; j <= k; ++j) path[j] = chain[start + j];
+  if (settings_.layout == MatchingLayout::kNoisedDoubleChain) {
+    corrupt.annotations["other_chain"] = clean.annotations.at("chain");
+    corrupt.annotations["chain"] = chain;
+  }
+  return corrupt;
+}
+
+std::string MatchingTask::render(const Example& example) const {
+  std::vector<std::string> edges;
+  const int64_t query_pos = example.annotations.at("query_pos")[0];
+  for (int64_t i = 0; i + 1 < query_pos; i += 2) edges.push_back(fmt::format("{}->{}", example.prompt[i], example.prompt[i + 1]));
+  return fmt::format("{} | start {}, {} hops -> {}", fmt::join(edges, " "), example.prompt[query_pos],
+                     example.annotations.at("order")[0], example.answer[0]);
+}
+
+std::map<std::string, std::vector<std::string>> MatchingTask::annotation_dims() const {
+  std::map<std::string, std::vector<std::string>> dims{{"query_pos", {"batch", "one"}},
+                                                       {"answer", {"batch", "one"}},
+                                                       {"order", {"batch", "one"}},
+                                                       {"path", {"batch", "hop"}},
+                                                       {"chain", {"batch", "node"}}};
+  if (settings_.layout == MatchingLayout::kNoisedDoubleChain) dims["other_chain"] = {"batch", "node"};
+  return dims;
+}
+
+}  // namespace mechlens

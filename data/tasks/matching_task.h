@@ -1,0 +1,56 @@
+// Multi-step reasoning by matching (Wang et al. 2024, arXiv 2405.15302): shuffled (parent, child)
+// pairs, then a start node; the answer is the node k hops later. Vocabulary 201: 0 = PAD,
+// 1..100 in-distribution, 101..200 out-of-distribution. Train edges have (child - parent) mod 5 in
+// {0,1,4}, test edges in {2,3}, so test pairs never occur in training.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "tasks/task.h"
+
+namespace mechlens {
+
+enum class MatchingLayout {
+  kSingleChain,           // one chain, shuffled edges, then [x_i] -> x_{i+k}
+  kNoisedDoubleChain,     // two chains, one distractor edge into each, query k hops before an end
+  kSingleChainWithOrder,  // one chain, then [x_i, k] -> x_{i+k}
+};
+enum class MatchingSplit { kTrain, kTest, kOod };
+
+struct MatchingSettings {
+  MatchingLayout layout = MatchingLayout::kSingleChain;
+  MatchingSplit split = MatchingSplit::kTrain;
+  std::vector<int64_t> orders = {2};  // hop counts k, one drawn per example (mixed orders)
+  int64_t seq_len = 13;               // input tokens; sets the number of edges per layout
+};
+
+class MatchingTask : public Task {
+ public:
+  static constexpr int64_t kVocab = 201;
+  static constexpr int64_t kPad = 0;
+
+  explicit MatchingTask(MatchingSettings settings);
+
+  std::string name() const override { return "matching"; }
+  std::string settings_json() const override;
+  int64_t vocab_size() const override { return kVocab; }
+  int64_t max_sequence_length() const override { return settings_.seq_len + 1; }
+  Example sample(Rng& rng) const override;
+  Example counterfactual(const Example& clean, Rng& rng) const override;
+  std::string render(const Example& example) const override;
+  std::map<std::string, std::vector<std::string>> annotation_dims() const override;
+
+  /// Edges per chain for the configured layout and sequence length.
+  int64_t edges_per_chain() const;
+
+ private:
+  std::vector<int64_t> make_chain(Rng& rng, int64_t n_nodes, std::vector<bool>& used, bool ood) const;
+
+  MatchingSettings settings_;
+};
+
+MatchingLayout parse_matching_layout(const std::string& text);
+MatchingSplit parse_matching_split(const std::string& text);
+
+}  // namespace mechlens

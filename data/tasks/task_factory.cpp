@@ -1,0 +1,76 @@
+#include "tasks/task_factory.h"
+
+#include <fmt/ranges.h>
+
+#include <set>
+#include <sstream>
+
+#include "tasks/logic_task.h"
+#include "tasks/matching_task.h"
+#include "util/error.h"
+
+namespace mechlens {
+namespace {
+
+std::map<std::string, std::string> parse_options(const std::string& task, const std::vector<std::string>& options,
+                                                 const std::set<std::string>& known) {
+  std::map<std::string, std::string> values;
+  for (const auto& option : options) {
+    const auto eq = option.find('=');
+    MECHLENS_CHECK(InputError, eq != std::string::npos, "task option '{}' must be key=value", option);
+    const std::string key = option.substr(0, eq);
+    MECHLENS_CHECK(InputError, known.count(key) > 0, "{} task has no option '{}' (options: {})", task, key,
+                   fmt::join(known, ", "));
+    values[key] = option.substr(eq + 1);
+  }
+  return values;
+}
+
+int64_t to_int(const std::string& key, const std::string& text) {
+  size_t used = 0;
+  int64_t value = 0;
+  try {
+    value = std::stoll(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  MECHLENS_CHECK(InputError, used == text.size() && !text.empty(), "task option {}={} is not an integer", key, text);
+  return value;
+}
+
+}  // namespace
+
+std::vector<std::string> task_names() { return {"matching", "logic"}; }
+
+std::unique_ptr<Task> make_task(const std::string& name, const std::vector<std::string>& options) {
+  if (name == "matching") {
+    const auto values = parse_options(name, options, {"layout", "split", "orders", "seq_len"});
+    MatchingSettings settings;
+    if (values.count("layout")) settings.layout = parse_matching_layout(values.at("layout"));
+    if (values.count("split")) settings.split = parse_matching_split(values.at("split"));
+    if (values.count("seq_len")) settings.seq_len = to_int("seq_len", values.at("seq_len"));
+    if (values.count("orders")) {
+      settings.orders.clear();
+      std::stringstream stream(values.at("orders"));
+      for (std::string item; std::getline(stream, item, ',');) settings.orders.push_back(to_int("orders", item));
+    }
+    return std::make_unique<MatchingTask>(settings);
+  }
+  if (name == "logic") {
+    const auto values = parse_options(name, options, {"depth", "logop_share", "operator"});
+    LogicSettings settings;
+    if (values.count("depth")) settings.depth = to_int("depth", values.at("depth"));
+    if (values.count("logop_share")) {
+      try {
+        settings.logop_share = std::stod(values.at("logop_share"));
+      } catch (const std::exception&) {
+        MECHLENS_FAIL(InputError, "task option logop_share={} is not a number", values.at("logop_share"));
+      }
+    }
+    if (values.count("operator")) settings.op = parse_logic_operator(values.at("operator"));
+    return std::make_unique<LogicTask>(settings);
+  }
+  MECHLENS_FAIL(InputError, "unknown task '{}'; known tasks: {}", name, fmt::join(task_names(), ", "));
+}
+
+}  // namespace mechlens

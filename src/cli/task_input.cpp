@@ -1,0 +1,47 @@
+#include "cli/task_input.h"
+
+#include "cli/command.h"
+#include "tasks/example_tensors.h"
+#include "tasks/task_factory.h"
+
+namespace mechlens::cli {
+
+void add_task_options(po::options_description& options) {
+  options.add_options()
+      ("task", po::value<std::string>(), "generate prompts with a task: matching or logic")
+      ("task-option", po::value<std::vector<std::string>>()->composing(),
+       "task setting key=value (matching: layout, split, orders, seq_len; logic: depth, logop_share, operator)")
+      ("n", po::value<int64_t>()->default_value(1000), "number of task examples")
+      ("seed", po::value<int64_t>()->default_value(0), "task generation seed");
+}
+
+TaskPrompts generate_task_prompts(const po::variables_map& vm, bool pairs) {
+  TaskPrompts out;
+  std::vector<std::string> task_options;
+  if (vm.count("task-option")) task_options = vm["task-option"].as<std::vector<std::string>>();
+  out.task = make_task(vm["task"].as<std::string>(), task_options);
+  const int64_t n = vm["n"].as<int64_t>();
+  const int64_t seed = vm["seed"].as<int64_t>();
+  if (n < 1) throw UsageError{"--n must be at least 1"};
+  if (seed < 0) throw UsageError{"--seed must be >= 0"};
+  out.examples = generate_examples(*out.task, n, static_cast<uint64_t>(seed));
+  ExampleTensors tensors = to_tensors(out.examples, /*with_answers=*/false);
+  out.prompts.tokens = tensors.tokens;
+  out.prompts.lengths = tensors.lengths;
+  out.prompts.annotations = tensors.annotations;
+  out.prompts.annotation_dims = out.task->annotation_dims();
+  if (pairs) {
+    out.counterfactuals = generate_counterfactuals(*out.task, out.examples, static_cast<uint64_t>(seed));
+    ExampleTensors corrupt = to_tensors(out.counterfactuals, false);
+    out.prompts.annotations.emplace_back("corrupt_tokens", corrupt.tokens);
+    out.prompts.annotation_dims["corrupt_tokens"] = {"batch", "pos"};
+    for (const auto& [name, tensor] : corrupt.annotations) {
+      if (name != "answer") continue;
+      out.prompts.annotations.emplace_back("corrupt_answer", tensor);
+      out.prompts.annotation_dims["corrupt_answer"] = out.prompts.annotation_dims.at("answer");
+    }
+  }
+  return out;
+}
+
+}  // namespace mechlens::cli

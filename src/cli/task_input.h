@@ -1,0 +1,27 @@
+// Task-generated prompts for the subcommands: --task NAME [--task-option key=value ...] --n N --seed S.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cli/options.h"
+#include "store/recorder.h"
+#include "tasks/task.h"
+
+namespace mechlens::cli {
+
+void add_task_options(po::options_description& options);
+
+struct TaskPrompts {
+  std::unique_ptr<Task> task;
+  std::vector<Example> examples;
+  std::vector<Example> counterfactuals;  // empty unless pairs were asked for
+  PromptSet prompts;                     // prompts only, annotations attached
+};
+
+/// Generates the examples named by the task options (with counterfactual pairs when `pairs`):
+/// their corrupted prompts go into the annotations "corrupt_tokens" and "corrupt_answer".
+TaskPrompts generate_task_prompts(const po::variables_map& vm, bool pairs);
+
+}  // namespace mechlens::cli

@@ -1,0 +1,178 @@
+// The papers' task generators: formats, the split and OOD rules, semantics, annotations, pairs.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <set>
+
+#include "tasks/logic_task.h"
+#include "tasks/matching_task.h"
+#include "tasks/task_factory.h"
+#include "test_util.h"
+#include "util/error.h"
+
+namespace mechlens {
+namespace {
+
+// Follows `k` edges from `start` through the (parent, child) pairs of a matching prompt.
+int64_t follow(const std::vector<int64_t>& prompt, int64_t n_pairs, int64_t start, int64_t k) {
+  std::map<int64_t, int64_t> child;
+  for (int64_t i = 0; i < n_pairs; ++i) child[prompt[2 * i]] = prompt[2 * i + 1];
+  for (int64_t hop = 0; hop < k; ++hop) start = child.at(start);
+  return start;
+}
+
+TEST(MatchingTaskTest, WorkedExampleShapeAndSplitRule) {
+  MatchingTask train({MatchingLayout::kSingleChain, MatchingSplit::kTrain, {2}, 13});
+  MatchingTask test({MatchingLayout::kSingleChain, MatchingSplit::kTest, {2}, 13});
+  const auto train_examples = generate_examples(train, 300, 1);
+  const auto test_examples = generate_examples(test, 300, 1);
+  for (const auto* set : {&train_examples, &test_examples}) {
+    const bool is_train = set == &train_examples;
+    for (const auto& e : *set) {
+      ASSERT_EQ(e.prompt.size(), 13u);
+      ASSERT_EQ(e.answer.size(), 1u);
+      for (int i = 0; i < 6; ++i) {
+        const int64_t residue = ((e.prompt[2 * i + 1] - e.prompt[2 * i]) % 5 + 5) % 5;
+        const bool in_train_set = residue == 0 || residue == 1 || residue == 4;
+        EXPECT_EQ(in_train_set, is_train) << train.render(e);
+        EXPECT_GE(e.prompt[2 * i], 1);
+        EXPECT_LE(e.prompt[2 * i + 1], 100);
+      }
+      EXPECT_EQ(follow(e.prompt, 6, e.prompt[12], 2), e.answer[0]) << train.render(e);
+      EXPECT_EQ(e.annotations.at("query_pos")[0], 12);
+      EXPECT_EQ(e.annotations.at("path")[2], e.answer[0]);
+    }
+  }
+}
+
+TEST(MatchingTaskTest, OodKeepsOnlyAnswerAndParentInDistribution) {
+  MatchingTask ood({MatchingLayout::kSingleChain, MatchingSplit::kOod, {2}, 13});
+  for (const auto& e : generate_examples(ood, 200, 3)) {
+    const auto& path = e.annotations.at("path");  // query, parent of the answer, answer
+    std::set<int64_t> in_distribution;
+    for (int64_t token : e.prompt) {
+      if (token <= 100) in_distribution.insert(token);
+    }
+    EXPECT_EQ(in_distribution, (std::set<int64_t>{path[1], path[2]})) << ood.render(e);
+    EXPECT_GT(e.prompt.back(), 100);
+    EXPECT_EQ(follow(e.prompt, 6, e.prompt[12], 2), e.answer[0]);
+  }
+}
+
+TEST(MatchingTaskTest, LayoutsAndMixedOrders) {
+  MatchingTask doubled({MatchingLayout::kNoisedDoubleChain, MatchingSplit::kTrain, {1, 2, 3}, 25});
+  std::set<int64_t> orders;
+  for (const auto& e : generate_examples(doubled, 200, 5)) {
+    ASSERT_EQ(e.prompt.size(), 25u);
+    const int64_t k = e.annotations.at("order")[0];
+    orders.insert(k);
+    EXPECT_EQ(e.answer[0], e.annotations.at("chain").back());  // k hops to the chain's end
+    // With a distractor edge into the chain, the start still has one path forward.
+    EXPECT_EQ(follow(e.prompt, 12, e.prompt[24], k), e.answer[0]) << doubled.render(e);
+  }
+  EXPECT_EQ(orders, (std::set<int64_t>{1, 2, 3}));
+  MatchingTask with_order({MatchingLayout::kSingleChainWithOrder, MatchingSplit::kTrain, {1, 3}, 14});
+  for (const auto& e : generate_examples(with_order, 50, 6)) {
+    ASSERT_EQ(e.prompt.size(), 14u);
+    EXPECT_EQ(e.prompt[13], e.annotations.at("order")[0]);  // the step count is a token
+    EXPECT_EQ(follow(e.prompt, 6, e.prompt[12], e.prompt[13]), e.answer[0]);
+  }
+}
+
+TEST(MatchingTaskTest, CounterfactualChangesOnlyTheStartAndTheAnswer) {
+  for (auto layout : {MatchingLayout::kSingleChain, MatchingLayout::kNoisedDoubleChain}) {
+    MatchingTask task({layout, MatchingSplit::kTrain, {2}, layout == MatchingLayout::kSingleChain ? 13 : 25});
+    const auto clean = generate_examples(task, 100, 8);
+    const auto corrupt = generate_counterfactuals(task, clean, 8);
+    for (size_t i = 0; i < clean.size(); ++i) {
+      const int64_t q = clean[i].annotations.at("query_pos")[0];
+      ASSERT_EQ(corrupt[i].prompt.size(), clean[i].prompt.size());
+      for (size_t j = 0; j < clean[i].prompt.size(); ++j) {
+        EXPECT_EQ(corrupt[i].prompt[j] != clean[i].prompt[j], static_cast<int64_t>(j) == q);
+      }
+      EXPECT_NE(corrupt[i].answer[0], clean[i].answer[0]);
+      EXPECT_EQ(follow(corrupt[i].prompt, q / 2, corrupt[i].prompt[q], 2), corrupt[i].answer[0]);
+    }
+  }
+}
+
+TEST(LogicTaskTest, ReproducesThePapersWorkedExample) {
+  LogicTask task({3, 0.8, LogicOperator::kOr});
+  // Y=24 G=6 F=5 (branch 1), X=23 J=9 (branch 2), Z=25 R=17 T=19 (linear); "J or G implies F".
+  const Example e = task.make_problem({24, 6, 5}, {23, 9, 0}, {25, 17, 19}, /*disjuncts_swapped=*/true,
+                                      /*logop_first=*/true, /*fact_order=*/{1, 0, 2}, {true, false, true},
+                                      /*query_logop=*/true);
+  EXPECT_EQ(e.prompt, (std::vector<int64_t>{24, 31, 6, 41, 23, 31, 9, 41, 9, 28, 6, 31, 5, 41, 25, 31, 17, 41, 17, 31,
+                                            19, 41, 34, 23, 37, 41, 24, 36, 41, 25, 36, 41, 35, 39, 5, 41, 40, 42}));
+  EXPECT_EQ(e.answer, (std::vector<int64_t>{24, 36, 41, 24, 31, 6, 43, 6, 36, 41, 9, 28, 6, 31, 5, 43, 5, 36, 41, 44}));
+  EXPECT_EQ(task.render(e), "Y implies G. X implies J. J or G implies F. Z implies R. R implies T. Facts: X false. "
+                            "Y true. Z true. Query F. Answer: Y true. Y implies G; G true. J or G implies F; F true. <eos>");
+  Rng rng(0);
+  const Example flipped = task.counterfactual(e, rng);
+  EXPECT_EQ(flipped.prompt[34], 19);  // Query T
+  EXPECT_EQ(task.render(flipped).substr(task.render(flipped).find("Answer:")),
+            "Answer: Z true. Z implies R; R true. R implies T; T true. <eos>");
+}
+
+TEST(LogicTaskTest, AnnotationsPointAtTheRightTokens) {
+  LogicTask task({3, 0.8, LogicOperator::kOr});
+  int64_t logop = 0;
+  const auto examples = generate_examples(task, 2000, 11);
+  for (const auto& e : examples) {
+    const auto& a = e.annotations;
+    ASSERT_EQ(e.prompt.size(), 38u);
+    EXPECT_EQ(e.prompt.back(), logic_tokens::kAnswer);
+    const int64_t q = a.at("query_pos")[0];
+    EXPECT_EQ(e.prompt[q - 1], logic_tokens::kStartQuery);
+    logop += a.at("queried_chain")[0] == 0;
+    // The queried rule concludes the query variable; the correct fact starts with the first answer.
+    const auto& rule = a.at("queried_rule");
+    EXPECT_EQ(e.prompt[rule[1] - 2], e.prompt[q]);
+    EXPECT_EQ(e.prompt[a.at("correct_fact")[0]], e.answer[0]);
+    EXPECT_EQ(a.at("first_answer")[0], e.answer[0]);
+    const auto& facts = a.at("fact_spans");
+    for (int f = 0; f < 3; ++f) EXPECT_EQ(e.prompt[facts[2 * f + 1] - 1], logic_tokens::kSep);
+    EXPECT_EQ(a.at("answer_length")[0], static_cast<int64_t>(e.answer.size()));
+    EXPECT_EQ(e.answer.back(), logic_tokens::kEos);
+    // Semantics: the query is TRUE iff its chain has a TRUE source (OR: either branch).
+    const auto& t = a.at("truths");
+    const bool expected = a.at("queried_chain")[0] == 0 ? (t[0] || t[1]) : t[2] != 0;
+    EXPECT_EQ(e.answer[e.answer.size() - 3], expected ? logic_tokens::kTrue : logic_tokens::kUndetermined);
+  }
+  EXPECT_NEAR(static_cast<double>(logop) / 2000.0, 0.8, 0.03);
+}
+
+TEST(LogicTaskTest, MinimalProofCitesOnlyTheNeededBranch) {
+  LogicTask task({3, 1.0, LogicOperator::kOr});
+  auto answer_for = [&](bool t1, bool t2) {
+    return task.make_problem({0, 1, 2}, {3, 4, 5}, {6, 7, 8}, false, true, {0, 1, 2}, {t1, t2, true}, true).answer;
+  };
+  EXPECT_EQ(answer_for(false, true)[0], 3);                 // only the TRUE branch (v2)
+  EXPECT_EQ(answer_for(true, false)[0], 0);                 // only the TRUE branch (v1)
+  EXPECT_EQ(answer_for(true, true).size(), 3u + 7 + 9 + 1);  // branch 1 alone
+  EXPECT_EQ(answer_for(false, false).size(), 6u + 14 + 9 + 1);  // both facts, both branches
+  LogicTask conj({3, 1.0, LogicOperator::kAnd});
+  const auto both = conj.make_problem({0, 1, 2}, {3, 4, 5}, {6, 7, 8}, false, true, {0, 1, 2}, {true, true, true}, true);
+  EXPECT_EQ(both.answer.size(), 6u + 14 + 9 + 1);
+  EXPECT_EQ(both.prompt[9], logic_tokens::kConj);
+}
+
+TEST(TaskFactoryTest, DeterministicAndValidated) {
+  auto task = make_task("matching", {"orders=1,2", "seq_len=15"});
+  const auto a = generate_examples(*task, 50, 4), b = generate_examples(*task, 50, 4), c = generate_examples(*task, 50, 5);
+  bool differs = false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(a[i].prompt, b[i].prompt);
+    differs = differs || a[i].prompt != c[i].prompt;
+  }
+  EXPECT_TRUE(differs);
+  // A prefix of a larger run is the smaller run.
+  EXPECT_EQ(generate_examples(*task, 10, 4)[9].prompt, a[9].prompt);
+  EXPECT_TRUE(testing::throws_with<InputError>([] { make_task("matching", {"order=2"}); }, "no option 'order'"));
+  EXPECT_TRUE(testing::throws_with<InputError>([] { make_task("matching", {"orders=6"}); }, "order 6 needs 1 <= k < 6"));
+  EXPECT_TRUE(testing::throws_with<InputError>([] { make_task("logic", {"depth=9"}); }, "logic depth 9"));
+  EXPECT_TRUE(testing::throws_with<InputError>([] { make_task("sudoku", {}); }, "unknown task 'sudoku'"));
+}
+
+}  // namespace
+}  // namespace mechlens
