@@ -22,5 +22,6 @@ int run_run(const std::vector<std::string>& args);
 int run_init(const std::vector<std::string>& args);
 int run_record(const std::vector<std::string>& args);
 int run_data(const std::vector<std::string>& args);
+int run_train(const std::vector<std::string>& args);
 
 }  // namespace mechlens::cli

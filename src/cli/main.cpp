@@ -27,6 +27,8 @@ constexpr Command kCommands[] = {
      mechlens::cli::run_record},
     {"data", "generate a synthetic task's examples, annotations and counterfactual pairs",
      mechlens::cli::run_data},
+    {"train", "train a model on a task (AdamW, warm-up + cosine, evaluation, checkpoints, resume)",
+     mechlens::cli::run_train},
 };
 
 void print_usage() {

@@ -1,0 +1,101 @@
+// `mechlens train`: train a model from a config JSON on a task and save the checkpoint.
+#include <fmt/ranges.h>
+
+#include "cli/command.h"
+#include "cli/options.h"
+#include "io/checkpoint.h"
+#include "tasks/task_factory.h"
+#include "train/trainer.h"
+
+namespace mechlens::cli {
+namespace {
+
+// Held-out examples: for matching one set per split (train, test, ood), for other tasks one set.
+std::vector<Example> evaluation_examples(const std::string& name, const std::vector<std::string>& options,
+                                         int64_t n, uint64_t seed) {
+  std::vector<Example> examples;
+  if (name != "matching") return generate_examples(*make_task(name, options), n, seed ^ 0x5eedull);
+  uint64_t offset = 1;
+  for (const char* split : {"train", "test", "ood"}) {
+    std::vector<std::string> split_options;
+    for (const auto& option : options) {
+      if (option.rfind("split=", 0) != 0) split_options.push_back(option);
+    }
+    split_options.push_back(fmt::format("split={}", split));
+    for (auto& e : generate_examples(*make_task(name, split_options), n, seed ^ (0x5eedull + offset++))) {
+      examples.push_back(std::move(e));
+    }
+  }
+  return examples;
+}
+
+}  // namespace
+
+int run_train(const std::vector<std::string>& args) {
+  po::options_description options("options");
+  options.add_options()
+      ("task", po::value<std::string>()->required(), "task to train on: matching or logic")
+      ("task-option", po::value<std::vector<std::string>>()->composing(), "task setting key=value (see mechlens data)")
+      ("config", po::value<std::string>()->required(), "model config JSON")
+      ("out", po::value<std::string>()->required(), "checkpoint to write (.safetensors); OUT.state for --resume")
+      ("steps", po::value<int64_t>()->default_value(2000), "optimizer steps")
+      ("batch", po::value<int64_t>()->default_value(64), "examples per step")
+      ("lr", po::value<double>()->default_value(1e-3), "peak learning rate (AdamW)")
+      ("min-lr", po::value<double>()->default_value(1e-5), "learning rate at the end of the cosine decay")
+      ("warmup", po::value<int64_t>()->default_value(100), "linear warm-up steps (from 0.1 x lr)")
+      ("weight-decay", po::value<double>()->default_value(0.01), "AdamW weight decay")
+      ("grad-clip", po::value<double>()->default_value(1.0), "max global gradient norm (0 = off)")
+      ("eval-every", po::value<int64_t>()->default_value(200), "evaluate every N steps")
+      ("eval-n", po::value<int64_t>()->default_value(1000), "held-out examples per evaluation group")
+      ("checkpoint-every", po::value<int64_t>()->default_value(500), "save checkpoint and optimizer state every N steps")
+      ("seed", po::value<int64_t>()->default_value(0), "training data seed (weights use the config's seed)")
+      ("log", po::value<std::string>(), "CSV training log (loss and accuracy per evaluation group)")
+      ("resume", po::bool_switch(), "continue from OUT and OUT.state")
+      ("stop-after", po::value<int64_t>()->default_value(-1), "end this run after N steps with a checkpoint (train in chunks)")
+      ("quiet", po::bool_switch(), "no progress bar");
+  po::variables_map vm;
+  if (!parse_options("train", "--task NAME --config MODEL.json --out CK.safetensors [options]",
+                     "Train a model on a synthetic task: AdamW, warm-up + cosine schedule, loss on the answer "
+                     "tokens, periodic held-out evaluation, checkpoints and exact --resume.",
+                     options, {}, args, vm)) {
+    return 0;
+  }
+  std::vector<std::string> task_options;
+  if (vm.count("task-option")) task_options = vm["task-option"].as<std::vector<std::string>>();
+  const std::string task_name = vm["task"].as<std::string>();
+  const auto task = make_task(task_name, task_options);
+  HookedTransformer model(ModelConfig::from_file(vm["config"].as<std::string>()));
+
+  TrainSettings settings;
+  settings.steps = vm["steps"].as<int64_t>();
+  settings.batch_size = vm["batch"].as<int64_t>();
+  settings.schedule.lr = vm["lr"].as<double>();
+  settings.schedule.min_lr = vm["min-lr"].as<double>();
+  settings.schedule.warmup_steps = vm["warmup"].as<int64_t>();
+  settings.schedule.total_steps = settings.steps;
+  settings.weight_decay = vm["weight-decay"].as<double>();
+  settings.grad_clip = vm["grad-clip"].as<double>();
+  settings.eval_every = vm["eval-every"].as<int64_t>();
+  settings.checkpoint_every = vm["checkpoint-every"].as<int64_t>();
+  settings.seed = static_cast<uint64_t>(vm["seed"].as<int64_t>());
+  settings.out = vm["out"].as<std::string>();
+  if (vm.count("log")) settings.log_path = vm["log"].as<std::string>();
+  settings.resume = vm["resume"].as<bool>();
+  settings.stop_after = vm["stop-after"].as<int64_t>();
+  settings.show_progress = !vm["quiet"].as<bool>();
+  settings.metadata["task"] = task->settings_json();
+  settings.metadata["train_command"] = fmt::format("mechlens train {}", fmt::join(args, " "));
+  if (settings.steps < 1 || settings.batch_size < 1) throw UsageError{"--steps and --batch must be at least 1"};
+
+  const auto eval = evaluation_examples(task_name, task_options, vm["eval-n"].as<int64_t>(), settings.seed);
+  const TrainResult result = train(model, *task, eval, settings);
+  fmt::print("trained {} steps in {:.1f} s ({:.0f} tokens/s); checkpoint {}\n", result.steps_done, result.seconds,
+             result.tokens_per_second, settings.out);
+  fmt::print("{:<16} {:>6} {:>9} {:>12} {:>12}\n", "group", "n", "loss", "first token", "exact match");
+  for (const auto& [group, m] : result.final_metrics) {
+    fmt::print("{:<16} {:>6} {:>9.4f} {:>12.4f} {:>12.4f}\n", group, m.n, m.loss, m.first_token_accuracy, m.exact_match);
+  }
+  return 0;
+}
+
+}  // namespace mechlens::cli

@@ -1,0 +1,34 @@
+// Per-group evaluation on held-out examples: loss on answer tokens, first-answer-token accuracy, and
+// exact-match accuracy of the whole answer. Exact match is computed teacher-forced: a greedy decode
+// reproduces the answer exactly iff every teacher-forced argmax is correct, so the two are equal.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "runtime/model.h"
+#include "tasks/task.h"
+
+namespace mechlens {
+
+struct GroupMetrics {
+  int64_t n = 0;
+  double loss = 0.0;
+  double first_token_accuracy = 0.0;
+  double exact_match = 0.0;
+};
+
+/// The groups an example counts in: "all", its own group, and "<group>/order<k>" when annotated.
+std::vector<std::string> example_groups(const Example& example);
+
+/// Metrics per example group ("train"/"test"/"ood", "logop"/"linear"), plus "order{k}" groups for
+/// examples with an "order" annotation, and "all".
+std::map<std::string, GroupMetrics> evaluate(HookedTransformer& model, const std::vector<Example>& examples,
+                                             int64_t batch_size = 512);
+
+/// Greedy decoding of each prompt until EOS (or `max_new` tokens): [prompt + generated] per example.
+std::vector<std::vector<int64_t>> greedy_decode(HookedTransformer& model, const std::vector<Example>& examples,
+                                                int64_t max_new, int64_t eos);
+
+}  // namespace mechlens

@@ -1,0 +1,167 @@
+#include "train/trainer.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include "io/checkpoint.h"
+#include "tasks/rng.h"
+#include "train/sequences.h"
+#include "util/error.h"
+#include "util/progress.h"
+
+namespace mechlens {
+namespace {
+
+std::string state_path(const std::string& out) { return out + ".state"; }
+
+// The examples of training step `step`: item i of the stream is example step * batch + i.
+std::vector<Example> training_examples(const Task& task, uint64_t seed, int64_t step, int64_t batch_size) {
+  std::vector<Example> examples;
+  examples.reserve(static_cast<size_t>(batch_size));
+  for (int64_t i = 0; i < batch_size; ++i) {
+    Rng rng = Rng::for_item(seed, static_cast<uint64_t>(step * batch_size + i));
+    examples.push_back(task.sample(rng));
+  }
+  return examples;
+}
+
+std::string metrics_json(const std::map<std::string, GroupMetrics>& metrics) {
+  nlohmann::ordered_json json;
+  for (const auto& [group, m] : metrics) {
+    json[group] = {{"n", m.n}, {"loss", m.loss}, {"first_token_accuracy", m.first_token_accuracy},
+                   {"exact_match", m.exact_match}};
+  }
+  return json.dump();
+}
+
+void save_state(torch::optim::AdamW& optimizer, int64_t step, const std::string& out) {
+  torch::serialize::OutputArchive archive;
+  optimizer.save(archive);
+  archive.write("step", torch::tensor(step));
+  const std::string partial = state_path(out) + ".partial";
+  archive.save_to(partial);
+  std::filesystem::rename(partial, state_path(out));
+}
+
+}  // namespace
+
+TrainResult train(HookedTransformer& model, const Task& task, const std::vector<Example>& eval_examples,
+                  const TrainSettings& settings) {
+  MECHLENS_CHECK(InputError, model->config().d_vocab >= task.vocab_size(),
+                 "model d_vocab={} is smaller than the {} task's vocabulary of {}", model->config().d_vocab,
+                 task.name(), task.vocab_size());
+  MECHLENS_CHECK(InputError, model->config().n_ctx >= task.max_sequence_length(),
+                 "model n_ctx={} is shorter than the {} task's sequences of up to {} tokens", model->config().n_ctx,
+                 task.name(), task.max_sequence_length());
+  MECHLENS_CHECK(InputError, !settings.out.empty(), "training needs an output checkpoint path");
+
+  torch::optim::AdamW optimizer(model->parameters(),
+                                torch::optim::AdamWOptions(settings.schedule.lr).weight_decay(settings.weight_decay));
+  int64_t start_step = 0;
+  if (settings.resume) {
+    MECHLENS_CHECK(InputError, std::filesystem::exists(state_path(settings.out)),
+                   "--resume: {} does not exist (no interrupted run to continue)", state_path(settings.out));
+    HookedTransformer saved = load_checkpoint(settings.out);
+    MECHLENS_CHECK(InputError, saved->config() == model->config(),
+                   "--resume: {} was trained with another model config", settings.out);
+    torch::NoGradGuard no_grad;
+    auto target = model->named_parameters();
+    for (const auto& item : saved->named_parameters()) target[item.key()].copy_(item.value());
+    torch::serialize::InputArchive archive;
+    archive.load_from(state_path(settings.out));
+    optimizer.load(archive);
+    torch::Tensor step;
+    archive.read("step", step);
+    start_step = step.item<int64_t>();
+  }
+
+  std::ofstream log;
+  std::vector<std::string> log_groups;
+  if (!settings.log_path.empty()) {
+    const bool append = settings.resume && std::filesystem::exists(settings.log_path);
+    log.open(settings.log_path, append ? std::ios::app : std::ios::trunc);
+    MECHLENS_CHECK(InputError, log.good(), "{}: cannot open training log", settings.log_path);
+  }
+  // Log columns: one set per evaluation group (the groups present in the evaluation examples).
+  {
+    std::set<std::string> groups;
+    for (const auto& e : eval_examples) {
+      for (const auto& group : example_groups(e)) groups.insert(group);
+    }
+    log_groups.assign(groups.begin(), groups.end());
+    if (log.is_open() && !settings.resume) {
+      log << "step,lr,train_loss";
+      for (const auto& group : log_groups) log << fmt::format(",{0}_loss,{0}_first_token_acc,{0}_exact_match", group);
+      log << "\n";
+    }
+  }
+
+  auto write_checkpoint = [&](int64_t step, const std::map<std::string, GroupMetrics>& metrics) {
+    std::map<std::string, std::string> metadata = settings.metadata;
+    metadata["train_steps"] = std::to_string(step);
+    if (!metrics.empty()) metadata["eval_metrics"] = metrics_json(metrics);
+    save_checkpoint(model, settings.out, metadata);
+    save_state(optimizer, step, settings.out);
+  };
+
+  model->train();
+  TrainResult result;
+  const int64_t end_step =
+      settings.stop_after >= 0 ? std::min(settings.steps, start_step + settings.stop_after) : settings.steps;
+  ProgressBar progress("train", end_step - start_step, settings.show_progress);
+  const auto started = std::chrono::steady_clock::now();
+  int64_t tokens_seen = 0;
+  std::map<std::string, GroupMetrics> metrics;
+  for (int64_t step = start_step; step < end_step; ++step) {
+    const double lr = settings.schedule.at(step);
+    for (auto& group : optimizer.param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
+    const TrainingBatch batch = make_training_batch(training_examples(task, settings.seed, step, settings.batch_size));
+    const torch::Tensor logits = model->forward(batch.tokens);  // [batch, T, d_vocab]
+    const torch::Tensor loss = torch::nn::functional::cross_entropy(
+        logits.reshape({-1, logits.size(-1)}), batch.targets.reshape({-1}),
+        torch::nn::functional::CrossEntropyFuncOptions().ignore_index(kIgnoreTarget));
+    optimizer.zero_grad();
+    loss.backward();
+    if (settings.grad_clip > 0) torch::nn::utils::clip_grad_norm_(model->parameters(), settings.grad_clip);
+    optimizer.step();
+    tokens_seen += batch.tokens.numel();
+    const double loss_value = loss.item<double>();
+
+    const bool last = step + 1 == settings.steps;
+    const bool eval_now = last || (settings.eval_every > 0 && (step + 1) % settings.eval_every == 0);
+    if (eval_now) {
+      metrics = evaluate(model, eval_examples);
+      if (log.is_open()) {
+        log << fmt::format("{},{:.6g},{:.6g}", step + 1, lr, loss_value);
+        for (const auto& group : log_groups) {
+          const GroupMetrics& m = metrics[group];
+          log << fmt::format(",{:.6g},{:.6g},{:.6g}", m.loss, m.first_token_accuracy, m.exact_match);
+        }
+        log << "\n";
+        log.flush();
+      }
+    }
+    if (last || step + 1 == end_step || (settings.checkpoint_every > 0 && (step + 1) % settings.checkpoint_every == 0)) {
+      write_checkpoint(step + 1, metrics);
+    }
+    const auto all = metrics.find("all");
+    progress.advance(1, all == metrics.end()
+                            ? fmt::format("loss {:.4f}", loss_value)
+                            : fmt::format("loss {:.4f} eval exact {:.3f}", loss_value, all->second.exact_match));
+  }
+  progress.finish();
+  result.steps_done = end_step - start_step;
+  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  result.tokens_per_second = result.seconds > 0 ? static_cast<double>(tokens_seen) / result.seconds : 0.0;
+  result.final_metrics = metrics.empty() ? evaluate(model, eval_examples) : metrics;
+  return result;
+}
+
+}  // namespace mechlens

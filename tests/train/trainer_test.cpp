@@ -1,0 +1,124 @@
+// The trainer: schedule, targets, learning, and exact resumption.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "io/checkpoint.h"
+#include "tasks/logic_task.h"
+#include "tasks/matching_task.h"
+#include "test_util.h"
+#include "train/sequences.h"
+#include "train/trainer.h"
+#include "util/error.h"
+
+namespace mechlens {
+namespace {
+
+namespace fs = std::filesystem;
+
+ModelConfig matching_model() {
+  ModelConfig c;
+  c.n_layers = 2;
+  c.d_model = 32;
+  c.n_heads = 2;
+  c.d_head = 16;
+  c.d_mlp = 64;
+  c.n_ctx = 16;
+  c.d_vocab = MatchingTask::kVocab;
+  c.seed = 3;
+  return c;
+}
+
+TEST(LrScheduleTest, WarmupThenCosine) {
+  LrSchedule s{/*lr=*/1e-3, /*min_lr=*/1e-5, /*warmup_steps=*/10, /*warmup_start=*/0.1, /*total_steps=*/110};
+  EXPECT_DOUBLE_EQ(s.at(0), 1e-4);
+  EXPECT_DOUBLE_EQ(s.at(10), 1e-3);
+  EXPECT_NEAR(s.at(60), (1e-3 + 1e-5) / 2, 1e-12);
+  EXPECT_DOUBLE_EQ(s.at(110), 1e-5);
+  EXPECT_LT(s.at(80), s.at(40));
+}
+
+TEST(SequencesTest, TargetsOnlyAtAnswerPositions) {
+  Example e;
+  e.prompt = {5, 6, 7};
+  e.answer = {8, 9};
+  const TrainingBatch batch = make_training_batch({e});
+  EXPECT_TRUE(testing::tensors_equal(batch.tokens, torch::tensor({{5, 6, 7, 8, 9}}, torch::kLong)));
+  EXPECT_TRUE(testing::tensors_equal(batch.targets, torch::tensor({{-100, -100, 8, 9, -100}}, torch::kLong)));
+  EXPECT_EQ(batch.first_answer[0].item<int64_t>(), 2);
+}
+
+class TrainerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("mechlens_train_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  TrainSettings settings(const std::string& name, int64_t steps) const {
+    TrainSettings s;
+    s.steps = steps;
+    s.batch_size = 16;
+    s.schedule.lr = 3e-3;
+    s.schedule.warmup_steps = 2;
+    s.schedule.total_steps = steps;
+    s.eval_every = 0;
+    s.out = (dir_ / name).string();
+    s.show_progress = false;
+    return s;
+  }
+  fs::path dir_;
+  MatchingTask task_{MatchingSettings{}};
+};
+
+TEST_F(TrainerTest, LossFallsOnHeldOutExamples) {
+  HookedTransformer model(matching_model());
+  const auto eval = generate_examples(task_, 200, 99);
+  const double before = evaluate(model, eval).at("all").loss;
+  const TrainResult result = train(model, task_, eval, settings("a.safetensors", 40));
+  EXPECT_LT(result.final_metrics.at("all").loss, before - 0.5);
+  EXPECT_GT(result.tokens_per_second, 0.0);
+  // The checkpoint holds the trained weights and the training metadata.
+  HookedTransformer loaded = load_checkpoint(settings("a.safetensors", 40).out);
+  EXPECT_TRUE(testing::tensors_equal(loaded->embed->W_E, model->embed->W_E));
+}
+
+TEST_F(TrainerTest, ResumedRunEqualsUninterruptedRun) {
+  const auto eval = generate_examples(task_, 50, 99);
+  HookedTransformer straight(matching_model());
+  train(straight, task_, eval, settings("straight.safetensors", 8));
+
+  HookedTransformer first(matching_model());
+  TrainSettings part = settings("resumed.safetensors", 8);
+  part.stop_after = 3;
+  train(first, task_, eval, part);
+  HookedTransformer second(matching_model());
+  TrainSettings rest = settings("resumed.safetensors", 8);
+  rest.resume = true;
+  const TrainResult result = train(second, task_, eval, rest);
+  EXPECT_EQ(result.steps_done, 5);
+  auto expected = straight->named_parameters();
+  for (const auto& item : second->named_parameters()) {
+    EXPECT_TRUE(testing::tensors_equal(item.value(), expected[item.key()])) << item.key();
+  }
+}
+
+TEST_F(TrainerTest, MismatchedModelAndTaskAreRejected) {
+  ModelConfig small = matching_model();
+  small.d_vocab = 50;
+  HookedTransformer model(small);
+  EXPECT_TRUE(testing::throws_with<InputError>([&] { train(model, task_, {}, settings("x.safetensors", 1)); },
+                                               "d_vocab=50 is smaller than the matching task's vocabulary of 201"));
+  LogicTask logic{LogicSettings{}};
+  ModelConfig short_ctx = matching_model();
+  HookedTransformer short_model(short_ctx);
+  EXPECT_TRUE(testing::throws_with<InputError>([&] { train(short_model, logic, {}, settings("x.safetensors", 1)); },
+                                               "n_ctx=16 is shorter than the logic task's sequences"));
+}
+
+}  // namespace
+}  // namespace mechlens
