@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Training throughput of `mechlens train` against the same model, examples, batch and optimiser as a
+# plain PyTorch loop (Debian's python3-torch: the same LibTorch underneath), run one after the other.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${MECHLENS_BUILD_DIR:-$root/build}
+MECHLENS_BUILD_TARGET=mechlens bash "$root/scripts/build.sh"
+steps=${STEPS:-150} batch=${BATCH:-64}
+config="$root/data/configs/logic_3l3h.json"
+work=$(mktemp -d)
+python=/usr/bin/python3
+[ -x "$python" ] || python=python3
+"$build/src/cli/mechlens" data --task logic --n $((steps * batch)) --seed 0 --out "$work/data.h5" --show 0 >/dev/null
+threads=$(nproc)
+ours=$("$build/src/cli/mechlens" train --task logic --config "$config" --out "$work/ck.safetensors" --steps "$steps" \
+  --batch "$batch" --eval-every 0 --eval-n 16 --checkpoint-every 0 --seed 0 --quiet | head -1)
+theirs=$(OMP_NUM_THREADS=$threads "$python" "$root/bench/train_baseline.py" "$work/data.h5" "$config" --steps "$steps" --batch "$batch")
+echo "mechlens: $ours"
+echo "$theirs"
+a=$(sed -E 's/.*\(([0-9]+) tokens\/s\).*/\1/' <<<"$ours")
+b=$(sed -E 's/.*tokens_per_s=([0-9]+).*/\1/' <<<"$theirs")
+awk -v a="$a" -v b="$b" 'BEGIN { printf "training throughput, mechlens / plain PyTorch: %.2fx\n", a / b }'
+rm -rf "$work"
