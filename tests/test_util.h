@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <filesystem>
 #include <string>
 
 #include "runtime/config.h"
@@ -50,6 +51,26 @@ inline ::testing::AssertionResult tensors_equal(const torch::Tensor& actual, con
   if (actual.sizes() == expected.sizes() && torch::equal(actual, expected)) return ::testing::AssertionSuccess();
   return tensors_close(actual, expected, 0.0) << " (bit-exact equality expected)";
 }
+
+/// A fresh directory named after the running test, removed when the object goes out of scope.
+class TestDir {
+ public:
+  TestDir()
+      : path_(std::filesystem::temp_directory_path() /
+              ("mechlens_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->test_suite_name()) +
+               "_" + ::testing::UnitTest::GetInstance()->current_test_info()->name())) {
+    std::filesystem::remove_all(path_);
+    std::filesystem::create_directories(path_);
+  }
+  ~TestDir() { std::filesystem::remove_all(path_); }
+  TestDir(const TestDir&) = delete;
+  TestDir& operator=(const TestDir&) = delete;
+  std::string file(const std::string& name) const { return (path_ / name).string(); }
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
 
 /// Asserts that `fn` throws ErrorType whose message contains `needle`.
 template <typename ErrorType, typename Fn>

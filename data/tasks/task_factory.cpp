@@ -8,6 +8,7 @@
 #include "tasks/logic_task.h"
 #include "tasks/matching_task.h"
 #include "util/error.h"
+#include "util/parse.h"
 
 namespace mechlens {
 namespace {
@@ -27,15 +28,9 @@ std::map<std::string, std::string> parse_options(const std::string& task, const 
 }
 
 int64_t to_int(const std::string& key, const std::string& text) {
-  size_t used = 0;
-  int64_t value = 0;
-  try {
-    value = std::stoll(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  MECHLENS_CHECK(InputError, used == text.size() && !text.empty(), "task option {}={} is not an integer", key, text);
-  return value;
+  const std::optional<int64_t> value = parse_int(text);
+  MECHLENS_CHECK(InputError, value.has_value(), "task option {}={} is not an integer", key, text);
+  return *value;
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "util/error.h"
+#include "util/parse.h"
 
 namespace mechlens::cli {
 
@@ -17,17 +18,10 @@ Prompt parse_prompt(const std::string& text, const std::string& source) {
   Prompt prompt;
   std::string word;
   while (stream >> word) {
-    size_t used = 0;
-    int64_t id = 0;
-    try {
-      id = std::stoll(word, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    MECHLENS_CHECK(InputError, used == word.size() && !word.empty(),
-                   "{}: '{}' is not an integer token id (token {} of the prompt)", source, word,
-                   prompt.size());
-    prompt.push_back(id);
+    const std::optional<int64_t> id = parse_int(word);
+    MECHLENS_CHECK(InputError, id.has_value(), "{}: '{}' is not an integer token id (token {} of the prompt)", source,
+                   word, prompt.size());
+    prompt.push_back(*id);
   }
   MECHLENS_CHECK(InputError, !prompt.empty(), "{}: prompt holds no token ids", source);
   return prompt;

@@ -3,20 +3,15 @@
 #include <sstream>
 
 #include "util/error.h"
+#include "util/parse.h"
 
 namespace mechlens {
 namespace {
 
 std::optional<int64_t> parse_bound(const std::string& text, const std::string& spec, const std::string& what) {
   if (text.empty()) return std::nullopt;
-  size_t used = 0;
-  int64_t value = 0;
-  try {
-    value = std::stoll(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  MECHLENS_CHECK(InputError, used == text.size(), "{} '{}': '{}' is not an integer (expected e.g. all, -1, 2:6, -5:, 0,3)",
+  const std::optional<int64_t> value = parse_int(text);
+  MECHLENS_CHECK(InputError, value.has_value(), "{} '{}': '{}' is not an integer (expected e.g. all, -1, 2:6, -5:, 0,3)",
                  what, spec, text);
   return value;
 }

@@ -17,15 +17,8 @@ namespace fs = std::filesystem;
 
 class CheckpointTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("mechlens_ck_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
-
-  fs::path dir_;
+  std::string path(const std::string& name) const { return dir_.file(name); }
+  testing::TestDir dir_;
 };
 
 TEST_F(CheckpointTest, RoundTripIsBitExact) {
@@ -53,7 +46,7 @@ TEST_F(CheckpointTest, WritesNoTemporaryFilesAndOverwritesAtomically) {
   save_checkpoint(model, path("a.safetensors"));
   save_checkpoint(model, path("a.safetensors"));
   size_t files = 0;
-  for (const auto& entry : fs::directory_iterator(dir_)) {
+  for (const auto& entry : fs::directory_iterator(dir_.path())) {
     ++files;
     EXPECT_EQ(entry.path().filename(), "a.safetensors");
   }

@@ -21,17 +21,12 @@ namespace fs = std::filesystem;
 class RecordTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("mechlens_rec_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
     prompts_ = make_prompt_set({{1, 2, 3, 4, 5, 6}, {7, 8, 9}, {10, 11, 12, 13}, {3, 3, 3, 3, 3, 3}, {5, 4}});
     provenance_.model_config_json = model_->config().to_json().dump();
     provenance_.checkpoint = "in-memory";
     provenance_.input_sha256 = prompt_set_sha256(prompts_);
   }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+  std::string path(const std::string& name) const { return dir_.file(name); }
 
   void record(const std::string& out, const RecordSettings& settings) {
     RecordWriter writer = RecordWriter::create(out, settings, provenance_, recorded_dims(model_, settings.hooks), {},
@@ -49,7 +44,7 @@ class RecordTest : public ::testing::Test {
     return cache.at(hook)[0];
   }
 
-  fs::path dir_;
+  testing::TestDir dir_;
   HookedTransformer model_{testing::tiny_config()};
   PromptSet prompts_;
   RecordProvenance provenance_;

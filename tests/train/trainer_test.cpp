@@ -16,7 +16,6 @@
 namespace mechlens {
 namespace {
 
-namespace fs = std::filesystem;
 
 ModelConfig matching_model() {
   ModelConfig c;
@@ -52,13 +51,6 @@ TEST(SequencesTest, TargetsOnlyAtAnswerPositions) {
 
 class TrainerTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("mechlens_train_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
   TrainSettings settings(const std::string& name, int64_t steps) const {
     TrainSettings s;
     s.steps = steps;
@@ -67,11 +59,11 @@ class TrainerTest : public ::testing::Test {
     s.schedule.warmup_steps = 2;
     s.schedule.total_steps = steps;
     s.eval_every = 0;
-    s.out = (dir_ / name).string();
+    s.out = dir_.file(name);
     s.show_progress = false;
     return s;
   }
-  fs::path dir_;
+  testing::TestDir dir_;
   MatchingTask task_{MatchingSettings{}};
 };
 

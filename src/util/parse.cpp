@@ -1,0 +1,18 @@
+#include "util/parse.h"
+
+#include <exception>
+
+namespace mechlens {
+
+std::optional<int64_t> parse_int(const std::string& text) {
+  if (text.empty()) return std::nullopt;
+  size_t used = 0;
+  try {
+    const int64_t value = std::stoll(text, &used);
+    if (used == text.size()) return value;
+  } catch (const std::exception&) {
+  }
+  return std::nullopt;
+}
+
+}  // namespace mechlens
