@@ -29,6 +29,8 @@ constexpr Command kCommands[] = {
      mechlens::cli::run_data},
     {"train", "train a model on a task (AdamW, warm-up + cosine, evaluation, checkpoints, resume)",
      mechlens::cli::run_train},
+    {"eval", "accuracy of a checkpoint on held-out task examples, per group",
+     mechlens::cli::run_eval},
 };
 
 void print_usage() {

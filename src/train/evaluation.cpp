@@ -63,16 +63,28 @@ std::vector<std::vector<int64_t>> greedy_decode(HookedTransformer& model, const 
                                                 int64_t max_new, int64_t eos) {
   torch::NoGradGuard no_grad;
   model->eval();
-  std::vector<std::vector<int64_t>> sequences;
-  for (const auto& e : examples) {
-    std::vector<int64_t> sequence = e.prompt;
-    for (int64_t step = 0; step < max_new && static_cast<int64_t>(sequence.size()) < model->config().n_ctx; ++step) {
-      const torch::Tensor logits = model->forward(torch::tensor(sequence, torch::kLong).unsqueeze(0));
-      const int64_t next = logits[0][-1].argmax().item<int64_t>();
-      sequence.push_back(next);
-      if (next == eos) break;
+  std::vector<std::vector<int64_t>> sequences(examples.size());
+  // Prompts of equal length decode together, one forward per generated token for the whole group.
+  std::map<size_t, std::vector<size_t>> by_length;
+  for (size_t i = 0; i < examples.size(); ++i) by_length[examples[i].prompt.size()].push_back(i);
+  for (const auto& [length, rows] : by_length) {
+    std::vector<int64_t> flat;
+    for (size_t row : rows) flat.insert(flat.end(), examples[row].prompt.begin(), examples[row].prompt.end());
+    torch::Tensor tokens = torch::tensor(flat, torch::kLong).view({static_cast<int64_t>(rows.size()), static_cast<int64_t>(length)});
+    const int64_t steps = std::min<int64_t>(max_new, model->config().n_ctx - static_cast<int64_t>(length));
+    for (int64_t step = 0; step < steps; ++step) {
+      const torch::Tensor next = model->forward(tokens).select(1, -1).argmax(-1, /*keepdim=*/true);  // [rows, 1]
+      tokens = torch::cat({tokens, next}, 1);
+      if (eos >= 0 && tokens.narrow(1, static_cast<int64_t>(length), step + 1).eq(eos).any(1).all().item<bool>()) break;
     }
-    sequences.push_back(std::move(sequence));
+    const auto values = tokens.accessor<int64_t, 2>();
+    for (size_t r = 0; r < rows.size(); ++r) {
+      std::vector<int64_t>& sequence = sequences[rows[r]];
+      for (int64_t j = 0; j < tokens.size(1); ++j) {
+        sequence.push_back(values[static_cast<int64_t>(r)][j]);
+        if (j >= static_cast<int64_t>(length) && values[static_cast<int64_t>(r)][j] == eos) break;  // stop at EOS
+      }
+    }
   }
   return sequences;
 }

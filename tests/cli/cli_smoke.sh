@@ -52,6 +52,7 @@ assert 'query_pos' in a['annotations'] and a['annotations/rule_spans'].shape == 
 assert b['annotations/corrupt_tokens'].shape == (12, 38) and json.loads(b.attrs['task'])['task'] == 'logic'
 assert (a['tokens'][:12] == b['tokens'][:]).all()   # same seed, same problems
 print('ok')"
+expect eval-greedy 0 "greedy decoding: [0-9]+ of 20 answers" -- "$mechlens" eval --checkpoint "$work/logic.safetensors" --task logic --n 20 --greedy
 expect bad-task-option 1 "matching task has no option 'depth'" -- "$mechlens" data --task matching --task-option depth=3
 expect task-and-tokens 2 "either --tokens FILE or --task NAME" -- "$mechlens" record --checkpoint "$work/logic.safetensors" --task logic --tokens "$work/logic.h5" --out "$work/x.h5"
 

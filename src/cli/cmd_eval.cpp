@@ -1,0 +1,54 @@
+// `mechlens eval`: accuracy of a checkpoint on held-out task examples, per group; --greedy also
+// decodes every answer token by token and counts exact matches of the generated proof.
+#include <fmt/ranges.h>
+
+#include "cli/command.h"
+#include "cli/options.h"
+#include "cli/task_input.h"
+#include "io/checkpoint.h"
+#include "tasks/logic_task.h"
+#include "train/evaluation.h"
+
+namespace mechlens::cli {
+
+int run_eval(const std::vector<std::string>& args) {
+  po::options_description options("options");
+  options.add_options()
+      ("checkpoint", po::value<std::string>()->required(), "checkpoint file (.safetensors)")
+      ("greedy", po::bool_switch(), "also decode answers greedily and count exact matches of the generated text");
+  add_task_options(options);
+  po::variables_map vm;
+  if (!parse_options("eval", "--checkpoint CK --task NAME [--task-option key=value ...] --n N --seed S [--greedy]",
+                     "Evaluate a checkpoint on task examples: loss, first-answer-token accuracy and exact-match "
+                     "accuracy per group.",
+                     options, {}, args, vm)) {
+    return 0;
+  }
+  if (!vm.count("task")) throw UsageError{"--task is required"};
+  HookedTransformer model = load_checkpoint(vm["checkpoint"].as<std::string>());
+  const TaskPrompts generated = generate_task_prompts(vm, /*pairs=*/false);
+  const auto metrics = evaluate(model, generated.examples);
+  fmt::print("{} on {} {} examples (seed {})\n", vm["checkpoint"].as<std::string>(), generated.examples.size(),
+             generated.task->name(), vm["seed"].as<int64_t>());
+  fmt::print("{:<16} {:>6} {:>9} {:>12} {:>12}\n", "group", "n", "loss", "first token", "exact match");
+  for (const auto& [group, m] : metrics) {
+    fmt::print("{:<16} {:>6} {:>9.4f} {:>12.4f} {:>12.4f}\n", group, m.n, m.loss, m.first_token_accuracy, m.exact_match);
+  }
+  if (vm["greedy"].as<bool>()) {
+    int64_t max_answer = 0;
+    for (const auto& e : generated.examples) max_answer = std::max<int64_t>(max_answer, static_cast<int64_t>(e.answer.size()));
+    const int64_t eos = generated.task->name() == "logic" ? logic_tokens::kEos : -1;
+    const auto decoded = greedy_decode(model, generated.examples, max_answer, eos);
+    int64_t exact = 0;
+    for (size_t i = 0; i < decoded.size(); ++i) {
+      std::vector<int64_t> expected = generated.examples[i].prompt;
+      expected.insert(expected.end(), generated.examples[i].answer.begin(), generated.examples[i].answer.end());
+      exact += decoded[i] == expected;
+    }
+    fmt::print("greedy decoding: {} of {} answers generated exactly ({:.4f})\n", exact, decoded.size(),
+               static_cast<double>(exact) / static_cast<double>(decoded.size()));
+  }
+  return 0;
+}
+
+}  // namespace mechlens::cli
