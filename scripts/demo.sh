@@ -33,3 +33,31 @@ with h5py.File(sys.argv[1], "r") as f:
     for name, dataset in f["acts"].items():
         print(f"  {name}: {dataset.shape} {dataset.dtype} dims={dataset.attrs['dims']}")
 PY
+
+# The shipped propositional-logic model (Hong et al. 2024): accuracy, then where its last layer looks.
+logic="$root/data/checkpoints/logic_3l3h.safetensors"
+echo
+echo "== mechlens eval: the shipped 3-layer x 3-head logic model on 2,000 held-out problems"
+"$mechlens" eval --checkpoint "$logic" --task logic --n 2000 --seed 12345
+echo
+echo "== mechlens data: three of those problems, readable"
+"$mechlens" data --task logic --n 3 --seed 12345 --show 3 | tail -n +2
+echo
+echo "== mechlens record: every layer's attention at the answer position, 1,000 problems with annotations"
+"$mechlens" record --checkpoint "$logic" --task logic --n 1000 --seed 12345 --hooks 'blocks.*.attn.hook_pattern' \
+  --positions -1 --out "$out/logic_patterns.h5" --quiet
+"$python" - "$out/logic_patterns.h5" <<'PY'
+import sys
+import h5py
+import numpy as np
+# Attention of each layer-3 head from the last prompt token (ANSWER) to the QUERY token, by queried chain.
+with h5py.File(sys.argv[1], "r") as f:
+    pattern = f["acts/blocks.2.attn.hook_pattern"][:, :, 0, :]       # [N, head, src]
+    query = f["annotations/query_pos"][:, 0]
+    chain = f["annotations/queried_chain"][:, 0]                     # 0 = LogOp, 1 = linear
+    on_query = pattern[np.arange(len(query)), :, query]              # [N, head]
+    print("layer-3 attention on QUERY from the answer position (mean over problems):")
+    for value, name in ((1, "linear chain queried"), (0, "LogOp chain queried")):
+        heads = on_query[chain == value].mean(axis=0)
+        print(f"  {name:<22} " + "  ".join(f"head {h}: {m:.3f}" for h, m in enumerate(heads)))
+PY
