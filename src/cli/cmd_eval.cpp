@@ -30,10 +30,7 @@ int run_eval(const std::vector<std::string>& args) {
   const auto metrics = evaluate(model, generated.examples);
   fmt::print("{} on {} {} examples (seed {})\n", vm["checkpoint"].as<std::string>(), generated.examples.size(),
              generated.task->name(), vm["seed"].as<int64_t>());
-  fmt::print("{:<16} {:>6} {:>9} {:>12} {:>12}\n", "group", "n", "loss", "first token", "exact match");
-  for (const auto& [group, m] : metrics) {
-    fmt::print("{:<16} {:>6} {:>9.4f} {:>12.4f} {:>12.4f}\n", group, m.n, m.loss, m.first_token_accuracy, m.exact_match);
-  }
+  fmt::print("{}", format_metrics(metrics));
   if (vm["greedy"].as<bool>()) {
     int64_t max_answer = 0;
     for (const auto& e : generated.examples) max_answer = std::max<int64_t>(max_answer, static_cast<int64_t>(e.answer.size()));

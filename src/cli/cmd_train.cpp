@@ -91,10 +91,7 @@ int run_train(const std::vector<std::string>& args) {
   const TrainResult result = train(model, *task, eval, settings);
   fmt::print("trained {} steps in {:.1f} s ({:.0f} tokens/s); checkpoint {}\n", result.steps_done, result.seconds,
              result.tokens_per_second, settings.out);
-  fmt::print("{:<16} {:>6} {:>9} {:>12} {:>12}\n", "group", "n", "loss", "first token", "exact match");
-  for (const auto& [group, m] : result.final_metrics) {
-    fmt::print("{:<16} {:>6} {:>9.4f} {:>12.4f} {:>12.4f}\n", group, m.n, m.loss, m.first_token_accuracy, m.exact_match);
-  }
+  fmt::print("{}", format_metrics(result.final_metrics));
   return 0;
 }
 

@@ -59,6 +59,15 @@ std::map<std::string, GroupMetrics> evaluate(HookedTransformer& model, const std
   return sums;
 }
 
+std::string format_metrics(const std::map<std::string, GroupMetrics>& metrics) {
+  std::string out = fmt::format("{:<16} {:>6} {:>9} {:>12} {:>12}\n", "group", "n", "loss", "first token", "exact match");
+  for (const auto& [group, m] : metrics) {
+    out += fmt::format("{:<16} {:>6} {:>9.4f} {:>12.4f} {:>12.4f}\n", group, m.n, m.loss, m.first_token_accuracy,
+                       m.exact_match);
+  }
+  return out;
+}
+
 std::vector<std::vector<int64_t>> greedy_decode(HookedTransformer& model, const std::vector<Example>& examples,
                                                 int64_t max_new, int64_t eos) {
   torch::NoGradGuard no_grad;

@@ -27,6 +27,9 @@ std::vector<std::string> example_groups(const Example& example);
 std::map<std::string, GroupMetrics> evaluate(HookedTransformer& model, const std::vector<Example>& examples,
                                              int64_t batch_size = 512);
 
+/// The metrics as a text table, one row per group.
+std::string format_metrics(const std::map<std::string, GroupMetrics>& metrics);
+
 /// Greedy decoding of each prompt until EOS (or `max_new` tokens): [prompt + generated] per example.
 std::vector<std::vector<int64_t>> greedy_decode(HookedTransformer& model, const std::vector<Example>& examples,
                                                 int64_t max_new, int64_t eos);
