@@ -62,6 +62,13 @@ std::string act_name(const std::string& short_name, int64_t layer) {
   return fmt::format("blocks.{}.{}", layer, it->second);
 }
 
+int64_t position_dim(const std::vector<std::string>& dims) {
+  for (size_t i = 0; i < dims.size(); ++i) {
+    if (dims[i] == "pos" || dims[i] == "dest") return static_cast<int64_t>(i);
+  }
+  return -1;
+}
+
 std::vector<std::string> closest_names(const std::string& name,
                                        const std::vector<std::string>& candidates,
                                        size_t max_count) {

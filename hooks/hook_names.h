@@ -12,6 +12,9 @@ namespace mechlens {
 /// Names that already look like full hook names are returned unchanged.
 std::string act_name(const std::string& short_name, int64_t layer = -1);
 
+/// Index of a hook's query-position dimension ("pos", or "dest" for attention patterns), or -1.
+int64_t position_dim(const std::vector<std::string>& dims);
+
 /// Up to `max_count` names from `candidates` closest to `name` by edit distance.
 std::vector<std::string> closest_names(const std::string& name,
                                        const std::vector<std::string>& candidates,

@@ -2,11 +2,11 @@
 
 namespace mechlens {
 
-std::vector<Example> generate_examples(const Task& task, int64_t n, uint64_t seed) {
+std::vector<Example> generate_examples(const Task& task, int64_t n, uint64_t seed, int64_t first_index) {
   std::vector<Example> examples;
   examples.reserve(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) {
-    Rng rng = Rng::for_item(seed, static_cast<uint64_t>(i));
+    Rng rng = Rng::for_item(seed, static_cast<uint64_t>(first_index + i));
     examples.push_back(task.sample(rng));
   }
   return examples;

@@ -38,8 +38,9 @@ class Task {
   virtual std::map<std::string, std::vector<std::string>> annotation_dims() const = 0;
 };
 
-/// N examples from `seed`: example i depends only on (seed, i), so any prefix is reproducible.
-std::vector<Example> generate_examples(const Task& task, int64_t n, uint64_t seed);
+/// Examples first_index .. first_index + n - 1 of the stream seeded with `seed`: example i depends
+/// only on (seed, i), so any prefix or window of a run is reproducible on its own.
+std::vector<Example> generate_examples(const Task& task, int64_t n, uint64_t seed, int64_t first_index = 0);
 
 /// Counterfactual partner of each example, with its own deterministic stream.
 std::vector<Example> generate_counterfactuals(const Task& task, const std::vector<Example>& clean, uint64_t seed);

@@ -9,6 +9,7 @@
 #include "cli/command.h"
 #include "cli/options.h"
 #include "cli/prompts.h"
+#include "hooks/hook_names.h"
 #include "io/checkpoint.h"
 #include "util/shape_format.h"
 
@@ -23,11 +24,11 @@ void print_cache_summary(const ActivationCache& cache, const torch::Tensor& atte
     torch::Tensor values = cache.at(name).to(torch::kFloat64);
     torch::Tensor keep = torch::isfinite(values);
     const auto& dims = cache.dims(name);
-    const auto pos_dim = std::find_if(dims.begin(), dims.end(), [](const std::string& d) { return d == "pos" || d == "dest"; });
-    if (attention_mask.defined() && !dims.empty() && dims[0] == "batch" && pos_dim != dims.end()) {
+    const int64_t pos_dim = position_dim(dims);
+    if (attention_mask.defined() && !dims.empty() && dims[0] == "batch" && pos_dim >= 0) {
       std::vector<int64_t> view(dims.size(), 1);
       view[0] = attention_mask.size(0);
-      view[pos_dim - dims.begin()] = attention_mask.size(1);
+      view[pos_dim] = attention_mask.size(1);
       keep = keep.logical_and(attention_mask.ne(0).view(view));
     }
     torch::Tensor kept = values.masked_select(keep);

@@ -13,19 +13,20 @@ NormImpl::NormImpl(int64_t d_model, NormType type, double eps) : type_(type), ep
 }
 
 torch::Tensor NormImpl::forward(torch::Tensor x) {
-  if (type_ == NormType::kLN && !hook_scale->has_hooks()) {
-    // Nobody reads or replaces the scale: LibTorch's fused kernel (forward and backward) is
-    // several times cheaper than the same formula spelt out in elementwise ops.
+  torch::Tensor centred = x, scale, computed;
+  if (hook_scale->has_hooks()) {
+    if (type_ == NormType::kLN) centred = x - x.mean(-1, /*keepdim=*/true);
+    // scale: [batch, pos, 1]; sqrt of the (centred, for LN) mean square
+    computed = (centred.pow(2).mean(-1, /*keepdim=*/true) + eps_).sqrt();
+    scale = hook_scale(computed);
+  }
+  // LibTorch's fused LayerNorm (forward and backward) is several times cheaper than the formula in
+  // elementwise ops; it is used unless a hook replaced the scale, so read-only hooks change no bit.
+  const bool scale_kept = !scale.defined() || scale.is_same(computed) || torch::equal(scale, computed);
+  if (type_ == NormType::kLN && scale_kept) {
     return hook_normalized(torch::layer_norm(x, {x.size(-1)}, w, b, eps_));
   }
-  torch::Tensor centred = type_ == NormType::kLN ? x - x.mean(-1, /*keepdim=*/true) : x;
-  // scale: [batch, pos, 1]; sqrt of the (centred, for LN) mean square
-  torch::Tensor computed = (centred.pow(2).mean(-1, /*keepdim=*/true) + eps_).sqrt();
-  torch::Tensor scale = hook_scale(computed);
-  if (type_ == NormType::kLN && (scale.is_same(computed) || torch::equal(scale, computed))) {
-    // A read-only hook: take the fused path so that logits stay bit-identical to an unhooked run.
-    return hook_normalized(torch::layer_norm(x, {x.size(-1)}, w, b, eps_));
-  }
+  if (!scale.defined()) scale = (centred.pow(2).mean(-1, /*keepdim=*/true) + eps_).sqrt();  // RMS, unhooked
   torch::Tensor normalized = centred / scale * w;
   if (type_ == NormType::kLN) normalized = normalized + b;
   return hook_normalized(normalized);

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdlib>
 
+#include "hooks/hook_names.h"
 #include "store/index_spec.h"
 #include "util/error.h"
 #include "util/progress.h"
@@ -25,9 +26,8 @@ torch::Tensor select(const torch::Tensor& act, const std::vector<std::string>& d
   torch::Tensor out = act;
   const auto head_dim = std::find(dims.begin(), dims.end(), "head");
   if (heads.defined() && head_dim != dims.end()) out = out.index_select(head_dim - dims.begin(), heads);
-  const auto pos_dim = std::find_if(dims.begin(), dims.end(), [](const std::string& d) { return d == "pos" || d == "dest"; });
-  if (positions.defined() && pos_dim != dims.end()) {
-    const int64_t d = pos_dim - dims.begin();
+  const int64_t d = position_dim(dims);
+  if (positions.defined() && d >= 0) {
     torch::Tensor rows = torch::arange(out.size(0), torch::kLong).unsqueeze(1);  // [batch, 1]
     out = out.movedim(d, 1).index({rows, positions}).movedim(1, d);            // pos -> kept positions
   }
@@ -133,7 +133,8 @@ void record_activations(HookedTransformer& model, const PromptSet& prompts, cons
       // Activations of a narrower batch are padded out to the set's width along pos/src dims.
       const auto& hook_dims = dims.at(name);
       for (size_t d = 1; d < hook_dims.size(); ++d) {
-        const bool pos_like = hook_dims[d] == "src" || ((hook_dims[d] == "pos" || hook_dims[d] == "dest") && !positions.defined());
+        const bool pos_like =
+            hook_dims[d] == "src" || (static_cast<int64_t>(d) == position_dim(hook_dims) && !positions.defined());
         if (pos_like && act.size(d) < prompts.tokens.size(1)) {
           std::vector<int64_t> pad_shape = act.sizes().vec();
           pad_shape[d] = prompts.tokens.size(1) - act.size(d);

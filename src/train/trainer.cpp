@@ -11,7 +11,6 @@
 #include <set>
 
 #include "io/checkpoint.h"
-#include "tasks/rng.h"
 #include "train/sequences.h"
 #include "util/error.h"
 #include "util/progress.h"
@@ -20,17 +19,6 @@ namespace mechlens {
 namespace {
 
 std::string state_path(const std::string& out) { return out + ".state"; }
-
-// The examples of training step `step`: item i of the stream is example step * batch + i.
-std::vector<Example> training_examples(const Task& task, uint64_t seed, int64_t step, int64_t batch_size) {
-  std::vector<Example> examples;
-  examples.reserve(static_cast<size_t>(batch_size));
-  for (int64_t i = 0; i < batch_size; ++i) {
-    Rng rng = Rng::for_item(seed, static_cast<uint64_t>(step * batch_size + i));
-    examples.push_back(task.sample(rng));
-  }
-  return examples;
-}
 
 std::string metrics_json(const std::map<std::string, GroupMetrics>& metrics) {
   nlohmann::ordered_json json;
@@ -122,7 +110,8 @@ TrainResult train(HookedTransformer& model, const Task& task, const std::vector<
   for (int64_t step = start_step; step < end_step; ++step) {
     const double lr = settings.schedule.at(step);
     for (auto& group : optimizer.param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
-    const TrainingBatch batch = make_training_batch(training_examples(task, settings.seed, step, settings.batch_size));
+    const TrainingBatch batch = make_training_batch(
+        generate_examples(task, settings.batch_size, settings.seed, step * settings.batch_size));
     const torch::Tensor logits = model->forward(batch.tokens);  // [batch, T, d_vocab]
     const torch::Tensor loss = torch::nn::functional::cross_entropy(
         logits.reshape({-1, logits.size(-1)}), batch.targets.reshape({-1}),
