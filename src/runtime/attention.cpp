@@ -45,7 +45,8 @@ torch::Tensor AttentionImpl::project(const torch::Tensor& x, const torch::Tensor
   return b.defined() ? out + b : out;
 }
 
-torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const AttentionContext& context) {
+torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const AttentionContext& context,
+                                     const KeyValues* past) {
   const int64_t batch = x.size(0), pos = x.size(1);
   torch::Tensor q = hook_q(project(x, W_Q, b_Q));  // [batch, pos, head, d_head]
   torch::Tensor k = hook_k(project(x, W_K, b_K));  // [batch, pos, kv_head, d_head]
@@ -54,13 +55,17 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const AttentionCont
     q = hook_rot_q(apply_rotary(q, context.rotary_cos, context.rotary_sin));
     k = hook_rot_k(apply_rotary(k, context.rotary_cos, context.rotary_sin));
   }
+  if (past != nullptr) {
+    k = torch::cat({past->k, k}, /*dim=*/1);  // [batch, past_pos + pos, kv_head, d_head]
+    v = torch::cat({past->v, v}, /*dim=*/1);
+  }
   if (n_kv_heads_ != n_heads_) {
     // Query head h reads key-value head h / group (TransformerLens repeat_interleave order).
     const int64_t group = n_heads_ / n_kv_heads_;
     k = k.repeat_interleave(group, /*dim=*/2);
     v = v.repeat_interleave(group, /*dim=*/2);
   }
-  // scores: [batch, head, dest, src]
+  // scores: [batch, head, dest, src] (src counts the earlier positions too)
   torch::Tensor scores =
       torch::matmul(q.permute({0, 2, 1, 3}), k.permute({0, 2, 3, 1})) / std::sqrt(double(d_head_));
   scores = hook_attn_scores(

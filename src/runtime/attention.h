@@ -17,7 +17,10 @@ class AttentionImpl : public torch::nn::Module {
  public:
   explicit AttentionImpl(const ModelConfig& config);
 
-  torch::Tensor forward(const torch::Tensor& x, const AttentionContext& context);  // [batch,pos,d_model]
+  /// x [batch,pos,d_model] -> [batch,pos,d_model]. With `past`, x holds the positions after
+  /// past->k.size(1) and attends to the given earlier keys and values too.
+  torch::Tensor forward(const torch::Tensor& x, const AttentionContext& context,
+                        const KeyValues* past = nullptr);
 
   torch::Tensor W_Q, W_K, W_V;  // [head, d_model, d_head] (K, V: key-value heads)
   torch::Tensor W_O;            // [head, d_head, d_model]

@@ -23,15 +23,16 @@ TransformerBlockImpl::TransformerBlockImpl(const ModelConfig& config)
   hook_resid_post = register_module("hook_resid_post", HookPoint(resid_dims));
 }
 
-torch::Tensor TransformerBlockImpl::forward(torch::Tensor resid, const AttentionContext& context) {
+torch::Tensor TransformerBlockImpl::forward(torch::Tensor resid, const AttentionContext& context,
+                                            const KeyValues* past) {
   resid = hook_resid_pre(resid);
   if (post_norm_) {
-    torch::Tensor attn_out = hook_attn_out(attn(resid, context));
+    torch::Tensor attn_out = hook_attn_out(attn(resid, context, past));
     if (!mlp) return hook_resid_post(norm(ln1, resid + attn_out));
     resid = hook_resid_mid(norm(ln1, resid + attn_out));
     return hook_resid_post(norm(ln2, resid + hook_mlp_out(mlp(resid))));
   }
-  torch::Tensor attn_out = hook_attn_out(attn(norm(ln1, resid), context));
+  torch::Tensor attn_out = hook_attn_out(attn(norm(ln1, resid), context, past));
   if (!mlp) return hook_resid_post(resid + attn_out);
   resid = hook_resid_mid(resid + attn_out);
   return hook_resid_post(resid + hook_mlp_out(mlp(norm(ln2, resid))));

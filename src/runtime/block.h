@@ -18,7 +18,7 @@ class TransformerBlockImpl : public torch::nn::Module {
   explicit TransformerBlockImpl(const ModelConfig& config);
 
   /// resid: [batch, pos, d_model] -> [batch, pos, d_model]
-  torch::Tensor forward(torch::Tensor resid, const AttentionContext& context);
+  torch::Tensor forward(torch::Tensor resid, const AttentionContext& context, const KeyValues* past = nullptr);
 
   HookPoint hook_resid_pre{nullptr};
   Norm ln1{nullptr};  // absent without normalisation

@@ -19,10 +19,12 @@ namespace {
 // Shared by every layer: causal + padding mask, and rotary angles from real-token positions.
 AttentionContext make_attention_context(const ModelConfig& config, const torch::Tensor& positions,
                                         const torch::Tensor& attention_mask, int64_t pos,
-                                        const torch::Device& device) {
+                                        int64_t past_pos, const torch::Device& device) {
   AttentionContext context;
   auto bool_options = torch::TensorOptions().dtype(torch::kBool).device(device);
-  torch::Tensor blocked = torch::ones({pos, pos}, bool_options).triu(1).view({1, 1, pos, pos});
+  // Query i sits at absolute position past_pos + i and sees keys 0..past_pos + i.
+  const int64_t keys = past_pos + pos;
+  torch::Tensor blocked = torch::ones({pos, keys}, bool_options).triu(1 + past_pos).view({1, 1, pos, keys});
   if (attention_mask.defined()) {
     torch::Tensor is_pad = attention_mask.eq(0);  // [batch, pos]
     blocked = blocked.logical_or(is_pad.view({is_pad.size(0), 1, 1, pos}));
@@ -118,6 +120,24 @@ torch::Tensor HookedTransformerImpl::forward(const torch::Tensor& input, const F
   }
   const int64_t batch = x.size(0), pos = x.size(1);
   const torch::Tensor& mask = options.attention_mask;
+  const auto& past = options.past_key_values;
+  int64_t past_pos = 0;
+  if (!past.empty()) {
+    MECHLENS_CHECK(InputError, int64_t(past.size()) == stop - start,
+                   "past_key_values has {} layers, expected one per layer run ({}..{})", past.size(), start,
+                   stop - 1);
+    MECHLENS_CHECK(InputError, !mask.defined(), "past_key_values cannot be combined with an attention_mask");
+    past_pos = past.front().k.size(1);
+    for (const auto& layer_past : past) {
+      MECHLENS_CHECK(InputError,
+                     layer_past.k.dim() == 4 && layer_past.k.size(0) == batch && layer_past.k.size(1) == past_pos &&
+                         layer_past.v.sizes() == layer_past.k.sizes(),
+                     "past keys/values have shapes {} / {}, expected [batch={}, past_pos={}, kv_head, d_head]",
+                     format_shape(layer_past.k.sizes()), format_shape(layer_past.v.sizes()), batch, past_pos);
+    }
+    MECHLENS_CHECK(InputError, past_pos + pos <= config_.n_ctx, "{} past + {} new positions exceed n_ctx={}",
+                   past_pos, pos, config_.n_ctx);
+  }
   torch::Tensor positions;  // [batch or 1, pos]
   if (mask.defined()) {
     MECHLENS_CHECK(InputError, mask.dim() == 2 && mask.size(0) == batch && mask.size(1) == pos,
@@ -125,17 +145,22 @@ torch::Tensor HookedTransformerImpl::forward(const torch::Tensor& input, const F
                    batch, pos);
     positions = (mask.to(torch::kLong).cumsum(-1) - 1).clamp_min(0);
   } else {
-    positions = torch::arange(pos, torch::TensorOptions().dtype(torch::kLong).device(x.device())).unsqueeze(0);
+    positions = torch::arange(past_pos, past_pos + pos, torch::TensorOptions().dtype(torch::kLong).device(x.device()))
+                    .unsqueeze(0);
   }
-  const AttentionContext context = make_attention_context(config_, positions, mask, pos, x.device());
+  const AttentionContext context = make_attention_context(config_, positions, mask, pos, past_pos, x.device());
 
   torch::Tensor resid = start == 0 ? embed_tokens(x, positions) : x;  // [batch, pos, d_model]
   for (int64_t layer = start; layer < stop; ++layer) {
-    resid = blocks[layer]->as<TransformerBlock>()->forward(resid, context);
+    const KeyValues* layer_past = past.empty() ? nullptr : &past[layer - start];
+    resid = blocks[layer]->as<TransformerBlock>()->forward(resid, context, layer_past);
   }
   if (options.stop_at_layer.has_value()) return resid;
-  if (ln_final) resid = ln_final(resid);
-  return unembed(resid);  // [batch, pos, d_vocab]
+  return logits_from_resid(resid);  // [batch, pos, d_vocab]
+}
+
+torch::Tensor HookedTransformerImpl::logits_from_resid(const torch::Tensor& resid) {
+  return unembed(ln_final ? ln_final(resid) : resid);
 }
 
 torch::Tensor HookedTransformerImpl::run_with_hooks(const torch::Tensor& input,

@@ -30,6 +30,10 @@ struct ForwardOptions {
   int64_t start_at_layer = 0;
   /// When set, run layers [start_at_layer, stop_at_layer) and return the residual stream.
   std::optional<int64_t> stop_at_layer;
+  /// Keys and values of the first past_pos positions for layers start_at_layer.. (one entry per
+  /// layer run): the input then holds positions past_pos.. only, which attend to the earlier ones
+  /// as in a full forward. Used to recompute only what a change at a later position can affect.
+  std::vector<KeyValues> past_key_values;
 };
 
 struct CacheOptions {
@@ -75,6 +79,9 @@ class HookedTransformerImpl : public torch::nn::Module {
   NameFilter names_filter(const std::vector<std::string>& patterns) const;
   /// Shape the hook's activation has for a batch of `batch` prompts of `pos` tokens.
   std::vector<int64_t> hook_shape(const std::string& name, int64_t batch, int64_t pos) const;
+
+  /// Final norm (pre-norm models) and unembedding: resid [..., d_model] -> logits [..., d_vocab].
+  torch::Tensor logits_from_resid(const torch::Tensor& resid);
 
   /// Throws InputError unless `tokens` [batch, pos] are integer ids in 0..d_vocab-1 and pos <= n_ctx;
   /// the message names the first offending [batch, pos].

@@ -1,0 +1,63 @@
+// Patching inputs (clean/corrupted prompt pairs and the tokens the metric compares) and the metrics
+// read from the logits at each prompt's answer position. Formulas: docs/PATCHING.md.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <string>
+
+#include "runtime/config.h"
+
+namespace mechlens {
+
+struct PatchingInputs {
+  torch::Tensor clean;       // [batch, pos] int64
+  torch::Tensor corrupted;   // [batch, pos] int64, same shape
+  torch::Tensor answer_pos;  // [batch] int64: absolute position whose logits the metric reads
+  torch::Tensor correct;     // [batch] int64: the clean run's answer token
+  torch::Tensor wrong;       // [batch] int64: the corrupted run's answer token
+
+  int64_t batch() const { return clean.size(0); }
+  int64_t positions() const { return clean.size(1); }
+};
+
+/// Throws InputError naming the field and the expected shape or range when the inputs do not fit
+/// each other or the model.
+void validate_inputs(const PatchingInputs& inputs, const ModelConfig& config);
+
+enum class MetricKind { kLogitDiff, kProb, kKl };
+enum class Direction { kDenoising, kNoising };
+
+MetricKind parse_metric(const std::string& text);        // logit-diff | prob | kl
+Direction parse_direction(const std::string& text);      // denoising | noising
+std::string metric_name(MetricKind kind);
+std::string direction_name(Direction direction);
+
+/// Per-prompt metric from answer-position logits. The batch's prompts repeat every `batch` rows, so
+/// one call scores many patched runs at once.
+class Metric {
+ public:
+  Metric() = default;
+  /// clean_logits: [batch, d_vocab] at the answer positions of the clean run (KL reference).
+  Metric(MetricKind kind, const PatchingInputs& inputs, const torch::Tensor& clean_logits);
+
+  /// logits [runs * batch, d_vocab] -> per-run batch mean [runs]
+  torch::Tensor per_run(const torch::Tensor& logits) const;
+  /// Differentiable batch mean for one run: logits [batch, d_vocab] -> scalar.
+  torch::Tensor mean(const torch::Tensor& logits) const;
+  MetricKind kind() const { return kind_; }
+
+ private:
+  torch::Tensor per_prompt(const torch::Tensor& logits) const;  // [runs*batch, V] -> [runs*batch]
+
+  MetricKind kind_ = MetricKind::kLogitDiff;
+  int64_t batch_ = 1;
+  torch::Tensor correct_, wrong_;     // [batch]
+  torch::Tensor clean_log_probs_;     // [batch, d_vocab]
+};
+
+/// Normalised score of patched metric values: denoising (m - corrupted) / (clean - corrupted);
+/// noising and ablation (m - clean) / (corrupted - clean), the form Hong et al. 2024 report.
+torch::Tensor normalise(const torch::Tensor& metric, Direction direction, double clean, double corrupted);
+
+}  // namespace mechlens

@@ -1,0 +1,91 @@
+// Activation patching sweeps over a saved model: every patched run of a component (each layer,
+// position and head) scored by a metric at the answer position. The fast path packs many runs into
+// one batch, starts each at the patched layer from the cached residual stream, recomputes only the
+// positions a patch can reach (causal attention: positions >= the patched one, attending to the
+// cached keys and values of earlier positions) and unembeds only the answer positions.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "hooks/activation_cache.h"
+#include "patching/components.h"
+#include "patching/metrics.h"
+#include "runtime/model.h"
+
+namespace mechlens {
+
+/// Replaces the patch source: zero, the mean over the clean prompts (per position), or another
+/// clean prompt's activation (seeded, never the prompt's own). The patched run is the clean run.
+enum class Ablation { kNone, kZero, kMean, kResample };
+Ablation parse_ablation(const std::string& text);  // none | zero | mean | resample
+std::string ablation_name(Ablation ablation);
+
+struct PatchOptions {
+  Direction direction = Direction::kDenoising;  // ablations always run on the clean prompts
+  Ablation ablation = Ablation::kNone;
+  std::vector<int64_t> layers;     // empty: every layer
+  std::vector<int64_t> positions;  // absolute positions for by-position components; empty: all
+  int64_t max_batch = 512;         // sequences (patched runs x prompts) per forward: bounds memory
+  uint64_t seed = 0;               // resample ablation
+  bool progress = false;           // progress bar on stderr
+};
+
+struct PatchResult {
+  Component component;
+  std::vector<std::string> dims;             // e.g. {"layer", "pos", "head"}
+  std::vector<std::vector<int64_t>> labels;  // per dim: the layer, position or head of each index
+  torch::Tensor metric;                      // float [dims...]: metric of each patched run (batch mean)
+  torch::Tensor normalised;                  // same shape; see normalise()
+  double clean_metric = 0, corrupted_metric = 0;
+  Direction direction = Direction::kDenoising;
+  MetricKind metric_kind = MetricKind::kLogitDiff;
+  Ablation ablation = Ablation::kNone;
+  std::string method = "exact";  // "exact", "naive" or "attribution"
+};
+
+class PatchingSession {
+ public:
+  /// Runs the clean and corrupted prompts once and caches what every sweep reuses.
+  PatchingSession(HookedTransformer model, PatchingInputs inputs, MetricKind metric);
+
+  /// The batched, layer-skipping sweep.
+  PatchResult run(const Component& component, const PatchOptions& options);
+  /// Reference: one full forward per patched index, as TransformerLens does.
+  PatchResult run_naive(const Component& component, const PatchOptions& options);
+  /// Attribution patching: (source - target activation) . d metric / d activation from one forward
+  /// and one backward pass of the patched-into run; `metric` holds the linear estimate.
+  PatchResult attribution(const Component& component, const PatchOptions& options);
+
+  double clean_metric() const { return clean_metric_; }
+  double corrupted_metric() const { return corrupted_metric_; }
+  const PatchingInputs& inputs() const { return inputs_; }
+  HookedTransformer& model() { return model_; }
+  const Metric& metric() const { return metric_; }
+  /// Activations of every layer for the hook suffix ("attn.hook_z") on the clean or corrupted prompts.
+  const torch::Tensor& activation(bool clean, const std::string& hook_name);
+
+ private:
+  struct Site;
+  struct Layout;
+  Layout layout(const Component& component, const PatchOptions& options) const;
+  void ensure_cached(const std::string& hook_suffix);
+  torch::Tensor source_activation(const Component& component, int64_t layer, const PatchOptions& options);
+  PatchResult empty_result(const Component& component, const PatchOptions& options, const Layout& layout) const;
+  torch::Tensor answer_logits(const torch::Tensor& logits) const;  // [batch,pos,V] -> [batch,V]
+
+  HookedTransformer model_;
+  PatchingInputs inputs_;
+  Metric metric_;
+  ActivationCache clean_cache_, corrupted_cache_;
+  torch::Tensor clean_logits_, corrupted_logits_;  // [batch, d_vocab] at the answer positions
+  double clean_metric_ = 0, corrupted_metric_ = 0;
+};
+
+/// Pearson correlation of two equally shaped results (attribution vs exact).
+double correlation(const torch::Tensor& a, const torch::Tensor& b);
+
+}  // namespace mechlens

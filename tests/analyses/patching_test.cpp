@@ -1,0 +1,212 @@
+// Activation patching: the batched, layer-skipping sweep against a one-forward-per-index loop, the
+// score's fixed points, attribution patching where it must be exact, and input errors.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "patching/patching.h"
+#include "test_util.h"
+#include "util/error.h"
+
+namespace mechlens {
+namespace {
+
+struct Variant {
+  const char* name;
+  void (*apply)(ModelConfig&);
+};
+
+const Variant kVariants[] = {
+    {"pre_ln", [](ModelConfig&) {}},
+    {"post_ln", [](ModelConfig& c) { c.norm_placement = NormPlacement::kPost; }},
+    {"rotary_gqa", [](ModelConfig& c) {
+       c.positional_embedding_type = PositionalEmbedding::kRotary;
+       c.n_key_value_heads = 2;
+       c.normalization_type = NormType::kRMS;
+     }},
+    {"attn_only", [](ModelConfig& c) { c.d_mlp = 0; }},
+};
+
+HookedTransformer make_model(const Variant& variant) {
+  ModelConfig config = testing::tiny_config();
+  config.n_layers = 3;
+  variant.apply(config);
+  return HookedTransformer(config);
+}
+
+// Clean and corrupted prompts that differ at a few positions; answers at varying positions.
+PatchingInputs make_inputs(const ModelConfig& config, int64_t batch = 3, int64_t pos = 7) {
+  PatchingInputs inputs;
+  inputs.clean = testing::random_tokens(batch, pos, config.d_vocab, 11);
+  inputs.corrupted = inputs.clean.clone();
+  inputs.corrupted.index_put_({torch::indexing::Slice(), 2}, testing::random_tokens(batch, 1, config.d_vocab, 12).squeeze(1));
+  inputs.corrupted.index_put_({torch::indexing::Slice(), 4}, testing::random_tokens(batch, 1, config.d_vocab, 13).squeeze(1));
+  inputs.answer_pos = torch::full({batch}, pos - 1, torch::kLong);
+  inputs.answer_pos[0] = 3;  // one prompt reads its answer before some patched positions
+  inputs.correct = testing::random_tokens(1, batch, config.d_vocab, 14).squeeze(0);
+  inputs.wrong = (inputs.correct + 1) % config.d_vocab;
+  return inputs;
+}
+
+std::vector<std::string> all_component_names(const ModelConfig& config) {
+  std::vector<std::string> names{"resid_pre", "resid_post", "attn_out", "head_z", "head_q", "head_k", "head_v",
+                                 "head_pattern", "head_z_all", "head_q_all", "head_k_all", "head_v_all",
+                                 "head_pattern_all"};
+  if (!config.attn_only()) {
+    names.push_back("resid_mid");
+    names.push_back("mlp_out");
+  }
+  return names;
+}
+
+class PatchingVariantTest : public ::testing::TestWithParam<Variant> {};
+
+TEST_P(PatchingVariantTest, BatchedSweepEqualsNaiveLoopForEveryComponent) {
+  HookedTransformer model = make_model(GetParam());
+  PatchingSession session(model, make_inputs(model->config()), MetricKind::kLogitDiff);
+  for (const auto& name : all_component_names(model->config())) {
+    for (Direction direction : {Direction::kDenoising, Direction::kNoising}) {
+      const Component component = parse_components(name, model->config()).front();
+      PatchOptions options;
+      options.direction = direction;
+      options.max_batch = 7;  // several packs per layer
+      const PatchResult fast = session.run(component, options);
+      const PatchResult naive = session.run_naive(component, options);
+      EXPECT_EQ(fast.dims, component.dims());
+      EXPECT_TRUE(testing::tensors_close(fast.metric, naive.metric, 1e-5)) << name << " " << direction_name(direction);
+      EXPECT_TRUE(testing::tensors_close(fast.normalised, naive.normalised, 1e-4)) << name;
+    }
+  }
+}
+
+TEST_P(PatchingVariantTest, AblationsAndOtherMetricsMatchNaiveLoop) {
+  HookedTransformer model = make_model(GetParam());
+  for (MetricKind metric : {MetricKind::kProb, MetricKind::kKl}) {
+    PatchingSession session(model, make_inputs(model->config()), metric);
+    for (Ablation ablation : {Ablation::kZero, Ablation::kMean, Ablation::kResample}) {
+      for (const char* name : {"resid_pre", "head_z", "head_pattern_all"}) {
+        const Component component = parse_components(name, model->config()).front();
+        PatchOptions options;
+        options.ablation = ablation;
+        options.positions = {1, 4, 6};
+        options.layers = {0, 2};
+        const PatchResult fast = session.run(component, options);
+        EXPECT_EQ(fast.direction, Direction::kNoising);
+        EXPECT_TRUE(testing::tensors_close(fast.metric, session.run_naive(component, options).metric, 1e-5))
+            << name << " " << ablation_name(ablation) << " " << metric_name(metric);
+      }
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Variants, PatchingVariantTest, ::testing::ValuesIn(kVariants),
+                         [](const auto& param_info) { return std::string(param_info.param.name); });
+
+TEST(PatchingTest, PatchingTheOnlyDifferenceScoresOneAndTheRestZero) {
+  HookedTransformer model = make_model(kVariants[0]);
+  PatchingInputs inputs = make_inputs(model->config());
+  inputs.corrupted = inputs.clean.clone();
+  inputs.corrupted.index_put_({torch::indexing::Slice(), 2}, (inputs.clean.select(1, 2) + 5) % model->config().d_vocab);
+  inputs.answer_pos.fill_(6);
+  PatchingSession session(model, inputs, MetricKind::kLogitDiff);
+  ASSERT_GT(std::abs(session.clean_metric() - session.corrupted_metric()), 1e-3);
+  for (Direction direction : {Direction::kDenoising, Direction::kNoising}) {
+    PatchOptions options;
+    options.direction = direction;
+    const PatchResult result = session.run(parse_components("resid_pre", model->config()).front(), options);
+    // Layer 0 holds the only difference at position 2: patching it patches everything.
+    torch::Tensor expected = torch::zeros({1, 7});
+    expected[0][2] = 1.0;
+    EXPECT_TRUE(testing::tensors_close(result.normalised.narrow(0, 0, 1), expected, 1e-4));
+    // The last layer's answer position carries everything the logits read.
+    const PatchResult last = session.run(parse_components("resid_post", model->config()).front(), options);
+    EXPECT_NEAR(last.normalised[2][6].item<double>(), 1.0, 1e-4);
+    EXPECT_NEAR(last.normalised[2][5].item<double>(), 0.0, 1e-4);
+  }
+}
+
+TEST(PatchingTest, PatchingARunWithItsOwnActivationsChangesNothing) {
+  HookedTransformer model = make_model(kVariants[1]);
+  PatchingInputs inputs = make_inputs(model->config());
+  inputs.corrupted = inputs.clean.clone();
+  PatchingSession session(model, inputs, MetricKind::kLogitDiff);
+  for (const auto& name : all_component_names(model->config())) {
+    const PatchResult result = session.run(parse_components(name, model->config()).front(), {});
+    EXPECT_TRUE(testing::tensors_close(result.metric, torch::full_like(result.metric, session.clean_metric()), 1e-5))
+        << name;
+  }
+}
+
+TEST(PatchingTest, CompositesStackTheirComponents) {
+  HookedTransformer model = make_model(kVariants[0]);
+  EXPECT_EQ(parse_components("blocks", model->config()).size(), 3u);
+  EXPECT_EQ(parse_components("heads_all", model->config()).size(), 5u);
+}
+
+TEST(AttributionTest, ExactWhereTheMetricIsLinearInTheActivation) {
+  // Post-norm models have no final norm: logits, and the logit difference, are linear in the last
+  // block's resid_post, so the first-order estimate is the patched value itself.
+  HookedTransformer model = make_model(kVariants[1]);
+  PatchingSession session(model, make_inputs(model->config()), MetricKind::kLogitDiff);
+  const Component component = parse_components("resid_post", model->config()).front();
+  for (Direction direction : {Direction::kDenoising, Direction::kNoising}) {
+    PatchOptions options;
+    options.direction = direction;
+    options.layers = {2};
+    const PatchResult exact = session.run(component, options);
+    const PatchResult attribution = session.attribution(component, options);
+    EXPECT_TRUE(testing::tensors_close(attribution.metric, exact.metric, 1e-4));
+  }
+}
+
+TEST(AttributionTest, ShapesFollowTheExactSweepAndCorrelate) {
+  HookedTransformer model = make_model(kVariants[0]);
+  PatchingSession session(model, make_inputs(model->config()), MetricKind::kLogitDiff);
+  for (const char* name : {"resid_pre", "head_z", "head_v_all", "head_pattern", "head_pattern_all"}) {
+    const Component component = parse_components(name, model->config()).front();
+    PatchOptions options;
+    options.positions = {0, 2, 4, 6};
+    const PatchResult exact = session.run(component, options);
+    const PatchResult attribution = session.attribution(component, options);
+    EXPECT_EQ(attribution.metric.sizes(), exact.metric.sizes()) << name;
+    EXPECT_EQ(attribution.labels, exact.labels) << name;
+    EXPECT_FALSE(attribution.metric.isnan().any().item<bool>()) << name;
+  }
+  // A patch of the residual stream at the last layer is nearly linear: strongly correlated.
+  PatchOptions last;
+  last.layers = {2};
+  const Component resid = parse_components("resid_mid", model->config()).front();
+  EXPECT_GT(correlation(session.attribution(resid, last).metric, session.run(resid, last).metric), 0.5);
+}
+
+TEST(PatchingErrorsTest, BadInputsNameTheProblem) {
+  HookedTransformer model = make_model(kVariants[0]);
+  const ModelConfig& config = model->config();
+  PatchingInputs inputs = make_inputs(config);
+  PatchingInputs shorter = inputs;
+  shorter.corrupted = inputs.corrupted.narrow(1, 0, 6);
+  EXPECT_TRUE(testing::throws_with<InputError>([&] { PatchingSession(model, shorter, MetricKind::kLogitDiff); },
+                                               "corrupted prompts have shape [3, 6]"));
+  PatchingInputs bad_answer = inputs;
+  bad_answer.correct = torch::full({3}, config.d_vocab, torch::kLong);
+  EXPECT_TRUE(testing::throws_with<InputError>([&] { PatchingSession(model, bad_answer, MetricKind::kLogitDiff); },
+                                               "correct answer tokens must be ids in 0..22"));
+  EXPECT_TRUE(testing::throws_with<InputError>([&] { parse_components("head_x", config); }, "unknown component 'head_x'"));
+  EXPECT_TRUE(testing::throws_with<InputError>([&] { parse_metric("logitdiff"); }, "unknown metric"));
+
+  PatchingSession session(model, inputs, MetricKind::kLogitDiff);
+  PatchOptions bad_layer;
+  bad_layer.layers = {3};
+  EXPECT_TRUE(testing::throws_with<InputError>(
+      [&] { session.run(parse_components("head_z", config).front(), bad_layer); }, "layer 3 is out of range"));
+  PatchOptions bad_pos;
+  bad_pos.positions = {7};
+  EXPECT_TRUE(testing::throws_with<InputError>(
+      [&] { session.run(parse_components("resid_pre", config).front(), bad_pos); }, "position 7 is out of range"));
+
+  ModelConfig attn_only = config;
+  attn_only.d_mlp = 0;
+  EXPECT_TRUE(testing::throws_with<InputError>([&] { parse_components("mlp_out", attn_only); }, "attention-only"));
+}
+
+}  // namespace
+}  // namespace mechlens
