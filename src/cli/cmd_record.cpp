@@ -20,26 +20,6 @@
 namespace mechlens::cli {
 namespace {
 
-bool is_hdf5_path(const std::string& path) {
-  const std::string ext = std::filesystem::path(path).extension().string();
-  return ext == ".h5" || ext == ".hdf5";
-}
-
-// Prompts from a text file (one prompt of ids per line) or from /tokens of an earlier record.
-PromptSet load_prompts(const std::string& path) {
-  if (!is_hdf5_path(path)) return make_prompt_set(read_prompt_file(path));
-  RecordReader reader(path);
-  PromptSet set;
-  set.tokens = reader.read_tokens();
-  set.lengths = reader.read_lengths();
-  for (const auto& name : reader.annotations()) {
-    set.annotations.emplace_back(name, reader.read_annotation(name));
-    set.annotation_dims[name] = reader.annotation_dims(name);
-  }
-  MECHLENS_CHECK(InputError, set.size() > 0, "{}: record holds no prompts", path);
-  return set;
-}
-
 RecordSettings parse_settings(const po::variables_map& vm, const HookedTransformer& model) {
   RecordSettings settings;
   settings.hooks = model->resolve_hooks(vm["hooks"].as<std::vector<std::string>>());
@@ -103,7 +83,7 @@ int run_record(const std::vector<std::string>& args) {
     task_json = generated.task->settings_json();
     prompts = std::move(generated.prompts);
   } else {
-    prompts = load_prompts(vm["tokens"].as<std::string>());
+    prompts = load_prompt_set(vm["tokens"].as<std::string>());
   }
   // Validate every input before a file is created: ids, lengths, position and head selections.
   model->check_tokens(prompts.tokens);

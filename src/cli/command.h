@@ -24,5 +24,6 @@ int run_record(const std::vector<std::string>& args);
 int run_data(const std::vector<std::string>& args);
 int run_train(const std::vector<std::string>& args);
 int run_eval(const std::vector<std::string>& args);
+int run_patch(const std::vector<std::string>& args);
 
 }  // namespace mechlens::cli

@@ -25,6 +25,8 @@ constexpr Command kCommands[] = {
      mechlens::cli::run_init},
     {"record", "stream chosen hooks over many prompts into an HDF5 record",
      mechlens::cli::run_record},
+    {"patch", "activation patching sweeps, ablations, attribution patching, circuit checks",
+     mechlens::cli::run_patch},
     {"data", "generate a synthetic task's examples, annotations and counterfactual pairs",
      mechlens::cli::run_data},
     {"train", "train a model on a task (AdamW, warm-up + cosine, evaluation, checkpoints, resume)",

@@ -3,9 +3,11 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
+#include "store/record_reader.h"
 #include "util/error.h"
 #include "util/parse.h"
 
@@ -62,6 +64,30 @@ PromptBatch make_batch(const std::vector<Prompt>& prompts) {
   }
   if (padded) batch.attention_mask = mask;
   return batch;
+}
+
+namespace {
+
+bool is_hdf5_path(const std::string& path) {
+  const std::string ext = std::filesystem::path(path).extension().string();
+  return ext == ".h5" || ext == ".hdf5";
+}
+
+}  // namespace
+
+// Prompts from a text file (one prompt of ids per line) or from /tokens of an earlier record.
+PromptSet load_prompt_set(const std::string& path) {
+  if (!is_hdf5_path(path)) return make_prompt_set(read_prompt_file(path));
+  RecordReader reader(path);
+  PromptSet set;
+  set.tokens = reader.read_tokens();
+  set.lengths = reader.read_lengths();
+  for (const auto& name : reader.annotations()) {
+    set.annotations.emplace_back(name, reader.read_annotation(name));
+    set.annotation_dims[name] = reader.annotation_dims(name);
+  }
+  MECHLENS_CHECK(InputError, set.size() > 0, "{}: record holds no prompts", path);
+  return set;
 }
 
 }  // namespace mechlens::cli

@@ -4,6 +4,8 @@
 
 #include <ATen/core/Tensor.h>
 
+#include "store/recorder.h"
+
 #include <string>
 #include <vector>
 
@@ -24,5 +26,9 @@ struct PromptBatch {
 };
 
 PromptBatch make_batch(const std::vector<Prompt>& prompts);
+
+/// Prompts from a text file (one prompt of ids per line) or from /tokens (with annotations) of a
+/// record (.h5/.hdf5).
+PromptSet load_prompt_set(const std::string& path);
 
 }  // namespace mechlens::cli

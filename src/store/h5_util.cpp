@@ -30,6 +30,18 @@ void write_attr(const H5::H5Object& object, const std::string& name, int64_t val
   attribute.write(H5::PredType::NATIVE_INT64, &value);
 }
 
+void write_attr(const H5::H5Object& object, const std::string& name, double value) {
+  if (object.attrExists(name)) object.removeAttr(name);
+  H5::Attribute attribute = object.createAttribute(name, H5::PredType::IEEE_F64LE, H5::DataSpace(H5S_SCALAR));
+  attribute.write(H5::PredType::NATIVE_DOUBLE, &value);
+}
+
+double read_double_attr(const H5::H5Object& object, const std::string& name) {
+  double value = 0;
+  object.openAttribute(name).read(H5::PredType::NATIVE_DOUBLE, &value);
+  return value;
+}
+
 void write_attr(const H5::H5Object& object, const std::string& name, const std::vector<int64_t>& values) {
   if (object.attrExists(name)) object.removeAttr(name);
   const hsize_t size = values.size();

@@ -19,6 +19,8 @@ void silence_errors();
 void write_attr(const H5::H5Object& object, const std::string& name, const std::string& value);
 void write_attr(const H5::H5Object& object, const std::string& name, int64_t value);
 void write_attr(const H5::H5Object& object, const std::string& name, const std::vector<int64_t>& values);
+void write_attr(const H5::H5Object& object, const std::string& name, double value);
+double read_double_attr(const H5::H5Object& object, const std::string& name);
 bool has_attr(const H5::H5Object& object, const std::string& name);
 std::string read_string_attr(const H5::H5Object& object, const std::string& name);
 int64_t read_int_attr(const H5::H5Object& object, const std::string& name);

@@ -1,0 +1,163 @@
+#include "patching/patch_file.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include <filesystem>
+
+#include "store/h5_util.h"
+#include "util/error.h"
+
+namespace mechlens {
+namespace {
+
+// tensor: int64 or float32 (converted), written contiguous with an optional "dims" attribute.
+void write_tensor(H5::Group& group, const std::string& name, const torch::Tensor& tensor,
+                  const std::vector<std::string>& dims = {}) {
+  const bool integer = !at::isFloatingType(tensor.scalar_type());
+  torch::Tensor data = tensor.to(torch::kCPU, integer ? torch::kLong : torch::kFloat32).contiguous();
+  std::vector<hsize_t> shape(data.sizes().begin(), data.sizes().end());
+  H5::DataSpace space(int(shape.size()), shape.data());
+  H5::DataSet dataset = group.createDataSet(name, integer ? H5::PredType::STD_I64LE : H5::PredType::IEEE_F32LE, space);
+  dataset.write(data.data_ptr(), integer ? H5::PredType::NATIVE_INT64 : H5::PredType::NATIVE_FLOAT);
+  if (!dims.empty()) h5::write_attr(dataset, "dims", fmt::format("{}", fmt::join(dims, ",")));
+}
+
+void write_result(H5::Group& group, const PatchResult& result, const std::string& prefix) {
+  write_tensor(group, prefix + "metric", result.metric, result.dims);
+  write_tensor(group, prefix + "normalised", result.normalised, result.dims);
+}
+
+nlohmann::json result_json(const PatchResult& result) {
+  auto values = [](const torch::Tensor& t) {
+    torch::Tensor flat = t.to(torch::kFloat64).contiguous().flatten();
+    return std::vector<double>(flat.data_ptr<double>(), flat.data_ptr<double>() + flat.numel());
+  };
+  return {{"dims", result.dims},
+          {"labels", result.labels},
+          {"shape", result.metric.sizes().vec()},
+          {"method", result.method},
+          {"metric", values(result.metric)},
+          {"normalised", values(result.normalised)}};
+}
+
+}  // namespace
+
+std::string describe_index(const PatchResult& result, int64_t flat) {
+  std::vector<std::string> parts;
+  int64_t stride = result.metric.numel();
+  for (size_t d = 0; d < result.dims.size(); ++d) {
+    stride /= result.metric.size(int64_t(d));
+    const int64_t index = (flat / stride) % result.metric.size(int64_t(d));
+    parts.push_back(fmt::format("{} {}", result.dims[d], result.labels[d][index]));
+  }
+  return fmt::format("{}", fmt::join(parts, ", "));
+}
+
+std::string top_components(const PatchResult& result, int64_t top) {
+  torch::Tensor scores = result.normalised.flatten().nan_to_num(0.0);
+  const int64_t k = std::min<int64_t>(top, scores.numel());
+  torch::Tensor order = std::get<1>(scores.abs().topk(k));
+  std::string out;
+  for (int64_t i = 0; i < k; ++i) {
+    const int64_t flat = order[i].item<int64_t>();
+    out += fmt::format("  {:<32} score {:+.4f}  metric {:+.4f}\n", describe_index(result, flat),
+                       scores[flat].item<double>(), result.metric.flatten()[flat].item<double>());
+  }
+  return out;
+}
+
+void write_patch_file(const std::string& path, const PatchingInputs& inputs, const std::vector<PatchRecord>& records,
+                      const std::optional<CircuitReport>& circuit, const PatchProvenance& provenance) {
+  h5::silence_errors();
+  const std::string partial = path + ".partial";
+  try {
+    {
+      H5::H5File file(partial, H5F_ACC_TRUNC);
+      h5::write_attr(file, "format", std::string("mechlens-patching"));
+      h5::write_attr(file, "format_version", std::string("1"));
+      h5::write_attr(file, "checkpoint", provenance.checkpoint);
+      h5::write_attr(file, "checkpoint_sha256", provenance.checkpoint_sha256);
+      h5::write_attr(file, "command_line", provenance.command_line);
+      h5::write_attr(file, "options", provenance.options_json);
+
+      H5::Group prompts = file.createGroup("prompts");
+      write_tensor(prompts, "clean", inputs.clean, {"batch", "pos"});
+      write_tensor(prompts, "corrupted", inputs.corrupted, {"batch", "pos"});
+      write_tensor(prompts, "answer_pos", inputs.answer_pos, {"batch"});
+      write_tensor(prompts, "correct", inputs.correct, {"batch"});
+      write_tensor(prompts, "wrong", inputs.wrong, {"batch"});
+
+      H5::Group results = file.createGroup("results");
+      for (const PatchRecord& record : records) {
+        const PatchResult& exact = record.exact;
+        H5::Group group = results.createGroup(exact.component.name());
+        h5::write_attr(group, "component", exact.component.name());
+        h5::write_attr(group, "method", exact.method);
+        h5::write_attr(group, "metric_name", metric_name(exact.metric_kind));
+        h5::write_attr(group, "direction", direction_name(exact.direction));
+        h5::write_attr(group, "ablation", ablation_name(exact.ablation));
+        h5::write_attr(group, "clean_metric", exact.clean_metric);
+        h5::write_attr(group, "corrupted_metric", exact.corrupted_metric);
+        h5::write_attr(group, "dims", fmt::format("{}", fmt::join(exact.dims, ",")));
+        write_result(group, exact, "");
+        for (size_t d = 0; d < exact.dims.size(); ++d) {
+          write_tensor(group, "label_" + exact.dims[d], torch::tensor(exact.labels[d], torch::kLong));
+        }
+        if (record.attribution) {
+          write_result(group, *record.attribution, "attribution_");
+          h5::write_attr(group, "attribution_correlation", record.attribution_correlation);
+        }
+      }
+      if (circuit) {
+        H5::Group group = file.createGroup("circuit");
+        h5::write_attr(group, "clean_metric", circuit->clean_metric);
+        h5::write_attr(group, "corrupted_metric", circuit->corrupted_metric);
+        nlohmann::json names = nlohmann::json::array();
+        std::vector<float> metric, recovered;
+        for (const auto& variant : circuit->variants) {
+          names.push_back(variant.name);
+          metric.push_back(float(variant.metric));
+          recovered.push_back(float(variant.recovered));
+        }
+        h5::write_attr(group, "variants", names.dump());
+        write_tensor(group, "metric", torch::tensor(metric), {"variant"});
+        write_tensor(group, "recovered", torch::tensor(recovered), {"variant"});
+      }
+    }
+    std::filesystem::rename(partial, path);
+  } catch (const H5::Exception& error) {
+    std::filesystem::remove(partial);
+    h5::rethrow(error, path, "cannot write patching results");
+  }
+}
+
+std::string patch_json(const std::vector<PatchRecord>& records, const std::optional<CircuitReport>& circuit) {
+  nlohmann::json json;
+  for (const PatchRecord& record : records) {
+    nlohmann::json entry = result_json(record.exact);
+    entry["clean_metric"] = record.exact.clean_metric;
+    entry["corrupted_metric"] = record.exact.corrupted_metric;
+    entry["metric_name"] = metric_name(record.exact.metric_kind);
+    entry["direction"] = direction_name(record.exact.direction);
+    entry["ablation"] = ablation_name(record.exact.ablation);
+    if (record.attribution) {
+      entry["attribution"] = result_json(*record.attribution);
+      entry["attribution_correlation"] = record.attribution_correlation;
+    }
+    json["results"][record.exact.component.name()] = entry;
+  }
+  if (circuit) {
+    json["circuit"]["clean_metric"] = circuit->clean_metric;
+    json["circuit"]["corrupted_metric"] = circuit->corrupted_metric;
+    for (const auto& variant : circuit->variants) {
+      json["circuit"]["variants"].push_back(
+          {{"name", variant.name}, {"metric", variant.metric}, {"recovered", variant.recovered}});
+    }
+  }
+  return json.dump(2);
+}
+
+}  // namespace mechlens

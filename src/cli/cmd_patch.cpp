@@ -1,0 +1,219 @@
+// `mechlens patch`: activation patching sweeps (and ablations, attribution patching, a circuit's
+// sufficiency check) on a checkpoint, written to HDF5 with a terminal summary of the top components.
+#include <fmt/ranges.h>
+#include <torch/torch.h>
+
+#include <fstream>
+#include <iostream>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/command.h"
+#include "cli/options.h"
+#include "cli/prompts.h"
+#include "cli/task_input.h"
+#include "io/checkpoint.h"
+#include "patching/circuit.h"
+#include "patching/patch_file.h"
+#include "patching/patching.h"
+#include "store/index_spec.h"
+#include "util/error.h"
+#include "util/sha256.h"
+
+namespace mechlens::cli {
+namespace {
+
+// Equal-length prompts from a file: [N, T]; names the file when lengths differ.
+torch::Tensor load_equal_length(const std::string& path) {
+  PromptSet set = load_prompt_set(path);
+  const int64_t shortest = set.lengths.min().item<int64_t>(), longest = set.lengths.max().item<int64_t>();
+  MECHLENS_CHECK(InputError, shortest == longest,
+                 "{}: patching needs prompts of equal length, got lengths {}..{}", path, shortest, longest);
+  return set.tokens.narrow(1, 0, longest).contiguous();
+}
+
+// "correct wrong" token pairs, one line per prompt.
+std::pair<torch::Tensor, torch::Tensor> load_answers(const std::string& path, int64_t batch) {
+  std::vector<Prompt> lines = read_prompt_file(path);
+  MECHLENS_CHECK(InputError, int64_t(lines.size()) == batch, "{}: {} answer lines for {} prompts", path, lines.size(),
+                 batch);
+  std::vector<int64_t> correct, wrong;
+  for (size_t i = 0; i < lines.size(); ++i) {
+    MECHLENS_CHECK(InputError, lines[i].size() == 2, "{}: line {} must hold two ids, 'correct wrong'", path, i + 1);
+    correct.push_back(lines[i][0]);
+    wrong.push_back(lines[i][1]);
+  }
+  return {torch::tensor(correct, torch::kLong), torch::tensor(wrong, torch::kLong)};
+}
+
+PatchingInputs inputs_from_task(const po::variables_map& vm) {
+  TaskPrompts generated = generate_task_prompts(vm, /*pairs=*/true);
+  const std::string expected_pairs = generated.task->name() == "logic" ? "query-flip" : "query-node";
+  if (vm.count("pairs") && vm["pairs"].as<std::string>() != expected_pairs) {
+    throw UsageError{fmt::format("task '{}' makes '{}' pairs, not '{}'", generated.task->name(), expected_pairs,
+                                 vm["pairs"].as<std::string>())};
+  }
+  const PromptSet& prompts = generated.prompts;
+  const int64_t shortest = prompts.lengths.min().item<int64_t>(), longest = prompts.lengths.max().item<int64_t>();
+  MECHLENS_CHECK(InputError, shortest == longest,
+                 "task prompts have lengths {}..{}; patching needs equal lengths (fix the task's size options)",
+                 shortest, longest);
+  PatchingInputs inputs;
+  for (const auto& [name, tensor] : prompts.annotations) {
+    if (name == "corrupt_tokens") inputs.corrupted = tensor.narrow(1, 0, longest).contiguous();
+    if (name == "answer") inputs.correct = tensor.select(1, 0).contiguous();
+    if (name == "corrupt_answer") inputs.wrong = tensor.select(1, 0).contiguous();
+  }
+  inputs.clean = prompts.tokens.narrow(1, 0, longest).contiguous();
+  inputs.answer_pos = torch::full({inputs.clean.size(0)}, longest - 1, torch::kLong);
+  return inputs;
+}
+
+PatchingInputs inputs_from_files(const po::variables_map& vm, HookedTransformer& model) {
+  PatchingInputs inputs;
+  const std::string clean_path = vm["clean"].as<std::string>(), corrupted_path = vm["corrupted"].as<std::string>();
+  inputs.clean = load_equal_length(clean_path);
+  inputs.corrupted = load_equal_length(corrupted_path);
+  MECHLENS_CHECK(InputError, inputs.corrupted.sizes() == inputs.clean.sizes(),
+                 "{} holds {} prompts of {} tokens but {} holds {} of {}: clean and corrupted prompts must pair up",
+                 clean_path, inputs.clean.size(0), inputs.clean.size(1), corrupted_path, inputs.corrupted.size(0),
+                 inputs.corrupted.size(1));
+  model->check_tokens(inputs.clean);
+  model->check_tokens(inputs.corrupted);
+  const int64_t batch = inputs.clean.size(0), n_pos = inputs.clean.size(1);
+  int64_t answer_pos = vm["answer-pos"].as<int64_t>();
+  if (answer_pos < 0) answer_pos += n_pos;
+  MECHLENS_CHECK(InputError, answer_pos >= 0 && answer_pos < n_pos, "--answer-pos {} is outside the {} prompt tokens",
+                 vm["answer-pos"].as<int64_t>(), n_pos);
+  inputs.answer_pos = torch::full({batch}, answer_pos, torch::kLong);
+  if (vm.count("answers")) {
+    std::tie(inputs.correct, inputs.wrong) = load_answers(vm["answers"].as<std::string>(), batch);
+  } else {
+    // Default answers: what each run itself predicts at the answer position.
+    torch::NoGradGuard no_grad;
+    inputs.correct = model->forward(inputs.clean).select(1, answer_pos).argmax(-1);
+    inputs.wrong = model->forward(inputs.corrupted).select(1, answer_pos).argmax(-1);
+  }
+  return inputs;
+}
+
+}  // namespace
+
+int run_patch(const std::vector<std::string>& args) {
+  po::options_description options("options");
+  options.add_options()
+      ("checkpoint", po::value<std::string>()->required(), "model checkpoint (.safetensors)")
+      ("clean", po::value<std::string>(), "clean prompts: text file (ids per line) or a record's .h5")
+      ("corrupted", po::value<std::string>(), "corrupted prompts, paired line by line with --clean")
+      ("answers", po::value<std::string>(), "'correct wrong' token ids per prompt (default: each run's own top token)")
+      ("answer-pos", po::value<int64_t>()->default_value(-1), "position whose logits the metric reads (-1 = last)")
+      ("pairs", po::value<std::string>(), "with --task: the counterfactual kind (logic: query-flip; matching: query-node)")
+      ("component", po::value<std::string>()->default_value("resid_pre"), ("what to patch: " + component_names()).c_str())
+      ("positions", po::value<std::string>()->default_value("all"), "positions to patch, e.g. all, -5:, 3,7")
+      ("layers", po::value<std::string>()->default_value("all"), "layers to patch, e.g. all, 0, 1:3")
+      ("direction", po::value<std::string>()->default_value("denoising"), "denoising (clean into corrupted) or noising")
+      ("metric", po::value<std::string>()->default_value("logit-diff"), "logit-diff, prob or kl")
+      ("ablation", po::value<std::string>()->default_value("none"), "none, zero, mean or resample (into the clean run)")
+      ("attribution", po::bool_switch(), "also estimate by attribution patching and report its correlation")
+      ("circuit", po::value<std::string>(), "circuit JSON: report the clean metric recovered by its heads alone")
+      ("batch", po::value<int64_t>()->default_value(512), "sequences (patched runs x prompts) per forward")
+      ("out", po::value<std::string>(), "HDF5 file for the results")
+      ("json", po::value<std::string>(), "also write the results as JSON to this file ('-' = stdout)")
+      ("top", po::value<int64_t>()->default_value(10), "components to list in the summary")
+      ("quiet", po::bool_switch(), "no progress bar");
+  add_task_options(options);
+  po::variables_map vm;
+  if (!parse_options("patch",
+                     "--checkpoint CK (--clean F --corrupted F | --task NAME --n N) [--component C] [--out F.h5]",
+                     "Activation patching on a checkpoint: every patched run of a component, scored at the answer "
+                     "position and normalised (formulas: docs/PATCHING.md).",
+                     options, {}, args, vm)) {
+    return 0;
+  }
+  const bool from_task = vm.count("task") > 0;
+  if (from_task == (vm.count("clean") + vm.count("corrupted") > 0)) {
+    throw UsageError{"give the prompts with either --clean F --corrupted F or --task NAME"};
+  }
+  if (!from_task && !(vm.count("clean") && vm.count("corrupted"))) throw UsageError{"--clean needs --corrupted"};
+  const int64_t batch_size = vm["batch"].as<int64_t>();
+  if (batch_size < 1) throw UsageError{"--batch must be at least 1"};
+
+  const std::string checkpoint = vm["checkpoint"].as<std::string>();
+  HookedTransformer model = load_checkpoint(checkpoint);
+  const ModelConfig& config = model->config();
+  const std::vector<Component> components = parse_components(vm["component"].as<std::string>(), config);
+  PatchOptions patch_options;
+  patch_options.direction = parse_direction(vm["direction"].as<std::string>());
+  patch_options.ablation = parse_ablation(vm["ablation"].as<std::string>());
+  patch_options.max_batch = batch_size;
+  patch_options.seed = static_cast<uint64_t>(vm["seed"].as<int64_t>());
+  patch_options.progress = !vm["quiet"].as<bool>();
+  const MetricKind metric = parse_metric(vm["metric"].as<std::string>());
+
+  PatchingInputs inputs = from_task ? inputs_from_task(vm) : inputs_from_files(vm, model);
+  const int64_t n_pos = inputs.clean.size(1);
+  patch_options.positions = IndexSpec::parse(vm["positions"].as<std::string>(), "--positions")
+                                .resolve(n_pos, fmt::format("the prompts ({} tokens)", n_pos));
+  patch_options.layers = IndexSpec::parse(vm["layers"].as<std::string>(), "--layers")
+                             .resolve(config.n_layers, fmt::format("the model ({} layers)", config.n_layers));
+  std::optional<Circuit> circuit;
+  if (vm.count("circuit")) circuit = load_circuit(vm["circuit"].as<std::string>(), config, n_pos);
+
+  PatchingSession session(model, inputs, metric);
+  fmt::print("{} prompts of {} tokens; {} clean {:.4f}, corrupted {:.4f}\n", inputs.batch(), n_pos, metric_name(metric),
+             session.clean_metric(), session.corrupted_metric());
+  if (std::abs(session.clean_metric() - session.corrupted_metric()) < 1e-6) {
+    fmt::print(stderr, "warning: clean and corrupted metrics are equal; normalised scores are undefined\n");
+  }
+
+  std::vector<PatchRecord> records;
+  for (const Component& component : components) {
+    PatchRecord record{session.run(component, patch_options), std::nullopt, 0.0};
+    if (vm["attribution"].as<bool>()) {
+      record.attribution = session.attribution(component, patch_options);
+      record.attribution_correlation = correlation(record.attribution->normalised, record.exact.normalised);
+    }
+    fmt::print("{} ({}, {}, ablation {}), top by |score|:\n{}", component.name(),
+               direction_name(record.exact.direction), fmt::join(record.exact.dims, " x "),
+               ablation_name(record.exact.ablation), top_components(record.exact, vm["top"].as<int64_t>()));
+    if (record.attribution) {
+      fmt::print("  attribution patching vs exact: Pearson r = {:.4f}\n", record.attribution_correlation);
+    }
+    records.push_back(std::move(record));
+  }
+  std::optional<CircuitReport> report;
+  if (circuit) {
+    report = check_circuit(session, *circuit);
+    fmt::print("circuit check (share of the clean-corrupted {} recovered on the clean prompts):\n", metric_name(metric));
+    for (const auto& variant : report->variants) {
+      fmt::print("  {:<28} {:+.4f}  (metric {:+.4f})\n", variant.name, variant.recovered, variant.metric);
+    }
+  }
+
+  if (vm.count("out")) {
+    nlohmann::json options_json;
+    for (const auto& [name, value] : vm) {
+      if (value.value().type() == typeid(std::string)) options_json[name] = value.as<std::string>();
+      else if (value.value().type() == typeid(int64_t)) options_json[name] = value.as<int64_t>();
+      else if (value.value().type() == typeid(bool)) options_json[name] = value.as<bool>();
+    }
+    PatchProvenance provenance{checkpoint, sha256_file(checkpoint),
+                               fmt::format("mechlens patch {}", fmt::join(args, " ")), options_json.dump()};
+    write_patch_file(vm["out"].as<std::string>(), inputs, records, report, provenance);
+    fmt::print("wrote {}\n", vm["out"].as<std::string>());
+  }
+  if (vm.count("json")) {
+    const std::string json = patch_json(records, report);
+    const std::string path = vm["json"].as<std::string>();
+    if (path == "-") {
+      std::cout << json << "\n";
+    } else {
+      std::ofstream out(path);
+      out << json << "\n";
+      MECHLENS_CHECK(InputError, out.good(), "{}: cannot write JSON", path);
+    }
+  }
+  return 0;
+}
+
+}  // namespace mechlens::cli
