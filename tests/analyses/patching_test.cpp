@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <fstream>
+
+#include "patching/circuit.h"
 #include "patching/patching.h"
 #include "test_util.h"
 #include "util/error.h"
@@ -206,6 +209,51 @@ TEST(PatchingErrorsTest, BadInputsNameTheProblem) {
   ModelConfig attn_only = config;
   attn_only.d_mlp = 0;
   EXPECT_TRUE(testing::throws_with<InputError>([&] { parse_components("mlp_out", attn_only); }, "attention-only"));
+}
+
+}  // namespace
+}  // namespace mechlens
+
+namespace mechlens {
+namespace {
+
+TEST(CircuitTest, EveryHeadRecoversAllAndNoHeadNothing) {
+  HookedTransformer model = make_model(kVariants[0]);
+  PatchingInputs inputs = make_inputs(model->config());
+  inputs.answer_pos.fill_(6);  // differences at positions 2 and 4 reach the answer only through heads
+  PatchingSession session(model, inputs, MetricKind::kLogitDiff);
+  testing::TestDir dir;
+  std::ofstream(dir.file("circuit.json"))
+      << R"({"families": {"early": [{"layer": 0, "head": 0}, {"layer": 0, "head": 1}, {"layer": 0, "head": 2},
+                                     {"layer": 0, "head": 3}],
+                          "late": [{"layer": 1, "head": 0}, {"layer": 1, "head": 1}, {"layer": 1, "head": 2},
+                                   {"layer": 1, "head": 3}, {"layer": 2, "head": 0, "positions": "0:"},
+                                   {"layer": 2, "head": 1}, {"layer": 2, "head": 2}, {"layer": 2, "head": 3}]}})";
+  const Circuit circuit = load_circuit(dir.file("circuit.json"), model->config(), 7);
+  const CircuitReport report = check_circuit(session, circuit);
+  ASSERT_EQ(report.variants.size(), 4u);
+  EXPECT_EQ(report.variants[0].name, "circuit");
+  EXPECT_NEAR(report.variants[0].recovered, 1.0, 1e-4);
+  EXPECT_NEAR(report.variants[3].recovered, 0.0, 1e-4);
+  EXPECT_EQ(report.variants[1].name, "without early");
+  // Removing a family equals corrupting exactly its heads: the same as a circuit of the other family.
+  std::ofstream(dir.file("late_only.json"))
+      << R"({"families": {"late": [{"layer": 1, "head": 0}, {"layer": 1, "head": 1}, {"layer": 1, "head": 2},
+                                   {"layer": 1, "head": 3}, {"layer": 2, "head": 0}, {"layer": 2, "head": 1},
+                                   {"layer": 2, "head": 2}, {"layer": 2, "head": 3}]}})";
+  const CircuitReport late = check_circuit(session, load_circuit(dir.file("late_only.json"), model->config(), 7));
+  EXPECT_NEAR(late.variants[0].metric, report.variants[1].metric, 1e-5);
+}
+
+TEST(CircuitTest, BadFilesNameTheFileAndField) {
+  const ModelConfig config = testing::tiny_config();
+  testing::TestDir dir;
+  std::ofstream(dir.file("bad_head.json")) << R"({"families": {"f": [{"layer": 0, "head": 9}]}})";
+  EXPECT_TRUE(testing::throws_with<InputError>([&] { load_circuit(dir.file("bad_head.json"), config, 7); },
+                                               "families.f[0].head=9 is outside 0..3"));
+  std::ofstream(dir.file("not_json.json")) << "{families";
+  EXPECT_TRUE(testing::throws_with<InputError>([&] { load_circuit(dir.file("not_json.json"), config, 7); },
+                                               "not valid JSON"));
 }
 
 }  // namespace

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# `mechlens patch` end to end: task pairs and token files, HDF5 and JSON output read back with h5py,
+# the circuit check, and clear errors that leave no file at --out.
+# usage: patch_cli_test.sh MECHLENS_BIN SOURCE_DIR WORK_DIR
+set -uo pipefail
+mechlens=$1 source=$2 work=$3
+rm -rf "$work" && mkdir -p "$work"
+source "$(dirname "$0")/../expect.sh"
+python=/usr/bin/python3
+[ -x "$python" ] || python=python3
+ck="$source/data/checkpoints/logic_3l3h.safetensors"
+
+expect patch-task 0 "layer 0, pos 34, head 2 +score \+1\.0" -- "$mechlens" patch --checkpoint "$ck" --task logic \
+  --pairs query-flip --n 16 --seed 3 --component head_z --positions=-5: --direction noising --quiet --out "$work/p.h5"
+expect patch-h5 0 "^ok$" -- "$python" - "$work/p.h5" <<'PY'
+import sys, h5py, numpy as np
+with h5py.File(sys.argv[1], "r") as f:
+    g = f["results/head_z"]
+    assert f.attrs["format"] == "mechlens-patching", f.attrs["format"]
+    assert g["normalised"].shape == (3, 5, 3) and g["normalised"].attrs["dims"] == "layer,pos,head"
+    assert list(g["label_pos"][:]) == [33, 34, 35, 36, 37]
+    clean, corrupted = g.attrs["clean_metric"], g.attrs["corrupted_metric"]
+    assert np.allclose(g["normalised"][:], (g["metric"][:] - clean) / (corrupted - clean), atol=1e-5)
+    assert f["prompts/clean"].shape == (16, 38) and f["prompts/corrupted"].shape == (16, 38)
+print("ok")
+PY
+expect patch-deterministic 0 "^same$" -- bash -c "'$mechlens' patch --checkpoint '$ck' --task logic --n 4 --component resid_pre --quiet --json '$work/a.json' >/dev/null && '$mechlens' patch --checkpoint '$ck' --task logic --n 4 --component resid_pre --quiet --json '$work/b.json' >/dev/null && cmp -s '$work/a.json' '$work/b.json' && echo same"
+expect patch-circuit 0 "circuit +\+0\.9" -- "$mechlens" patch --checkpoint "$ck" --task logic --n 16 --seed 3 \
+  --component head_z --positions=-1 --circuit "$source/data/circuits/logic_3l3h_query_flip.json" --quiet
+expect patch-blocks-ablation 0 "mlp_out \(noising, layer x pos, ablation mean\)" -- "$mechlens" patch --checkpoint "$ck" \
+  --task logic --n 8 --component blocks --ablation mean --positions=-2: --quiet
+
+# Token files: clean and corrupted lines pair up; answers default to each run's own prediction.
+"$python" - "$work" <<'PY'
+import sys
+work = sys.argv[1]
+clean = [[1, 2, 3, 4, 5, 6], [7, 8, 9, 10, 11, 12]]
+open(f"{work}/clean.txt", "w").write("".join(" ".join(map(str, r)) + "\n" for r in clean))
+open(f"{work}/corrupted.txt", "w").write("".join(" ".join(map(str, r[:2] + [20] + r[3:])) + "\n" for r in clean))
+open(f"{work}/short.txt", "w").write("1 2 3\n4 5 6\n")
+open(f"{work}/answers.txt", "w").write("1 2\n3 4\n")
+PY
+expect patch-files 0 "resid_pre \(denoising, layer x pos" -- "$mechlens" patch --checkpoint "$ck" --clean "$work/clean.txt" \
+  --corrupted "$work/corrupted.txt" --answers "$work/answers.txt" --quiet --attribution
+expect patch-length-mismatch 1 "clean.txt holds 2 prompts of 6 tokens but .*short.txt holds 2 of 3" -- "$mechlens" patch --checkpoint "$ck" \
+  --clean "$work/clean.txt" --corrupted "$work/short.txt" --out "$work/bad.h5"
+expect patch-unknown-component 1 "unknown component 'head_x'; expected one of" -- "$mechlens" patch --checkpoint "$ck" \
+  --task logic --n 2 --component head_x --out "$work/bad.h5"
+expect patch-bad-layer 1 "--layers.*3|layer 3" -- "$mechlens" patch --checkpoint "$ck" --task logic --n 2 --layers 3 --out "$work/bad.h5"
+expect patch-bad-token 1 "token id 99 at \[batch 0, pos 0\] is out of range" -- bash -c "echo '99 1 2 3 4 5' > '$work/oob.txt'; echo '99 1 2 3 4 5' >> '$work/oob.txt'; '$mechlens' patch --checkpoint '$ck' --clean '$work/oob.txt' --corrupted '$work/clean.txt' --out '$work/bad.h5'"
+expect patch-no-output-left 0 "^absent$" -- bash -c "[ -e '$work/bad.h5' ] || [ -e '$work/bad.h5.partial' ] || echo absent"
+expect patch-no-input 2 "either --clean F --corrupted F or --task NAME" -- "$mechlens" patch --checkpoint "$ck"
+expect patch-bad-pairs 2 "makes 'query-flip' pairs, not 'query-node'" -- "$mechlens" patch --checkpoint "$ck" --task logic --pairs query-node
+echo "patch cli: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
