@@ -65,8 +65,10 @@ PatchingInputs random_pairs(HookedTransformer& model, int64_t n, int64_t pos) {
   }
   torch::NoGradGuard no_grad;
   inputs.answer_pos = torch::full({n}, pos - 1, torch::kLong);
-  inputs.correct = model->forward(inputs.clean).select(1, pos - 1).argmax(-1);
-  inputs.wrong = model->forward(inputs.corrupted).select(1, pos - 1).argmax(-1);
+  // Random weights: the clean run's top two tokens, so the logit difference is not trivially zero.
+  torch::Tensor top2 = std::get<1>(model->forward(inputs.clean).select(1, pos - 1).topk(2));
+  inputs.correct = top2.select(1, 0).contiguous();
+  inputs.wrong = top2.select(1, 1).contiguous();
   return inputs;
 }
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job on a shipped default: build mechlens, create the small demo model from its config,
 # describe it, run it on a batch of prompts with every hook cached and show what each hook holds,
-# then record every layer's attention maps into an HDF5 file.
+# then record every layer's attention maps into an HDF5 file; then evaluate, record and patch the
+# shipped propositional-logic model.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 MECHLENS_BUILD_TARGET=mechlens bash "$root/scripts/build.sh"
@@ -61,3 +62,8 @@ with h5py.File(sys.argv[1], "r") as f:
         heads = on_query[chain == value].mean(axis=0)
         print(f"  {name:<22} " + "  ".join(f"head {h}: {m:.3f}" for h, m in enumerate(heads)))
 PY
+echo
+echo "== mechlens patch: which heads carry a query flip to the answer (head_z, last 5 positions, noising)"
+"$mechlens" patch --checkpoint "$logic" --task logic --pairs query-flip --n 64 --seed 12345 --component head_z \
+  --positions=-5: --direction noising --metric logit-diff --attribution --top 6 \
+  --circuit "$root/data/circuits/logic_3l3h_query_flip.json" --out "$out/logic_patching.h5" --quiet
