@@ -7,7 +7,9 @@
 #include <map>
 #include <random>
 
+#include "store/record_reader.h"
 #include "util/error.h"
+#include "util/shape_format.h"
 #include "util/progress.h"
 
 namespace mechlens {
@@ -114,15 +116,44 @@ torch::Tensor PatchingSession::answer_logits(const torch::Tensor& logits) const 
 }
 
 void PatchingSession::ensure_cached(const std::string& hook_suffix) {
-  if (clean_cache_.contains("blocks.0." + hook_suffix)) return;
   torch::NoGradGuard no_grad;
   for (auto [tokens, cache] : {std::pair{&inputs_.clean, &clean_cache_}, std::pair{&inputs_.corrupted, &corrupted_cache_}}) {
+    bool complete = true;
+    for (int64_t layer = 0; layer < model_->config().n_layers; ++layer) {
+      complete = complete && cache->contains(layer_hook(layer, hook_suffix));
+    }
+    if (complete) continue;
     ActivationCache extra = cached_run(model_, *tokens, {hook_suffix}).second;
     for (const auto& name : extra.names()) {
+      if (cache->contains(name)) continue;  // e.g. taken from a record
       cache->insert(name, extra.at(name));
       cache->set_dims(name, extra.dims(name));
     }
   }
+}
+
+std::vector<std::string> PatchingSession::use_clean_record(const std::string& path) {
+  RecordReader reader(path);
+  const torch::Tensor tokens = reader.read_tokens();
+  const torch::Tensor& clean = inputs_.clean;
+  MECHLENS_CHECK(InputError,
+                 tokens.size(0) == clean.size(0) && tokens.size(1) >= clean.size(1) &&
+                     torch::equal(tokens.narrow(1, 0, clean.size(1)), clean.to(torch::kLong)),
+                 "{}: /tokens do not hold the clean prompts ({} prompts of {} tokens expected, found {})", path,
+                 clean.size(0), clean.size(1), format_shape(tokens.sizes()));
+  std::vector<std::string> taken;
+  for (const std::string& hook : reader.hooks()) {
+    if (hook.rfind("blocks.", 0) != 0) continue;  // embeddings: not patchable components
+    const std::vector<int64_t> expected = model_->hook_shape(hook, clean.size(0), clean.size(1));
+    torch::Tensor values = reader.read_hook(hook);
+    MECHLENS_CHECK(InputError, values.sizes().vec() == expected,
+                   "{}: /acts/{} has shape {}, but patching needs every position and head: {} (record it with "
+                   "--positions all --heads all)",
+                   path, hook, format_shape(values.sizes()), format_shape(expected));
+    clean_cache_.insert(hook, values.to(clean.device(), torch::kFloat32));
+    taken.push_back(hook);
+  }
+  return taken;
 }
 
 const torch::Tensor& PatchingSession::activation(bool clean, const std::string& hook_name) {

@@ -60,6 +60,11 @@ class PatchingSession {
   /// and one backward pass of the patched-into run; `metric` holds the linear estimate.
   PatchResult attribution(const Component& component, const PatchOptions& options);
 
+  /// Takes the clean run's activations from an HDF5 record of these clean prompts (every position and
+  /// head, from `mechlens record`) instead of recomputing them; returns the hooks taken. Throws
+  /// StoreError/InputError naming the file and hook when tokens or shapes do not match.
+  std::vector<std::string> use_clean_record(const std::string& path);
+
   double clean_metric() const { return clean_metric_; }
   double corrupted_metric() const { return corrupted_metric_; }
   const PatchingInputs& inputs() const { return inputs_; }

@@ -105,6 +105,7 @@ int run_patch(const std::vector<std::string>& args) {
       ("checkpoint", po::value<std::string>()->required(), "model checkpoint (.safetensors)")
       ("clean", po::value<std::string>(), "clean prompts: text file (ids per line) or a record's .h5")
       ("corrupted", po::value<std::string>(), "corrupted prompts, paired line by line with --clean")
+      ("clean-record", po::value<std::string>(), "take the clean activations from this record of the clean prompts (.h5)")
       ("answers", po::value<std::string>(), "'correct wrong' token ids per prompt (default: each run's own top token)")
       ("answer-pos", po::value<int64_t>()->default_value(-1), "position whose logits the metric reads (-1 = last)")
       ("pairs", po::value<std::string>(), "with --task: the counterfactual kind (logic: query-flip; matching: query-node)")
@@ -160,6 +161,10 @@ int run_patch(const std::vector<std::string>& args) {
   if (vm.count("circuit")) circuit = load_circuit(vm["circuit"].as<std::string>(), config, n_pos);
 
   PatchingSession session(model, inputs, metric);
+  if (vm.count("clean-record")) {
+    const auto taken = session.use_clean_record(vm["clean-record"].as<std::string>());
+    fmt::print("clean activations of {} hooks from {}\n", taken.size(), vm["clean-record"].as<std::string>());
+  }
   fmt::print("{} prompts of {} tokens; {} clean {:.4f}, corrupted {:.4f}\n", inputs.batch(), n_pos, metric_name(metric),
              session.clean_metric(), session.corrupted_metric());
   if (std::abs(session.clean_metric() - session.corrupted_metric()) < 1e-6) {

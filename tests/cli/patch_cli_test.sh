@@ -30,6 +30,11 @@ expect patch-circuit 0 "circuit +\+0\.9" -- "$mechlens" patch --checkpoint "$ck"
 expect patch-blocks-ablation 0 "mlp_out \(noising, layer x pos, ablation mean\)" -- "$mechlens" patch --checkpoint "$ck" \
   --task logic --n 8 --component blocks --ablation mean --positions=-2: --quiet
 
+# Clean activations from a record of the same prompts give the same sweep.
+expect patch-clean-record 0 "^same$" -- bash -c "'$mechlens' record --checkpoint '$ck' --task logic --n 6 --seed 4 --hooks 'blocks.*.attn.hook_z' --out '$work/clean.h5' --quiet >/dev/null && '$mechlens' patch --checkpoint '$ck' --task logic --n 6 --seed 4 --component head_z --clean-record '$work/clean.h5' --quiet --json '$work/r1.json' | grep -q 'clean activations of 3 hooks' && '$mechlens' patch --checkpoint '$ck' --task logic --n 6 --seed 4 --component head_z --quiet --json '$work/r2.json' >/dev/null && cmp -s '$work/r1.json' '$work/r2.json' && echo same"
+expect patch-clean-record-mismatch 1 "clean.h5: /tokens do not hold the clean prompts" -- "$mechlens" patch --checkpoint "$ck" \
+  --task logic --n 6 --seed 5 --component head_z --clean-record "$work/clean.h5" --quiet
+
 # Token files: clean and corrupted lines pair up; answers default to each run's own prediction.
 "$python" - "$work" <<'PY'
 import sys
