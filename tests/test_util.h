@@ -26,6 +26,12 @@ inline ModelConfig tiny_config() {
   return config;
 }
 
+/// A named change to tiny_config(), for parameterised tests over architecture variants.
+struct ConfigVariant {
+  const char* name;
+  void (*apply)(ModelConfig&);
+};
+
 inline torch::Tensor random_tokens(int64_t batch, int64_t pos, int64_t d_vocab, uint64_t seed = 1) {
   at::Generator generator = at::detail::createCPUGenerator(seed);
   return torch::randint(d_vocab, {batch, pos}, generator, torch::kLong);

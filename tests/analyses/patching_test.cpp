@@ -13,10 +13,7 @@
 namespace mechlens {
 namespace {
 
-struct Variant {
-  const char* name;
-  void (*apply)(ModelConfig&);
-};
+using Variant = testing::ConfigVariant;
 
 const Variant kVariants[] = {
     {"pre_ln", [](ModelConfig&) {}},
