@@ -77,13 +77,12 @@ CircuitReport check_circuit(PatchingSession& session, const Circuit& circuit) {
 
   HookScope scope;
   for (int64_t layer = 0; layer < config.n_layers; ++layer) {
-    const std::string name = "blocks." + std::to_string(layer) + ".attn.hook_z";
+    const std::string name = layer_hook_name(layer, "attn.hook_z");
     torch::Tensor corrupted = session.activation(false, name).unsqueeze(0);  // [1, batch, pos, head, d_head]
-    torch::Tensor mask = keep[layer].view({runs, 1, n_pos, heads, 1}).to(corrupted.device());
-    scope.add(model->hook_point(name), [runs, batch, corrupted, mask](const torch::Tensor& act, const HookPointImpl&) {
-      std::vector<int64_t> shape{runs, batch};
-      shape.insert(shape.end(), act.sizes().begin() + 1, act.sizes().end());
-      return torch::where(mask, act.reshape(shape), corrupted).reshape(act.sizes());
+    // Heads outside the circuit take the corrupted value.
+    torch::Tensor outside = keep[layer].logical_not().view({runs, 1, n_pos, heads, 1}).to(corrupted.device());
+    scope.add(model->hook_point(name), [runs, batch, corrupted, outside](const torch::Tensor& act, const HookPointImpl&) {
+      return replace_packed(act, runs, batch, outside, corrupted);
     });
   }
   torch::Tensor logits = model->forward(inputs.clean.repeat({runs, 1}));  // [runs*batch, pos, V]

@@ -1,6 +1,7 @@
 #include "patching/components.h"
 
 #include <fmt/format.h>
+#include <torch/torch.h>
 
 #include <map>
 
@@ -31,6 +32,17 @@ const std::map<ActKind, KindInfo>& kind_table() {
 }
 
 }  // namespace
+
+std::string layer_hook_name(int64_t layer, const std::string& suffix) {
+  return "blocks." + std::to_string(layer) + "." + suffix;
+}
+
+torch::Tensor replace_packed(const torch::Tensor& act, int64_t runs, int64_t batch, const torch::Tensor& mask,
+                             const torch::Tensor& replacement) {
+  std::vector<int64_t> shape{runs, batch};
+  shape.insert(shape.end(), act.sizes().begin() + 1, act.sizes().end());
+  return torch::where(mask, replacement, act.reshape(shape)).reshape(act.sizes());
+}
 
 std::string Component::name() const {
   return std::string(kind_table().at(kind).name) + (all_positions ? "_all" : "");

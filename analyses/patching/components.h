@@ -7,9 +7,14 @@
 #include <string>
 #include <vector>
 
+#include <ATen/core/Tensor.h>
+
 #include "runtime/config.h"
 
 namespace mechlens {
+
+/// "blocks.<layer>.<suffix>", e.g. layer_hook_name(2, "attn.hook_z").
+std::string layer_hook_name(int64_t layer, const std::string& suffix);
 
 enum class ActKind { kResidPre, kResidMid, kResidPost, kAttnOut, kMlpOut, kZ, kQ, kK, kV, kPattern };
 
@@ -23,7 +28,7 @@ struct Component {
   std::string name() const;
   /// Short hook name ("hook_resid_pre", "attn.hook_z") and the full one for a layer.
   std::string hook_suffix() const;
-  std::string hook_name(int64_t layer) const { return "blocks." + std::to_string(layer) + "." + hook_suffix(); }
+  std::string hook_name(int64_t layer) const { return layer_hook_name(layer, hook_suffix()); }
   /// Heads the result indexes: key-value heads for k and v (GQA), query heads otherwise.
   int64_t n_heads(const ModelConfig& config) const;
   /// Result dimensions, e.g. {"layer", "pos", "head"}.
@@ -35,6 +40,11 @@ struct Component {
 /// pattern over all positions. Throws InputError listing the valid names; checks the model has the
 /// hook (no resid_mid/mlp_out in attention-only models).
 std::vector<Component> parse_components(const std::string& text, const ModelConfig& config);
+
+/// For `runs` runs of `batch` prompts packed into one batch (rows run-major): act [runs*batch, ...]
+/// takes `replacement` where `mask` is true. mask and replacement broadcast to [runs, batch, ...].
+torch::Tensor replace_packed(const torch::Tensor& act, int64_t runs, int64_t batch, const torch::Tensor& mask,
+                             const torch::Tensor& replacement);
 
 /// Every name parse_components accepts, for help texts.
 std::string component_names();

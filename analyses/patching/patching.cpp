@@ -61,10 +61,6 @@ std::vector<int64_t> range(int64_t n) {
   return out;
 }
 
-std::string layer_hook(int64_t layer, const std::string& suffix) {
-  return "blocks." + std::to_string(layer) + "." + suffix;
-}
-
 torch::Tensor long_tensor(const std::vector<int64_t>& values) {
   return torch::tensor(values, torch::TensorOptions().dtype(torch::kLong));
 }
@@ -120,7 +116,7 @@ void PatchingSession::ensure_cached(const std::string& hook_suffix) {
   for (auto [tokens, cache] : {std::pair{&inputs_.clean, &clean_cache_}, std::pair{&inputs_.corrupted, &corrupted_cache_}}) {
     bool complete = true;
     for (int64_t layer = 0; layer < model_->config().n_layers; ++layer) {
-      complete = complete && cache->contains(layer_hook(layer, hook_suffix));
+      complete = complete && cache->contains(layer_hook_name(layer, hook_suffix));
     }
     if (complete) continue;
     ActivationCache extra = cached_run(model_, *tokens, {hook_suffix}).second;
@@ -331,11 +327,11 @@ PatchResult PatchingSession::run(const Component& component, const PatchOptions&
     forward.stop_at_layer = config.n_layers;
     torch::Tensor input = layer == 0
                               ? target_tokens.narrow(1, first, span).repeat({runs, 1})  // [rows, span]
-                              : target.at(layer_hook(layer, "hook_resid_pre")).narrow(1, first, span).repeat({runs, 1, 1});
+                              : target.at(layer_hook_name(layer, "hook_resid_pre")).narrow(1, first, span).repeat({runs, 1, 1});
     if (first > 0) {
       for (int64_t l = layer; l < config.n_layers; ++l) {
-        const torch::Tensor& k = target.at(layer_hook(l, rotary ? kRotaryKeyCache : kKeyCache));  // [batch, pos, kv_head, d_head]
-        const torch::Tensor& v = target.at(layer_hook(l, kValueCache));
+        const torch::Tensor& k = target.at(layer_hook_name(l, rotary ? kRotaryKeyCache : kKeyCache));  // [batch, pos, kv_head, d_head]
+        const torch::Tensor& v = target.at(layer_hook_name(l, kValueCache));
         forward.past_key_values.push_back(
             {k.narrow(1, 0, first).repeat({runs, 1, 1, 1}), v.narrow(1, 0, first).repeat({runs, 1, 1, 1})});
       }
@@ -343,9 +339,7 @@ PatchResult PatchingSession::run(const Component& component, const PatchOptions&
     HookScope scope;
     scope.add(model_->hook_point(component.hook_name(layer)),
               [&](const torch::Tensor& act, const HookPointImpl&) {
-                std::vector<int64_t> shape{runs, batch};
-                shape.insert(shape.end(), act.sizes().begin() + 1, act.sizes().end());
-                return torch::where(mask, source, act.reshape(shape)).reshape(act.sizes());
+                return replace_packed(act, runs, batch, mask, source);
               });
     torch::Tensor resid = model_->forward(input, forward);  // [rows, span, d_model]
     scope.release();
@@ -375,8 +369,10 @@ PatchResult PatchingSession::run_naive(const Component& component, const PatchOp
   const bool into_clean = result.direction == Direction::kNoising;
   const torch::Tensor& target_tokens = into_clean ? inputs_.clean : inputs_.corrupted;
   torch::Tensor flat_metric = result.metric.view({-1});
+  std::map<int64_t, torch::Tensor> sources;  // layer -> [batch, ...]
   for (const Site& site : plan.sites) {
-    const torch::Tensor source = source_activation(component, site.layer, options);
+    if (!sources.count(site.layer)) sources[site.layer] = source_activation(component, site.layer, options);
+    const torch::Tensor& source = sources[site.layer];
     auto patch = [&](const torch::Tensor& act, const HookPointImpl&) {
       torch::Tensor out = act.clone();
       torch::Tensor to = out, from = source;

@@ -23,14 +23,15 @@
 namespace mechlens::cli {
 namespace {
 
-// Equal-length prompts from a file: [N, T]; names the file when lengths differ.
-torch::Tensor load_equal_length(const std::string& path) {
-  PromptSet set = load_prompt_set(path);
+// The prompts as [N, T] without padding; `source` names them when their lengths differ.
+torch::Tensor equal_length_tokens(const PromptSet& set, const std::string& source) {
   const int64_t shortest = set.lengths.min().item<int64_t>(), longest = set.lengths.max().item<int64_t>();
-  MECHLENS_CHECK(InputError, shortest == longest,
-                 "{}: patching needs prompts of equal length, got lengths {}..{}", path, shortest, longest);
+  MECHLENS_CHECK(InputError, shortest == longest, "{}: patching needs prompts of equal length, got lengths {}..{}",
+                 source, shortest, longest);
   return set.tokens.narrow(1, 0, longest).contiguous();
 }
+
+torch::Tensor load_equal_length(const std::string& path) { return equal_length_tokens(load_prompt_set(path), path); }
 
 // "correct wrong" token pairs, one line per prompt.
 std::pair<torch::Tensor, torch::Tensor> load_answers(const std::string& path, int64_t batch) {
@@ -54,17 +55,14 @@ PatchingInputs inputs_from_task(const po::variables_map& vm) {
                                  vm["pairs"].as<std::string>())};
   }
   const PromptSet& prompts = generated.prompts;
-  const int64_t shortest = prompts.lengths.min().item<int64_t>(), longest = prompts.lengths.max().item<int64_t>();
-  MECHLENS_CHECK(InputError, shortest == longest,
-                 "task prompts have lengths {}..{}; patching needs equal lengths (fix the task's size options)",
-                 shortest, longest);
   PatchingInputs inputs;
+  inputs.clean = equal_length_tokens(prompts, "task " + generated.task->name());
+  const int64_t longest = inputs.clean.size(1);
   for (const auto& [name, tensor] : prompts.annotations) {
     if (name == "corrupt_tokens") inputs.corrupted = tensor.narrow(1, 0, longest).contiguous();
     if (name == "answer") inputs.correct = tensor.select(1, 0).contiguous();
     if (name == "corrupt_answer") inputs.wrong = tensor.select(1, 0).contiguous();
   }
-  inputs.clean = prompts.tokens.narrow(1, 0, longest).contiguous();
   inputs.answer_pos = torch::full({inputs.clean.size(0)}, longest - 1, torch::kLong);
   return inputs;
 }
