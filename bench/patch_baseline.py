@@ -112,13 +112,14 @@ def main():
     elapsed = (time.perf_counter() - start) * len(sites) / len(measured)
     ours = {}
     for line in open(os.path.join(args.work, "mechlens.txt")):
-        name, _, seconds, flat = line.split()
-        ours[name] = (float(seconds), [float(v) for v in flat.split(",")])
-    fast_s, fast_values = ours[args.component]
+        name, _, seconds, dense_seconds, flat = line.split()
+        ours[name] = (float(seconds), float(dense_seconds), [float(v) for v in flat.split(",")])
+    fast_s, dense_s, fast_values = ours[args.component]
     diff = max(abs(a - b) for a, b in zip(values, fast_values))
     print(f"{args.component:<10} {len(sites):>5} patched runs: TransformerLens-style PyTorch loop {elapsed:.3f} s"
-          f"{f' (from {len(measured)} runs)' if len(measured) < len(sites) else ''}, mechlens batched {fast_s:.3f} s"
-          f" -> {elapsed / fast_s:.1f}x (max |diff| {diff:.1e})")
+          f"{f' (from {len(measured)} runs)' if len(measured) < len(sites) else ''}; mechlens batched {fast_s:.3f} s"
+          f" -> {elapsed / fast_s:.1f}x; dense batched {dense_s:.3f} s -> {elapsed / dense_s:.1f}x"
+          f" (max |diff| {diff:.1e})")
 
 
 if __name__ == "__main__":

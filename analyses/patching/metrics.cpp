@@ -64,24 +64,26 @@ Metric::Metric(MetricKind kind, const PatchingInputs& inputs, const torch::Tenso
       wrong_(inputs.wrong),
       clean_log_probs_(torch::log_softmax(clean_logits.detach(), -1)) {}
 
-torch::Tensor Metric::per_prompt(const torch::Tensor& logits) const {
-  const int64_t runs = logits.size(0) / batch_;
-  auto repeat = [runs](const torch::Tensor& t) { return runs == 1 ? t : t.repeat({runs}); };
+torch::Tensor Metric::per_prompt(const torch::Tensor& logits, const torch::Tensor& prompts) const {
   switch (kind_) {
     case MetricKind::kLogitDiff: {
-      torch::Tensor pair = torch::stack({repeat(correct_), repeat(wrong_)}, 1);  // [rows, 2]
-      torch::Tensor picked = logits.gather(1, pair);
+      torch::Tensor pair = torch::stack({correct_.index_select(0, prompts), wrong_.index_select(0, prompts)}, 1);
+      torch::Tensor picked = logits.gather(1, pair);  // [rows, 2]
       return picked.select(1, 0) - picked.select(1, 1);
     }
     case MetricKind::kProb:
-      return torch::softmax(logits, -1).gather(1, repeat(correct_).unsqueeze(1)).squeeze(1);
+      return torch::softmax(logits, -1).gather(1, correct_.index_select(0, prompts).unsqueeze(1)).squeeze(1);
     case MetricKind::kKl: {
       // KL(clean || patched) = sum_v p_clean (log p_clean - log p_patched)
-      torch::Tensor clean = runs == 1 ? clean_log_probs_ : clean_log_probs_.repeat({runs, 1});
+      torch::Tensor clean = clean_log_probs_.index_select(0, prompts);
       return (clean.exp() * (clean - torch::log_softmax(logits, -1))).sum(-1);
     }
   }
   return {};
+}
+
+torch::Tensor Metric::per_prompt(const torch::Tensor& logits) const {
+  return per_prompt(logits, torch::arange(logits.size(0), correct_.options()).remainder(batch_));
 }
 
 torch::Tensor Metric::per_run(const torch::Tensor& logits) const {

@@ -43,13 +43,15 @@ class Metric {
 
   /// logits [runs * batch, d_vocab] -> per-run batch mean [runs]
   torch::Tensor per_run(const torch::Tensor& logits) const;
+  /// logits [rows, d_vocab] of the prompts `prompts` [rows] (int64) -> [rows]
+  torch::Tensor per_prompt(const torch::Tensor& logits, const torch::Tensor& prompts) const;
+  /// logits [runs * batch, d_vocab], the prompts repeating every batch rows -> [runs * batch]
+  torch::Tensor per_prompt(const torch::Tensor& logits) const;
   /// Differentiable batch mean for one run: logits [batch, d_vocab] -> scalar.
   torch::Tensor mean(const torch::Tensor& logits) const;
   MetricKind kind() const { return kind_; }
 
  private:
-  torch::Tensor per_prompt(const torch::Tensor& logits) const;  // [runs*batch, V] -> [runs*batch]
-
   MetricKind kind_ = MetricKind::kLogitDiff;
   int64_t batch_ = 1;
   torch::Tensor correct_, wrong_;     // [batch]

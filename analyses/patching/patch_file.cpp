@@ -35,8 +35,12 @@ nlohmann::json result_json(const PatchResult& result) {
     torch::Tensor flat = t.to(torch::kFloat64).contiguous().flatten();
     return std::vector<double>(flat.data_ptr<double>(), flat.data_ptr<double>() + flat.numel());
   };
+  nlohmann::json labels = result.labels;
+  for (size_t d = 0; d < result.dims.size(); ++d) {
+    if (result.dims[d] == "span") labels[d] = result.span_names;
+  }
   return {{"dims", result.dims},
-          {"labels", result.labels},
+          {"labels", labels},
           {"shape", result.metric.sizes().vec()},
           {"method", result.method},
           {"metric", values(result.metric)},
@@ -51,7 +55,8 @@ std::string describe_index(const PatchResult& result, int64_t flat) {
   for (size_t d = 0; d < result.dims.size(); ++d) {
     stride /= result.metric.size(int64_t(d));
     const int64_t index = (flat / stride) % result.metric.size(int64_t(d));
-    parts.push_back(fmt::format("{} {}", result.dims[d], result.labels[d][index]));
+    if (result.dims[d] == "span") parts.push_back(result.span_names[size_t(index)]);
+    else parts.push_back(fmt::format("{} {}", result.dims[d], result.labels[d][index]));
   }
   return fmt::format("{}", fmt::join(parts, ", "));
 }
@@ -104,7 +109,8 @@ void write_patch_file(const std::string& path, const PatchingInputs& inputs, con
         h5::write_attr(group, "dims", fmt::format("{}", fmt::join(exact.dims, ",")));
         write_result(group, exact, "");
         for (size_t d = 0; d < exact.dims.size(); ++d) {
-          write_tensor(group, "label_" + exact.dims[d], torch::tensor(exact.labels[d], torch::kLong));
+          if (exact.dims[d] == "span") h5::write_strings(group, "label_span", exact.span_names);
+          else write_tensor(group, "label_" + exact.dims[d], torch::tensor(exact.labels[d], torch::kLong));
         }
         if (record.attribution) {
           write_result(group, *record.attribution, "attribution_");

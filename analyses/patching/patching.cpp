@@ -32,13 +32,15 @@ std::string ablation_name(Ablation ablation) {
   return "?";
 }
 
-// One patched run: result index `flat`, patching `head` (-1: none) at `pos` (-1: every position).
+// One patched run: result index `flat`, patching `head` (-1: none) at `pos` (-1: every position), or
+// at the named span `span` (>= 0), whose positions differ per prompt.
 struct PatchingSession::Site {
   int64_t flat;
   int64_t layer;
   int64_t pos;
   int64_t head;
-  int64_t first_changed() const { return std::max<int64_t>(pos, 0); }
+  int64_t span = -1;
+  int64_t first = 0;  // earliest position the patch changes in any prompt
 };
 
 struct PatchingSession::Layout {
@@ -46,7 +48,16 @@ struct PatchingSession::Layout {
   std::vector<std::vector<int64_t>> labels;
   std::vector<int64_t> shape;
   std::vector<int64_t> layers, positions, heads;
+  const std::vector<PositionSpan>* spans = nullptr;  // set when sites patch named spans
+  int64_t n_pos = 0;
   std::vector<Site> sites;  // in row-major result order
+
+  // Positions [begin, end) that a site patches in prompt b.
+  std::pair<int64_t, int64_t> range(const Site& site, int64_t b) const {
+    if (site.span >= 0) return (*spans)[size_t(site.span)].per_prompt[size_t(b)];
+    if (site.pos >= 0) return {site.pos, site.pos + 1};
+    return {0, n_pos};
+  }
 };
 
 namespace {
@@ -160,40 +171,76 @@ const torch::Tensor& PatchingSession::activation(bool clean, const std::string& 
   return (clean ? clean_cache_ : corrupted_cache_).at(hook_name);
 }
 
+namespace {
+
+void validate_spans(const std::vector<PositionSpan>& spans, int64_t batch, int64_t n_pos) {
+  for (const PositionSpan& span : spans) {
+    MECHLENS_CHECK(InputError, int64_t(span.per_prompt.size()) == batch,
+                   "span '{}' has positions for {} prompts, expected one [begin, end) per prompt ({})", span.name,
+                   span.per_prompt.size(), batch);
+    for (size_t b = 0; b < span.per_prompt.size(); ++b) {
+      const auto [begin, end] = span.per_prompt[b];
+      MECHLENS_CHECK(InputError, 0 <= begin && begin <= end && end <= n_pos,
+                     "span '{}' of prompt {} is [{}, {}), outside the {} prompt positions", span.name, b, begin, end,
+                     n_pos);
+    }
+  }
+}
+
+}  // namespace
+
 PatchingSession::Layout PatchingSession::layout(const Component& component, const PatchOptions& options) const {
   const ModelConfig& config = model_->config();
   const int64_t n_pos = inputs_.positions();
   Layout out;
+  out.n_pos = n_pos;
   out.layers = options.layers.empty() ? range(config.n_layers) : options.layers;
   for (int64_t layer : out.layers) {
     MECHLENS_CHECK(InputError, layer >= 0 && layer < config.n_layers, "layer {} is out of range: the model has {} layers (0..{})",
                    layer, config.n_layers, config.n_layers - 1);
   }
-  out.positions = options.positions.empty() ? range(n_pos) : options.positions;
+  const bool by_span = !options.spans.empty() && !component.all_positions;
+  if (by_span) {
+    validate_spans(options.spans, inputs_.batch(), n_pos);
+    out.spans = &options.spans;
+    out.positions = range(int64_t(options.spans.size()));
+  } else {
+    out.positions = options.positions.empty() ? range(n_pos) : options.positions;
+  }
   for (int64_t pos : out.positions) {
-    MECHLENS_CHECK(InputError, pos >= 0 && pos < n_pos, "position {} is out of range: the prompts have {} tokens (0..{})", pos,
-                   n_pos, n_pos - 1);
+    MECHLENS_CHECK(InputError, by_span || (pos >= 0 && pos < n_pos),
+                   "position {} is out of range: the prompts have {} tokens (0..{})", pos, n_pos, n_pos - 1);
   }
   out.heads = range(component.n_heads(config));
   out.dims = component.dims();
-  for (const auto& dim : out.dims) {
+  for (auto& dim : out.dims) {
     if (dim == "layer") out.labels.push_back(out.layers);
     else if (dim == "head") out.labels.push_back(out.heads);
-    else out.labels.push_back(out.positions);  // pos or dest
+    else out.labels.push_back(out.positions);  // pos or dest: a position, or a span's index
+    if (by_span && (dim == "pos" || dim == "dest")) dim = "span";
     out.shape.push_back(int64_t(out.labels.back().size()));
   }
+  auto site = [&](int64_t flat, int64_t layer, int64_t pos, int64_t head) {
+    Site made{flat, layer, by_span ? -1 : pos, head, by_span && pos >= 0 ? pos : -1, 0};
+    made.first = n_pos;
+    for (int64_t b = 0; b < inputs_.batch(); ++b) {
+      const auto [begin, end] = out.range(made, b);
+      if (begin < end) made.first = std::min(made.first, begin);
+    }
+    return made;
+  };
   int64_t flat = 0;
   for (int64_t layer : out.layers) {
     if (!component.is_head()) {
-      for (int64_t pos : out.positions) out.sites.push_back({flat++, layer, pos, -1});
+      for (int64_t pos : out.positions) out.sites.push_back(site(flat++, layer, pos, -1));
     } else if (component.all_positions) {
-      for (int64_t head : out.heads) out.sites.push_back({flat++, layer, -1, head});
+      for (int64_t head : out.heads) out.sites.push_back(site(flat++, layer, -1, head));
     } else if (component.is_pattern()) {
       for (int64_t head : out.heads)
-        for (int64_t pos : out.positions) out.sites.push_back({flat++, layer, pos, head});
+        for (int64_t pos : out.positions) out.sites.push_back(site(flat++, layer, pos, head));
     } else {
       for (int64_t pos : out.positions)
-        for (int64_t head : out.heads) out.sites.push_back({flat++, layer, pos, head});
+        for (int64_t head : out.heads) out.sites.push_back(site(flat++, layer, pos, head));
     }
   }
   return out;
@@ -228,6 +275,9 @@ PatchResult PatchingSession::empty_result(const Component& component, const Patc
   result.direction = options.ablation == Ablation::kNone ? options.direction : Direction::kNoising;
   result.metric_kind = metric_.kind();
   result.ablation = options.ablation;
+  if (layout.spans != nullptr) {
+    for (const PositionSpan& span : *layout.spans) result.span_names.push_back(span.name);
+  }
   return result;
 }
 
@@ -237,24 +287,53 @@ namespace {
 // [batch, head, dest, src].
 int64_t activation_position_dim(const Component& component) { return component.is_pattern() ? 2 : 1; }
 
-// Which entries of a pack's activation take the source value: bool, broadcastable to the
-// activation viewed as [runs, batch, ...] over the recomputed positions first..first+span-1.
-torch::Tensor patch_mask(const Component& component, const std::vector<std::pair<int64_t, int64_t>>& pos_head,
-                         int64_t first, int64_t span, int64_t n_heads) {
-  const int64_t runs = int64_t(pos_head.size());
-  torch::Tensor mask;
-  if (!component.is_head()) mask = torch::zeros({runs, 1, span, 1}, torch::kBool);
-  else if (component.is_pattern()) mask = torch::zeros({runs, 1, n_heads, span, 1}, torch::kBool);
-  else mask = torch::zeros({runs, 1, span, n_heads, 1}, torch::kBool);
-  for (int64_t r = 0; r < runs; ++r) {
-    const auto [pos, head] = pos_head[r];
-    using torch::indexing::Slice;
-    auto where = pos < 0 ? Slice() : Slice(pos - first, pos - first + 1);
-    if (!component.is_head()) mask.index_put_({r, 0, where}, true);
-    else if (component.is_pattern()) mask.index_put_({r, 0, head, where}, true);
-    else mask.index_put_({r, 0, where, head}, true);
+// Where a patch can change a run, per prompt, position and head: false where the source value equals
+// the target run's value bitwise. Source and target [batch, ...] -> bool on the host, contiguous:
+// [batch, pos, head] (head components), [batch, head, dest] (pattern), [batch, pos] (the others).
+torch::Tensor differs(const torch::Tensor& source, const torch::Tensor& target) {
+  return source.ne(target).any(-1).to(torch::kCPU).contiguous();  // drop d_model / d_head / src
+}
+
+// Whether differs() holds anywhere in positions [begin, end) of prompt b at `head` (-1: no head axis).
+bool changed_in(const torch::Tensor& changed, const Component& component, int64_t b, int64_t head, int64_t begin,
+                int64_t end) {
+  const bool* data = changed.data_ptr<bool>();
+  for (int64_t p = begin; p < end; ++p) {
+    int64_t offset = b * changed.stride(0);
+    if (!component.is_head()) offset += p * changed.stride(1);
+    else if (component.is_pattern()) offset += head * changed.stride(1) + p * changed.stride(2);
+    else offset += p * changed.stride(1) + head * changed.stride(2);
+    if (data[offset]) return true;
   }
-  return mask;
+  return false;
+}
+
+// One (patched run, prompt) pair of a pack: the pack's run `run` patched into prompt `prompt` at
+// positions [begin, end).
+struct PackRow {
+  int64_t prompt, run, begin, end;
+};
+
+// Which entries of a pack's activation take the source value: bool [rows, ...], broadcastable to the
+// activation over the recomputed positions first..first+span-1.
+torch::Tensor patch_mask(const Component& component, const std::vector<PackRow>& rows, const std::vector<int64_t>& head_of_run,
+                         int64_t first, int64_t span, int64_t n_heads) {
+  const int64_t n_rows = int64_t(rows.size());
+  const int64_t heads = component.is_head() ? n_heads : 1;
+  // row-major [rows, span, heads] (pattern: [rows, heads, span])
+  std::vector<uint8_t> values(size_t(n_rows * span * heads), 0);
+  for (int64_t r = 0; r < n_rows; ++r) {
+    const PackRow& row = rows[size_t(r)];
+    const int64_t h = std::max<int64_t>(head_of_run[size_t(row.run)], 0);
+    for (int64_t p = row.begin - first; p < row.end - first; ++p) {
+      const int64_t at = component.is_pattern() ? (r * heads + h) * span + p : (r * span + p) * heads + h;
+      values[size_t(at)] = 1;
+    }
+  }
+  torch::Tensor mask = torch::tensor(values, torch::kUInt8).to(torch::kBool);
+  if (!component.is_head()) return mask.view({n_rows, span, 1});
+  if (component.is_pattern()) return mask.view({n_rows, heads, span, 1});
+  return mask.view({n_rows, span, heads, 1});
 }
 
 }  // namespace
@@ -271,92 +350,120 @@ PatchResult PatchingSession::run(const Component& component, const PatchOptions&
   const bool rotary = config.positional_embedding_type == PositionalEmbedding::kRotary;
   const int64_t batch = inputs_.batch(), n_pos = inputs_.positions();
   const torch::Device device = inputs_.clean.device();
+  const std::vector<int64_t> answer_pos = [&] {
+    torch::Tensor cpu = inputs_.answer_pos.to(torch::kCPU, torch::kLong).contiguous();
+    return std::vector<int64_t>(cpu.data_ptr<int64_t>(), cpu.data_ptr<int64_t>() + batch);
+  }();
 
-  // Packs: runs of one layer, recomputed from the earliest position any of them changes. Runs are
-  // taken latest-first, and a pack closes when sharing its start would waste more than a quarter
+  // Per patched run and prompt: the metric, starting from the unpatched target run's. A patch leaves
+  // a prompt unchanged when its source equals the target value, or when the prompt's answer precedes
+  // the patched position (causal attention); only the other (run, prompt) rows are recomputed.
+  torch::Tensor per_prompt = metric_.per_prompt(target_logits).to(torch::kCPU, torch::kFloat64);  // [batch]
+  torch::Tensor site_prompt = per_prompt.unsqueeze(0).repeat({int64_t(plan.sites.size()), 1});   // [sites, batch]
+
+  // Packs: rows of runs of one layer, recomputed from the earliest position any of them changes. Runs
+  // are taken latest-first, and a pack closes when sharing its start would waste more than a quarter
   // of the work (unless the pack is still too small to use the machine well) or the batch is full.
   constexpr double kWasteAllowed = 1.25;
   constexpr int64_t kSmallPackTokens = 1024;  // measured best of 1024..16384 on the shipped logic model
-  std::vector<std::vector<Site>> packs;
+  struct Pack {
+    int64_t layer = 0;
+    std::vector<Site> sites;
+    std::vector<PackRow> rows;
+  };
+  std::vector<Pack> packs;
+  std::map<int64_t, torch::Tensor> sources;  // layer -> [batch, ...]
   for (int64_t layer : plan.layers) {
     std::vector<Site> sites;
     for (const Site& site : plan.sites) {
       if (site.layer == layer) sites.push_back(site);
     }
-    std::stable_sort(sites.begin(), sites.end(),
-                     [](const Site& a, const Site& b) { return a.first_changed() > b.first_changed(); });
-    std::vector<Site> pack;
+    sources[layer] = source_activation(component, layer, options);
+    torch::Tensor changed;
+    if (options.skip_unchanged) changed = differs(sources[layer], activation(into_clean, component.hook_name(layer)));
+    std::stable_sort(sites.begin(), sites.end(), [](const Site& a, const Site& b) { return a.first > b.first; });
+    Pack pack{layer, {}, {}};
     int64_t useful = 0;
     for (const Site& site : sites) {
-      const int64_t span = n_pos - site.first_changed();
-      const int64_t runs = int64_t(pack.size()) + 1;
-      const int64_t work = runs * span;
-      const bool fits = runs * batch <= options.max_batch &&
-                        (work <= kWasteAllowed * double(useful + span) || work * batch <= kSmallPackTokens);
-      if (!pack.empty() && !fits) {
-        packs.push_back(std::move(pack));
-        pack.clear();
-        useful = 0;
+      std::vector<PackRow> new_rows;
+      for (int64_t b = 0; b < batch; ++b) {
+        const auto [begin, end] = plan.range(site, b);
+        if (begin >= end || answer_pos[size_t(b)] < begin) continue;
+        if (changed.defined() && !changed_in(changed, component, b, site.head, begin, end)) continue;
+        new_rows.push_back({b, int64_t(pack.sites.size()), begin, end});
       }
-      pack.push_back(site);
-      useful += span;
+      if (new_rows.empty()) continue;
+      const int64_t span = n_pos - site.first, n_new = int64_t(new_rows.size());
+      const int64_t rows = int64_t(pack.rows.size()) + n_new;
+      const int64_t work = rows * span;
+      const bool fits = rows <= std::max<int64_t>(options.max_batch, n_new) &&
+                        (work <= kWasteAllowed * double(useful + n_new * span) || work <= kSmallPackTokens);
+      if (!pack.sites.empty() && !fits) {
+        packs.push_back(std::move(pack));
+        pack = Pack{layer, {}, {}};
+        useful = 0;
+        for (PackRow& row : new_rows) row.run = 0;
+      }
+      pack.rows.insert(pack.rows.end(), new_rows.begin(), new_rows.end());
+      pack.sites.push_back(site);
+      useful += n_new * span;
     }
-    if (!pack.empty()) packs.push_back(std::move(pack));
+    if (!pack.sites.empty()) packs.push_back(std::move(pack));
   }
 
-  std::map<int64_t, torch::Tensor> sources;  // layer -> [batch, ...]
-  torch::Tensor flat_metric = result.metric.view({-1});
   ProgressBar progress("patching " + component.name(), int64_t(plan.sites.size()), options.progress);
-  for (const auto& pack : packs) {
-    const int64_t layer = pack.front().layer;
-    const int64_t first = pack.back().first_changed();  // latest-first order: the last starts earliest
-    const int64_t span = n_pos - first, runs = int64_t(pack.size()), rows = runs * batch;
-    if (!sources.count(layer)) sources[layer] = source_activation(component, layer, options);
-    // [1, batch, ...] over the recomputed positions
-    torch::Tensor source = sources[layer].narrow(activation_position_dim(component), first, span).unsqueeze(0);
-    std::vector<std::pair<int64_t, int64_t>> pos_head;
-    std::vector<int64_t> flat;
-    for (const Site& site : pack) {
-      pos_head.emplace_back(site.pos, site.head);
-      flat.push_back(site.flat);
+  progress.advance(int64_t(plan.sites.size()) - [&] {
+    int64_t computed = 0;
+    for (const Pack& pack : packs) computed += int64_t(pack.sites.size());
+    return computed;
+  }());
+  for (const Pack& pack : packs) {
+    const int64_t layer = pack.layer;
+    int64_t first = n_pos;
+    for (const PackRow& row : pack.rows) first = std::min(first, row.begin);
+    const int64_t span = n_pos - first, rows = int64_t(pack.rows.size());
+    std::vector<int64_t> prompts, flat_of_row, head_of_run;
+    for (const PackRow& row : pack.rows) {
+      prompts.push_back(row.prompt);
+      flat_of_row.push_back(pack.sites[size_t(row.run)].flat);
     }
-    torch::Tensor mask = patch_mask(component, pos_head, first, span, component.n_heads(config)).to(device);
+    for (const Site& site : pack.sites) head_of_run.push_back(site.head);
+    torch::Tensor prompt_of_row = long_tensor(prompts).to(device);  // [rows]
+    // [rows, ...] over the recomputed positions
+    torch::Tensor source =
+        sources[layer].narrow(activation_position_dim(component), first, span).index_select(0, prompt_of_row);
+    torch::Tensor mask = patch_mask(component, pack.rows, head_of_run, first, span, component.n_heads(config)).to(device);
 
     ForwardOptions forward;
     forward.start_at_layer = layer;
     forward.stop_at_layer = config.n_layers;
-    torch::Tensor input = layer == 0
-                              ? target_tokens.narrow(1, first, span).repeat({runs, 1})  // [rows, span]
-                              : target.at(layer_hook_name(layer, "hook_resid_pre")).narrow(1, first, span).repeat({runs, 1, 1});
+    torch::Tensor input =
+        layer == 0 ? target_tokens.narrow(1, first, span).index_select(0, prompt_of_row)  // [rows, span]
+                   : target.at(layer_hook_name(layer, "hook_resid_pre")).narrow(1, first, span).index_select(0, prompt_of_row);
     if (first > 0) {
       for (int64_t l = layer; l < config.n_layers; ++l) {
         const torch::Tensor& k = target.at(layer_hook_name(l, rotary ? kRotaryKeyCache : kKeyCache));  // [batch, pos, kv_head, d_head]
         const torch::Tensor& v = target.at(layer_hook_name(l, kValueCache));
         forward.past_key_values.push_back(
-            {k.narrow(1, 0, first).repeat({runs, 1, 1, 1}), v.narrow(1, 0, first).repeat({runs, 1, 1, 1})});
+            {k.narrow(1, 0, first).index_select(0, prompt_of_row), v.narrow(1, 0, first).index_select(0, prompt_of_row)});
       }
     }
     HookScope scope;
     scope.add(model_->hook_point(component.hook_name(layer)),
-              [&](const torch::Tensor& act, const HookPointImpl&) {
-                return replace_packed(act, runs, batch, mask, source);
-              });
+              [&](const torch::Tensor& act, const HookPointImpl&) { return torch::where(mask, source, act); });
     torch::Tensor resid = model_->forward(input, forward);  // [rows, span, d_model]
     scope.release();
 
-    // Only the answer positions are unembedded; a prompt whose answer precedes the pack's first
-    // recomputed position keeps the unpatched logits.
-    torch::Tensor answer_pos = inputs_.answer_pos.repeat({runs});
-    torch::Tensor at_answer = resid.index({torch::arange(rows, answer_pos.options()), (answer_pos - first).clamp_min(0)});
+    // Only the answer positions are unembedded; every row's answer is at or after `first`.
+    torch::Tensor row_answer = inputs_.answer_pos.index_select(0, prompt_of_row) - first;
+    torch::Tensor at_answer = resid.index({torch::arange(rows, row_answer.options()), row_answer});
     torch::Tensor logits = model_->logits_from_resid(at_answer);  // [rows, V]
-    torch::Tensor before = answer_pos.lt(first);
-    if (before.any().item<bool>()) {
-      logits = torch::where(before.unsqueeze(1), target_logits.repeat({runs, 1}), logits);
-    }
-    flat_metric.index_put_({long_tensor(flat)}, metric_.per_run(logits).to(torch::kCPU));
-    progress.advance(runs);
+    site_prompt.index_put_({long_tensor(flat_of_row), long_tensor(prompts)},
+                           metric_.per_prompt(logits, prompt_of_row).to(torch::kCPU, torch::kFloat64));
+    progress.advance(int64_t(pack.sites.size()));
   }
   progress.finish();
+  result.metric = site_prompt.mean(1).to(torch::kFloat32).view(plan.shape);
   result.normalised = normalise(result.metric, result.direction, clean_metric_, corrupted_metric_);
   return result;
 }
@@ -375,16 +482,17 @@ PatchResult PatchingSession::run_naive(const Component& component, const PatchOp
     const torch::Tensor& source = sources[site.layer];
     auto patch = [&](const torch::Tensor& act, const HookPointImpl&) {
       torch::Tensor out = act.clone();
-      torch::Tensor to = out, from = source;
-      if (component.is_pattern()) {  // [batch, head, dest, src]
-        to = to.select(1, site.head);
-        from = from.select(1, site.head);
-        if (site.pos >= 0) to = to.select(1, site.pos), from = from.select(1, site.pos);
-      } else {  // [batch, pos, ...]
-        if (site.pos >= 0) to = to.select(1, site.pos), from = from.select(1, site.pos);
-        if (site.head >= 0) to = to.select(site.pos >= 0 ? 1 : 2, site.head), from = from.select(site.pos >= 0 ? 1 : 2, site.head);
+      for (int64_t b = 0; b < inputs_.batch(); ++b) {
+        const auto [begin, end] = plan.range(site, b);
+        torch::Tensor to = out[b], from = source[b];
+        if (component.is_pattern()) {  // [head, dest, src]
+          to = to[site.head].narrow(0, begin, end - begin), from = from[site.head].narrow(0, begin, end - begin);
+        } else {  // [pos, ...]
+          to = to.narrow(0, begin, end - begin), from = from.narrow(0, begin, end - begin);
+          if (site.head >= 0) to = to.select(1, site.head), from = from.select(1, site.head);
+        }
+        to.copy_(from);
       }
-      to.copy_(from);
       return out;
     };
     torch::Tensor logits = model_->run_with_hooks(target_tokens, {{component.hook_name(site.layer), patch}});
@@ -419,6 +527,18 @@ PatchResult PatchingSession::attribution(const Component& component, const Patch
 
   torch::NoGradGuard no_grad;
   torch::Tensor positions = long_tensor(plan.positions).to(inputs_.clean.device());
+  // Named spans: a [span, batch, pos] weight that sums each prompt's span positions.
+  torch::Tensor span_weights;
+  if (plan.spans != nullptr) {
+    span_weights = torch::zeros({int64_t(plan.spans->size()), inputs_.batch(), inputs_.positions()});
+    for (size_t i = 0; i < plan.spans->size(); ++i) {
+      for (int64_t b = 0; b < inputs_.batch(); ++b) {
+        const auto [begin, end] = (*plan.spans)[i].per_prompt[size_t(b)];
+        span_weights[int64_t(i)][b].narrow(0, begin, end - begin).fill_(1.0);
+      }
+    }
+    span_weights = span_weights.to(inputs_.clean.device());
+  }
   std::vector<torch::Tensor> per_layer;
   for (size_t i = 0; i < plan.layers.size(); ++i) {
     const torch::Tensor act = acts[i].detach();
@@ -429,7 +549,11 @@ PatchResult PatchingSession::attribution(const Component& component, const Patch
     // First-order change of the batch-mean metric, summed over what one patch replaces.
     torch::Tensor change = (source_activation(component, plan.layers[i], options) - act) * grads[i];
     torch::Tensor scores;
-    if (!component.is_head()) {
+    if (span_weights.defined()) {
+      if (!component.is_head()) scores = torch::einsum("sbp,bp->s", {span_weights, change.sum(-1)});  // [span]
+      else if (component.is_pattern()) scores = torch::einsum("sbp,bhp->hs", {span_weights, change.sum(-1)});  // [head, span]
+      else scores = torch::einsum("sbp,bph->sh", {span_weights, change.sum(-1)});  // [span, head]
+    } else if (!component.is_head()) {
       scores = change.sum(-1).sum(0).index_select(0, positions);  // [pos]
     } else if (component.is_pattern()) {
       scores = change.sum(-1).sum(0);  // [head, dest]

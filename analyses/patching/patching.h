@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "hooks/activation_cache.h"
@@ -24,13 +25,21 @@ enum class Ablation { kNone, kZero, kMean, kResample };
 Ablation parse_ablation(const std::string& text);  // none | zero | mean | resample
 std::string ablation_name(Ablation ablation);
 
+/// A named prompt region ("query", "queried_rule") whose positions may differ per prompt.
+struct PositionSpan {
+  std::string name;
+  std::vector<std::pair<int64_t, int64_t>> per_prompt;  // [batch]: [begin, end); begin == end: absent
+};
+
 struct PatchOptions {
   Direction direction = Direction::kDenoising;  // ablations always run on the clean prompts
   Ablation ablation = Ablation::kNone;
   std::vector<int64_t> layers;     // empty: every layer
   std::vector<int64_t> positions;  // absolute positions for by-position components; empty: all
+  std::vector<PositionSpan> spans; // if set, by-position components patch whole spans: a "span" axis
   int64_t max_batch = 512;         // sequences (patched runs x prompts) per forward: bounds memory
   uint64_t seed = 0;               // resample ablation
+  bool skip_unchanged = true;      // skip (run, prompt) pairs whose source equals the target value
   bool progress = false;           // progress bar on stderr
 };
 
@@ -45,6 +54,7 @@ struct PatchResult {
   MetricKind metric_kind = MetricKind::kLogitDiff;
   Ablation ablation = Ablation::kNone;
   std::string method = "exact";  // "exact", "naive" or "attribution"
+  std::vector<std::string> span_names;       // the "span" axis' labels, when patched by span
 };
 
 class PatchingSession {

@@ -231,4 +231,37 @@ std::map<std::string, std::vector<std::string>> LogicTask::annotation_dims() con
           {"answer_length", {"batch", "one"}}};
 }
 
+// Rules come first, as two contiguous blocks: the LogOp chain's 2(depth-2)+1 rules (ending with the
+// LogOp rule) and the linear chain's depth-1 rules, in either order; then the facts, then the query.
+std::vector<std::string> LogicTask::span_names() const {
+  return {"rules", "logop_chain_rules", "logop_rule", "linear_chain_rules", "queried_rule", "facts",
+          "correct_fact", "query", "answer_position"};
+}
+
+std::vector<std::pair<int64_t, int64_t>> LogicTask::span_positions(const Example& example) const {
+  const auto& notes = example.annotations;
+  const std::vector<int64_t>& rules = notes.at("rule_spans");  // begin, end per rule
+  const std::vector<int64_t>& facts = notes.at("fact_spans");
+  const int64_t n_logop = 2 * (settings_.depth - 2) + 1, n_rules = int64_t(rules.size()) / 2;
+  const bool logop_first = notes.at("structure")[1] != 0;
+  const int64_t logop_begin = logop_first ? 0 : n_rules - n_logop;  // rule indices
+  const int64_t linear_begin = logop_first ? n_logop : 0;
+  auto rule_block = [&](int64_t first_rule, int64_t count) {
+    return std::pair{rules[size_t(2 * first_rule)], rules[size_t(2 * (first_rule + count) - 1)]};
+  };
+  const int64_t query_pos = notes.at("query_pos")[0];
+  const int64_t facts_begin = *std::min_element(facts.begin(), facts.end());
+  const int64_t facts_end = *std::max_element(facts.begin(), facts.end());
+  const int64_t last = int64_t(example.prompt.size()) - 1;
+  return {{rules.front(), rules.back()},
+          rule_block(logop_begin, n_logop),
+          rule_block(logop_begin + n_logop - 1, 1),
+          rule_block(linear_begin, n_rules - n_logop),
+          {notes.at("queried_rule")[0], notes.at("queried_rule")[1]},
+          {facts_begin, facts_end},
+          {notes.at("correct_fact")[0], notes.at("correct_fact")[1]},
+          {query_pos, query_pos + 1},
+          {last, last + 1}};
+}
+
 }  // namespace mechlens

@@ -40,6 +40,8 @@ class LogicTask : public Task {
   Example counterfactual(const Example& clean, Rng& rng) const override;
   std::string render(const Example& example) const override;
   std::map<std::string, std::vector<std::string>> annotation_dims() const override;
+  std::vector<std::string> span_names() const override;
+  std::vector<std::pair<int64_t, int64_t>> span_positions(const Example& example) const override;
 
   int64_t n_rules() const { return 2 * (settings_.depth - 2) + 1 + (settings_.depth - 1); }
   /// Answer tokens for a query on the given problem (the minimal proof, ending with EOS).

@@ -236,4 +236,36 @@ std::map<std::string, std::vector<std::string>> MatchingTask::annotation_dims() 
   return dims;
 }
 
+// hopJ_edge: the (parent, child) pair the J-th hop from the start node follows; empty where the
+// example's order is below J.
+std::vector<std::string> MatchingTask::span_names() const {
+  std::vector<std::string> names{"query"};
+  const int64_t max_k = *std::max_element(settings_.orders.begin(), settings_.orders.end());
+  for (int64_t j = 1; j <= max_k; ++j) names.push_back(fmt::format("hop{}_edge", j));
+  if (settings_.layout == MatchingLayout::kSingleChainWithOrder) names.push_back("order_token");
+  names.push_back("answer_position");
+  return names;
+}
+
+std::vector<std::pair<int64_t, int64_t>> MatchingTask::span_positions(const Example& example) const {
+  const int64_t query_pos = example.annotations.at("query_pos")[0];
+  const std::vector<int64_t>& path = example.annotations.at("path");
+  const int64_t k = example.annotations.at("order")[0];
+  std::vector<std::pair<int64_t, int64_t>> spans{{query_pos, query_pos + 1}};
+  for (int64_t j = 1; j < int64_t(path.size()); ++j) {
+    std::pair<int64_t, int64_t> edge{0, 0};
+    for (int64_t i = 0; j <= k && i + 1 < query_pos; i += 2) {
+      if (example.prompt[size_t(i)] == path[size_t(j - 1)] && example.prompt[size_t(i + 1)] == path[size_t(j)]) {
+        edge = {i, i + 2};
+        break;
+      }
+    }
+    spans.push_back(edge);
+  }
+  if (settings_.layout == MatchingLayout::kSingleChainWithOrder) spans.push_back({query_pos + 1, query_pos + 2});
+  const int64_t last = int64_t(example.prompt.size()) - 1;
+  spans.push_back({last, last + 1});
+  return spans;
+}
+
 }  // namespace mechlens

@@ -40,6 +40,8 @@ class MatchingTask : public Task {
   Example counterfactual(const Example& clean, Rng& rng) const override;
   std::string render(const Example& example) const override;
   std::map<std::string, std::vector<std::string>> annotation_dims() const override;
+  std::vector<std::string> span_names() const override;
+  std::vector<std::pair<int64_t, int64_t>> span_positions(const Example& example) const override;
 
   /// Edges per chain for the configured layout and sequence length.
   int64_t edges_per_chain() const;

@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "tasks/rng.h"
@@ -36,6 +37,11 @@ class Task {
   virtual std::string render(const Example& example) const = 0;
   /// Dimension names of each annotation (after the example dimension).
   virtual std::map<std::string, std::vector<std::string>> annotation_dims() const = 0;
+  /// Names of the prompt regions an analysis can address by name (e.g. "query", "queried_rule"),
+  /// fixed for a task configuration; span_positions() gives their [begin, end) token positions in one
+  /// example, in this order (begin == end where an example lacks the region).
+  virtual std::vector<std::string> span_names() const = 0;
+  virtual std::vector<std::pair<int64_t, int64_t>> span_positions(const Example& example) const = 0;
 };
 
 /// Examples first_index .. first_index + n - 1 of the stream seeded with `seed`: example i depends

@@ -3,8 +3,12 @@
 #include <fmt/ranges.h>
 #include <torch/torch.h>
 
+#include <algorithm>
+#include <cctype>
 #include <fstream>
 #include <iostream>
+#include <optional>
+#include <sstream>
 
 #include <nlohmann/json.hpp>
 
@@ -47,8 +51,41 @@ std::pair<torch::Tensor, torch::Tensor> load_answers(const std::string& path, in
   return {torch::tensor(correct, torch::kLong), torch::tensor(wrong, torch::kLong)};
 }
 
-PatchingInputs inputs_from_task(const po::variables_map& vm) {
+// Every named span of the task, at the clean prompts' positions.
+std::vector<PositionSpan> task_spans(const Task& task, const std::vector<Example>& clean) {
+  std::vector<PositionSpan> spans;
+  for (const std::string& name : task.span_names()) spans.push_back({name, {}});
+  for (const Example& example : clean) {
+    const auto positions = task.span_positions(example);
+    for (size_t i = 0; i < spans.size(); ++i) spans[i].per_prompt.push_back(positions[i]);
+  }
+  return spans;
+}
+
+// `--positions` naming spans ("query,queried_rule" or "spans" for all): the named subset, in order.
+// Returns nothing for a numeric spec (all, -5:, 3,7).
+std::optional<std::vector<PositionSpan>> named_spans(const std::string& spec, const std::vector<PositionSpan>& known,
+                                                     bool from_task) {
+  const bool named = spec != "all" && std::any_of(spec.begin(), spec.end(), [](char c) { return std::isalpha(c); });
+  if (!named) return std::nullopt;
+  if (!from_task) throw UsageError{fmt::format("--positions {}: named spans come from a task's annotations; use --task", spec)};
+  if (spec == "spans") return known;
+  std::vector<std::string> names;
+  for (const auto& span : known) names.push_back(span.name);
+  std::vector<PositionSpan> chosen;
+  std::stringstream parts(spec);
+  for (std::string name; std::getline(parts, name, ',');) {
+    const auto found = std::find(names.begin(), names.end(), name);
+    MECHLENS_CHECK(InputError, found != names.end(), "--positions: unknown span '{}'; this task names {} (or 'spans' for all)",
+                   name, fmt::join(names, ", "));
+    chosen.push_back(known[size_t(found - names.begin())]);
+  }
+  return chosen;
+}
+
+PatchingInputs inputs_from_task(const po::variables_map& vm, std::vector<PositionSpan>& spans) {
   TaskPrompts generated = generate_task_prompts(vm, /*pairs=*/true);
+  spans = task_spans(*generated.task, generated.examples);
   const std::string expected_pairs = generated.task->name() == "logic" ? "query-flip" : "query-node";
   if (vm.count("pairs") && vm["pairs"].as<std::string>() != expected_pairs) {
     throw UsageError{fmt::format("task '{}' makes '{}' pairs, not '{}'", generated.task->name(), expected_pairs,
@@ -108,7 +145,7 @@ int run_patch(const std::vector<std::string>& args) {
       ("answer-pos", po::value<int64_t>()->default_value(-1), "position whose logits the metric reads (-1 = last)")
       ("pairs", po::value<std::string>(), "with --task: the counterfactual kind (logic: query-flip; matching: query-node)")
       ("component", po::value<std::string>()->default_value("resid_pre"), ("what to patch: " + component_names()).c_str())
-      ("positions", po::value<std::string>()->default_value("all"), "positions to patch, e.g. all, -5:, 3,7")
+      ("positions", po::value<std::string>()->default_value("all"), "positions to patch: all, -5:, 3,7, or with --task its named spans (e.g. query,queried_rule; spans = all)")
       ("layers", po::value<std::string>()->default_value("all"), "layers to patch, e.g. all, 0, 1:3")
       ("direction", po::value<std::string>()->default_value("denoising"), "denoising (clean into corrupted) or noising")
       ("metric", po::value<std::string>()->default_value("logit-diff"), "logit-diff, prob or kl")
@@ -149,10 +186,16 @@ int run_patch(const std::vector<std::string>& args) {
   patch_options.progress = !vm["quiet"].as<bool>();
   const MetricKind metric = parse_metric(vm["metric"].as<std::string>());
 
-  PatchingInputs inputs = from_task ? inputs_from_task(vm) : inputs_from_files(vm, model);
+  std::vector<PositionSpan> spans;
+  PatchingInputs inputs = from_task ? inputs_from_task(vm, spans) : inputs_from_files(vm, model);
   const int64_t n_pos = inputs.clean.size(1);
-  patch_options.positions = IndexSpec::parse(vm["positions"].as<std::string>(), "--positions")
-                                .resolve(n_pos, fmt::format("the prompts ({} tokens)", n_pos));
+  const std::string positions = vm["positions"].as<std::string>();
+  if (auto chosen = named_spans(positions, spans, from_task)) {
+    patch_options.spans = std::move(*chosen);
+  } else {
+    patch_options.positions =
+        IndexSpec::parse(positions, "--positions").resolve(n_pos, fmt::format("the prompts ({} tokens)", n_pos));
+  }
   patch_options.layers = IndexSpec::parse(vm["layers"].as<std::string>(), "--layers")
                              .resolve(config.n_layers, fmt::format("the model ({} layers)", config.n_layers));
   std::optional<Circuit> circuit;

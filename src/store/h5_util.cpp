@@ -24,6 +24,16 @@ void write_attr(const H5::H5Object& object, const std::string& name, const std::
   attribute.write(type, value);
 }
 
+void write_strings(const H5::Group& group, const std::string& name, const std::vector<std::string>& values) {
+  const H5::StrType type(H5::PredType::C_S1, H5T_VARIABLE);
+  type.setCset(H5T_CSET_UTF8);
+  const hsize_t size = values.size();
+  H5::DataSet dataset = group.createDataSet(name, type, H5::DataSpace(1, &size));
+  std::vector<const char*> pointers;
+  for (const auto& value : values) pointers.push_back(value.c_str());
+  if (!pointers.empty()) dataset.write(pointers.data(), type);
+}
+
 void write_attr(const H5::H5Object& object, const std::string& name, int64_t value) {
   if (object.attrExists(name)) object.removeAttr(name);
   H5::Attribute attribute = object.createAttribute(name, H5::PredType::STD_I64LE, H5::DataSpace(H5S_SCALAR));

@@ -20,6 +20,8 @@ void write_attr(const H5::H5Object& object, const std::string& name, const std::
 void write_attr(const H5::H5Object& object, const std::string& name, int64_t value);
 void write_attr(const H5::H5Object& object, const std::string& name, const std::vector<int64_t>& values);
 void write_attr(const H5::H5Object& object, const std::string& name, double value);
+/// A 1-D dataset of variable-length UTF-8 strings (h5py: .asstr()[:]).
+void write_strings(const H5::Group& group, const std::string& name, const std::vector<std::string>& values);
 double read_double_attr(const H5::H5Object& object, const std::string& name);
 bool has_attr(const H5::H5Object& object, const std::string& name);
 std::string read_string_attr(const H5::H5Object& object, const std::string& name);

@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <fmt/format.h>
+
+#include <algorithm>
 #include <fstream>
 
 #include "patching/circuit.h"
@@ -33,13 +36,15 @@ HookedTransformer make_model(const Variant& variant) {
   return HookedTransformer(config);
 }
 
-// Clean and corrupted prompts that differ at a few positions; answers at varying positions.
+// Clean and corrupted prompts that differ at a few positions (not the same ones in every prompt);
+// answers at varying positions.
 PatchingInputs make_inputs(const ModelConfig& config, int64_t batch = 3, int64_t pos = 7) {
   PatchingInputs inputs;
   inputs.clean = testing::random_tokens(batch, pos, config.d_vocab, 11);
   inputs.corrupted = inputs.clean.clone();
   inputs.corrupted.index_put_({torch::indexing::Slice(), 2}, testing::random_tokens(batch, 1, config.d_vocab, 12).squeeze(1));
   inputs.corrupted.index_put_({torch::indexing::Slice(), 4}, testing::random_tokens(batch, 1, config.d_vocab, 13).squeeze(1));
+  inputs.corrupted[batch - 1][2] = inputs.clean[batch - 1][2];  // prompts differ at different positions
   inputs.answer_pos = torch::full({batch}, pos - 1, torch::kLong);
   inputs.answer_pos[0] = 3;  // one prompt reads its answer before some patched positions
   inputs.correct = testing::random_tokens(1, batch, config.d_vocab, 14).squeeze(0);
@@ -69,11 +74,15 @@ TEST_P(PatchingVariantTest, BatchedSweepEqualsNaiveLoopForEveryComponent) {
       PatchOptions options;
       options.direction = direction;
       options.max_batch = 7;  // several packs per layer
-      const PatchResult fast = session.run(component, options);
       const PatchResult naive = session.run_naive(component, options);
-      EXPECT_EQ(fast.dims, component.dims());
-      EXPECT_TRUE(testing::tensors_close(fast.metric, naive.metric, 1e-5)) << name << " " << direction_name(direction);
-      EXPECT_TRUE(testing::tensors_close(fast.normalised, naive.normalised, 1e-4)) << name;
+      for (bool skip_unchanged : {true, false}) {
+        options.skip_unchanged = skip_unchanged;
+        const PatchResult fast = session.run(component, options);
+        EXPECT_EQ(fast.dims, component.dims());
+        EXPECT_TRUE(testing::tensors_close(fast.metric, naive.metric, 1e-5))
+            << name << " " << direction_name(direction) << " skip_unchanged=" << skip_unchanged;
+        EXPECT_TRUE(testing::tensors_close(fast.normalised, naive.normalised, 1e-4)) << name;
+      }
     }
   }
 }
@@ -178,6 +187,68 @@ TEST(AttributionTest, ShapesFollowTheExactSweepAndCorrelate) {
   EXPECT_GT(correlation(session.attribution(resid, last).metric, session.run(resid, last).metric), 0.5);
 }
 
+// Spans whose positions differ per prompt (batch 3, 7 positions); one is absent from one prompt.
+std::vector<PositionSpan> test_spans() {
+  return {{"second_and_third", {{1, 3}, {2, 4}, {1, 3}}},
+          {"changed", {{2, 3}, {4, 5}, {2, 5}}},
+          {"tail", {{5, 7}, {4, 7}, {3, 3}}}};
+}
+
+TEST_P(PatchingVariantTest, SpansMatchNaiveLoop) {
+  HookedTransformer model = make_model(GetParam());
+  PatchingSession session(model, make_inputs(model->config()), MetricKind::kLogitDiff);
+  for (const char* name : {"resid_pre", "attn_out", "head_z", "head_k", "head_pattern", "head_z_all"}) {
+    const Component component = parse_components(name, model->config()).front();
+    for (Direction direction : {Direction::kDenoising, Direction::kNoising}) {
+      PatchOptions options;
+      options.direction = direction;
+      options.spans = test_spans();
+      options.max_batch = 5;
+      const PatchResult naive = session.run_naive(component, options);
+      for (bool skip_unchanged : {true, false}) {
+        options.skip_unchanged = skip_unchanged;
+        const PatchResult fast = session.run(component, options);
+        EXPECT_TRUE(testing::tensors_close(fast.metric, naive.metric, 1e-5)) << name << " " << skip_unchanged;
+      }
+      if (!component.all_positions) {
+        EXPECT_EQ(naive.span_names, (std::vector<std::string>{"second_and_third", "changed", "tail"}));
+        EXPECT_EQ(std::count(naive.dims.begin(), naive.dims.end(), "span"), 1) << name;
+      }
+    }
+  }
+}
+
+TEST(PatchingTest, OnePositionSpansEqualPatchingByPosition) {
+  HookedTransformer model = make_model(kVariants[0]);
+  PatchingSession session(model, make_inputs(model->config()), MetricKind::kLogitDiff);
+  PatchOptions by_span, by_position;
+  for (int64_t pos : {1, 4, 6}) {
+    by_span.spans.push_back({fmt::format("pos{}", pos), std::vector<std::pair<int64_t, int64_t>>(3, {pos, pos + 1})});
+    by_position.positions.push_back(pos);
+  }
+  for (const char* name : {"resid_mid", "head_v", "head_pattern"}) {
+    const Component component = parse_components(name, model->config()).front();
+    const PatchResult spans = session.run(component, by_span);
+    const PatchResult positions = session.run(component, by_position);
+    EXPECT_TRUE(testing::tensors_close(spans.metric, positions.metric, 1e-6)) << name;
+    // Attribution is additive over positions: a span's estimate sums its positions' changes.
+    const PatchResult span_attr = session.attribution(component, by_span);
+    const PatchResult pos_attr = session.attribution(component, by_position);
+    EXPECT_TRUE(testing::tensors_close(span_attr.metric, pos_attr.metric, 1e-5)) << name;
+  }
+  PatchOptions two;
+  two.spans = {{"four_and_five", std::vector<std::pair<int64_t, int64_t>>(3, {4, 6})}};
+  PatchOptions four, five;
+  four.positions = {4};
+  five.positions = {5};
+  const Component resid = parse_components("resid_pre", model->config()).front();
+  const double target = session.corrupted_metric();
+  EXPECT_TRUE(testing::tensors_close(session.attribution(resid, two).metric - target,
+                                     session.attribution(resid, four).metric + session.attribution(resid, five).metric -
+                                         2 * target,
+                                     1e-4));
+}
+
 TEST(PatchingErrorsTest, BadInputsNameTheProblem) {
   HookedTransformer model = make_model(kVariants[0]);
   const ModelConfig& config = model->config();
@@ -213,6 +284,19 @@ TEST(PatchingErrorsTest, BadInputsNameTheProblem) {
 
 namespace mechlens {
 namespace {
+
+TEST(PatchingErrorsTest, BadSpansNameTheSpanAndPrompt) {
+  HookedTransformer model = make_model(kVariants[0]);
+  PatchingSession session(model, make_inputs(model->config()), MetricKind::kLogitDiff);
+  const Component component = parse_components("resid_pre", model->config()).front();
+  PatchOptions options;
+  options.spans = {{"query", {{1, 2}, {2, 3}}}};
+  EXPECT_TRUE(testing::throws_with<InputError>([&] { session.run(component, options); },
+                                               "span 'query' has positions for 2 prompts"));
+  options.spans = {{"query", {{1, 2}, {2, 3}, {5, 9}}}};
+  EXPECT_TRUE(testing::throws_with<InputError>([&] { session.run(component, options); },
+                                               "span 'query' of prompt 2 is [5, 9)"));
+}
 
 TEST(CircuitTest, EveryHeadRecoversAllAndNoHeadNothing) {
   HookedTransformer model = make_model(kVariants[0]);

@@ -30,6 +30,24 @@ expect patch-circuit 0 "circuit +\+0\.9" -- "$mechlens" patch --checkpoint "$ck"
 expect patch-blocks-ablation 0 "mlp_out \(noising, layer x pos, ablation mean\)" -- "$mechlens" patch --checkpoint "$ck" \
   --task logic --n 8 --component blocks --ablation mean --positions=-2: --quiet
 
+# Named task spans: whole regions per prompt, labelled by name.
+expect patch-spans 0 "layer 0, query, head 2 +score \+1\.0" -- "$mechlens" patch --checkpoint "$ck" --task logic \
+  --n 16 --seed 3 --component head_z --positions query,queried_rule,answer_position --direction noising --quiet \
+  --out "$work/spans.h5"
+expect patch-spans-h5 0 "^ok$" -- "$python" - "$work/spans.h5" <<'PY'
+import sys, h5py
+with h5py.File(sys.argv[1], "r") as f:
+    g = f["results/head_z"]
+    assert g["normalised"].shape == (3, 3, 3) and g["normalised"].attrs["dims"] == "layer,span,head"
+    assert list(g["label_span"].asstr()[:]) == ["query", "queried_rule", "answer_position"]
+print("ok")
+PY
+"$mechlens" init --config "$source/data/configs/matching_3l1h_pre_ln_gamma05.json" --out "$work/m.safetensors" >/dev/null
+expect patch-spans-matching 0 "layer 0, hop1_edge" -- "$mechlens" patch --checkpoint "$work/m.safetensors" --task matching \
+  --n 8 --component resid_pre --positions spans --top 30 --quiet
+expect patch-unknown-span 1 "unknown span 'rule9'; this task names rules, " -- "$mechlens" patch --checkpoint "$ck" \
+  --task logic --n 2 --positions query,rule9 --out "$work/bad.h5"
+
 # Clean activations from a record of the same prompts give the same sweep.
 expect patch-clean-record 0 "^same$" -- bash -c "'$mechlens' record --checkpoint '$ck' --task logic --n 6 --seed 4 --hooks 'blocks.*.attn.hook_z' --out '$work/clean.h5' --quiet >/dev/null && '$mechlens' patch --checkpoint '$ck' --task logic --n 6 --seed 4 --component head_z --clean-record '$work/clean.h5' --quiet --json '$work/r1.json' | grep -q 'clean activations of 3 hooks' && '$mechlens' patch --checkpoint '$ck' --task logic --n 6 --seed 4 --component head_z --quiet --json '$work/r2.json' >/dev/null && cmp -s '$work/r1.json' '$work/r2.json' && echo same"
 expect patch-clean-record-mismatch 1 "clean.h5: /tokens do not hold the clean prompts" -- "$mechlens" patch --checkpoint "$ck" \
