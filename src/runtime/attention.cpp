@@ -21,6 +21,14 @@ AttentionImpl::AttentionImpl(const ModelConfig& config)
     b_V = register_parameter("b_V", torch::zeros({n_kv_heads_, d_head_}));
     b_O = register_parameter("b_O", torch::zeros({d_model}));
   }
+  if (config.noise_qk()) {
+    R_QK = register_parameter("R_QK", torch::empty({n_heads_, d_model, d_model}), /*requires_grad=*/false);
+    s_QK = register_parameter("s_QK", torch::empty({n_heads_}), config.orthogonal_noise_learnable);
+  }
+  if (config.noise_vo()) {
+    R_VO = register_parameter("R_VO", torch::empty({n_heads_, d_model, d_model}), /*requires_grad=*/false);
+    s_VO = register_parameter("s_VO", torch::empty({n_heads_}), config.orthogonal_noise_learnable);
+  }
   using Dims = std::vector<std::string>;
   hook_q = register_module("hook_q", HookPoint(Dims{"batch", "pos", "head", "d_head"}));
   hook_k = register_module("hook_k", HookPoint(Dims{"batch", "pos", "kv_head", "d_head"}));
@@ -66,8 +74,15 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const AttentionCont
     v = v.repeat_interleave(group, /*dim=*/2);
   }
   // scores: [batch, head, dest, src] (src counts the earlier positions too)
-  torch::Tensor scores =
-      torch::matmul(q.permute({0, 2, 1, 3}), k.permute({0, 2, 3, 1})) / std::sqrt(double(d_head_));
+  torch::Tensor scores = torch::matmul(q.permute({0, 2, 1, 3}), k.permute({0, 2, 3, 1}));
+  const bool noise = R_QK.defined() || R_VO.defined();
+  TORCH_CHECK(!noise || past == nullptr, "attention with orthogonal noise does not take cached keys and values");
+  if (R_QK.defined()) {
+    // + s_QK[h] x_dest R_QK[h] x_src^T: [batch, head, dest, src]
+    torch::Tensor xr = torch::einsum("bpm,hmn->bhpn", {x, R_QK * s_QK.view({-1, 1, 1})});
+    scores = scores + torch::matmul(xr, x.transpose(1, 2).unsqueeze(1));
+  }
+  scores = scores / std::sqrt(double(d_head_));
   scores = hook_attn_scores(
       scores.masked_fill(context.blocked, -std::numeric_limits<float>::infinity()));
   torch::Tensor pattern = torch::softmax(scores, /*dim=*/-1);
@@ -76,10 +91,17 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const AttentionCont
   pattern = hook_pattern(pattern);  // [batch, head, dest, src]
   torch::Tensor z = hook_z(torch::matmul(pattern, v.permute({0, 2, 1, 3})).permute({0, 2, 1, 3}));
   // z: [batch, pos, head, d_head]
+  // Orthogonal VO noise: each head's pattern applied to x R_VO[h] s_VO[h]: [batch, pos, head, d_model]
+  torch::Tensor vo_noise;
+  if (R_VO.defined()) {
+    torch::Tensor xr = torch::einsum("bpm,hmn->bhpn", {x, R_VO * s_VO.view({-1, 1, 1})});
+    vo_noise = torch::matmul(pattern, xr).permute({0, 2, 1, 3});
+  }
   torch::Tensor out;
   if (hook_result->has_hooks()) {
     // result: [batch, pos, head, d_model]; large, so only built when someone listens.
     torch::Tensor computed = torch::einsum("bphd,hdm->bphm", {z, W_O});
+    if (vo_noise.defined()) computed = computed + vo_noise;
     torch::Tensor result = hook_result(computed);
     // Unchanged values take the fused path below, so a read-only hook changes no bit downstream.
     if (!result.is_same(computed) && !torch::equal(result, computed)) out = result.sum(2);
@@ -87,6 +109,7 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const AttentionCont
   if (!out.defined()) {
     out = torch::matmul(z.reshape({batch, pos, n_heads_ * d_head_}),
                         W_O.reshape({n_heads_ * d_head_, W_O.size(2)}));
+    if (vo_noise.defined()) out = out + vo_noise.sum(2);
   }
   return b_O.defined() ? out + b_O : out;
 }

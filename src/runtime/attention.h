@@ -1,7 +1,9 @@
 // Multi-head (and grouped-query) causal self-attention with every TransformerLens hook point:
 // hook_q/k/v [batch,pos,head,d_head] (k/v over key-value heads), hook_rot_q/k (rotary),
 // hook_attn_scores and hook_pattern [batch,head,dest,src], hook_z, and hook_result
-// [batch,pos,head,d_model], which is computed only while something is hooked to it.
+// [batch,pos,head,d_model], which is computed only while something is hooked to it. With orthogonal
+// noise, hook_attn_scores includes s_QK x R_QK x^T / sqrt(d_head), and each head's output (attn_out,
+// hook_result) includes s_VO pattern (x R_VO); hook_z does not.
 #pragma once
 
 #include <torch/nn/module.h>
@@ -26,6 +28,8 @@ class AttentionImpl : public torch::nn::Module {
   torch::Tensor W_O;            // [head, d_head, d_model]
   torch::Tensor b_Q, b_K, b_V;  // [head, d_head] (K, V: key-value heads)
   torch::Tensor b_O;            // [d_model]
+  // Orthogonal noise (config.orthogonal_noise): fixed R [head, d_model, d_model], scalars s [head].
+  torch::Tensor R_QK, R_VO, s_QK, s_VO;
 
   HookPoint hook_q{nullptr}, hook_k{nullptr}, hook_v{nullptr};
   HookPoint hook_rot_q{nullptr}, hook_rot_k{nullptr};

@@ -27,6 +27,10 @@ constexpr EnumNames<ActFn, 4> kActFns{{{ActFn::kReLU, "relu"}, {ActFn::kGELU, "g
                                        {ActFn::kGELUNew, "gelu_new"}, {ActFn::kSiLU, "silu"}}};
 constexpr EnumNames<InitForm, 2> kInitForms{
     {{InitForm::kNormal, "normal"}, {InitForm::kUniform, "uniform"}}};
+constexpr EnumNames<OrthogonalNoise, 4> kOrthogonalNoise{{{OrthogonalNoise::kNone, "none"},
+                                                         {OrthogonalNoise::kQK, "qk"},
+                                                         {OrthogonalNoise::kVO, "vo"},
+                                                         {OrthogonalNoise::kQKVO, "qk_vo"}}};
 
 template <typename Enum, size_t N>
 std::string enum_to_string(const EnumNames<Enum, N>& names, Enum value) {
@@ -74,6 +78,9 @@ void visit_config_fields(Config& c, Visitor&& v) {
   v("init_form", c.init_form);
   v("init_gamma", c.init_gamma);
   v("seed", c.seed);
+  v("orthogonal_noise", c.orthogonal_noise);
+  v("orthogonal_noise_scale", c.orthogonal_noise_scale);
+  v("orthogonal_noise_learnable", c.orthogonal_noise_learnable);
 }
 
 struct ToJson {
@@ -85,6 +92,7 @@ struct ToJson {
     else if constexpr (std::is_same_v<T, PositionalEmbedding>) out[name] = enum_to_string(kPositionalEmbeddings, value);
     else if constexpr (std::is_same_v<T, ActFn>) out[name] = enum_to_string(kActFns, value);
     else if constexpr (std::is_same_v<T, InitForm>) out[name] = enum_to_string(kInitForms, value);
+    else if constexpr (std::is_same_v<T, OrthogonalNoise>) out[name] = enum_to_string(kOrthogonalNoise, value);
     else out[name] = value;
   }
 };
@@ -103,6 +111,7 @@ struct FromJson {
       else if constexpr (std::is_same_v<T, PositionalEmbedding>) value = enum_from_json(kPositionalEmbeddings, name, *it);
       else if constexpr (std::is_same_v<T, ActFn>) value = enum_from_json(kActFns, name, *it);
       else if constexpr (std::is_same_v<T, InitForm>) value = enum_from_json(kInitForms, name, *it);
+      else if constexpr (std::is_same_v<T, OrthogonalNoise>) value = enum_from_json(kOrthogonalNoise, name, *it);
       else if constexpr (std::is_same_v<T, bool>) value = it->template get<bool>();
       else if constexpr (std::is_integral_v<T>) {
         MECHLENS_CHECK(ConfigError, it->is_number_integer(), "config field '{}' is {}, expected an integer",
@@ -122,6 +131,7 @@ std::string to_string(NormPlacement value) { return enum_to_string(kNormPlacemen
 std::string to_string(PositionalEmbedding value) { return enum_to_string(kPositionalEmbeddings, value); }
 std::string to_string(ActFn value) { return enum_to_string(kActFns, value); }
 std::string to_string(InitForm value) { return enum_to_string(kInitForms, value); }
+std::string to_string(OrthogonalNoise value) { return enum_to_string(kOrthogonalNoise, value); }
 
 void ModelConfig::validate() const {
   auto positive = [](const char* field, int64_t value) {

@@ -14,6 +14,9 @@ enum class NormPlacement { kPre, kPost };  // post-LN: x <- LN(x + sublayer(x)) 
 enum class PositionalEmbedding { kStandard, kRotary, kNone };
 enum class ActFn { kReLU, kGELU, kGELUNew, kSiLU };
 enum class InitForm { kNormal, kUniform };
+// Wang et al. 2024's "orthogonal noise", as reconstructed here (docs/CONFIG.md): fixed random
+// orthogonal matrices, times a per-head scalar, added to each head's W_Q W_K^T and/or W_V W_O.
+enum class OrthogonalNoise { kNone, kQK, kVO, kQKVO };
 
 struct ModelConfig {
   int64_t n_layers = 2;
@@ -39,11 +42,16 @@ struct ModelConfig {
   InitForm init_form = InitForm::kNormal;  // normal: std = fan_in^-gamma; uniform: +-(6/fan_in)^gamma
   double init_gamma = 0.5;        // "initialisation rate": 0.5 ~ default scale, 1 = small
   int64_t seed = 0;               // seed of the weight initialisation
+  OrthogonalNoise orthogonal_noise = OrthogonalNoise::kNone;
+  double orthogonal_noise_scale = 0.1;     // the scalar's (initial) value
+  bool orthogonal_noise_learnable = false; // train the per-head scalars (the matrices stay fixed)
 
   bool attn_only() const { return d_mlp == 0; }
   bool has_norm() const { return normalization_type != NormType::kNone; }
   int64_t kv_heads() const { return n_key_value_heads > 0 ? n_key_value_heads : n_heads; }
   int64_t effective_rotary_dim() const { return rotary_dim > 0 ? rotary_dim : d_head; }
+  bool noise_qk() const { return orthogonal_noise == OrthogonalNoise::kQK || orthogonal_noise == OrthogonalNoise::kQKVO; }
+  bool noise_vo() const { return orthogonal_noise == OrthogonalNoise::kVO || orthogonal_noise == OrthogonalNoise::kQKVO; }
 
   /// Throws ConfigError naming the field, its value and the constraint it breaks.
   void validate() const;
@@ -63,5 +71,6 @@ std::string to_string(NormPlacement value);
 std::string to_string(PositionalEmbedding value);
 std::string to_string(ActFn value);
 std::string to_string(InitForm value);
+std::string to_string(OrthogonalNoise value);
 
 }  // namespace mechlens

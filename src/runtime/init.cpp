@@ -34,6 +34,18 @@ void init_weights(torch::nn::Module& model, const ModelConfig& config) {
     const std::string& name = item.key();
     torch::Tensor& param = item.value();
     const std::string leaf = name.substr(name.rfind('.') + 1);
+    if (leaf.rfind("R_", 0) == 0) {
+      // Orthogonal noise: one random orthogonal matrix per head, Q of the QR of a Gaussian matrix
+      // with signs fixed by R's diagonal, so it is uniformly (Haar) distributed.
+      torch::Tensor gaussian = torch::empty(param.sizes(), torch::kFloat64).normal_(0.0, 1.0, generator);
+      auto [q, r] = torch::linalg_qr(gaussian);
+      param.copy_(q * torch::sign(torch::diagonal(r, 0, -2, -1)).unsqueeze(-2));
+      continue;
+    }
+    if (leaf.rfind("s_", 0) == 0) {
+      param.fill_(config.orthogonal_noise_scale);
+      continue;
+    }
     if (leaf.rfind("W_", 0) != 0) {
       // Biases start at zero, norm weights at one.
       if (leaf == "w") param.fill_(1.0);

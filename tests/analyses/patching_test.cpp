@@ -218,6 +218,21 @@ TEST_P(PatchingVariantTest, SpansMatchNaiveLoop) {
   }
 }
 
+TEST(PatchingTest, ModelsWithOrthogonalNoiseMatchNaiveLoop) {
+  // The noise reads every source position's attention input, so packs recompute from position 0.
+  ModelConfig config = testing::tiny_config();
+  config.n_layers = 3;
+  config.orthogonal_noise = OrthogonalNoise::kQKVO;
+  config.orthogonal_noise_scale = 0.5;
+  HookedTransformer model(config);
+  PatchingSession session(model, make_inputs(config), MetricKind::kLogitDiff);
+  for (const char* name : {"resid_pre", "head_z", "head_pattern"}) {
+    const Component component = parse_components(name, config).front();
+    EXPECT_TRUE(testing::tensors_close(session.run(component, {}).metric, session.run_naive(component, {}).metric, 1e-5))
+        << name;
+  }
+}
+
 TEST(PatchingTest, OnePositionSpansEqualPatchingByPosition) {
   HookedTransformer model = make_model(kVariants[0]);
   PatchingSession session(model, make_inputs(model->config()), MetricKind::kLogitDiff);
