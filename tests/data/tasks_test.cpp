@@ -1,6 +1,7 @@
 // The papers' task generators: formats, the split and OOD rules, semantics, annotations, pairs.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -140,6 +141,49 @@ TEST(LogicTaskTest, AnnotationsPointAtTheRightTokens) {
     EXPECT_EQ(e.answer[e.answer.size() - 3], expected ? logic_tokens::kTrue : logic_tokens::kUndetermined);
   }
   EXPECT_NEAR(static_cast<double>(logop) / 2000.0, 0.8, 0.03);
+}
+
+TEST(LogicTaskTest, NamedSpansCoverTheirRegions) {
+  LogicTask task({3, 0.8, LogicOperator::kOr});
+  const std::vector<std::string> names = task.span_names();
+  auto span = [&](const std::vector<std::pair<int64_t, int64_t>>& spans, const std::string& name) {
+    return spans[size_t(std::find(names.begin(), names.end(), name) - names.begin())];
+  };
+  for (const auto& e : generate_examples(task, 200, 12)) {
+    const auto spans = task.span_positions(e);
+    ASSERT_EQ(spans.size(), names.size());
+    const int64_t q = e.annotations.at("query_pos")[0];
+    EXPECT_EQ(span(spans, "query"), (std::pair<int64_t, int64_t>{q, q + 1}));
+    EXPECT_EQ(span(spans, "answer_position").first, int64_t(e.prompt.size()) - 1);
+    // The LogOp rule holds the OR token; the two chains' blocks tile the rules.
+    const auto [op_begin, op_end] = span(spans, "logop_rule");
+    EXPECT_EQ(e.prompt[size_t(op_begin + 1)], logic_tokens::kDisj);
+    EXPECT_EQ(op_end - op_begin, 6);
+    const auto logop = span(spans, "logop_chain_rules"), linear = span(spans, "linear_chain_rules");
+    const auto rules = span(spans, "rules");
+    EXPECT_EQ((logop.second - logop.first) + (linear.second - linear.first), rules.second - rules.first);
+    EXPECT_EQ(std::min(logop.first, linear.first), rules.first);
+    EXPECT_TRUE(op_end == logop.second);
+    EXPECT_EQ(span(spans, "queried_rule").first, e.annotations.at("queried_rule")[0]);
+    EXPECT_EQ(e.prompt[size_t(span(spans, "facts").second)], logic_tokens::kEndFact);
+  }
+}
+
+TEST(MatchingTaskTest, NamedSpansPointAtTheHopEdges) {
+  MatchingTask task(MatchingSettings{});
+  const std::vector<std::string> names = task.span_names();
+  EXPECT_EQ(names, (std::vector<std::string>{"query", "hop1_edge", "hop2_edge", "answer_position"}));
+  for (const auto& e : generate_examples(task, 200, 13)) {
+    const auto spans = task.span_positions(e);
+    const auto& path = e.annotations.at("path");
+    for (int64_t j = 1; j <= 2; ++j) {
+      const auto [begin, end] = spans[size_t(j)];
+      ASSERT_EQ(end - begin, 2);
+      EXPECT_EQ(e.prompt[size_t(begin)], path[size_t(j - 1)]);
+      EXPECT_EQ(e.prompt[size_t(begin + 1)], path[size_t(j)]);
+    }
+    EXPECT_EQ(spans[0].first, e.annotations.at("query_pos")[0]);
+  }
 }
 
 TEST(LogicTaskTest, MinimalProofCitesOnlyTheNeededBranch) {
