@@ -422,7 +422,7 @@ PatchResult PatchingSession::run(const Component& component, const PatchOptions&
     int64_t first = n_pos;
     for (const PackRow& row : pack.rows) first = std::min(first, row.begin);
     // Orthogonal noise reads the attention input of every source position, which is not cached.
-    if (config.noise_qk() || config.noise_vo()) first = 0;
+    if (config.orthogonal_noise != OrthogonalNoise::kNone) first = 0;
     const int64_t span = n_pos - first, rows = int64_t(pack.rows.size());
     std::vector<int64_t> prompts, flat_of_row, head_of_run;
     for (const PackRow& row : pack.rows) {

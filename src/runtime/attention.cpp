@@ -3,6 +3,8 @@
 #include <cmath>
 #include <limits>
 
+#include "util/error.h"
+
 namespace mechlens {
 
 AttentionImpl::AttentionImpl(const ModelConfig& config)
@@ -75,8 +77,9 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const AttentionCont
   }
   // scores: [batch, head, dest, src] (src counts the earlier positions too)
   torch::Tensor scores = torch::matmul(q.permute({0, 2, 1, 3}), k.permute({0, 2, 3, 1}));
-  const bool noise = R_QK.defined() || R_VO.defined();
-  TORCH_CHECK(!noise || past == nullptr, "attention with orthogonal noise does not take cached keys and values");
+  // The noise reads every source position's input x, which cached keys and values do not hold.
+  MECHLENS_CHECK(InputError, past == nullptr || !(R_QK.defined() || R_VO.defined()),
+                 "past_key_values are not supported by a model with orthogonal noise");
   if (R_QK.defined()) {
     // + s_QK[h] x_dest R_QK[h] x_src^T: [batch, head, dest, src]
     torch::Tensor xr = torch::einsum("bpm,hmn->bhpn", {x, R_QK * s_QK.view({-1, 1, 1})});

@@ -163,7 +163,7 @@ TEST(LogicTaskTest, NamedSpansCoverTheirRegions) {
     const auto rules = span(spans, "rules");
     EXPECT_EQ((logop.second - logop.first) + (linear.second - linear.first), rules.second - rules.first);
     EXPECT_EQ(std::min(logop.first, linear.first), rules.first);
-    EXPECT_TRUE(op_end == logop.second);
+    EXPECT_EQ(op_end, logop.second);
     EXPECT_EQ(span(spans, "queried_rule").first, e.annotations.at("queried_rule")[0]);
     EXPECT_EQ(e.prompt[size_t(span(spans, "facts").second)], logic_tokens::kEndFact);
   }

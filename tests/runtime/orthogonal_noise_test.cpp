@@ -106,6 +106,20 @@ TEST(OrthogonalNoiseTest, LearnableScalarsTrainAndTheMatricesStayFixed) {
   EXPECT_FALSE(attn->R_VO.grad().defined());
 }
 
+TEST(OrthogonalNoiseTest, CachedKeysAndValuesAreRefused) {
+  torch::NoGradGuard no_grad;
+  HookedTransformer model(noise_config(OrthogonalNoise::kQK, 0.1, false));
+  const ModelConfig& config = model->config();
+  ForwardOptions options;
+  for (int64_t layer = 0; layer < config.n_layers; ++layer) {
+    options.past_key_values.push_back({torch::zeros({1, 2, config.n_heads, config.d_head}),
+                                       torch::zeros({1, 2, config.n_heads, config.d_head})});
+  }
+  EXPECT_TRUE(testing::throws_with<InputError>(
+      [&] { model->forward(testing::random_tokens(1, 3, config.d_vocab), options); },
+      "past_key_values are not supported by a model with orthogonal noise"));
+}
+
 TEST(OrthogonalNoiseTest, ConfigRoundTripsAndRejectsUnknownKinds) {
   const ModelConfig config = noise_config(OrthogonalNoise::kVO, 0.3, true);
   EXPECT_EQ(ModelConfig::from_json(config.to_json()), config);
