@@ -6,6 +6,8 @@
 #include "io/checkpoint.h"
 #include "tasks/task_factory.h"
 #include "train/trainer.h"
+#include "util/error.h"
+#include "util/sha256.h"
 
 namespace mechlens::cli {
 namespace {
@@ -36,7 +38,8 @@ int run_train(const std::vector<std::string>& args) {
   options.add_options()
       ("task", po::value<std::string>()->required(), "task to train on: matching or logic")
       ("task-option", po::value<std::vector<std::string>>()->composing(), "task setting key=value (see mechlens data)")
-      ("config", po::value<std::string>()->required(), "model config JSON")
+      ("config", po::value<std::string>(), "model config JSON (default with --init-from: that checkpoint's)")
+      ("init-from", po::value<std::string>(), "start from this checkpoint's weights (fresh optimizer and schedule)")
       ("out", po::value<std::string>()->required(), "checkpoint to write (.safetensors); OUT.state for --resume")
       ("steps", po::value<int64_t>()->default_value(2000), "optimizer steps")
       ("batch", po::value<int64_t>()->default_value(64), "examples per step")
@@ -54,7 +57,7 @@ int run_train(const std::vector<std::string>& args) {
       ("stop-after", po::value<int64_t>()->default_value(-1), "end this run after N steps with a checkpoint (train in chunks)")
       ("quiet", po::bool_switch(), "no progress bar");
   po::variables_map vm;
-  if (!parse_options("train", "--task NAME --config MODEL.json --out CK.safetensors [options]",
+  if (!parse_options("train", "--task NAME (--config MODEL.json | --init-from CK) --out CK.safetensors [options]",
                      "Train a model on a synthetic task: AdamW, warm-up + cosine schedule, loss on the answer "
                      "tokens, periodic held-out evaluation, checkpoints and exact --resume.",
                      options, {}, args, vm)) {
@@ -64,7 +67,15 @@ int run_train(const std::vector<std::string>& args) {
   if (vm.count("task-option")) task_options = vm["task-option"].as<std::vector<std::string>>();
   const std::string task_name = vm["task"].as<std::string>();
   const auto task = make_task(task_name, task_options);
-  HookedTransformer model(ModelConfig::from_file(vm["config"].as<std::string>()));
+  if (!vm.count("config") && !vm.count("init-from")) throw UsageError{"train needs --config or --init-from"};
+  HookedTransformer model = vm.count("init-from") ? load_checkpoint(vm["init-from"].as<std::string>())
+                                                  : HookedTransformer(ModelConfig::from_file(vm["config"].as<std::string>()));
+  if (vm.count("init-from") && vm.count("config")) {
+    const std::string config_path = vm["config"].as<std::string>();
+    MECHLENS_CHECK(ConfigError, ModelConfig::from_file(config_path) == model->config(),
+                   "--init-from {}: its model config differs from --config {}", vm["init-from"].as<std::string>(),
+                   config_path);
+  }
 
   TrainSettings settings;
   settings.steps = vm["steps"].as<int64_t>();
@@ -85,6 +96,11 @@ int run_train(const std::vector<std::string>& args) {
   settings.show_progress = !vm["quiet"].as<bool>();
   settings.metadata["task"] = task->settings_json();
   settings.metadata["train_command"] = fmt::format("mechlens train {}", fmt::join(args, " "));
+  if (vm.count("init-from")) {
+    // Provenance of a staged run: which weights it started from, by content.
+    const std::string init = vm["init-from"].as<std::string>();
+    settings.metadata["init_from"] = fmt::format("{} sha256:{}", init, sha256_file(init));
+  }
   if (settings.steps < 1 || settings.batch_size < 1) throw UsageError{"--steps and --batch must be at least 1"};
 
   const auto eval = evaluation_examples(task_name, task_options, vm["eval-n"].as<int64_t>(), settings.seed);

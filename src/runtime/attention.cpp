@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <limits>
+#include <vector>
 
 #include "util/error.h"
 
@@ -57,7 +58,6 @@ torch::Tensor AttentionImpl::project(const torch::Tensor& x, const torch::Tensor
 
 torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const AttentionContext& context,
                                      const KeyValues* past) {
-  const int64_t batch = x.size(0), pos = x.size(1);
   torch::Tensor q = hook_q(project(x, W_Q, b_Q));  // [batch, pos, head, d_head]
   torch::Tensor k = hook_k(project(x, W_K, b_K));  // [batch, pos, kv_head, d_head]
   torch::Tensor v = hook_v(project(x, W_V, b_V));  // [batch, pos, kv_head, d_head]
@@ -69,6 +69,37 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const AttentionCont
     k = torch::cat({past->k, k}, /*dim=*/1);  // [batch, past_pos + pos, kv_head, d_head]
     v = torch::cat({past->v, v}, /*dim=*/1);
   }
+  // The noise reads every source position's input x, which cached keys and values do not hold.
+  MECHLENS_CHECK(InputError, past == nullptr || !(R_QK.defined() || R_VO.defined()),
+                 "past_key_values are not supported by a model with orthogonal noise");
+  return attend(x, x, q, k, v, context.blocked, context.query_is_pad, /*hooked=*/true);
+}
+
+torch::Tensor AttentionImpl::forward_at(const torch::Tensor& x, const torch::Tensor& query_index,
+                                        const AttentionContext& context) {
+  torch::Tensor x_query = select_positions(x, query_index);  // [batch, n, d_model]
+  torch::Tensor q = project(x_query, W_Q, b_Q);              // [batch, n, head, d_head]
+  torch::Tensor k = project(x, W_K, b_K);                    // [batch, pos, kv_head, d_head]
+  torch::Tensor v = project(x, W_V, b_V);
+  if (rotary_) {
+    q = apply_rotary(q, select_positions(context.rotary_cos, query_index),
+                     select_positions(context.rotary_sin, query_index));
+    k = apply_rotary(k, context.rotary_cos, context.rotary_sin);
+  }
+  // Mask rows of the chosen queries: blocked [batch or 1, 1, pos, pos] -> [batch, 1, n, pos]
+  torch::Tensor blocked = select_positions(context.blocked.transpose(1, 2), query_index).transpose(1, 2);
+  torch::Tensor query_is_pad;
+  if (context.query_is_pad.defined()) {
+    query_is_pad = select_positions(context.query_is_pad.transpose(1, 2), query_index).transpose(1, 2);
+  }
+  return attend(x_query, x, q, k, v, blocked, query_is_pad, /*hooked=*/false);
+}
+
+torch::Tensor AttentionImpl::attend(const torch::Tensor& x_query, const torch::Tensor& x_source, torch::Tensor q,
+                                    torch::Tensor k, torch::Tensor v, const torch::Tensor& blocked,
+                                    const torch::Tensor& query_is_pad, bool hooked) {
+  auto hook = [hooked](HookPoint& point, const torch::Tensor& value) { return hooked ? point(value) : value; };
+  const int64_t batch = q.size(0), dest = q.size(1);
   if (n_kv_heads_ != n_heads_) {
     // Query head h reads key-value head h / group (TransformerLens repeat_interleave order).
     const int64_t group = n_heads_ / n_kv_heads_;
@@ -77,32 +108,28 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const AttentionCont
   }
   // scores: [batch, head, dest, src] (src counts the earlier positions too)
   torch::Tensor scores = torch::matmul(q.permute({0, 2, 1, 3}), k.permute({0, 2, 3, 1}));
-  // The noise reads every source position's input x, which cached keys and values do not hold.
-  MECHLENS_CHECK(InputError, past == nullptr || !(R_QK.defined() || R_VO.defined()),
-                 "past_key_values are not supported by a model with orthogonal noise");
   if (R_QK.defined()) {
     // + s_QK[h] x_dest R_QK[h] x_src^T: [batch, head, dest, src]
-    torch::Tensor xr = torch::einsum("bpm,hmn->bhpn", {x, R_QK * s_QK.view({-1, 1, 1})});
-    scores = scores + torch::matmul(xr, x.transpose(1, 2).unsqueeze(1));
+    torch::Tensor xr = torch::einsum("bpm,hmn->bhpn", {x_query, R_QK * s_QK.view({-1, 1, 1})});
+    scores = scores + torch::matmul(xr, x_source.transpose(1, 2).unsqueeze(1));
   }
   scores = scores / std::sqrt(double(d_head_));
-  scores = hook_attn_scores(
-      scores.masked_fill(context.blocked, -std::numeric_limits<float>::infinity()));
+  scores = hook(hook_attn_scores, scores.masked_fill(blocked, -std::numeric_limits<float>::infinity()));
   torch::Tensor pattern = torch::softmax(scores, /*dim=*/-1);
   // A padded query may have no visible key (left padding): its row is all -inf, softmax NaN.
-  if (context.query_is_pad.defined()) pattern = pattern.masked_fill(context.query_is_pad, 0.0);
-  pattern = hook_pattern(pattern);  // [batch, head, dest, src]
-  torch::Tensor z = hook_z(torch::matmul(pattern, v.permute({0, 2, 1, 3})).permute({0, 2, 1, 3}));
-  // z: [batch, pos, head, d_head]
-  // Orthogonal VO noise: each head's pattern applied to x R_VO[h] s_VO[h]: [batch, pos, head, d_model]
+  if (query_is_pad.defined()) pattern = pattern.masked_fill(query_is_pad, 0.0);
+  pattern = hook(hook_pattern, pattern);  // [batch, head, dest, src]
+  torch::Tensor z = hook(hook_z, torch::matmul(pattern, v.permute({0, 2, 1, 3})).permute({0, 2, 1, 3}));
+  // z: [batch, dest, head, d_head]
+  // Orthogonal VO noise: each head's pattern applied to x R_VO[h] s_VO[h]: [batch, dest, head, d_model]
   torch::Tensor vo_noise;
   if (R_VO.defined()) {
-    torch::Tensor xr = torch::einsum("bpm,hmn->bhpn", {x, R_VO * s_VO.view({-1, 1, 1})});
+    torch::Tensor xr = torch::einsum("bpm,hmn->bhpn", {x_source, R_VO * s_VO.view({-1, 1, 1})});
     vo_noise = torch::matmul(pattern, xr).permute({0, 2, 1, 3});
   }
   torch::Tensor out;
-  if (hook_result->has_hooks()) {
-    // result: [batch, pos, head, d_model]; large, so only built when someone listens.
+  if (hooked && hook_result->has_hooks()) {
+    // result: [batch, dest, head, d_model]; large, so only built when someone listens.
     torch::Tensor computed = torch::einsum("bphd,hdm->bphm", {z, W_O});
     if (vo_noise.defined()) computed = computed + vo_noise;
     torch::Tensor result = hook_result(computed);
@@ -110,11 +137,24 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const AttentionCont
     if (!result.is_same(computed) && !torch::equal(result, computed)) out = result.sum(2);
   }
   if (!out.defined()) {
-    out = torch::matmul(z.reshape({batch, pos, n_heads_ * d_head_}),
+    out = torch::matmul(z.reshape({batch, dest, n_heads_ * d_head_}),
                         W_O.reshape({n_heads_ * d_head_, W_O.size(2)}));
     if (vo_noise.defined()) out = out + vo_noise.sum(2);
   }
   return b_O.defined() ? out + b_O : out;
+}
+
+torch::Tensor select_positions(const torch::Tensor& x, const torch::Tensor& index) {
+  // x: [batch or 1, pos, ...], index: [batch, n] -> [batch, n, ...]
+  std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
+  shape[0] = index.size(0);
+  shape[1] = index.size(1);
+  std::vector<int64_t> view_shape(x.dim(), 1);
+  view_shape[0] = index.size(0);
+  view_shape[1] = index.size(1);
+  std::vector<int64_t> source_shape = shape;
+  source_shape[1] = x.size(1);
+  return x.expand(source_shape).gather(1, index.view(view_shape).expand(shape));
 }
 
 torch::Tensor apply_rotary(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin) {

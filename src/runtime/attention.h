@@ -24,6 +24,12 @@ class AttentionImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x, const AttentionContext& context,
                         const KeyValues* past = nullptr);
 
+  /// Attention output at chosen query positions only: x [batch,pos,d_model] (every position is a
+  /// key), query_index [batch,n] -> [batch,n,d_model], equal to forward(x) at those rows. Hook
+  /// points are not run (the training path, where only the loss positions need the last layer).
+  torch::Tensor forward_at(const torch::Tensor& x, const torch::Tensor& query_index,
+                           const AttentionContext& context);
+
   torch::Tensor W_Q, W_K, W_V;  // [head, d_model, d_head] (K, V: key-value heads)
   torch::Tensor W_O;            // [head, d_head, d_model]
   torch::Tensor b_Q, b_K, b_V;  // [head, d_head] (K, V: key-value heads)
@@ -39,6 +45,11 @@ class AttentionImpl : public torch::nn::Module {
  private:
   // x [batch,pos,d_model] @ W [head,d_model,d_head] + b -> [batch,pos,head,d_head]
   static torch::Tensor project(const torch::Tensor& x, const torch::Tensor& W, const torch::Tensor& b);
+  // Scores, pattern and output from projected q [batch,dest,head,d_head] and k, v [batch,src,kv_head,
+  // d_head]; x_query / x_source feed the orthogonal noise. Hook points run only when `hooked`.
+  torch::Tensor attend(const torch::Tensor& x_query, const torch::Tensor& x_source, torch::Tensor q,
+                       torch::Tensor k, torch::Tensor v, const torch::Tensor& blocked,
+                       const torch::Tensor& query_is_pad, bool hooked);
 
   int64_t n_heads_;
   int64_t n_kv_heads_;
@@ -46,6 +57,9 @@ class AttentionImpl : public torch::nn::Module {
   bool rotary_;
 };
 TORCH_MODULE(Attention);
+
+/// Rows of x at per-example positions: x [batch or 1, pos, ...], index [batch, n] -> [batch, n, ...].
+torch::Tensor select_positions(const torch::Tensor& x, const torch::Tensor& index);
 
 /// Applies rotary embedding (GPT-NeoX "rotate half" layout) to the first rotary_dim dims.
 /// x: [batch, pos, head, d_head]; cos, sin: [batch or 1, pos, 1, rotary_dim].

@@ -38,4 +38,16 @@ torch::Tensor TransformerBlockImpl::forward(torch::Tensor resid, const Attention
   return hook_resid_post(resid + hook_mlp_out(mlp(norm(ln2, resid))));
 }
 
+torch::Tensor TransformerBlockImpl::forward_at(const torch::Tensor& resid, const torch::Tensor& query_index,
+                                               const AttentionContext& context) {
+  // Every position is still a key (so the attention input is full width); the rest runs on n rows.
+  torch::Tensor rows = select_positions(resid, query_index);  // [batch, n, d_model]
+  if (post_norm_) {
+    rows = norm(ln1, rows + attn->forward_at(resid, query_index, context));
+    return mlp ? norm(ln2, rows + mlp(rows)) : rows;
+  }
+  rows = rows + attn->forward_at(norm(ln1, resid), query_index, context);
+  return mlp ? rows + mlp(norm(ln2, rows)) : rows;
+}
+
 }  // namespace mechlens

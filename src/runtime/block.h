@@ -20,6 +20,11 @@ class TransformerBlockImpl : public torch::nn::Module {
   /// resid: [batch, pos, d_model] -> [batch, pos, d_model]
   torch::Tensor forward(torch::Tensor resid, const AttentionContext& context, const KeyValues* past = nullptr);
 
+  /// The block's output at chosen positions only: resid [batch,pos,d_model], query_index [batch,n]
+  /// -> [batch,n,d_model], equal to forward(resid) at those rows; hook points are not run.
+  torch::Tensor forward_at(const torch::Tensor& resid, const torch::Tensor& query_index,
+                           const AttentionContext& context);
+
   HookPoint hook_resid_pre{nullptr};
   Norm ln1{nullptr};  // absent without normalisation
   Attention attn{nullptr};

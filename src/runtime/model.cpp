@@ -150,13 +150,50 @@ torch::Tensor HookedTransformerImpl::forward(const torch::Tensor& input, const F
   }
   const AttentionContext context = make_attention_context(config_, positions, mask, pos, past_pos, x.device());
 
+  const torch::Tensor& logits_at = options.logits_at;
+  if (logits_at.defined()) check_logits_at(logits_at, options, batch, pos);
+  // With logits_at, the last layer runs at the chosen positions only (below).
+  const int64_t full_stop = logits_at.defined() ? stop - 1 : stop;
+
   torch::Tensor resid = start == 0 ? embed_tokens(x, positions) : x;  // [batch, pos, d_model]
-  for (int64_t layer = start; layer < stop; ++layer) {
+  for (int64_t layer = start; layer < full_stop; ++layer) {
     const KeyValues* layer_past = past.empty() ? nullptr : &past[layer - start];
     resid = blocks[layer]->as<TransformerBlock>()->forward(resid, context, layer_past);
   }
+  if (logits_at.defined()) {
+    // [batch, n, d_model] -> logits [batch, n, d_vocab]
+    return logits_from_resid(blocks[stop - 1]->as<TransformerBlock>()->forward_at(resid, logits_at, context));
+  }
   if (options.stop_at_layer.has_value()) return resid;
   return logits_from_resid(resid);  // [batch, pos, d_vocab]
+}
+
+void HookedTransformerImpl::check_logits_at(const torch::Tensor& logits_at, const ForwardOptions& options,
+                                            int64_t batch, int64_t pos) const {
+  MECHLENS_CHECK(InputError, !options.stop_at_layer.has_value() && options.past_key_values.empty(),
+                 "logits_at cannot be combined with stop_at_layer or past_key_values");
+  MECHLENS_CHECK(InputError, options.start_at_layer < config_.n_layers,
+                 "logits_at needs at least one layer to run (start_at_layer={}, n_layers={})",
+                 options.start_at_layer, config_.n_layers);
+  MECHLENS_CHECK(InputError,
+                 logits_at.dim() == 2 && logits_at.size(0) == batch && logits_at.scalar_type() == torch::kLong,
+                 "logits_at must be int64 positions [batch={}, n], got {} {}", batch,
+                 c10::toString(logits_at.scalar_type()), format_shape(logits_at.sizes()));
+  if (logits_at.numel() > 0) {
+    const int64_t low = logits_at.min().item<int64_t>(), high = logits_at.max().item<int64_t>();
+    MECHLENS_CHECK(InputError, low >= 0 && high < pos, "logits_at holds positions {}..{}, outside 0..{}", low,
+                   high, pos - 1);
+  }
+  // Those hook points would see only the chosen positions, so hooks there are refused, not misled.
+  const std::string last_block = fmt::format("blocks.{}.", config_.n_layers - 1);
+  for (const auto& [name, point] : hook_points_) {
+    if (!point->has_hooks()) continue;
+    MECHLENS_CHECK(HookError,
+                   name.rfind(last_block, 0) != 0 && name.rfind("ln_final.", 0) != 0 && name.rfind("unembed", 0) != 0,
+                   "hook on {} cannot run with logits_at (the last block runs at the chosen positions only); "
+                   "run without logits_at to hook it",
+                   name);
+  }
 }
 
 torch::Tensor HookedTransformerImpl::logits_from_resid(const torch::Tensor& resid) {

@@ -34,6 +34,11 @@ struct ForwardOptions {
   /// layer run): the input then holds positions past_pos.. only, which attend to the earlier ones
   /// as in a full forward. Used to recompute only what a change at a later position can affect.
   std::vector<KeyValues> past_key_values;
+  /// [batch, n] positions: compute the last layer and the logits there only, returning logits
+  /// [batch, n, d_vocab] equal to the full forward's at those positions. Every earlier layer still
+  /// runs at every position (later layers' keys need them). For training, where the loss reads a few
+  /// positions: hook points of the last block, ln_final and unembed must have no hooks.
+  torch::Tensor logits_at;
 };
 
 struct CacheOptions {
@@ -103,6 +108,9 @@ class HookedTransformerImpl : public torch::nn::Module {
 
   ModelConfig config_;
   std::vector<std::string> hook_names_;
+  // InputError / HookError unless ForwardOptions::logits_at can run on this input as documented.
+  void check_logits_at(const torch::Tensor& logits_at, const ForwardOptions& options, int64_t batch,
+                       int64_t pos) const;
   std::map<std::string, HookPoint> hook_points_;
 };
 TORCH_MODULE(HookedTransformer);

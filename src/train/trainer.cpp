@@ -112,9 +112,12 @@ TrainResult train(HookedTransformer& model, const Task& task, const std::vector<
     for (auto& group : optimizer.param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
     const TrainingBatch batch = make_training_batch(
         generate_examples(task, settings.batch_size, settings.seed, step * settings.batch_size));
-    const torch::Tensor logits = model->forward(batch.tokens);  // [batch, T, d_vocab]
+    // The last layer and the unembedding run only where the loss reads them.
+    ForwardOptions forward_options;
+    forward_options.logits_at = batch.loss_positions;
+    const torch::Tensor logits = model->forward(batch.tokens, forward_options);  // [batch, n, d_vocab]
     const torch::Tensor loss = torch::nn::functional::cross_entropy(
-        logits.reshape({-1, logits.size(-1)}), batch.targets.reshape({-1}),
+        logits.reshape({-1, logits.size(-1)}), batch.loss_targets.reshape({-1}),
         torch::nn::functional::CrossEntropyFuncOptions().ignore_index(kIgnoreTarget));
     optimizer.zero_grad();
     loss.backward();

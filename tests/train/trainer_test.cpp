@@ -49,6 +49,23 @@ TEST(SequencesTest, TargetsOnlyAtAnswerPositions) {
   EXPECT_EQ(batch.first_answer[0].item<int64_t>(), 2);
 }
 
+TEST(SequencesTest, LossPositionsGatherTheSameTargets) {
+  Example a, b;
+  a.prompt = {5, 6, 7};
+  a.answer = {8, 9};
+  b.prompt = {4, 3};
+  b.answer = {2, 1, 11};
+  const TrainingBatch batch = make_training_batch({a, b});
+  // Row a has two targets; its third slot repeats the last position with no target.
+  EXPECT_TRUE(testing::tensors_equal(batch.loss_positions, torch::tensor({{2, 3, 3}, {1, 2, 3}}, torch::kLong)));
+  EXPECT_TRUE(testing::tensors_equal(batch.loss_targets, torch::tensor({{8, 9, -100}, {2, 1, 11}}, torch::kLong)));
+  // Every target of the full table appears once, at its position.
+  const torch::Tensor gathered = batch.targets.gather(1, batch.loss_positions);
+  const torch::Tensor real = batch.loss_targets.ne(-100);
+  EXPECT_TRUE(testing::tensors_equal(gathered.masked_select(real), batch.loss_targets.masked_select(real)));
+  EXPECT_EQ(batch.targets.ne(-100).sum().item<int64_t>(), real.sum().item<int64_t>());
+}
+
 class TrainerTest : public ::testing::Test {
  protected:
   TrainSettings settings(const std::string& name, int64_t steps) const {
