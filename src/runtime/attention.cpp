@@ -4,6 +4,7 @@
 #include <limits>
 #include <vector>
 
+#include "runtime/affine.h"
 #include "util/error.h"
 
 namespace mechlens {
@@ -47,20 +48,51 @@ AttentionImpl::AttentionImpl(const ModelConfig& config)
   hook_result = register_module("hook_result", HookPoint(Dims{"batch", "pos", "head", "d_model"}));
 }
 
-torch::Tensor AttentionImpl::project(const torch::Tensor& x, const torch::Tensor& W,
-                                     const torch::Tensor& b) {
-  const int64_t heads = W.size(0), d_model = W.size(1), d_head = W.size(2);
-  // One GEMM for all heads: [d_model, head*d_head] (the permute copies only the weight).
-  torch::Tensor flat = torch::matmul(x, W.permute({1, 0, 2}).reshape({d_model, heads * d_head}));
-  torch::Tensor out = flat.view({x.size(0), x.size(1), heads, d_head});  // [batch,pos,head,d_head]
-  return b.defined() ? out + b : out;
+namespace {
+
+// W [head, d_model, d_head] -> [d_model, head*d_head], the layout of one GEMM for all heads.
+torch::Tensor heads_flat(const torch::Tensor& W) {
+  return W.permute({1, 0, 2}).reshape({W.size(1), W.size(0) * W.size(2)});
+}
+
+// [..., head*d_head] -> [..., head, d_head] (a view)
+torch::Tensor split_heads(const torch::Tensor& x, int64_t heads) {
+  std::vector<int64_t> shape = x.sizes().vec();
+  const int64_t d_head = shape.back() / heads;
+  shape.back() = heads;
+  shape.push_back(d_head);
+  return x.view(shape);
+}
+
+}  // namespace
+
+std::vector<torch::Tensor> AttentionImpl::project(const torch::Tensor& x, const std::vector<torch::Tensor>& Ws,
+                                                  const std::vector<torch::Tensor>& bs) {
+  // One GEMM for every head of every given projection (the concatenation copies only weights).
+  std::vector<torch::Tensor> flat_W, flat_b;
+  for (const auto& W : Ws) flat_W.push_back(heads_flat(W));
+  for (const auto& b : bs) {
+    if (b.defined()) flat_b.push_back(b.reshape({-1}));
+  }
+  const torch::Tensor W = flat_W.size() == 1 ? flat_W[0] : torch::cat(flat_W, 1);
+  const torch::Tensor b = flat_b.empty() ? torch::Tensor() : flat_b.size() == 1 ? flat_b[0] : torch::cat(flat_b);
+  const torch::Tensor out = affine(x, W, b);  // [batch, pos, sum of head*d_head]
+  std::vector<torch::Tensor> parts;
+  int64_t offset = 0;
+  for (const auto& Wi : Ws) {
+    const int64_t width = Wi.size(0) * Wi.size(2);
+    parts.push_back(split_heads(out.narrow(-1, offset, width), Wi.size(0)));  // [batch,pos,head,d_head]
+    offset += width;
+  }
+  return parts;
 }
 
 torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const AttentionContext& context,
                                      const KeyValues* past) {
-  torch::Tensor q = hook_q(project(x, W_Q, b_Q));  // [batch, pos, head, d_head]
-  torch::Tensor k = hook_k(project(x, W_K, b_K));  // [batch, pos, kv_head, d_head]
-  torch::Tensor v = hook_v(project(x, W_V, b_V));  // [batch, pos, kv_head, d_head]
+  std::vector<torch::Tensor> qkv = project(x, {W_Q, W_K, W_V}, {b_Q, b_K, b_V});
+  torch::Tensor q = hook_q(qkv[0]);  // [batch, pos, head, d_head]
+  torch::Tensor k = hook_k(qkv[1]);  // [batch, pos, kv_head, d_head]
+  torch::Tensor v = hook_v(qkv[2]);  // [batch, pos, kv_head, d_head]
   if (rotary_) {
     q = hook_rot_q(apply_rotary(q, context.rotary_cos, context.rotary_sin));
     k = hook_rot_k(apply_rotary(k, context.rotary_cos, context.rotary_sin));
@@ -78,9 +110,9 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const AttentionCont
 torch::Tensor AttentionImpl::forward_at(const torch::Tensor& x, const torch::Tensor& query_index,
                                         const AttentionContext& context) {
   torch::Tensor x_query = select_positions(x, query_index);  // [batch, n, d_model]
-  torch::Tensor q = project(x_query, W_Q, b_Q);              // [batch, n, head, d_head]
-  torch::Tensor k = project(x, W_K, b_K);                    // [batch, pos, kv_head, d_head]
-  torch::Tensor v = project(x, W_V, b_V);
+  torch::Tensor q = project(x_query, {W_Q}, {b_Q})[0];       // [batch, n, head, d_head]
+  std::vector<torch::Tensor> kv = project(x, {W_K, W_V}, {b_K, b_V});
+  torch::Tensor k = kv[0], v = kv[1];                        // [batch, pos, kv_head, d_head]
   if (rotary_) {
     q = apply_rotary(q, select_positions(context.rotary_cos, query_index),
                      select_positions(context.rotary_sin, query_index));
@@ -137,9 +169,8 @@ torch::Tensor AttentionImpl::attend(const torch::Tensor& x_query, const torch::T
     if (!result.is_same(computed) && !torch::equal(result, computed)) out = result.sum(2);
   }
   if (!out.defined()) {
-    out = torch::matmul(z.reshape({batch, dest, n_heads_ * d_head_}),
-                        W_O.reshape({n_heads_ * d_head_, W_O.size(2)}));
-    if (vo_noise.defined()) out = out + vo_noise.sum(2);
+    out = affine(z.reshape({batch, dest, n_heads_ * d_head_}), W_O.reshape({n_heads_ * d_head_, W_O.size(2)}), b_O);
+    return vo_noise.defined() ? out + vo_noise.sum(2) : out;
   }
   return b_O.defined() ? out + b_O : out;
 }

@@ -9,6 +9,8 @@
 #include <torch/nn/module.h>
 #include <torch/nn/pimpl.h>
 
+#include <vector>
+
 #include "hooks/hook_point.h"
 #include "runtime/attention_context.h"
 #include "runtime/config.h"
@@ -43,8 +45,10 @@ class AttentionImpl : public torch::nn::Module {
   HookPoint hook_z{nullptr}, hook_result{nullptr};
 
  private:
-  // x [batch,pos,d_model] @ W [head,d_model,d_head] + b -> [batch,pos,head,d_head]
-  static torch::Tensor project(const torch::Tensor& x, const torch::Tensor& W, const torch::Tensor& b);
+  // x [batch,pos,d_model] @ each W [head,d_model,d_head] + b -> [batch,pos,head,d_head] each (views
+  // of one fused GEMM's output; a b may be undefined only when all are)
+  static std::vector<torch::Tensor> project(const torch::Tensor& x, const std::vector<torch::Tensor>& Ws,
+                                            const std::vector<torch::Tensor>& bs);
   // Scores, pattern and output from projected q [batch,dest,head,d_head] and k, v [batch,src,kv_head,
   // d_head]; x_query / x_source feed the orthogonal noise. Hook points run only when `hooked`.
   torch::Tensor attend(const torch::Tensor& x_query, const torch::Tensor& x_source, torch::Tensor q,

@@ -1,5 +1,7 @@
 #include "runtime/embed.h"
 
+#include "runtime/affine.h"
+
 namespace mechlens {
 
 EmbedImpl::EmbedImpl(const ModelConfig& config) {
@@ -27,8 +29,7 @@ UnembedImpl::UnembedImpl(const ModelConfig& config, torch::Tensor tied_W_E)
 }
 
 torch::Tensor UnembedImpl::forward(const torch::Tensor& x) {
-  torch::Tensor logits = W_U.defined() ? torch::matmul(x, W_U) : torch::matmul(x, tied_W_E_.t());
-  return b_U.defined() ? logits + b_U : logits;
+  return affine(x, W_U.defined() ? W_U : tied_W_E_.t(), b_U);
 }
 
 }  // namespace mechlens

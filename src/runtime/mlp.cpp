@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "runtime/affine.h"
+
 namespace mechlens {
 
 MLPImpl::MLPImpl(const ModelConfig& config) : act_fn_(config.act_fn), gated_(config.gated_mlp) {
@@ -23,17 +25,13 @@ torch::Tensor MLPImpl::forward(const torch::Tensor& x) {
   torch::Tensor post;  // [batch, pos, d_mlp]
   if (gated_) {
     // As TransformerLens GatedMLP: hook_pre is the gate branch, b_in goes on the linear branch.
-    torch::Tensor gate = hook_pre(torch::matmul(x, W_gate));
-    torch::Tensor linear = torch::matmul(x, W_in);
-    if (b_in.defined()) linear = linear + b_in;
+    torch::Tensor gate = hook_pre(affine(x, W_gate));
+    torch::Tensor linear = affine(x, W_in, b_in);
     post = hook_post(apply_activation(gate, act_fn_) * hook_pre_linear(linear));
   } else {
-    torch::Tensor pre = torch::matmul(x, W_in);
-    if (b_in.defined()) pre = pre + b_in;
-    post = hook_post(apply_activation(hook_pre(pre), act_fn_));
+    post = hook_post(apply_activation(hook_pre(affine(x, W_in, b_in)), act_fn_));
   }
-  torch::Tensor out = torch::matmul(post, W_out);
-  return b_out.defined() ? out + b_out : out;
+  return affine(post, W_out, b_out);
 }
 
 torch::Tensor apply_activation(const torch::Tensor& x, ActFn fn) {
