@@ -8,6 +8,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <set>
 
 #include "io/checkpoint.h"
@@ -107,11 +108,18 @@ TrainResult train(HookedTransformer& model, const Task& task, const std::vector<
   const auto started = std::chrono::steady_clock::now();
   int64_t tokens_seen = 0;
   std::map<std::string, GroupMetrics> metrics;
+  // Examples depend only on (seed, step), so the next batch is built on another thread while this
+  // step computes; the stream is the same as built in line.
+  auto build_batch = [&task, &settings](int64_t step) {
+    return make_training_batch(generate_examples(task, settings.batch_size, settings.seed, step * settings.batch_size));
+  };
+  std::future<TrainingBatch> next_batch;
+  if (start_step < end_step) next_batch = std::async(std::launch::async, build_batch, start_step);
   for (int64_t step = start_step; step < end_step; ++step) {
     const double lr = settings.schedule.at(step);
     for (auto& group : optimizer.param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
-    const TrainingBatch batch = make_training_batch(
-        generate_examples(task, settings.batch_size, settings.seed, step * settings.batch_size));
+    const TrainingBatch batch = next_batch.get();
+    if (step + 1 < end_step) next_batch = std::async(std::launch::async, build_batch, step + 1);
     // The last layer and the unembedding run only where the loss reads them.
     ForwardOptions forward_options;
     forward_options.logits_at = batch.loss_positions;
