@@ -7,6 +7,7 @@
 #include "cli/command.h"
 #include "cli/options.h"
 #include "io/checkpoint.h"
+#include "io/safetensors.h"
 
 namespace mechlens::cli {
 namespace {
@@ -34,8 +35,8 @@ int run_info(const std::vector<std::string>& args) {
   positional.add("checkpoint", 1);
   po::variables_map vm;
   if (!parse_options("info", "CHECKPOINT [--format text|json]",
-                     "Describe a checkpoint: its model config, parameter count, parameters and every "
-                     "hook point with its activation shape.",
+                     "Describe a checkpoint: its model config, parameter count, parameters, stored metadata "
+                     "(training command, steps, evaluation) and every hook point with its activation shape.",
                      options, positional, args, vm)) {
     return 0;
   }
@@ -43,13 +44,18 @@ int run_info(const std::vector<std::string>& args) {
   const std::string format = vm["format"].as<std::string>();
   if (format != "text" && format != "json") throw UsageError{"--format must be text or json, got '" + format + "'"};
 
+  const SafetensorsFile file = read_safetensors(path);
   HookedTransformer model = load_checkpoint(path);
   const ModelConfig& config = model->config();
+  // What the file says of itself besides the config: training command, steps, metrics, init_from.
+  std::map<std::string, std::string> metadata = file.metadata;
+  metadata.erase("config");
   if (format == "json") {
     nlohmann::ordered_json out;
     out["checkpoint"] = path;
     out["config"] = config.to_json();
     out["n_params"] = model->n_params();
+    out["metadata"] = metadata;
     for (const auto& item : model->named_parameters()) {
       out["parameters"].push_back({{"name", item.key()}, {"shape", item.value().sizes().vec()}});
     }
@@ -65,6 +71,10 @@ int run_info(const std::vector<std::string>& args) {
   fmt::print("parameters  {}\n\nconfig\n", model->n_params());
   const nlohmann::json config_json = config.to_json();
   for (const auto& item : config_json.items()) fmt::print("  {:<26} {}\n", item.key(), item.value().dump());
+  if (!metadata.empty()) {
+    fmt::print("\nmetadata\n");
+    for (const auto& [key, value] : metadata) fmt::print("  {:<26} {}\n", key, value);
+  }
   fmt::print("\nhooks ({})\n", model->hook_names().size());
   for (const auto& name : model->hook_names()) {
     fmt::print("  {:<36} [{}]\n", name, fmt::join(shape_words(model, name), ", "));

@@ -56,5 +56,18 @@ expect eval-greedy 0 "greedy decoding: [0-9]+ of 20 answers" -- "$mechlens" eval
 expect bad-task-option 1 "matching task has no option 'depth'" -- "$mechlens" data --task matching --task-option depth=3
 expect task-and-tokens 2 "either --tokens FILE or --task NAME" -- "$mechlens" record --checkpoint "$work/logic.safetensors" --task logic --tokens "$work/logic.h5" --out "$work/x.h5"
 
+# Training: a few steps, then a staged run from that checkpoint (--init-from) with its provenance.
+cat >"$work/matching_model.json" <<'JSON'
+{"n_layers": 2, "d_model": 16, "n_heads": 2, "d_head": 8, "d_mlp": 32, "n_ctx": 14, "d_vocab": 201, "norm_placement": "post", "seed": 1}
+JSON
+expect train 0 "trained 3 steps .*tokens/s" -- "$mechlens" train --task matching --task-option orders=1 --config "$work/matching_model.json" --out "$work/hop1.safetensors" --steps 3 --batch 8 --eval-n 8 --quiet
+expect train-init-from 0 "trained 2 steps" -- "$mechlens" train --task matching --init-from "$work/hop1.safetensors" --out "$work/hop2.safetensors" --steps 2 --batch 8 --eval-n 8 --quiet
+expect info-metadata 0 "init_from +.*hop1.safetensors sha256:[0-9a-f]{64}" -- "$mechlens" info "$work/hop2.safetensors"
+expect info-train-command 0 "train_command +mechlens train --task matching --init-from" -- "$mechlens" info "$work/hop2.safetensors"
+echo '{"n_layers": 3, "d_model": 16, "n_heads": 2, "d_head": 8, "d_mlp": 32, "n_ctx": 14, "d_vocab": 201, "seed": 1}' >"$work/other.json"
+expect train-init-from-config 1 "its model config differs from --config .*other.json" -- "$mechlens" train --task matching --init-from "$work/hop1.safetensors" --config "$work/other.json" --out "$work/x.safetensors" --steps 1 --quiet
+expect train-no-model 2 "train needs --config or --init-from" -- "$mechlens" train --task matching --out "$work/x.safetensors"
+expect train-no-output-left 0 "^absent$" -- bash -c "[ -e '$work/x.safetensors' ] || echo absent"
+
 echo "cli: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
