@@ -11,13 +11,13 @@ work=$(mktemp -d)
 python=/usr/bin/python3
 [ -x "$python" ] || python=python3
 "$build/src/cli/mechlens" data --task logic --n $((steps * batch)) --seed 0 --out "$work/data.h5" --show 0 >/dev/null
-threads=$(nproc)
+threads=${THREADS:-$(nproc)}  # both sides get the same number of threads
 repeats=${REPEATS:-3}
 # Interleaved runs (ours, theirs, ours, ...): the machines are noisy, so each pair gives a ratio and
 # the median ratio is reported.
 ratios=()
 for ((i = 1; i <= repeats; i++)); do
-  ours=$("$build/src/cli/mechlens" train --task logic --config "$config" --out "$work/ck.safetensors" --steps "$steps" \
+  ours=$(MECHLENS_NUM_THREADS=$threads "$build/src/cli/mechlens" train --task logic --config "$config" --out "$work/ck.safetensors" --steps "$steps" \
     --batch "$batch" --eval-every 0 --eval-n 16 --checkpoint-every 0 --seed 0 --quiet | head -1)
   theirs=$(OMP_NUM_THREADS=$threads "$python" "$root/bench/train_baseline.py" "$work/data.h5" "$config" --steps "$steps" --batch "$batch")
   echo "run $i mechlens: $ours"

@@ -139,14 +139,27 @@ torch::Tensor AttentionImpl::attend(const torch::Tensor& x_query, const torch::T
     v = v.repeat_interleave(group, /*dim=*/2);
   }
   // scores: [batch, head, dest, src] (src counts the earlier positions too)
-  torch::Tensor scores = torch::matmul(q.permute({0, 2, 1, 3}), k.permute({0, 2, 3, 1}));
+  const int64_t src = k.size(1);
+  const double scale = 1.0 / std::sqrt(double(d_head_));
+  constexpr float kBlocked = -std::numeric_limits<float>::infinity();
+  torch::Tensor scores;
   if (R_QK.defined()) {
+    scores = torch::matmul(q.permute({0, 2, 1, 3}), k.permute({0, 2, 3, 1}));
     // + s_QK[h] x_dest R_QK[h] x_src^T: [batch, head, dest, src]
     torch::Tensor xr = torch::einsum("bpm,hmn->bhpn", {x_query, R_QK * s_QK.view({-1, 1, 1})});
     scores = scores + torch::matmul(xr, x_source.transpose(1, 2).unsqueeze(1));
+    scores = (scores * scale).masked_fill(blocked, kBlocked);
+  } else {
+    // Scale and mask inside the batched GEMM (mask + scale * q k^T): no separate passes over the
+    // scores forward or backward. [batch*head, dest, src]
+    torch::Tensor q3 = q.permute({0, 2, 1, 3}).reshape({batch * n_heads_, dest, d_head_});
+    torch::Tensor k3 = k.permute({0, 2, 3, 1}).reshape({batch * n_heads_, d_head_, src});
+    torch::Tensor mask = torch::zeros(blocked.sizes(), q.options()).masked_fill_(blocked, kBlocked);
+    mask = mask.size(0) == 1 ? mask.view({1, dest, src})
+                             : mask.expand({batch, n_heads_, dest, src}).reshape({batch * n_heads_, dest, src});
+    scores = torch::baddbmm(mask, q3, k3, /*beta=*/1, /*alpha=*/scale).view({batch, n_heads_, dest, src});
   }
-  scores = scores / std::sqrt(double(d_head_));
-  scores = hook(hook_attn_scores, scores.masked_fill(blocked, -std::numeric_limits<float>::infinity()));
+  scores = hook(hook_attn_scores, scores);
   torch::Tensor pattern = torch::softmax(scores, /*dim=*/-1);
   // A padded query may have no visible key (left padding): its row is all -inf, softmax NaN.
   if (query_is_pad.defined()) pattern = pattern.masked_fill(query_is_pad, 0.0);

@@ -123,7 +123,9 @@ TrainResult train(HookedTransformer& model, const Task& task, const std::vector<
     // The last layer and the unembedding run only where the loss reads them.
     ForwardOptions forward_options;
     forward_options.logits_at = batch.loss_positions;
-    const torch::Tensor logits = model->forward(batch.tokens, forward_options);  // [batch, n, d_vocab]
+    // The last token predicts nothing the loss reads and no loss position attends to it.
+    const int64_t needed = batch.loss_positions.max().item<int64_t>() + 1;
+    const torch::Tensor logits = model->forward(batch.tokens.narrow(1, 0, needed), forward_options);  // [batch, n, d_vocab]
     const torch::Tensor loss = torch::nn::functional::cross_entropy(
         logits.reshape({-1, logits.size(-1)}), batch.loss_targets.reshape({-1}),
         torch::nn::functional::CrossEntropyFuncOptions().ignore_index(kIgnoreTarget));
