@@ -2,7 +2,8 @@
 # The main job on a shipped default: build mechlens, create the small demo model from its config,
 # describe it, run it on a batch of prompts with every hook cached and show what each hook holds,
 # then record every layer's attention maps into an HDF5 file; then evaluate, record and patch the
-# shipped propositional-logic model.
+# shipped propositional-logic model, and evaluate the two shipped matching models and trace the
+# post-LN one's hops.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 MECHLENS_BUILD_TARGET=mechlens bash "$root/scripts/build.sh"
@@ -67,3 +68,20 @@ echo "== mechlens patch: which heads carry a query flip to the answer (head_z, l
 "$mechlens" patch --checkpoint "$logic" --task logic --pairs query-flip --n 64 --seed 12345 --component head_z \
   --positions=-5: --direction noising --metric logit-diff --attribution --top 6 \
   --circuit "$root/data/circuits/logic_3l3h_query_flip.json" --out "$out/logic_patching.h5" --quiet
+
+# The shipped matching models (Wang et al. 2024): post-LN with small initialisation against pre-LN
+# with the default one, trained with the same budget; then the post-LN model's hops, layer by layer.
+echo
+for name in matching_3l1h_post_ln_gamma1 matching_3l1h_pre_ln_gamma05; do
+  for split in test ood; do
+    echo "== mechlens eval: $name, 2-hop $split problems"
+    "$mechlens" eval --checkpoint "$root/data/checkpoints/$name.safetensors" --task matching \
+      --task-option split=$split --n 2000 --seed 12345 | sed -n 3p
+  done
+done
+echo
+echo "== mechlens record: the post-LN matching model's attention on 1,000 2-hop test problems"
+"$mechlens" record --checkpoint "$root/data/checkpoints/matching_3l1h_post_ln_gamma1.safetensors" --task matching \
+  --task-option split=test --n 1000 --seed 12345 --hooks 'blocks.*.attn.hook_pattern' \
+  --out "$out/matching_patterns.h5" --quiet
+"$python" "$root/scripts/matching_flow.py" "$out/matching_patterns.h5"

@@ -1,6 +1,7 @@
 // The shipped checkpoints do what data/checkpoints/README.md says: the logic model solves held-out
 // problems exactly (greedy decoding agrees with the teacher-forced exact-match metric the trainer
-// reports); the post-LN matching model answers 2-hop test problems by the paper's matching mechanism.
+// reports); the post-LN matching model answers 2-hop test problems by the paper's matching mechanism,
+// and its pre-LN counterpart does not.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
@@ -73,6 +74,18 @@ TEST(ShippedCheckpointTest, PostLnMatchingModelHopsByMatching) {
   EXPECT_GT(pair_fusion / static_cast<double>(pairs), 0.9);
   EXPECT_GT(hop1 / n, 0.8);
   EXPECT_GT(hop2 / n, 0.8);
+}
+
+TEST(ShippedCheckpointTest, PreLnMatchingCounterpartStaysOnThePlateau) {
+  // The paper's comparison, as documented: same budget, pre-LN with gamma = 0.5, no 2-hop solution.
+  HookedTransformer model =
+      load_checkpoint(MECHLENS_SOURCE_DIR "/data/checkpoints/matching_3l1h_pre_ln_gamma05.safetensors");
+  EXPECT_EQ(model->config().norm_placement, NormPlacement::kPre);
+  EXPECT_DOUBLE_EQ(model->config().init_gamma, 0.5);
+  MatchingSettings settings;
+  settings.split = MatchingSplit::kTest;
+  const auto examples = generate_examples(MatchingTask{settings}, 500, /*seed=*/987654);
+  EXPECT_LT(evaluate(model, examples).at("all").first_token_accuracy, 0.3);
 }
 
 }  // namespace
