@@ -76,7 +76,7 @@ for name in matching_3l1h_post_ln_gamma1 matching_3l1h_pre_ln_gamma05; do
   for split in test ood; do
     echo "== mechlens eval: $name, 2-hop $split problems"
     "$mechlens" eval --checkpoint "$root/data/checkpoints/$name.safetensors" --task matching \
-      --task-option split=$split --n 2000 --seed 12345 | sed -n 3p
+      --task-option split=$split --n 2000 --seed 12345 | sed -n 2,3p
   done
 done
 echo
