@@ -32,6 +32,24 @@ struct ConfigVariant {
   void (*apply)(ModelConfig&);
 };
 
+// gtest prints a variant by its name, and test names end with it (INSTANTIATE_TEST_SUITE_P's last argument).
+inline void PrintTo(const ConfigVariant& variant, std::ostream* os) { *os << variant.name; }
+inline std::string variant_name(const ::testing::TestParamInfo<ConfigVariant>& info) { return info.param.name; }
+
+// Variants several suites sweep.
+inline const ConfigVariant kPreLn{"pre_ln", [](ModelConfig&) {}};
+inline const ConfigVariant kPostLn{"post_ln", [](ModelConfig& c) { c.norm_placement = NormPlacement::kPost; }};
+inline const ConfigVariant kAttnOnly{"attn_only", [](ModelConfig& c) { c.d_mlp = 0; }};
+inline const ConfigVariant kPostLnAttnOnly{"post_ln_attn_only", [](ModelConfig& c) {
+                                             c.d_mlp = 0;
+                                             c.norm_placement = NormPlacement::kPost;
+                                           }};
+inline const ConfigVariant kRotary{"rotary", [](ModelConfig& c) {
+                                     c.positional_embedding_type = PositionalEmbedding::kRotary;
+                                     c.rotary_dim = 2;
+                                   }};
+inline const ConfigVariant kNoNorm{"no_norm", [](ModelConfig& c) { c.normalization_type = NormType::kNone; }};
+
 inline torch::Tensor random_tokens(int64_t batch, int64_t pos, int64_t d_vocab, uint64_t seed = 1) {
   at::Generator generator = at::detail::createCPUGenerator(seed);
   return torch::randint(d_vocab, {batch, pos}, generator, torch::kLong);

@@ -19,14 +19,14 @@ namespace {
 using Variant = testing::ConfigVariant;
 
 const Variant kVariants[] = {
-    {"pre_ln", [](ModelConfig&) {}},
-    {"post_ln", [](ModelConfig& c) { c.norm_placement = NormPlacement::kPost; }},
+    testing::kPreLn,
+    testing::kPostLn,
     {"rotary_gqa", [](ModelConfig& c) {
        c.positional_embedding_type = PositionalEmbedding::kRotary;
        c.n_key_value_heads = 2;
        c.normalization_type = NormType::kRMS;
      }},
-    {"attn_only", [](ModelConfig& c) { c.d_mlp = 0; }},
+    testing::kAttnOnly,
 };
 
 HookedTransformer make_model(const Variant& variant) {
@@ -108,7 +108,7 @@ TEST_P(PatchingVariantTest, AblationsAndOtherMetricsMatchNaiveLoop) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Variants, PatchingVariantTest, ::testing::ValuesIn(kVariants),
-                         [](const auto& param_info) { return std::string(param_info.param.name); });
+                         testing::variant_name);
 
 TEST(PatchingTest, PatchingTheOnlyDifferenceScoresOneAndTheRestZero) {
   HookedTransformer model = make_model(kVariants[0]);

@@ -13,18 +13,12 @@ namespace {
 using Variant = testing::ConfigVariant;
 
 const Variant kVariants[] = {
-    {"pre_ln", [](ModelConfig&) {}},
-    {"post_ln", [](ModelConfig& c) { c.norm_placement = NormPlacement::kPost; }},
-    {"attn_only", [](ModelConfig& c) { c.d_mlp = 0; }},
-    {"post_ln_attn_only", [](ModelConfig& c) { c.d_mlp = 0; c.norm_placement = NormPlacement::kPost; }},
-    {"rotary", [](ModelConfig& c) { c.positional_embedding_type = PositionalEmbedding::kRotary; c.rotary_dim = 2; }},
-    {"no_norm", [](ModelConfig& c) { c.normalization_type = NormType::kNone; }},
+    testing::kPreLn, testing::kPostLn, testing::kAttnOnly, testing::kPostLnAttnOnly, testing::kRotary,
+    testing::kNoNorm,
     {"gqa_gated", [](ModelConfig& c) { c.n_key_value_heads = 1; c.gated_mlp = true; c.act_fn = ActFn::kSiLU; }},
     {"orthogonal_noise", [](ModelConfig& c) {
        c.norm_placement = NormPlacement::kPost; c.orthogonal_noise = OrthogonalNoise::kQKVO; c.orthogonal_noise_learnable = true; }},
 };
-
-void PrintTo(const Variant& variant, std::ostream* os) { *os << variant.name; }
 
 class LogitsAtTest : public ::testing::TestWithParam<Variant> {
  protected:
@@ -87,7 +81,7 @@ TEST_P(LogitsAtTest, GivesTheSameGradients) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Variants, LogitsAtTest, ::testing::ValuesIn(kVariants),
-                         [](const ::testing::TestParamInfo<Variant>& p) { return std::string(p.param.name); });
+                         testing::variant_name);
 
 TEST(LogitsAtErrorsTest, BadPositionsAndHooksOnTheLastBlockAreRefused) {
   HookedTransformer model(testing::tiny_config());

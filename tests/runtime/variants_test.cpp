@@ -13,13 +13,9 @@ namespace {
 using Variant = testing::ConfigVariant;
 
 const Variant kVariants[] = {
-    {"pre_ln", [](ModelConfig&) {}},
-    {"post_ln", [](ModelConfig& c) { c.norm_placement = NormPlacement::kPost; }},
-    {"attn_only", [](ModelConfig& c) { c.d_mlp = 0; }},
-    {"post_ln_attn_only", [](ModelConfig& c) { c.d_mlp = 0; c.norm_placement = NormPlacement::kPost; }},
-    {"rotary", [](ModelConfig& c) { c.positional_embedding_type = PositionalEmbedding::kRotary; c.rotary_dim = 2; }},
+    testing::kPreLn, testing::kPostLn, testing::kAttnOnly, testing::kPostLnAttnOnly, testing::kRotary,
     {"rms", [](ModelConfig& c) { c.normalization_type = NormType::kRMS; }},
-    {"no_norm", [](ModelConfig& c) { c.normalization_type = NormType::kNone; }},
+    testing::kNoNorm,
     {"gated_silu", [](ModelConfig& c) { c.gated_mlp = true; c.act_fn = ActFn::kSiLU; }},
     {"gqa", [](ModelConfig& c) { c.n_key_value_heads = 1; }},
     {"relu_no_bias_tied", [](ModelConfig& c) {
@@ -27,8 +23,6 @@ const Variant kVariants[] = {
     {"gelu_new_no_pos", [](ModelConfig& c) { c.act_fn = ActFn::kGELUNew; c.positional_embedding_type = PositionalEmbedding::kNone; }},
     {"uniform_small_init", [](ModelConfig& c) { c.init_form = InitForm::kUniform; c.init_gamma = 1.0; }},
 };
-
-void PrintTo(const Variant& variant, std::ostream* os) { *os << variant.name; }
 
 class VariantsTest : public ::testing::TestWithParam<Variant> {};
 
@@ -73,7 +67,7 @@ TEST(PostNormTest, ResidualStreamIsNormalisedAfterEachSublayer) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllVariants, VariantsTest, ::testing::ValuesIn(kVariants),
-                         [](const ::testing::TestParamInfo<Variant>& p) { return std::string(p.param.name); });
+                         testing::variant_name);
 
 }  // namespace
 }  // namespace mechlens
