@@ -1,7 +1,6 @@
 #include "runtime/attention.h"
 
 #include <cmath>
-#include <limits>
 #include <vector>
 
 #include "runtime/affine.h"
@@ -104,7 +103,7 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const AttentionCont
   // The noise reads every source position's input x, which cached keys and values do not hold.
   MECHLENS_CHECK(InputError, past == nullptr || !(R_QK.defined() || R_VO.defined()),
                  "past_key_values are not supported by a model with orthogonal noise");
-  return attend(x, x, q, k, v, context.blocked, context.query_is_pad, /*hooked=*/true);
+  return attend(x, x, q, k, v, context.score_mask, context.query_is_pad, /*hooked=*/true);
 }
 
 torch::Tensor AttentionImpl::forward_at(const torch::Tensor& x, const torch::Tensor& query_index,
@@ -118,17 +117,17 @@ torch::Tensor AttentionImpl::forward_at(const torch::Tensor& x, const torch::Ten
                      select_positions(context.rotary_sin, query_index));
     k = apply_rotary(k, context.rotary_cos, context.rotary_sin);
   }
-  // Mask rows of the chosen queries: blocked [batch or 1, 1, pos, pos] -> [batch, 1, n, pos]
-  torch::Tensor blocked = select_positions(context.blocked.transpose(1, 2), query_index).transpose(1, 2);
+  // Mask rows of the chosen queries: [batch or 1, 1, pos, pos] -> [batch, 1, n, pos]
+  torch::Tensor score_mask = select_positions(context.score_mask.transpose(1, 2), query_index).transpose(1, 2);
   torch::Tensor query_is_pad;
   if (context.query_is_pad.defined()) {
     query_is_pad = select_positions(context.query_is_pad.transpose(1, 2), query_index).transpose(1, 2);
   }
-  return attend(x_query, x, q, k, v, blocked, query_is_pad, /*hooked=*/false);
+  return attend(x_query, x, q, k, v, score_mask, query_is_pad, /*hooked=*/false);
 }
 
 torch::Tensor AttentionImpl::attend(const torch::Tensor& x_query, const torch::Tensor& x_source, torch::Tensor q,
-                                    torch::Tensor k, torch::Tensor v, const torch::Tensor& blocked,
+                                    torch::Tensor k, torch::Tensor v, const torch::Tensor& score_mask,
                                     const torch::Tensor& query_is_pad, bool hooked) {
   auto hook = [hooked](HookPoint& point, const torch::Tensor& value) { return hooked ? point(value) : value; };
   const int64_t batch = q.size(0), dest = q.size(1);
@@ -141,20 +140,19 @@ torch::Tensor AttentionImpl::attend(const torch::Tensor& x_query, const torch::T
   // scores: [batch, head, dest, src] (src counts the earlier positions too)
   const int64_t src = k.size(1);
   const double scale = 1.0 / std::sqrt(double(d_head_));
-  constexpr float kBlocked = -std::numeric_limits<float>::infinity();
   torch::Tensor scores;
   if (R_QK.defined()) {
     scores = torch::matmul(q.permute({0, 2, 1, 3}), k.permute({0, 2, 3, 1}));
     // + s_QK[h] x_dest R_QK[h] x_src^T: [batch, head, dest, src]
     torch::Tensor xr = torch::einsum("bpm,hmn->bhpn", {x_query, R_QK * s_QK.view({-1, 1, 1})});
     scores = scores + torch::matmul(xr, x_source.transpose(1, 2).unsqueeze(1));
-    scores = (scores * scale).masked_fill(blocked, kBlocked);
+    scores = scores * scale + score_mask.to(scores.scalar_type());
   } else {
     // Scale and mask inside the batched GEMM (mask + scale * q k^T): no separate passes over the
     // scores forward or backward. [batch*head, dest, src]
     torch::Tensor q3 = q.permute({0, 2, 1, 3}).reshape({batch * n_heads_, dest, d_head_});
     torch::Tensor k3 = k.permute({0, 2, 3, 1}).reshape({batch * n_heads_, d_head_, src});
-    torch::Tensor mask = torch::zeros(blocked.sizes(), q.options()).masked_fill_(blocked, kBlocked);
+    torch::Tensor mask = score_mask.to(q.scalar_type());
     mask = mask.size(0) == 1 ? mask.view({1, dest, src})
                              : mask.expand({batch, n_heads_, dest, src}).reshape({batch * n_heads_, dest, src});
     scores = torch::baddbmm(mask, q3, k3, /*beta=*/1, /*alpha=*/scale).view({batch, n_heads_, dest, src});

@@ -52,7 +52,7 @@ class AttentionImpl : public torch::nn::Module {
   // Scores, pattern and output from projected q [batch,dest,head,d_head] and k, v [batch,src,kv_head,
   // d_head]; x_query / x_source feed the orthogonal noise. Hook points run only when `hooked`.
   torch::Tensor attend(const torch::Tensor& x_query, const torch::Tensor& x_source, torch::Tensor q,
-                       torch::Tensor k, torch::Tensor v, const torch::Tensor& blocked,
+                       torch::Tensor k, torch::Tensor v, const torch::Tensor& score_mask,
                        const torch::Tensor& query_is_pad, bool hooked);
 
   int64_t n_heads_;

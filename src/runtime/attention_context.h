@@ -14,8 +14,8 @@ struct KeyValues {
 };
 
 struct AttentionContext {
-  torch::Tensor blocked;       // bool [batch or 1, 1, q_pos, k_pos]: true where a query may not look
-                               // (k_pos = past_pos + q_pos when earlier keys are given)
+  torch::Tensor score_mask;    // float [batch or 1, 1, q_pos, k_pos]: -inf where a query may not look,
+                               // else 0 (k_pos = past_pos + q_pos when earlier keys are given)
   torch::Tensor query_is_pad;  // bool [batch, 1, q_pos, 1], or undefined when nothing is padded
   torch::Tensor rotary_cos;    // [batch or 1, pos, 1, rotary_dim], or undefined without rotary
   torch::Tensor rotary_sin;    // same shape as rotary_cos

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <set>
 
 #include "hooks/hook_names.h"
@@ -30,7 +31,9 @@ AttentionContext make_attention_context(const ModelConfig& config, const torch::
     blocked = blocked.logical_or(is_pad.view({is_pad.size(0), 1, 1, pos}));
     context.query_is_pad = is_pad.view({is_pad.size(0), 1, pos, 1});
   }
-  context.blocked = blocked;
+  // Additive form, built once here rather than in every layer: 0 where visible, -inf where blocked.
+  context.score_mask = torch::zeros(blocked.sizes(), torch::TensorOptions().dtype(torch::kFloat32).device(device))
+                           .masked_fill_(blocked, -std::numeric_limits<float>::infinity());
   if (config.positional_embedding_type == PositionalEmbedding::kRotary) {
     const int64_t dim = config.effective_rotary_dim();
     auto float_options = torch::TensorOptions().dtype(torch::kFloat32).device(device);
