@@ -3,22 +3,14 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
-#include <fstream>
-
-#include "store/index_spec.h"
+#include "util/index_spec.h"
 #include "util/error.h"
+#include "util/json_text.h"
 
 namespace mechlens {
 
 Circuit load_circuit(const std::string& path, const ModelConfig& config, int64_t n_positions) {
-  std::ifstream in(path);
-  MECHLENS_CHECK(InputError, in.good(), "{}: cannot open circuit file", path);
-  nlohmann::json json;
-  try {
-    in >> json;
-  } catch (const nlohmann::json::exception& error) {
-    MECHLENS_FAIL(InputError, "{}: not valid JSON ({})", path, error.what());
-  }
+  const nlohmann::json json = read_json_file<InputError>(path);
   MECHLENS_CHECK(InputError, json.is_object() && json.contains("families") && json["families"].is_object(),
                  "{}: expected an object {{\"families\": {{\"NAME\": [heads...]}}}}", path);
   Circuit circuit;

@@ -54,11 +54,12 @@ int64_t Component::n_heads(const ModelConfig& config) const {
   return kind == ActKind::kK || kind == ActKind::kV ? config.kv_heads() : config.n_heads;
 }
 
-std::vector<std::string> Component::dims() const {
+std::vector<std::string> Component::dims(const ModelConfig& config) const {
   if (!is_head()) return {"layer", "pos"};
-  if (all_positions) return {"layer", "head"};
-  if (is_pattern()) return {"layer", "head", "dest"};
-  return {"layer", "pos", "head"};
+  const std::string head = n_heads(config) != config.n_heads ? "kv_head" : "head";
+  if (all_positions) return {"layer", head};
+  if (is_pattern()) return {"layer", head, "dest"};
+  return {"layer", "pos", head};
 }
 
 std::string component_names() {

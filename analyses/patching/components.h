@@ -31,8 +31,9 @@ struct Component {
   std::string hook_name(int64_t layer) const { return layer_hook_name(layer, hook_suffix()); }
   /// Heads the result indexes: key-value heads for k and v (GQA), query heads otherwise.
   int64_t n_heads(const ModelConfig& config) const;
-  /// Result dimensions, e.g. {"layer", "pos", "head"}.
-  std::vector<std::string> dims() const;
+  /// Result dimensions, e.g. {"layer", "pos", "head"}; k and v of a grouped-query model index key-value
+  /// heads, so their axis is "kv_head".
+  std::vector<std::string> dims(const ModelConfig& config) const;
 };
 
 /// Components named by `text`: a single component, or a composite that TransformerLens offers as one

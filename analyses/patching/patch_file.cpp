@@ -5,7 +5,6 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
-#include <filesystem>
 
 #include "store/h5_util.h"
 #include "util/error.h"
@@ -13,19 +12,7 @@
 namespace mechlens {
 namespace {
 
-// tensor: int64 or float32 (converted), written contiguous with an optional "dims" attribute.
-void write_tensor(H5::Group& group, const std::string& name, const torch::Tensor& tensor,
-                  const std::vector<std::string>& dims = {}) {
-  const bool integer = !at::isFloatingType(tensor.scalar_type());
-  torch::Tensor data = tensor.to(torch::kCPU, integer ? torch::kLong : torch::kFloat32).contiguous();
-  std::vector<hsize_t> shape(data.sizes().begin(), data.sizes().end());
-  H5::DataSpace space(int(shape.size()), shape.data());
-  H5::DataSet dataset = group.createDataSet(name, integer ? H5::PredType::STD_I64LE : H5::PredType::IEEE_F32LE, space);
-  dataset.write(data.data_ptr(), integer ? H5::PredType::NATIVE_INT64 : H5::PredType::NATIVE_FLOAT);
-  if (!dims.empty()) h5::write_attr(dataset, "dims", fmt::format("{}", fmt::join(dims, ",")));
-}
-
-void write_result(H5::Group& group, const PatchResult& result, const std::string& prefix) {
+void write_result(const H5::Group& group, const PatchResult& result, const std::string& prefix) {
   write_tensor(group, prefix + "metric", result.metric, result.dims);
   write_tensor(group, prefix + "normalised", result.normalised, result.dims);
 }
@@ -76,68 +63,54 @@ std::string top_components(const PatchResult& result, int64_t top) {
 
 void write_patch_file(const std::string& path, const PatchingInputs& inputs, const std::vector<PatchRecord>& records,
                       const std::optional<CircuitReport>& circuit, const PatchProvenance& provenance) {
-  h5::silence_errors();
-  const std::string partial = path + ".partial";
-  try {
-    {
-      H5::H5File file(partial, H5F_ACC_TRUNC);
-      h5::write_attr(file, "format", std::string("mechlens-patching"));
-      h5::write_attr(file, "format_version", std::string("1"));
-      h5::write_attr(file, "checkpoint", provenance.checkpoint);
-      h5::write_attr(file, "checkpoint_sha256", provenance.checkpoint_sha256);
-      h5::write_attr(file, "command_line", provenance.command_line);
-      h5::write_attr(file, "options", provenance.options_json);
+  write_result_file(path, "mechlens-patching", kPatchFormatVersion, [&](H5::H5File& file) {
+    write_provenance(file, provenance);
 
-      H5::Group prompts = file.createGroup("prompts");
-      write_tensor(prompts, "clean", inputs.clean, {"batch", "pos"});
-      write_tensor(prompts, "corrupted", inputs.corrupted, {"batch", "pos"});
-      write_tensor(prompts, "answer_pos", inputs.answer_pos, {"batch"});
-      write_tensor(prompts, "correct", inputs.correct, {"batch"});
-      write_tensor(prompts, "wrong", inputs.wrong, {"batch"});
+    H5::Group prompts = file.createGroup("prompts");
+    write_tensor(prompts, "clean", inputs.clean, {"batch", "pos"});
+    write_tensor(prompts, "corrupted", inputs.corrupted, {"batch", "pos"});
+    write_tensor(prompts, "answer_pos", inputs.answer_pos, {"batch"});
+    write_tensor(prompts, "correct", inputs.correct, {"batch"});
+    write_tensor(prompts, "wrong", inputs.wrong, {"batch"});
 
-      H5::Group results = file.createGroup("results");
-      for (const PatchRecord& record : records) {
-        const PatchResult& exact = record.exact;
-        H5::Group group = results.createGroup(exact.component.name());
-        h5::write_attr(group, "component", exact.component.name());
-        h5::write_attr(group, "method", exact.method);
-        h5::write_attr(group, "metric_name", metric_name(exact.metric_kind));
-        h5::write_attr(group, "direction", direction_name(exact.direction));
-        h5::write_attr(group, "ablation", ablation_name(exact.ablation));
-        h5::write_attr(group, "clean_metric", exact.clean_metric);
-        h5::write_attr(group, "corrupted_metric", exact.corrupted_metric);
-        h5::write_attr(group, "dims", fmt::format("{}", fmt::join(exact.dims, ",")));
-        write_result(group, exact, "");
-        for (size_t d = 0; d < exact.dims.size(); ++d) {
-          if (exact.dims[d] == "span") h5::write_strings(group, "label_span", exact.span_names);
-          else write_tensor(group, "label_" + exact.dims[d], torch::tensor(exact.labels[d], torch::kLong));
-        }
-        if (record.attribution) {
-          write_result(group, *record.attribution, "attribution_");
-          h5::write_attr(group, "attribution_correlation", record.attribution_correlation);
-        }
+    H5::Group results = file.createGroup("results");
+    for (const PatchRecord& record : records) {
+      const PatchResult& exact = record.exact;
+      H5::Group group = results.createGroup(exact.component.name());
+      h5::write_attr(group, "component", exact.component.name());
+      h5::write_attr(group, "method", exact.method);
+      h5::write_attr(group, "metric_name", metric_name(exact.metric_kind));
+      h5::write_attr(group, "direction", direction_name(exact.direction));
+      h5::write_attr(group, "ablation", ablation_name(exact.ablation));
+      h5::write_attr(group, "clean_metric", exact.clean_metric);
+      h5::write_attr(group, "corrupted_metric", exact.corrupted_metric);
+      h5::write_attr(group, "dims", fmt::format("{}", fmt::join(exact.dims, ",")));
+      write_result(group, exact, "");
+      for (size_t d = 0; d < exact.dims.size(); ++d) {
+        if (exact.dims[d] == "span") h5::write_strings(group, "label_span", exact.span_names);
+        else write_tensor(group, "label_" + exact.dims[d], torch::tensor(exact.labels[d], torch::kLong));
       }
-      if (circuit) {
-        H5::Group group = file.createGroup("circuit");
-        h5::write_attr(group, "clean_metric", circuit->clean_metric);
-        h5::write_attr(group, "corrupted_metric", circuit->corrupted_metric);
-        nlohmann::json names = nlohmann::json::array();
-        std::vector<float> metric, recovered;
-        for (const auto& variant : circuit->variants) {
-          names.push_back(variant.name);
-          metric.push_back(float(variant.metric));
-          recovered.push_back(float(variant.recovered));
-        }
-        h5::write_attr(group, "variants", names.dump());
-        write_tensor(group, "metric", torch::tensor(metric), {"variant"});
-        write_tensor(group, "recovered", torch::tensor(recovered), {"variant"});
+      if (record.attribution) {
+        write_result(group, *record.attribution, "attribution_");
+        h5::write_attr(group, "attribution_correlation", record.attribution_correlation);
       }
     }
-    std::filesystem::rename(partial, path);
-  } catch (const H5::Exception& error) {
-    std::filesystem::remove(partial);
-    h5::rethrow(error, path, "cannot write patching results");
-  }
+    if (circuit) {
+      H5::Group group = file.createGroup("circuit");
+      h5::write_attr(group, "clean_metric", circuit->clean_metric);
+      h5::write_attr(group, "corrupted_metric", circuit->corrupted_metric);
+      nlohmann::json names = nlohmann::json::array();
+      std::vector<float> metric, recovered;
+      for (const auto& variant : circuit->variants) {
+        names.push_back(variant.name);
+        metric.push_back(float(variant.metric));
+        recovered.push_back(float(variant.recovered));
+      }
+      h5::write_attr(group, "variants", names.dump());
+      write_tensor(group, "metric", torch::tensor(metric), {"variant"});
+      write_tensor(group, "recovered", torch::tensor(recovered), {"variant"});
+    }
+  });
 }
 
 std::string patch_json(const std::vector<PatchRecord>& records, const std::optional<CircuitReport>& circuit) {

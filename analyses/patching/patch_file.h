@@ -9,6 +9,7 @@
 
 #include "patching/circuit.h"
 #include "patching/patching.h"
+#include "store/result_file.h"
 
 namespace mechlens {
 
@@ -19,12 +20,10 @@ struct PatchRecord {
   double attribution_correlation = 0;  // Pearson r of the normalised scores
 };
 
-struct PatchProvenance {
-  std::string checkpoint;
-  std::string checkpoint_sha256;
-  std::string command_line;
-  std::string options_json;  // every option of the run, as JSON
-};
+using PatchProvenance = Provenance;
+
+/// The patch file layout's version (root attribute format_version, an integer as in records).
+inline constexpr int64_t kPatchFormatVersion = 1;
 
 void write_patch_file(const std::string& path, const PatchingInputs& inputs, const std::vector<PatchRecord>& records,
                       const std::optional<CircuitReport>& circuit, const PatchProvenance& provenance);

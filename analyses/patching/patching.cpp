@@ -7,6 +7,8 @@
 #include <map>
 #include <random>
 
+#include "core/activation_layout.h"
+#include "core/intervention_plan.h"
 #include "store/record_reader.h"
 #include "util/error.h"
 #include "util/shape_format.h"
@@ -32,17 +34,6 @@ std::string ablation_name(Ablation ablation) {
   return "?";
 }
 
-// One patched run: result index `flat`, patching `head` (-1: none) at `pos` (-1: every position), or
-// at the named span `span` (>= 0), whose positions differ per prompt.
-struct PatchingSession::Site {
-  int64_t flat;
-  int64_t layer;
-  int64_t pos;
-  int64_t head;
-  int64_t span = -1;
-  int64_t first = 0;  // earliest position the patch changes in any prompt
-};
-
 struct PatchingSession::Layout {
   std::vector<std::string> dims;
   std::vector<std::vector<int64_t>> labels;
@@ -50,10 +41,10 @@ struct PatchingSession::Layout {
   std::vector<int64_t> layers, positions, heads;
   const std::vector<PositionSpan>* spans = nullptr;  // set when sites patch named spans
   int64_t n_pos = 0;
-  std::vector<Site> sites;  // in row-major result order
+  std::vector<InterventionSite> sites;  // one per patched run, in row-major result order
 
   // Positions [begin, end) that a site patches in prompt b.
-  std::pair<int64_t, int64_t> range(const Site& site, int64_t b) const {
+  std::pair<int64_t, int64_t> range(const InterventionSite& site, int64_t b) const {
     if (site.span >= 0) return (*spans)[size_t(site.span)].per_prompt[size_t(b)];
     if (site.pos >= 0) return {site.pos, site.pos + 1};
     return {0, n_pos};
@@ -139,8 +130,15 @@ void PatchingSession::ensure_cached(const std::string& hook_suffix) {
   }
 }
 
-std::vector<std::string> PatchingSession::use_clean_record(const std::string& path) {
+std::vector<std::string> PatchingSession::use_clean_record(const std::string& path, const std::string& checkpoint_sha256) {
   RecordReader reader(path);
+  if (!checkpoint_sha256.empty()) {
+    const std::string recorded = reader.attribute("checkpoint_sha256");
+    MECHLENS_CHECK(InputError, recorded == checkpoint_sha256,
+                   "{}: the record was made by checkpoint {} (sha256 {}), not by the one patched here (sha256 {}); "
+                   "its activations would score the wrong model", path, reader.attribute("checkpoint"), recorded,
+                   checkpoint_sha256);
+  }
   const torch::Tensor tokens = reader.read_tokens();
   const torch::Tensor& clean = inputs_.clean;
   MECHLENS_CHECK(InputError,
@@ -212,22 +210,16 @@ PatchingSession::Layout PatchingSession::layout(const Component& component, cons
                    "position {} is out of range: the prompts have {} tokens (0..{})", pos, n_pos, n_pos - 1);
   }
   out.heads = range(component.n_heads(config));
-  out.dims = component.dims();
+  out.dims = component.dims(config);
   for (auto& dim : out.dims) {
     if (dim == "layer") out.labels.push_back(out.layers);
-    else if (dim == "head") out.labels.push_back(out.heads);
+    else if (dim == "head" || dim == "kv_head") out.labels.push_back(out.heads);
     else out.labels.push_back(out.positions);  // pos or dest: a position, or a span's index
     if (by_span && (dim == "pos" || dim == "dest")) dim = "span";
     out.shape.push_back(int64_t(out.labels.back().size()));
   }
   auto site = [&](int64_t flat, int64_t layer, int64_t pos, int64_t head) {
-    Site made{flat, layer, by_span ? -1 : pos, head, by_span && pos >= 0 ? pos : -1, 0};
-    made.first = n_pos;
-    for (int64_t b = 0; b < inputs_.batch(); ++b) {
-      const auto [begin, end] = out.range(made, b);
-      if (begin < end) made.first = std::min(made.first, begin);
-    }
-    return made;
+    return InterventionSite{flat, layer, by_span ? -1 : pos, head, by_span && pos >= 0 ? pos : -1, 0};
   };
   int64_t flat = 0;
   for (int64_t layer : out.layers) {
@@ -243,6 +235,10 @@ PatchingSession::Layout PatchingSession::layout(const Component& component, cons
         for (int64_t head : out.heads) out.sites.push_back(site(flat++, layer, pos, head));
     }
   }
+  PlanShape shape;
+  shape.batch = inputs_.batch();
+  shape.n_pos = n_pos;
+  set_first_positions(out.sites, shape, [&out](const InterventionSite& s, int64_t b) { return out.range(s, b); });
   return out;
 }
 
@@ -283,57 +279,38 @@ PatchResult PatchingSession::empty_result(const Component& component, const Patc
 
 namespace {
 
-// Where a component's activation keeps its position axis: [batch, pos, ...] or the pattern's
-// [batch, head, dest, src].
-int64_t activation_position_dim(const Component& component) { return component.is_pattern() ? 2 : 1; }
-
-// Where a patch can change a run, per prompt, position and head: false where the source value equals
-// the target run's value bitwise. Source and target [batch, ...] -> bool on the host, contiguous:
-// [batch, pos, head] (head components), [batch, head, dest] (pattern), [batch, pos] (the others).
+// Where a patch can change a run: false where the source value equals the target run's value
+// bitwise. Source and target [batch, ...] -> bool [batch, ...] without the last (feature) axis, on
+// the host and contiguous.
 torch::Tensor differs(const torch::Tensor& source, const torch::Tensor& target) {
   return source.ne(target).any(-1).to(torch::kCPU).contiguous();  // drop d_model / d_head / src
 }
 
 // Whether differs() holds anywhere in positions [begin, end) of prompt b at `head` (-1: no head axis).
-bool changed_in(const torch::Tensor& changed, const Component& component, int64_t b, int64_t head, int64_t begin,
+bool changed_in(const torch::Tensor& changed, const ActivationLayout& layout, int64_t b, int64_t head, int64_t begin,
                 int64_t end) {
   const bool* data = changed.data_ptr<bool>();
+  const std::vector<int64_t> strides = changed.strides().vec();
   for (int64_t p = begin; p < end; ++p) {
-    int64_t offset = b * changed.stride(0);
-    if (!component.is_head()) offset += p * changed.stride(1);
-    else if (component.is_pattern()) offset += head * changed.stride(1) + p * changed.stride(2);
-    else offset += p * changed.stride(1) + head * changed.stride(2);
-    if (data[offset]) return true;
+    if (data[layout.offset(strides, b, p, std::max<int64_t>(head, 0))]) return true;
   }
   return false;
 }
 
-// One (patched run, prompt) pair of a pack: the pack's run `run` patched into prompt `prompt` at
-// positions [begin, end).
-struct PackRow {
-  int64_t prompt, run, begin, end;
-};
-
-// Which entries of a pack's activation take the source value: bool [rows, ...], broadcastable to the
-// activation over the recomputed positions first..first+span-1.
-torch::Tensor patch_mask(const Component& component, const std::vector<PackRow>& rows, const std::vector<int64_t>& head_of_run,
-                         int64_t first, int64_t span, int64_t n_heads) {
-  const int64_t n_rows = int64_t(rows.size());
-  const int64_t heads = component.is_head() ? n_heads : 1;
-  // row-major [rows, span, heads] (pattern: [rows, heads, span])
-  std::vector<uint8_t> values(size_t(n_rows * span * heads), 0);
+// Which entries of a pack's activation take the source value: bool, broadcastable to the activation
+// [rows, ...] over the recomputed positions pack.first..n_pos-1.
+torch::Tensor patch_mask(const ActivationLayout& layout, const Pack& pack, int64_t span, int64_t n_heads) {
+  const int64_t n_rows = int64_t(pack.rows.size());
+  const std::vector<int64_t> shape = layout.mask_shape(n_rows, span, layout.has_heads() ? n_heads : 1);
+  torch::Tensor mask = torch::zeros(shape, torch::kBool);
+  const std::vector<int64_t> strides = mask.strides().vec();
+  bool* data = mask.data_ptr<bool>();
   for (int64_t r = 0; r < n_rows; ++r) {
-    const PackRow& row = rows[size_t(r)];
-    const int64_t h = std::max<int64_t>(head_of_run[size_t(row.run)], 0);
-    for (int64_t p = row.begin - first; p < row.end - first; ++p) {
-      const int64_t at = component.is_pattern() ? (r * heads + h) * span + p : (r * span + p) * heads + h;
-      values[size_t(at)] = 1;
-    }
+    const PackRow& row = pack.rows[size_t(r)];
+    const int64_t h = std::max<int64_t>(pack.sites[size_t(row.run)].head, 0);
+    for (int64_t p = row.begin - pack.first; p < row.end - pack.first; ++p) data[layout.offset(strides, r, p, h)] = true;
   }
-  torch::Tensor mask = torch::tensor(values, torch::kUInt8).to(torch::kBool);
-  if (!component.is_head()) return mask.view({n_rows, span, 1});
-  if (component.is_pattern()) return mask.view({n_rows, heads, span, 1});
-  return mask.view({n_rows, span, heads, 1});
+  return mask;
 }
 
 }  // namespace
@@ -361,80 +338,48 @@ PatchResult PatchingSession::run(const Component& component, const PatchOptions&
   torch::Tensor per_prompt = metric_.per_prompt(target_logits).to(torch::kCPU, torch::kFloat64);  // [batch]
   torch::Tensor site_prompt = per_prompt.unsqueeze(0).repeat({int64_t(plan.sites.size()), 1});   // [sites, batch]
 
-  // Packs: rows of runs of one layer, recomputed from the earliest position any of them changes. Runs
-  // are taken latest-first, and a pack closes when sharing its start would waste more than a quarter
-  // of the work (unless the pack is still too small to use the machine well) or the batch is full.
-  constexpr double kWasteAllowed = 1.25;
-  constexpr int64_t kSmallPackTokens = 1024;  // measured best of 1024..16384 on the shipped logic model
-  struct Pack {
-    int64_t layer = 0;
-    std::vector<Site> sites;
-    std::vector<PackRow> rows;
-  };
+  // The plan (analyses/core/intervention_plan.h): which (run, prompt) rows are recomputed, packed
+  // into which forward passes. Orthogonal noise reads the attention input of every source position,
+  // which is not cached, so its passes start at position 0.
+  const ActivationLayout act_layout =
+      ActivationLayout::from_dims(model_->hook_point(component.hook_name(plan.layers.front()))->dims());
+  PlanShape shape;
+  shape.batch = batch;
+  shape.n_pos = n_pos;
+  shape.answer_pos = answer_pos;
+  shape.max_batch = options.max_batch;
+  shape.from_start = config.orthogonal_noise != OrthogonalNoise::kNone;
+  const SiteRange range = [&plan](const InterventionSite& site, int64_t b) { return plan.range(site, b); };
   std::vector<Pack> packs;
   std::map<int64_t, torch::Tensor> sources;  // layer -> [batch, ...]
   for (int64_t layer : plan.layers) {
-    std::vector<Site> sites;
-    for (const Site& site : plan.sites) {
-      if (site.layer == layer) sites.push_back(site);
-    }
     sources[layer] = source_activation(component, layer, options);
     torch::Tensor changed;
     if (options.skip_unchanged) changed = differs(sources[layer], activation(into_clean, component.hook_name(layer)));
-    std::stable_sort(sites.begin(), sites.end(), [](const Site& a, const Site& b) { return a.first > b.first; });
-    Pack pack{layer, {}, {}};
-    int64_t useful = 0;
-    for (const Site& site : sites) {
-      std::vector<PackRow> new_rows;
-      for (int64_t b = 0; b < batch; ++b) {
-        const auto [begin, end] = plan.range(site, b);
-        if (begin >= end || answer_pos[size_t(b)] < begin) continue;
-        if (changed.defined() && !changed_in(changed, component, b, site.head, begin, end)) continue;
-        new_rows.push_back({b, int64_t(pack.sites.size()), begin, end});
-      }
-      if (new_rows.empty()) continue;
-      const int64_t span = n_pos - site.first, n_new = int64_t(new_rows.size());
-      const int64_t rows = int64_t(pack.rows.size()) + n_new;
-      const int64_t work = rows * span;
-      const bool fits = rows <= std::max<int64_t>(options.max_batch, n_new) &&
-                        (work <= kWasteAllowed * double(useful + n_new * span) || work <= kSmallPackTokens);
-      if (!pack.sites.empty() && !fits) {
-        packs.push_back(std::move(pack));
-        pack = Pack{layer, {}, {}};
-        useful = 0;
-        for (PackRow& row : new_rows) row.run = 0;
-      }
-      pack.rows.insert(pack.rows.end(), new_rows.begin(), new_rows.end());
-      pack.sites.push_back(site);
-      useful += n_new * span;
+    SiteChanges changes;
+    if (changed.defined()) {
+      changes = [&](const InterventionSite& site, int64_t b, int64_t begin, int64_t end) {
+        return changed_in(changed, act_layout, b, site.head, begin, end);
+      };
     }
-    if (!pack.sites.empty()) packs.push_back(std::move(pack));
+    std::vector<Pack> layer_packs = plan_layer(plan.sites, layer, shape, range, changes);
+    packs.insert(packs.end(), std::make_move_iterator(layer_packs.begin()), std::make_move_iterator(layer_packs.end()));
   }
 
-  ProgressBar progress("patching " + component.name(), int64_t(plan.sites.size()), options.progress);
-  progress.advance(int64_t(plan.sites.size()) - [&] {
-    int64_t computed = 0;
-    for (const Pack& pack : packs) computed += int64_t(pack.sites.size());
-    return computed;
-  }());
+  // Progress counts work (rows x recomputed positions), not runs: early-position runs cost more.
+  ProgressBar progress("patching " + component.name(), std::max<int64_t>(plan_work(packs, n_pos), 1), options.progress);
   for (const Pack& pack : packs) {
-    const int64_t layer = pack.layer;
-    int64_t first = n_pos;
-    for (const PackRow& row : pack.rows) first = std::min(first, row.begin);
-    // Orthogonal noise reads the attention input of every source position, which is not cached.
-    if (config.orthogonal_noise != OrthogonalNoise::kNone) first = 0;
+    const int64_t layer = pack.layer, first = pack.first;
     const int64_t span = n_pos - first, rows = int64_t(pack.rows.size());
-    std::vector<int64_t> prompts, flat_of_row, head_of_run;
+    std::vector<int64_t> prompts, flat_of_row;
     for (const PackRow& row : pack.rows) {
       prompts.push_back(row.prompt);
       flat_of_row.push_back(pack.sites[size_t(row.run)].flat);
     }
-    for (const Site& site : pack.sites) head_of_run.push_back(site.head);
     torch::Tensor prompt_of_row = long_tensor(prompts).to(device);  // [rows]
     // [rows, ...] over the recomputed positions
-    torch::Tensor source =
-        sources[layer].narrow(activation_position_dim(component), first, span).index_select(0, prompt_of_row);
-    torch::Tensor mask = patch_mask(component, pack.rows, head_of_run, first, span, component.n_heads(config)).to(device);
+    torch::Tensor source = sources[layer].narrow(act_layout.position_dim, first, span).index_select(0, prompt_of_row);
+    torch::Tensor mask = patch_mask(act_layout, pack, span, component.n_heads(config)).to(device);
 
     ForwardOptions forward;
     forward.start_at_layer = layer;
@@ -462,7 +407,7 @@ PatchResult PatchingSession::run(const Component& component, const PatchOptions&
     torch::Tensor logits = model_->logits_from_resid(at_answer);  // [rows, V]
     site_prompt.index_put_({long_tensor(flat_of_row), long_tensor(prompts)},
                            metric_.per_prompt(logits, prompt_of_row).to(torch::kCPU, torch::kFloat64));
-    progress.advance(int64_t(pack.sites.size()));
+    progress.advance(rows * span);
   }
   progress.finish();
   result.metric = site_prompt.mean(1).to(torch::kFloat32).view(plan.shape);
@@ -479,7 +424,7 @@ PatchResult PatchingSession::run_naive(const Component& component, const PatchOp
   const torch::Tensor& target_tokens = into_clean ? inputs_.clean : inputs_.corrupted;
   torch::Tensor flat_metric = result.metric.view({-1});
   std::map<int64_t, torch::Tensor> sources;  // layer -> [batch, ...]
-  for (const Site& site : plan.sites) {
+  for (const InterventionSite& site : plan.sites) {
     if (!sources.count(site.layer)) sources[site.layer] = source_activation(component, site.layer, options);
     const torch::Tensor& source = sources[site.layer];
     auto patch = [&](const torch::Tensor& act, const HookPointImpl&) {

@@ -72,8 +72,9 @@ class PatchingSession {
 
   /// Takes the clean run's activations from an HDF5 record of these clean prompts (every position and
   /// head, from `mechlens record`) instead of recomputing them; returns the hooks taken. Throws
-  /// StoreError/InputError naming the file and hook when tokens or shapes do not match.
-  std::vector<std::string> use_clean_record(const std::string& path);
+  /// StoreError/InputError naming the file and hook when tokens or shapes do not match, or when the
+  /// record names another checkpoint than `checkpoint_sha256` (empty: not checked).
+  std::vector<std::string> use_clean_record(const std::string& path, const std::string& checkpoint_sha256 = "");
 
   double clean_metric() const { return clean_metric_; }
   double corrupted_metric() const { return corrupted_metric_; }
@@ -84,7 +85,6 @@ class PatchingSession {
   const torch::Tensor& activation(bool clean, const std::string& hook_name);
 
  private:
-  struct Site;
   struct Layout;
   Layout layout(const Component& component, const PatchOptions& options) const;
   void ensure_cached(const std::string& hook_suffix);

@@ -56,11 +56,10 @@ std::unique_ptr<Task> make_task(const std::string& name, const std::vector<std::
     LogicSettings settings;
     if (values.count("depth")) settings.depth = to_int("depth", values.at("depth"));
     if (values.count("logop_share")) {
-      try {
-        settings.logop_share = std::stod(values.at("logop_share"));
-      } catch (const std::exception&) {
-        MECHLENS_FAIL(InputError, "task option logop_share={} is not a number", values.at("logop_share"));
-      }
+      const std::optional<double> share = parse_double(values.at("logop_share"));
+      MECHLENS_CHECK(InputError, share.has_value(), "task option logop_share={} is not a number",
+                     values.at("logop_share"));
+      settings.logop_share = *share;
     }
     if (values.count("operator")) settings.op = parse_logic_operator(values.at("operator"));
     return std::make_unique<LogicTask>(settings);

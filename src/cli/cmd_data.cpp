@@ -10,6 +10,7 @@
 #include "cli/task_input.h"
 #include "store/record_writer.h"
 #include "util/error.h"
+#include "util/output_file.h"
 
 namespace mechlens::cli {
 
@@ -43,14 +44,9 @@ int run_data(const std::vector<std::string>& args) {
   const std::string out = vm["out"].as<std::string>();
   const std::string ext = std::filesystem::path(out).extension().string();
   if (ext == ".txt") {
-    const std::string partial = out + ".partial";
-    {
-      std::ofstream file(partial);
-      MECHLENS_CHECK(InputError, file.good(), "{}: cannot open for writing", partial);
-      for (const auto& e : generated.examples) file << fmt::format("{}\n", fmt::join(e.prompt, " "));
-      MECHLENS_CHECK(InputError, file.good(), "{}: write failed", partial);
-    }
-    std::filesystem::rename(partial, out);
+    std::string text;
+    for (const auto& e : generated.examples) text += fmt::format("{}\n", fmt::join(e.prompt, " "));
+    write_file_atomically(out, text);
   } else if (ext == ".h5" || ext == ".hdf5") {
     RecordSettings settings;  // a record without activations: tokens, lengths, annotations
     RecordProvenance provenance;

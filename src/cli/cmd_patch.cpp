@@ -20,8 +20,9 @@
 #include "patching/circuit.h"
 #include "patching/patch_file.h"
 #include "patching/patching.h"
-#include "store/index_spec.h"
+#include "util/index_spec.h"
 #include "util/error.h"
+#include "util/output_file.h"
 #include "util/sha256.h"
 
 namespace mechlens::cli {
@@ -66,15 +67,23 @@ std::vector<PositionSpan> task_spans(const Task& task, const std::vector<Example
 // Returns nothing for a numeric spec (all, -5:, 3,7).
 std::optional<std::vector<PositionSpan>> named_spans(const std::string& spec, const std::vector<PositionSpan>& known,
                                                      bool from_task) {
-  const bool named = spec != "all" && std::any_of(spec.begin(), spec.end(), [](char c) { return std::isalpha(c); });
+  // Named only when every comma-separated part is an identifier: "3:x" is a malformed index
+  // selection (reported by IndexSpec with the bad part), not an unknown span.
+  auto is_identifier = [](const std::string& part) {
+    return !part.empty() && (std::isalpha(static_cast<unsigned char>(part[0])) || part[0] == '_') &&
+           std::all_of(part.begin(), part.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
+  };
+  std::vector<std::string> parts;
+  std::stringstream split(spec);
+  for (std::string part; std::getline(split, part, ',');) parts.push_back(part);
+  const bool named = spec != "all" && !parts.empty() && std::all_of(parts.begin(), parts.end(), is_identifier);
   if (!named) return std::nullopt;
   if (!from_task) throw UsageError{fmt::format("--positions {}: named spans come from a task's annotations; use --task", spec)};
   if (spec == "spans") return known;
   std::vector<std::string> names;
   for (const auto& span : known) names.push_back(span.name);
   std::vector<PositionSpan> chosen;
-  std::stringstream parts(spec);
-  for (std::string name; std::getline(parts, name, ',');) {
+  for (const std::string& name : parts) {
     const auto found = std::find(names.begin(), names.end(), name);
     MECHLENS_CHECK(InputError, found != names.end(), "--positions: unknown span '{}'; this task names {} (or 'spans' for all)",
                    name, fmt::join(names, ", "));
@@ -167,6 +176,10 @@ int run_patch(const std::vector<std::string>& args) {
     return 0;
   }
   const bool from_task = vm.count("task") > 0;
+  refuse_task_options_without_task(vm, /*seed_used_elsewhere=*/true);  // --seed also seeds resample ablation
+  if (from_task && !vm["answer-pos"].defaulted()) {
+    throw UsageError{"--answer-pos applies to --clean/--corrupted files; a task's prompts end at their answer position"};
+  }
   if (from_task == (vm.count("clean") + vm.count("corrupted") > 0)) {
     throw UsageError{"give the prompts with either --clean F --corrupted F or --task NAME"};
   }
@@ -176,6 +189,7 @@ int run_patch(const std::vector<std::string>& args) {
 
   const std::string checkpoint = vm["checkpoint"].as<std::string>();
   HookedTransformer model = load_checkpoint(checkpoint);
+  const std::string checkpoint_sha256 = sha256_file(checkpoint);
   const ModelConfig& config = model->config();
   const std::vector<Component> components = parse_components(vm["component"].as<std::string>(), config);
   PatchOptions patch_options;
@@ -190,6 +204,13 @@ int run_patch(const std::vector<std::string>& args) {
   PatchingInputs inputs = from_task ? inputs_from_task(vm, spans) : inputs_from_files(vm, model);
   const int64_t n_pos = inputs.clean.size(1);
   const std::string positions = vm["positions"].as<std::string>();
+  const bool all_position_components =
+      std::all_of(components.begin(), components.end(), [](const Component& c) { return c.all_positions; });
+  if (all_position_components && !vm["positions"].defaulted()) {
+    throw UsageError{fmt::format("--positions {}: component '{}' patches every position at once; drop --positions "
+                                 "or choose a by-position component (e.g. head_z)", positions,
+                                 vm["component"].as<std::string>())};
+  }
   if (auto chosen = named_spans(positions, spans, from_task)) {
     patch_options.spans = std::move(*chosen);
   } else {
@@ -201,12 +222,15 @@ int run_patch(const std::vector<std::string>& args) {
   std::optional<Circuit> circuit;
   if (vm.count("circuit")) circuit = load_circuit(vm["circuit"].as<std::string>(), config, n_pos);
 
+  // With --json -, stdout carries the JSON alone; the human summary goes to stderr.
+  const bool json_to_stdout = vm.count("json") && vm["json"].as<std::string>() == "-";
+  std::FILE* human = json_to_stdout ? stderr : stdout;
   PatchingSession session(model, inputs, metric);
   if (vm.count("clean-record")) {
-    const auto taken = session.use_clean_record(vm["clean-record"].as<std::string>());
-    fmt::print("clean activations of {} hooks from {}\n", taken.size(), vm["clean-record"].as<std::string>());
+    const auto taken = session.use_clean_record(vm["clean-record"].as<std::string>(), checkpoint_sha256);
+    fmt::print(human, "clean activations of {} hooks from {}\n", taken.size(), vm["clean-record"].as<std::string>());
   }
-  fmt::print("{} prompts of {} tokens; {} clean {:.4f}, corrupted {:.4f}\n", inputs.batch(), n_pos, metric_name(metric),
+  fmt::print(human, "{} prompts of {} tokens; {} clean {:.4f}, corrupted {:.4f}\n", inputs.batch(), n_pos, metric_name(metric),
              session.clean_metric(), session.corrupted_metric());
   if (std::abs(session.clean_metric() - session.corrupted_metric()) < 1e-6) {
     fmt::print(stderr, "warning: clean and corrupted metrics are equal; normalised scores are undefined\n");
@@ -219,20 +243,20 @@ int run_patch(const std::vector<std::string>& args) {
       record.attribution = session.attribution(component, patch_options);
       record.attribution_correlation = correlation(record.attribution->normalised, record.exact.normalised);
     }
-    fmt::print("{} ({}, {}, ablation {}), top by |score|:\n{}", component.name(),
+    fmt::print(human, "{} ({}, {}, ablation {}), top by |score|:\n{}", component.name(),
                direction_name(record.exact.direction), fmt::join(record.exact.dims, " x "),
                ablation_name(record.exact.ablation), top_components(record.exact, vm["top"].as<int64_t>()));
     if (record.attribution) {
-      fmt::print("  attribution patching vs exact: Pearson r = {:.4f}\n", record.attribution_correlation);
+      fmt::print(human, "  attribution patching vs exact: Pearson r = {:.4f}\n", record.attribution_correlation);
     }
     records.push_back(std::move(record));
   }
   std::optional<CircuitReport> report;
   if (circuit) {
     report = check_circuit(session, *circuit);
-    fmt::print("circuit check (share of the clean-corrupted {} recovered on the clean prompts):\n", metric_name(metric));
+    fmt::print(human, "circuit check (share of the clean-corrupted {} recovered on the clean prompts):\n", metric_name(metric));
     for (const auto& variant : report->variants) {
-      fmt::print("  {:<28} {:+.4f}  (metric {:+.4f})\n", variant.name, variant.recovered, variant.metric);
+      fmt::print(human, "  {:<28} {:+.4f}  (metric {:+.4f})\n", variant.name, variant.recovered, variant.metric);
     }
   }
 
@@ -243,10 +267,14 @@ int run_patch(const std::vector<std::string>& args) {
       else if (value.value().type() == typeid(int64_t)) options_json[name] = value.as<int64_t>();
       else if (value.value().type() == typeid(bool)) options_json[name] = value.as<bool>();
     }
-    PatchProvenance provenance{checkpoint, sha256_file(checkpoint),
-                               fmt::format("mechlens patch {}", fmt::join(args, " ")), options_json.dump()};
+    PatchProvenance provenance;
+    provenance.checkpoint = checkpoint;
+    provenance.checkpoint_sha256 = checkpoint_sha256;
+    provenance.command_line = fmt::format("mechlens patch {}", fmt::join(args, " "));
+    provenance.model_config_json = config.to_json().dump();
+    provenance.options_json = options_json.dump();
     write_patch_file(vm["out"].as<std::string>(), inputs, records, report, provenance);
-    fmt::print("wrote {}\n", vm["out"].as<std::string>());
+    fmt::print(human, "wrote {}\n", vm["out"].as<std::string>());
   }
   if (vm.count("json")) {
     const std::string json = patch_json(records, report);
@@ -254,9 +282,7 @@ int run_patch(const std::vector<std::string>& args) {
     if (path == "-") {
       std::cout << json << "\n";
     } else {
-      std::ofstream out(path);
-      out << json << "\n";
-      MECHLENS_CHECK(InputError, out.good(), "{}: cannot write JSON", path);
+      write_file_atomically(path, json + "\n");
     }
   }
   return 0;

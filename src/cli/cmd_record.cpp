@@ -11,10 +11,11 @@
 #include "cli/prompts.h"
 #include "cli/task_input.h"
 #include "io/checkpoint.h"
-#include "store/index_spec.h"
+#include "util/index_spec.h"
 #include "store/record_reader.h"
 #include "store/recorder.h"
 #include "util/error.h"
+#include "util/parse.h"
 #include "util/sha256.h"
 
 namespace mechlens::cli {
@@ -34,9 +35,12 @@ RecordSettings parse_settings(const po::variables_map& vm, const HookedTransform
   const std::string compress = vm["compress"].as<std::string>();
   if (compress == "none") {
     settings.gzip_level = 0;
-  } else if (compress.rfind("gzip", 0) == 0) {
-    settings.gzip_level = compress == "gzip" ? 4 : std::atoi(compress.substr(5).c_str());
-    if (settings.gzip_level < 1 || settings.gzip_level > 9) throw UsageError{"--compress gzip level must be 1..9"};
+  } else if (compress == "gzip" || compress.rfind("gzip:", 0) == 0) {
+    const std::optional<int64_t> level = compress == "gzip" ? 4 : parse_int(compress.substr(5));
+    if (!level || *level < 1 || *level > 9) {
+      throw UsageError{"--compress gzip level must be an integer 1..9, got '" + compress + "'"};
+    }
+    settings.gzip_level = int(*level);
   } else {
     throw UsageError{"--compress must be none, gzip or gzip:LEVEL, got '" + compress + "'"};
   }
@@ -72,6 +76,7 @@ int run_record(const std::vector<std::string>& args) {
     return 0;
   }
   if (vm.count("tokens") == vm.count("task")) throw UsageError{"give the prompts with either --tokens FILE or --task NAME"};
+  refuse_task_options_without_task(vm);
   const std::string checkpoint = vm["checkpoint"].as<std::string>();
   const std::string out = vm["out"].as<std::string>();
   HookedTransformer model = load_checkpoint(checkpoint);

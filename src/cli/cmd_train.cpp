@@ -1,6 +1,8 @@
 // `mechlens train`: train a model from a config JSON on a task and save the checkpoint.
 #include <fmt/ranges.h>
 
+#include <cmath>
+
 #include "cli/command.h"
 #include "cli/options.h"
 #include "io/checkpoint.h"
@@ -102,6 +104,21 @@ int run_train(const std::vector<std::string>& args) {
     settings.metadata["init_from"] = fmt::format("{} sha256:{}", init, sha256_file(init));
   }
   if (settings.steps < 1 || settings.batch_size < 1) throw UsageError{"--steps and --batch must be at least 1"};
+  auto require = [](bool ok, const std::string& message) {
+    if (!ok) throw UsageError{message};
+  };
+  const double lr = settings.schedule.lr, min_lr = settings.schedule.min_lr;
+  require(std::isfinite(lr) && lr > 0, fmt::format("--lr is {}, expected a positive number", lr));
+  require(std::isfinite(min_lr) && min_lr >= 0 && min_lr <= lr,
+          fmt::format("--min-lr is {}, expected 0..--lr ({})", min_lr, lr));
+  require(settings.schedule.warmup_steps >= 0, "--warmup must be >= 0");
+  require(std::isfinite(settings.weight_decay) && settings.weight_decay >= 0, "--weight-decay must be >= 0");
+  require(std::isfinite(settings.grad_clip) && settings.grad_clip >= 0, "--grad-clip must be >= 0 (0 = off)");
+  require(settings.eval_every >= 0, "--eval-every must be >= 0 (0 = only at the end)");
+  require(settings.checkpoint_every >= 0, "--checkpoint-every must be >= 0 (0 = only at the end)");
+  require(vm["seed"].as<int64_t>() >= 0, "--seed must be >= 0");
+  require(vm["eval-n"].as<int64_t>() >= 1 && vm["eval-n"].as<int64_t>() <= 10'000'000, "--eval-n must be 1..10000000");
+  require(settings.stop_after == -1 || settings.stop_after >= 1, "--stop-after must be >= 1 (or -1: run to --steps)");
 
   const auto eval = evaluation_examples(task_name, task_options, vm["eval-n"].as<int64_t>(), settings.seed);
   const TrainResult result = train(model, *task, eval, settings);

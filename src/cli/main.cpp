@@ -1,8 +1,10 @@
 // mechlens: one binary, `mechlens <command> [options]`. Only this file catches errors:
 // mechlens::Error -> message and exit 1; bad usage -> message and exit 2.
+#include <H5Cpp.h>
 #include <boost/program_options/errors.hpp>
 #include <fmt/format.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <string>
@@ -41,17 +43,42 @@ void print_usage() {
       "Mechanistic interpretability of transformers: hookable runtime, caches, checkpoints.\n\n"
       "commands:\n");
   for (const auto& command : kCommands) fmt::print("  {:<8} {}\n", command.name, command.summary);
-  fmt::print("\n`mechlens <command> --help` describes a command's options.\n");
+  fmt::print("\n`mechlens <command> --help` (or `mechlens help <command>`) describes a command's options;\n"
+             "--verbose adds the source location to error messages; `mechlens --version` prints the version.\n");
+}
+
+// The source location of an error, shown with --verbose (or MECHLENS_VERBOSE=1) only: it helps a
+// developer, not a user.
+std::string location_suffix(const mechlens::Error& e, bool verbose) {
+  return verbose && !e.location().empty() ? fmt::format(" [{}]", e.location()) : "";
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2 || std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0) {
-    print_usage();
-    return argc < 2 ? 2 : 0;
+  std::vector<std::string> words(argv + 1, argv + argc);
+  const char* verbose_env = std::getenv("MECHLENS_VERBOSE");
+  bool verbose = verbose_env && std::strcmp(verbose_env, "0") != 0 && verbose_env[0] != '\0';
+  for (auto it = words.begin(); it != words.end();) {
+    if (*it == "--verbose") {
+      verbose = true;
+      it = words.erase(it);
+    } else {
+      ++it;
+    }
   }
-  const std::string name = argv[1];
+  if (words.empty() || words[0] == "--help" || words[0] == "-h" || words[0] == "help") {
+    if (words.size() >= 2 && words[0] == "help") words = {words[1], "--help"};
+    else {
+      print_usage();
+      return words.empty() ? 2 : 0;
+    }
+  }
+  if (words[0] == "--version" || words[0] == "version") {
+    fmt::print("mechlens {}\n", MECHLENS_VERSION);
+    return 0;
+  }
+  const std::string name = words[0];
   const Command* command = nullptr;
   for (const auto& candidate : kCommands) {
     if (name == candidate.name) command = &candidate;
@@ -61,7 +88,7 @@ int main(int argc, char** argv) {
     print_usage();
     return 2;
   }
-  const std::vector<std::string> args(argv + 2, argv + argc);
+  const std::vector<std::string> args(words.begin() + 1, words.end());
   try {
     mechlens::configure_process();
     return command->run(args);
@@ -72,7 +99,11 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "mechlens {}: {}\n(see `mechlens {} --help`)\n", name, e.what(), name);
     return 2;
   } catch (const mechlens::Error& e) {
-    fmt::print(stderr, "mechlens {}: error: {}\n", name, e.what());
+    fmt::print(stderr, "mechlens {}: error: {}{}\n", name, e.what(), location_suffix(e, verbose));
+    return 1;
+  } catch (const H5::Exception& e) {
+    // Library code turns HDF5 failures into StoreError naming the file; this is the last net.
+    fmt::print(stderr, "mechlens {}: error: HDF5: {}: {}\n", name, e.getFuncName(), e.getDetailMsg());
     return 1;
   } catch (const c10::Error& e) {
     fmt::print(stderr, "mechlens {}: internal tensor error: {}\n", name, e.what_without_backtrace());

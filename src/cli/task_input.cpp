@@ -1,5 +1,7 @@
 #include "cli/task_input.h"
 
+#include <fmt/format.h>
+
 #include "cli/command.h"
 #include "tasks/example_tensors.h"
 #include "tasks/task_factory.h"
@@ -15,6 +17,16 @@ void add_task_options(po::options_description& options) {
       ("seed", po::value<int64_t>()->default_value(0), "task generation seed");
 }
 
+void refuse_task_options_without_task(const po::variables_map& vm, bool seed_used_elsewhere) {
+  if (vm.count("task")) return;
+  for (const char* option : {"n", "seed", "task-option", "pairs"}) {
+    if (seed_used_elsewhere && std::string(option) == "seed") continue;
+    if (vm.count(option) && !vm[option].defaulted()) {
+      throw UsageError{fmt::format("--{} applies to task prompts only; add --task NAME or drop --{}", option, option)};
+    }
+  }
+}
+
 TaskPrompts generate_task_prompts(const po::variables_map& vm, bool pairs) {
   TaskPrompts out;
   std::vector<std::string> task_options;
@@ -22,7 +34,9 @@ TaskPrompts generate_task_prompts(const po::variables_map& vm, bool pairs) {
   out.task = make_task(vm["task"].as<std::string>(), task_options);
   const int64_t n = vm["n"].as<int64_t>();
   const int64_t seed = vm["seed"].as<int64_t>();
-  if (n < 1) throw UsageError{"--n must be at least 1"};
+  // Bounded before anything is allocated: every example holds a sequence and its annotations.
+  constexpr int64_t kMaxExamples = 10'000'000;
+  if (n < 1 || n > kMaxExamples) throw UsageError{fmt::format("--n is {}, expected 1..{}", n, kMaxExamples)};
   if (seed < 0) throw UsageError{"--seed must be >= 0"};
   out.examples = generate_examples(*out.task, n, static_cast<uint64_t>(seed));
   ExampleTensors tensors = to_tensors(out.examples, /*with_answers=*/false);

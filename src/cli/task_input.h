@@ -13,6 +13,10 @@ namespace mechlens::cli {
 
 void add_task_options(po::options_description& options);
 
+/// Throws UsageError when --n, --seed, --task-option or --pairs were given without --task (they would
+/// otherwise be silently ignored). `seed_used_elsewhere`: the command also uses --seed without a task.
+void refuse_task_options_without_task(const po::variables_map& vm, bool seed_used_elsewhere = false);
+
 struct TaskPrompts {
   std::unique_ptr<Task> task;
   std::vector<Example> examples;

@@ -3,17 +3,37 @@
 #include <fmt/ranges.h>
 #include <torch/torch.h>
 
+#include <optional>
 #include <set>
 
 #include <nlohmann/json.hpp>
 
+#include "io/transformer_lens.h"
 #include "util/error.h"
+#include "util/json_text.h"
 #include "util/shape_format.h"
 
 namespace mechlens {
 namespace {
 
+// The metadata "config" of a file without mechlens's format tag, when it is TransformerLens's.
+std::optional<nlohmann::json> transformer_lens_config(const std::map<std::string, std::string>& metadata,
+                                                      const std::string& path) {
+  const auto config = metadata.find("config");
+  if (metadata.count("format") || config == metadata.end()) return std::nullopt;
+  nlohmann::json parsed = parse_json_text<CheckpointError>(config->second, path + ": __metadata__.config");
+  if (!is_transformer_lens_config(parsed)) return std::nullopt;
+  return parsed;
+}
+
 ModelConfig config_from_metadata(const std::map<std::string, std::string>& metadata, const std::string& path) {
+  if (const auto tl_config = transformer_lens_config(metadata, path)) {
+    try {
+      return config_from_transformer_lens(*tl_config);
+    } catch (const ConfigError& e) {
+      MECHLENS_FAIL(CheckpointError, "{}: __metadata__.config (TransformerLens): {}", path, e.what());
+    }
+  }
   const auto format = metadata.find("format");
   MECHLENS_CHECK(CheckpointError, format != metadata.end() && format->second == kCheckpointFormat,
                  "{}: __metadata__.format is '{}', expected '{}'; hint: not a mechlens checkpoint "
@@ -51,8 +71,11 @@ ModelConfig read_checkpoint_config(const std::string& path) {
 }
 
 HookedTransformer load_checkpoint(const std::string& path) {
-  const SafetensorsFile file = read_safetensors(path);
+  SafetensorsFile file = read_safetensors(path);
   HookedTransformer model(config_from_metadata(file.metadata, path));
+  if (const auto tl_config = transformer_lens_config(file.metadata, path)) {
+    file.tensors = tensors_from_transformer_lens(file.tensors, *tl_config, model->config(), path);
+  }
   load_weights(model, file, path);
   return model;
 }
@@ -92,6 +115,10 @@ void load_weights(HookedTransformer& model, const SafetensorsFile& file, const s
                    "{}: {} has dtype {}, expected a floating-point type ({})", path, item.key(),
                    c10::toString(source.scalar_type()), c10::toString(param.scalar_type()));
     param.copy_(source);
+    // Not an error (a diverged run is worth inspecting), but never silent.
+    if (!torch::isfinite(param).all().item<bool>()) {
+      fmt::print(stderr, "warning: {}: {} holds NaN or infinite values\n", path, item.key());
+    }
   }
 }
 

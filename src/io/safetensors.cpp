@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include "util/error.h"
+#include "util/json_text.h"
+#include "util/output_file.h"
 
 namespace mechlens {
 namespace {
@@ -83,12 +85,17 @@ void write_safetensors(const std::string& path, const NamedTensors& tensors,
       out.write(static_cast<const char*>(tensor.data_ptr()),
                 static_cast<std::streamsize>(tensor.numel() * tensor.element_size()));
     }
-    out.flush();
-    if (!out.good()) {
-      out.close();
+    out.close();  // the last buffer is written here: checked after, not before
+    if (out.fail()) {
       std::remove(temp_path.c_str());
       MECHLENS_FAIL(CheckpointError, "{}: write failed (disk full?)", path);
     }
+  }
+  try {
+    sync_file(temp_path);
+  } catch (const InputError& e) {
+    std::remove(temp_path.c_str());
+    MECHLENS_FAIL(CheckpointError, "{}: write failed: {}", path, e.what());
   }
   std::error_code error;
   std::filesystem::rename(temp_path, path, error);
@@ -99,6 +106,10 @@ void write_safetensors(const std::string& path, const NamedTensors& tensors,
 }
 
 SafetensorsFile read_safetensors(const std::string& path) {
+  std::error_code error;
+  MECHLENS_CHECK(CheckpointError, !std::filesystem::is_directory(path, error),
+                 "{}: is a directory, expected a safetensors file", path);
+  MECHLENS_CHECK(CheckpointError, std::filesystem::exists(path, error), "{}: no such file", path);
   std::ifstream in(path, std::ios::binary);
   MECHLENS_CHECK(CheckpointError, in.good(), "{}: cannot open file", path);
   in.seekg(0, std::ios::end);
@@ -117,12 +128,7 @@ SafetensorsFile read_safetensors(const std::string& path) {
   std::string header_text(header_size, '\0');
   in.read(header_text.data(), static_cast<std::streamsize>(header_size));
 
-  nlohmann::json header;
-  try {
-    header = nlohmann::json::parse(header_text);
-  } catch (const nlohmann::json::parse_error& e) {
-    MECHLENS_FAIL(CheckpointError, "{}: header is not valid JSON ({}); not a safetensors file?", path, e.what());
-  }
+  const nlohmann::json header = parse_json_text<CheckpointError>(header_text, path + ": safetensors header");
   MECHLENS_CHECK(CheckpointError, header.is_object(), "{}: header must be a JSON object", path);
 
   const uint64_t data_start = 8 + header_size;
@@ -145,24 +151,33 @@ SafetensorsFile read_safetensors(const std::string& path) {
                    entry.is_object() && entry.contains("dtype") && entry.contains("shape") &&
                        entry.contains("data_offsets"),
                    "{}: tensor '{}' must have dtype, shape and data_offsets", path, name);
+    MECHLENS_CHECK(CheckpointError, entry["dtype"].is_string(), "{}: tensor '{}' dtype is {}, expected a string", path,
+                   name, json_excerpt(entry["dtype"]));
     const torch::ScalarType dtype = dtype_from_name(entry["dtype"].get<std::string>(), path, name);
+    const auto& shape_json = entry["shape"];
+    const auto& offsets_json = entry["data_offsets"];
+    MECHLENS_CHECK(CheckpointError, shape_json.is_array(), "{}: tensor '{}' shape is {}, expected a list of integers",
+                   path, name, json_excerpt(shape_json));
+    MECHLENS_CHECK(CheckpointError,
+                   offsets_json.is_array() && offsets_json.size() == 2 && offsets_json[0].is_number_unsigned() &&
+                       offsets_json[1].is_number_unsigned(),
+                   "{}: tensor '{}' data_offsets is {}, expected [begin, end] of non-negative integers", path, name,
+                   json_excerpt(offsets_json));
+    const uint64_t begin = offsets_json[0].get<uint64_t>(), end = offsets_json[1].get<uint64_t>();
     std::vector<int64_t> shape;
-    uint64_t begin = 0, end = 0;
-    try {
-      shape = entry["shape"].get<std::vector<int64_t>>();
-      const auto offsets = entry["data_offsets"].get<std::vector<uint64_t>>();
-      MECHLENS_CHECK(CheckpointError, offsets.size() == 2, "{}: tensor '{}' data_offsets must be [begin, end]",
-                     path, name);
-      begin = offsets[0];
-      end = offsets[1];
-    } catch (const nlohmann::json::exception& e) {
-      MECHLENS_FAIL(CheckpointError, "{}: tensor '{}' has a malformed shape or data_offsets: {}", path, name,
-                    e.what());
-    }
+    // Element count with overflow checks: a crafted shape must not wrap around to a small size.
     uint64_t numel = 1;
-    for (int64_t dim : shape) {
+    for (const auto& dim_json : shape_json) {
+      MECHLENS_CHECK(CheckpointError, dim_json.is_number_integer(),
+                     "{}: tensor '{}' shape {} holds {}, expected integers", path, name, json_excerpt(shape_json),
+                     json_excerpt(dim_json));
+      const int64_t dim = dim_json.get<int64_t>();
       MECHLENS_CHECK(CheckpointError, dim >= 0, "{}: tensor '{}' has negative dimension {}", path, name, dim);
+      MECHLENS_CHECK(CheckpointError, dim == 0 || numel <= file_size / static_cast<uint64_t>(dim),
+                     "{}: tensor '{}' shape {} holds more elements than the file has bytes", path, name,
+                     json_excerpt(shape_json));
       numel *= static_cast<uint64_t>(dim);
+      shape.push_back(dim);
     }
     const uint64_t expected_bytes = numel * c10::elementSize(dtype);
     MECHLENS_CHECK(CheckpointError, begin <= end && end - begin == expected_bytes,
@@ -179,8 +194,21 @@ SafetensorsFile read_safetensors(const std::string& path) {
     order.emplace_back(begin, file.tensors.size());
     file.tensors.emplace_back(name, std::move(tensor));
   }
-  // JSON objects are unordered; the data offsets keep the order the tensors were written in.
+  // JSON objects are unordered; the data offsets keep the order the tensors were written in. The
+  // tensors must tile the data section exactly: no overlap, no gap, nothing after the last one.
   std::sort(order.begin(), order.end());
+  uint64_t expected_begin = 0;
+  for (const auto& [offset, index] : order) {
+    const std::string& name = file.tensors[index].first;
+    MECHLENS_CHECK(CheckpointError, offset == expected_begin,
+                   "{}: tensor '{}' starts at byte {} of the data section, expected {} ({} the previous tensor)",
+                   path, name, offset, expected_begin, offset < expected_begin ? "overlapping" : "leaving a gap after");
+    const torch::Tensor& tensor = file.tensors[index].second;
+    expected_begin += uint64_t(tensor.numel()) * tensor.element_size();
+  }
+  MECHLENS_CHECK(CheckpointError, expected_begin == data_size,
+                 "{}: the tensors end at byte {} of the data section, which has {} bytes (trailing data)", path,
+                 expected_begin, data_size);
   NamedTensors ordered;
   ordered.reserve(order.size());
   for (const auto& [offset, index] : order) ordered.push_back(std::move(file.tensors[index]));

@@ -2,13 +2,14 @@
 
 #include <nlohmann/json.hpp>
 
+#include <unistd.h>
+
 #include <array>
-#include <fstream>
 #include <set>
-#include <sstream>
 #include <utility>
 
 #include "util/error.h"
+#include "util/json_text.h"
 
 namespace mechlens {
 namespace {
@@ -115,11 +116,11 @@ struct FromJson {
       else if constexpr (std::is_same_v<T, bool>) value = it->template get<bool>();
       else if constexpr (std::is_integral_v<T>) {
         MECHLENS_CHECK(ConfigError, it->is_number_integer(), "config field '{}' is {}, expected an integer",
-                       name, it->dump());
+                       name, json_excerpt(*it));
         value = it->template get<T>();
       } else value = it->template get<T>();
     } catch (const nlohmann::json::exception& e) {
-      MECHLENS_FAIL(ConfigError, "config field '{}' has value {}: {}", name, it->dump(), e.what());
+      MECHLENS_FAIL(ConfigError, "config field '{}' has value {}: {}", name, json_excerpt(*it), e.what());
     }
   }
 };
@@ -134,8 +135,11 @@ std::string to_string(InitForm value) { return enum_to_string(kInitForms, value)
 std::string to_string(OrthogonalNoise value) { return enum_to_string(kOrthogonalNoise, value); }
 
 void ModelConfig::validate() const {
-  auto positive = [](const char* field, int64_t value) {
-    MECHLENS_CHECK(ConfigError, value > 0, "config field '{}' is {}, expected > 0", field, value);
+  // Each size is also bounded, so that products of sizes (element counts, byte counts) cannot overflow.
+  constexpr int64_t kMaxSize = int64_t(1) << 31;
+  auto positive = [&](const char* field, int64_t value) {
+    MECHLENS_CHECK(ConfigError, value > 0 && value <= kMaxSize, "config field '{}' is {}, expected 1..{}", field, value,
+                   kMaxSize);
   };
   positive("n_layers", n_layers);
   positive("d_model", d_model);
@@ -143,6 +147,7 @@ void ModelConfig::validate() const {
   positive("d_head", d_head);
   positive("n_ctx", n_ctx);
   positive("d_vocab", d_vocab);
+  MECHLENS_CHECK(ConfigError, d_mlp <= kMaxSize, "config field 'd_mlp' is {}, expected at most {}", d_mlp, kMaxSize);
   MECHLENS_CHECK(ConfigError, d_mlp >= 0, "config field 'd_mlp' is {}, expected >= 0 (0 = attention-only)",
                  d_mlp);
   MECHLENS_CHECK(ConfigError, n_key_value_heads >= 0 && n_heads % kv_heads() == 0,
@@ -164,6 +169,34 @@ void ModelConfig::validate() const {
   MECHLENS_CHECK(ConfigError, eps > 0, "config field 'eps' is {}, expected > 0", eps);
   MECHLENS_CHECK(ConfigError, init_gamma > 0, "config field 'init_gamma' is {}, expected > 0", init_gamma);
   MECHLENS_CHECK(ConfigError, seed >= 0, "config field 'seed' is {}, expected >= 0", seed);
+}
+
+double ModelConfig::parameter_count() const {
+  const double d = double(d_model), heads = double(n_heads), kv = double(kv_heads()), dh = double(d_head);
+  double block = (2 * heads + 2 * kv) * d * dh;                     // W_Q, W_O, W_K, W_V
+  if (attn_bias) block += (heads + 2 * kv) * dh + d;                 // b_Q, b_K, b_V, b_O
+  if (!attn_only()) block += (gated_mlp ? 3.0 : 2.0) * d * double(d_mlp) + (mlp_bias ? double(d_mlp) + d : 0.0);
+  const double norm = normalization_type == NormType::kLN ? 2 * d : normalization_type == NormType::kRMS ? d : 0.0;
+  block += (attn_only() ? 1.0 : 2.0) * norm;                         // ln1 (and ln2): w (and b)
+  if (noise_qk()) block += heads * d * d + heads;                    // R_QK, s_QK
+  if (noise_vo()) block += heads * d * d + heads;                    // R_VO, s_VO
+  double total = double(n_layers) * block + double(d_vocab) * d;     // blocks, W_E
+  if (positional_embedding_type == PositionalEmbedding::kStandard) total += double(n_ctx) * d;
+  if (!tie_embeddings) total += d * double(d_vocab);
+  if (unembed_bias) total += double(d_vocab);
+  if (norm_placement == NormPlacement::kPre) total += norm;        // ln_final
+  return total;
+}
+
+void ModelConfig::check_fits_in_memory(double available_bytes) const {
+  if (available_bytes <= 0) {
+    available_bytes = double(sysconf(_SC_PHYS_PAGES)) * double(sysconf(_SC_PAGE_SIZE));
+  }
+  const double needed = parameter_count() * 4.0;  // float32
+  MECHLENS_CHECK(ConfigError, needed <= available_bytes,
+                 "the model needs {:.3g} GB for its {:.4g} parameters (n_layers={}, d_model={}, d_mlp={}, d_vocab={}, "
+                 "n_ctx={}), more than this machine's {:.3g} GB of memory", needed / 1e9, parameter_count(), n_layers,
+                 d_model, d_mlp, d_vocab, n_ctx, available_bytes / 1e9);
 }
 
 nlohmann::json ModelConfig::to_json() const {
@@ -188,22 +221,13 @@ ModelConfig ModelConfig::from_json(const nlohmann::json& json) {
 }
 
 ModelConfig ModelConfig::from_json_string(const std::string& text) {
-  nlohmann::json json;
-  try {
-    json = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
-    MECHLENS_FAIL(ConfigError, "model config is not valid JSON: {}", e.what());
-  }
-  return from_json(json);
+  return from_json(parse_json_text<ConfigError>(text, "model config"));
 }
 
 ModelConfig ModelConfig::from_file(const std::string& path) {
-  std::ifstream in(path);
-  MECHLENS_CHECK(ConfigError, in.good(), "{}: cannot open model config file", path);
-  std::stringstream buffer;
-  buffer << in.rdbuf();
+  const nlohmann::json json = read_json_file<ConfigError>(path);
   try {
-    return from_json_string(buffer.str());
+    return from_json(json);
   } catch (const ConfigError& e) {
     throw ConfigError(fmt::format("{}: {}", path, e.what()));
   }

@@ -55,6 +55,11 @@ struct ModelConfig {
 
   /// Throws ConfigError naming the field, its value and the constraint it breaks.
   void validate() const;
+  /// Number of parameters the model holds, in floating point so that absurd sizes cannot overflow.
+  double parameter_count() const;
+  /// Throws ConfigError when the parameters (float32) would not fit in `available_bytes` (default:
+  /// this machine's physical memory), with both numbers: checked before anything is allocated.
+  void check_fits_in_memory(double available_bytes = 0) const;
 
   nlohmann::json to_json() const;
   /// Unknown keys are rejected (a typo must not silently fall back to a default).

@@ -24,10 +24,11 @@ MLPImpl::MLPImpl(const ModelConfig& config) : act_fn_(config.act_fn), gated_(con
 torch::Tensor MLPImpl::forward(const torch::Tensor& x) {
   torch::Tensor post;  // [batch, pos, d_mlp]
   if (gated_) {
-    // As TransformerLens GatedMLP: hook_pre is the gate branch, b_in goes on the linear branch.
+    // As TransformerLens GatedMLP: hook_pre is the gate branch, hook_pre_linear the bias-free linear
+    // branch, and b_in is added after the product (inside hook_post).
     torch::Tensor gate = hook_pre(affine(x, W_gate));
-    torch::Tensor linear = affine(x, W_in, b_in);
-    post = hook_post(apply_activation(gate, act_fn_) * hook_pre_linear(linear));
+    torch::Tensor gated = apply_activation(gate, act_fn_) * hook_pre_linear(affine(x, W_in));
+    post = hook_post(b_in.defined() ? gated + b_in : gated);
   } else {
     post = hook_post(apply_activation(hook_pre(affine(x, W_in, b_in)), act_fn_));
   }

@@ -51,6 +51,7 @@ AttentionContext make_attention_context(const ModelConfig& config, const torch::
 
 HookedTransformerImpl::HookedTransformerImpl(ModelConfig config) : config_(std::move(config)) {
   config_.validate();
+  config_.check_fits_in_memory();
   const std::vector<std::string> resid_dims{"batch", "pos", "d_model"};
   embed = register_module("embed", Embed(config_));
   hook_embed = register_module("hook_embed", HookPoint(resid_dims));

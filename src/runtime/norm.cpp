@@ -27,9 +27,10 @@ torch::Tensor NormImpl::forward(torch::Tensor x) {
     return hook_normalized(torch::layer_norm(x, {x.size(-1)}, w, b, eps_));
   }
   if (!scale.defined()) scale = (centred.pow(2).mean(-1, /*keepdim=*/true) + eps_).sqrt();  // RMS, unhooked
-  torch::Tensor normalized = centred / scale * w;
-  if (type_ == NormType::kLN) normalized = normalized + b;
-  return hook_normalized(normalized);
+  // TransformerLens's conventions: LayerNorm's hook_normalized holds the value after w and b;
+  // RMSNorm's holds x / scale, before the weight is applied.
+  if (type_ == NormType::kRMS) return hook_normalized(centred / scale) * w;
+  return hook_normalized(centred / scale * w + b);
 }
 
 }  // namespace mechlens

@@ -3,6 +3,7 @@
 #include <fmt/ranges.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "hooks/hook_names.h"
@@ -44,6 +45,8 @@ RecordReader::RecordReader(const std::string& path) : path_(path) {
                    "{}: record is incomplete ({} of {} examples written)", path,
                    h5::read_int_attr(*file_, "n_complete"), h5::read_int_attr(*file_, "n_planned"));
     n_examples_ = h5::read_int_attr(*file_, "n_complete");
+    MECHLENS_CHECK(StoreError, file_->nameExists("tokens") && file_->childObjType("tokens") == H5O_TYPE_DATASET,
+                   "{}: no dataset /tokens; the file is damaged", path);
     const auto tokens_shape = [&] {
       H5::DataSpace space = file_->openDataSet("tokens").getSpace();
       std::vector<hsize_t> dims(space.getSimpleExtentNdims());
@@ -52,42 +55,99 @@ RecordReader::RecordReader(const std::string& path) : path_(path) {
     }();
     MECHLENS_CHECK(StoreError, static_cast<int64_t>(tokens_shape[0]) == n_examples_,
                    "{}: /tokens has {} rows but n_complete is {}; the file is damaged", path, tokens_shape[0], n_examples_);
+    require_layout(tokens_shape);
   } catch (const H5::Exception& e) {
     h5::rethrow(e, path, "record metadata is unreadable (truncated file?)");
   }
 }
 
-std::vector<std::string> RecordReader::hooks() const { return list_datasets(file_->openGroup("acts")); }
-
-std::vector<std::string> RecordReader::annotations() const {
-  return list_datasets(file_->openGroup("annotations"));
+// Every group and dataset the accessors open, present with the right kind and shape; prompt lengths
+// within 1..width. Checked once here so that no accessor meets a missing object.
+void RecordReader::require_layout(const std::vector<hsize_t>& tokens_shape) const {
+  MECHLENS_CHECK(StoreError, tokens_shape.size() == 2, "{}: /tokens has {} dims, expected 2 [example, pos]", path_,
+                 tokens_shape.size());
+  for (const char* group : {"acts", "annotations"}) {
+    MECHLENS_CHECK(StoreError, file_->nameExists(group) && file_->childObjType(group) == H5O_TYPE_GROUP,
+                   "{}: no group /{}; the file is damaged", path_, group);
+  }
+  MECHLENS_CHECK(StoreError, file_->nameExists("lengths") && file_->childObjType("lengths") == H5O_TYPE_DATASET,
+                 "{}: no dataset /lengths; the file is damaged", path_);
+  const torch::Tensor lengths = read_rows("lengths", 0, n_examples_);
+  MECHLENS_CHECK(StoreError, lengths.dim() == 1 && lengths.size(0) == n_examples_,
+                 "{}: /lengths has shape {}, expected [{}]", path_, fmt::join(lengths.sizes(), "x"), n_examples_);
+  if (n_examples_ > 0) {
+    const int64_t shortest = lengths.min().item<int64_t>(), longest = lengths.max().item<int64_t>();
+    MECHLENS_CHECK(StoreError, shortest >= 1 && longest <= int64_t(tokens_shape[1]),
+                   "{}: /lengths holds values {}..{}, expected 1..{} (the width of /tokens)", path_, shortest, longest,
+                   tokens_shape[1]);
+  }
+  for (const std::string& hook : hooks()) {
+    MECHLENS_CHECK(StoreError, int64_t(shape(hook).at(0)) == n_examples_,
+                   "{}: /acts/{} has {} rows, expected {} (n_complete)", path_, hook, shape(hook).at(0), n_examples_);
+  }
 }
 
-bool RecordReader::has_hook(const std::string& name) const { return file_->openGroup("acts").nameExists(name); }
+std::vector<std::string> RecordReader::hooks() const {
+  try {
+    return list_datasets(file_->openGroup("acts"));
+  } catch (const H5::Exception& e) {
+    h5::rethrow(e, path_, "cannot list /acts");
+  }
+}
+
+std::vector<std::string> RecordReader::annotations() const {
+  try {
+    return list_datasets(file_->openGroup("annotations"));
+  } catch (const H5::Exception& e) {
+    h5::rethrow(e, path_, "cannot list /annotations");
+  }
+}
+
+bool RecordReader::has_hook(const std::string& name) const {
+  const std::vector<std::string> names = hooks();
+  return std::find(names.begin(), names.end(), name) != names.end();
+}
 
 std::vector<std::string> RecordReader::dims(const std::string& hook) const {
   const std::vector<std::string> names = hooks();
   MECHLENS_CHECK(StoreError, has_hook(hook), "{}: record holds no hook '{}' (it holds {}); closest: {}", path_, hook,
                  names.size(), fmt::join(closest_names(hook, names), ", "));
-  return h5::read_dims_attr(file_->openDataSet("acts/" + hook));
+  try {
+    return h5::read_dims_attr(file_->openDataSet("acts/" + hook));
+  } catch (const H5::Exception& e) {
+    h5::rethrow(e, path_, fmt::format("cannot read the dims of /acts/{}", hook));
+  }
 }
 
 std::vector<std::string> RecordReader::annotation_dims(const std::string& name) const {
   read_annotation(name, 0, 0);  // validates the name
-  return h5::read_dims_attr(file_->openDataSet("annotations/" + name));
+  try {
+    return h5::read_dims_attr(file_->openDataSet("annotations/" + name));
+  } catch (const H5::Exception& e) {
+    h5::rethrow(e, path_, fmt::format("cannot read the dims of /annotations/{}", name));
+  }
 }
 
 std::vector<int64_t> RecordReader::shape(const std::string& hook) const {
-  dims(hook);  // validates the name
-  H5::DataSpace space = file_->openDataSet("acts/" + hook).getSpace();
-  std::vector<hsize_t> dims(space.getSimpleExtentNdims());
-  space.getSimpleExtentDims(dims.data());
-  return std::vector<int64_t>(dims.begin(), dims.end());
+  MECHLENS_CHECK(StoreError, has_hook(hook), "{}: record holds no hook '{}'", path_, hook);
+  try {
+    H5::DataSpace space = file_->openDataSet("acts/" + hook).getSpace();
+    std::vector<hsize_t> dims(space.getSimpleExtentNdims());
+    space.getSimpleExtentDims(dims.data());
+    MECHLENS_CHECK(StoreError, !dims.empty(), "{}: /acts/{} is a scalar, expected [example, ...]", path_, hook);
+    return std::vector<int64_t>(dims.begin(), dims.end());
+  } catch (const H5::Exception& e) {
+    h5::rethrow(e, path_, fmt::format("cannot read the shape of /acts/{}", hook));
+  }
 }
 
 std::string RecordReader::attribute(const std::string& name) const {
-  MECHLENS_CHECK(StoreError, h5::has_attr(*file_, name), "{}: no root attribute '{}'", path_, name);
-  return h5::read_string_attr(*file_, name);
+  try {
+    MECHLENS_CHECK(StoreError, h5::has_attr(*file_, name), "{}: no root attribute '{}'", path_, name);
+    return h5::read_string_attr(*file_, name);
+  } catch (const H5::Exception& e) {
+    h5::rethrow(e, path_, fmt::format("cannot read the root attribute '{}'", name));
+  }
 }
 
 torch::Tensor RecordReader::read_rows(const std::string& dataset_path, int64_t start, int64_t count) const {
@@ -148,7 +208,11 @@ torch::Tensor RecordReader::read_lengths(int64_t start, int64_t count) const {
 }
 
 torch::Tensor RecordReader::read_positions(int64_t start, int64_t count) const {
-  if (!file_->nameExists("positions")) return torch::Tensor();
+  try {
+    if (!file_->nameExists("positions")) return torch::Tensor();
+  } catch (const H5::Exception& e) {
+    h5::rethrow(e, path_, "cannot look up /positions");
+  }
   return read_rows("positions", start, count);
 }
 

@@ -45,6 +45,7 @@ class RecordReader {
   torch::Tensor read_annotation(const std::string& name, int64_t start = 0, int64_t count = -1) const;
 
  private:
+  void require_layout(const std::vector<hsize_t>& tokens_shape) const;
   torch::Tensor read_rows(const std::string& dataset_path, int64_t start, int64_t count) const;
 
   std::string path_;

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "store/result_file.h"
+
 namespace mechlens {
 
 inline constexpr const char* kRecordFormat = "mechlens-record";
@@ -24,15 +26,8 @@ struct RecordSettings {
   int64_t batch_size = 32;
 };
 
-/// Where the activations come from, written as root attributes.
-struct RecordProvenance {
-  std::string model_config_json;
-  std::string checkpoint;
-  std::string checkpoint_sha256;
-  std::string input_sha256;  // hash of the token ids (and lengths) recorded
-  std::string task_json;     // settings of the task that generated the prompts, if any
-  std::string command_line;
-};
+/// Where the activations come from, written as root attributes (store/result_file.h).
+using RecordProvenance = Provenance;
 
 std::string dtype_name(c10::ScalarType dtype);  // "float32" / "float16"
 

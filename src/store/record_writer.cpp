@@ -4,13 +4,12 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
-#include <chrono>
 #include <cstdio>
-#include <ctime>
 #include <filesystem>
 
 #include "store/h5_util.h"
 #include "util/error.h"
+#include "util/output_file.h"
 
 #ifndef MECHLENS_VERSION
 #define MECHLENS_VERSION "unknown"
@@ -20,15 +19,6 @@ namespace mechlens {
 namespace {
 
 constexpr size_t kTargetChunkBytes = 1 << 20;  // ~1 MiB chunks: large enough to stream, small to slice
-
-std::string utc_now() {
-  const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  char buffer[32];
-  std::strftime(buffer, sizeof(buffer), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buffer;
-}
 
 std::string join_dims(const std::vector<std::string>& dims) { return fmt::format("{}", fmt::join(dims, ",")); }
 
@@ -72,19 +62,13 @@ RecordWriter RecordWriter::create(const std::string& final_path, const RecordSet
   writer.settings_ = settings;
   writer.dims_ = dims;
   writer.annotation_dims_ = annotation_dims;
+  writer.lock_ = std::make_unique<OutputLock>(final_path);  // before the partial file is touched
   try {
     writer.file_ = std::make_unique<H5::H5File>(writer.partial_path_, H5F_ACC_TRUNC);
     H5::H5File& file = *writer.file_;
     h5::write_attr(file, "format", std::string(kRecordFormat));
     h5::write_attr(file, "format_version", kRecordFormatVersion);
-    h5::write_attr(file, "mechlens_version", std::string(MECHLENS_VERSION));
-    h5::write_attr(file, "created", utc_now());
-    h5::write_attr(file, "model_config", provenance.model_config_json);
-    h5::write_attr(file, "checkpoint", provenance.checkpoint);
-    h5::write_attr(file, "checkpoint_sha256", provenance.checkpoint_sha256);
-    h5::write_attr(file, "input_sha256", provenance.input_sha256);
-    h5::write_attr(file, "command_line", provenance.command_line);
-    h5::write_attr(file, "task", provenance.task_json);
+    write_provenance(file, provenance);
     h5::write_attr(file, "dtype", dtype_name(settings.dtype));
     h5::write_attr(file, "compression", settings.gzip_level > 0 ? fmt::format("gzip:{}", settings.gzip_level) : "none");
     h5::write_attr(file, "positions", settings.positions);
@@ -109,6 +93,7 @@ RecordWriter RecordWriter::resume(const std::string& final_path, const RecordSet
   writer.final_path_ = final_path;
   writer.partial_path_ = final_path + kPartialSuffix;
   writer.settings_ = settings;
+  writer.lock_ = std::make_unique<OutputLock>(final_path);  // a live run is a lock conflict, not damage
   MECHLENS_CHECK(StoreError, std::filesystem::exists(writer.partial_path_),
                  "--resume: {} does not exist (nothing to resume{})", writer.partial_path_,
                  std::filesystem::exists(final_path) ? "; the final file is already complete" : "");
@@ -143,6 +128,11 @@ RecordWriter RecordWriter::resume(const std::string& final_path, const RecordSet
         H5::DataSet dataset = group.openDataSet(name);
         std::vector<hsize_t> shape(dataset.getSpace().getSimpleExtentNdims());
         dataset.getSpace().getSimpleExtentDims(shape.data());
+        // Rows past n_complete are dropped; fewer rows than n_complete means the count is wrong.
+        MECHLENS_CHECK(StoreError, !shape.empty() && shape[0] >= static_cast<hsize_t>(writer.n_written_),
+                       "--resume: {}: {}/{} holds {} rows but n_complete is {}; the partial file is damaged "
+                       "(delete it and record again)", writer.partial_path_, group_name, name,
+                       shape.empty() ? 0 : shape[0], writer.n_written_);
         shape[0] = static_cast<hsize_t>(writer.n_written_);
         dataset.extend(shape.data());
         const std::vector<std::string> words = h5::read_dims_attr(dataset);
@@ -212,6 +202,11 @@ void RecordWriter::write_rows(H5::Group& group, const std::string& name, const t
   H5::DataSpace file_space = dataset.getSpace();
   file_space.selectHyperslab(H5S_SELECT_SET, batch_shape.data(), start.data());
   dataset.write(data.data_ptr(), memory_type, H5::DataSpace(rank, batch_shape.data()), file_space);
+  // Write the chunk cache now, where a failure (disk full while compressing) is an error: left to the
+  // dataset's destructor, it would only be printed, and the rows would read back as zeros.
+  MECHLENS_CHECK(StoreError, H5Dflush(dataset.getId()) >= 0, "{}: cannot write dataset '{}' (disk full?)",
+                 partial_path_, name);
+  dataset.close();
 }
 
 void RecordWriter::append(const RecordBatch& batch) {
@@ -246,9 +241,11 @@ void RecordWriter::finish() {
     h5::rethrow(e, partial_path_, "cannot finish record");
   }
   file_.reset();
+  sync_file(partial_path_);  // on disk before it is renamed to look complete
   std::error_code error;
   std::filesystem::rename(partial_path_, final_path_, error);
   MECHLENS_CHECK(StoreError, !error, "{}: cannot move finished record into place: {}", final_path_, error.message());
+  lock_.reset();
 }
 
 }  // namespace mechlens

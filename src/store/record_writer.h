@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "store/record_schema.h"
+#include "util/output_file.h"
 
 namespace mechlens {
 
@@ -26,7 +27,8 @@ struct RecordBatch {
 
 class RecordWriter {
  public:
-  /// Starts a new record (replacing any earlier FINAL.partial). `dims` names each hook's dimensions
+  /// Starts a new record (replacing any earlier FINAL.partial, unless another mechlens is writing it:
+  /// then InputError). `dims` names each hook's dimensions
   /// after selection; `annotation_dims` each annotation's.
   static RecordWriter create(const std::string& final_path, const RecordSettings& settings,
                              const RecordProvenance& provenance,
@@ -58,6 +60,7 @@ class RecordWriter {
   RecordSettings settings_;
   std::map<std::string, std::vector<std::string>> dims_;
   std::map<std::string, std::vector<std::string>> annotation_dims_;
+  std::unique_ptr<OutputLock> lock_;  // held from create/resume until destruction: one writer per output
   std::unique_ptr<H5::H5File> file_;
   int64_t n_written_ = 0;
 };

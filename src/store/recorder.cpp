@@ -3,10 +3,9 @@
 #include <torch/torch.h>
 
 #include <algorithm>
-#include <cstdlib>
 
 #include "hooks/hook_names.h"
-#include "store/index_spec.h"
+#include "util/index_spec.h"
 #include "util/error.h"
 #include "util/progress.h"
 #include "util/sha256.h"
@@ -32,12 +31,6 @@ torch::Tensor select(const torch::Tensor& act, const std::vector<std::string>& d
     out = out.movedim(d, 1).index({rows, positions}).movedim(1, d);            // pos -> kept positions
   }
   return out;
-}
-
-// Testing aid: stop the process abruptly after K flushed batches, as a kill would.
-int64_t fault_after_batches() {
-  const char* value = std::getenv("MECHLENS_FAULT_AFTER_BATCHES");
-  return value ? std::atoll(value) : -1;
 }
 
 }  // namespace
@@ -112,10 +105,8 @@ void record_activations(HookedTransformer& model, const PromptSet& prompts, cons
   ForwardOptions options;
   if (deepest < model->config().n_layers) options.stop_at_layer = deepest + 1;
   const NameFilter filter = model->names_filter(settings.hooks);
-  const int64_t fault_after = fault_after_batches();
 
   ProgressBar progress("record", n - writer.n_written(), show_progress);
-  int64_t batches = 0;
   for (int64_t start = writer.n_written(); start < n; start += settings.batch_size) {
     const int64_t count = std::min(settings.batch_size, n - start);
     RecordBatch batch;
@@ -146,7 +137,6 @@ void record_activations(HookedTransformer& model, const PromptSet& prompts, cons
     for (const auto& [name, tensor] : prompts.annotations) batch.annotations.emplace_back(name, tensor.narrow(0, start, count));
     writer.append(batch);
     progress.advance(count);
-    if (fault_after >= 0 && ++batches >= fault_after) std::_Exit(75);
   }
   progress.finish();
 }

@@ -6,14 +6,19 @@
 #include <torch/torch.h>
 
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <optional>
 #include <set>
 
 #include "io/checkpoint.h"
 #include "train/sequences.h"
 #include "util/error.h"
+#include "util/output_file.h"
+#include "util/parse.h"
+#include "util/sha256.h"
 #include "util/progress.h"
 
 namespace mechlens {
@@ -30,13 +35,110 @@ std::string metrics_json(const std::map<std::string, GroupMetrics>& metrics) {
   return json.dump();
 }
 
-void save_state(torch::optim::AdamW& optimizer, int64_t step, const std::string& out) {
+// Everything a resumed run must share with the run it continues: the data stream, the optimiser's
+// settings and the task. A mismatch is refused by name, not silently trained on.
+nlohmann::json resume_key(const Task& task, const TrainSettings& settings) {
+  return {{"task", nlohmann::json::parse(task.settings_json())},
+          {"seed", settings.seed},
+          {"batch_size", settings.batch_size},
+          {"steps", settings.steps},
+          {"lr", settings.schedule.lr},
+          {"min_lr", settings.schedule.min_lr},
+          {"warmup_steps", settings.schedule.warmup_steps},
+          {"weight_decay", settings.weight_decay},
+          {"grad_clip", settings.grad_clip}};
+}
+
+// The optimiser state, tied to the checkpoint it continues: its step and the checkpoint's SHA-256.
+// The checkpoint is written first; a kill between the two writes leaves a state whose hash names the
+// previous checkpoint, which --resume refuses instead of pairing two different steps.
+void save_state(torch::optim::AdamW& optimizer, int64_t step, const std::string& out, const nlohmann::json& key) {
   torch::serialize::OutputArchive archive;
   optimizer.save(archive);
   archive.write("step", torch::tensor(step));
+  const std::string checkpoint_hash = sha256_file(out);
+  archive.write("checkpoint_sha256", torch::from_blob(const_cast<char*>(checkpoint_hash.data()),
+                                                     {int64_t(checkpoint_hash.size())}, torch::kChar).clone());
+  const std::string key_text = key.dump();
+  archive.write("resume_key", torch::from_blob(const_cast<char*>(key_text.data()), {int64_t(key_text.size())},
+                                               torch::kChar).clone());
   const std::string partial = state_path(out) + ".partial";
-  archive.save_to(partial);
+  try {
+    archive.save_to(partial);
+    sync_file(partial);
+  } catch (const c10::Error& e) {
+    std::remove(partial.c_str());
+    MECHLENS_FAIL(InputError, "{}: cannot write the optimiser state (disk full?): {}", partial, e.what_without_backtrace());
+  } catch (const Error&) {
+    std::remove(partial.c_str());
+    throw;
+  }
   std::filesystem::rename(partial, state_path(out));
+}
+
+std::string read_text(torch::serialize::InputArchive& archive, const char* key) {
+  torch::Tensor bytes;
+  if (!archive.try_read(key, bytes)) return "";
+  bytes = bytes.contiguous();
+  return std::string(static_cast<const char*>(bytes.data_ptr()), size_t(bytes.numel()));
+}
+
+// Loads OUT.state into `optimizer` and returns its step, after checking that it belongs to the
+// checkpoint at OUT and to a run with the same settings.
+int64_t load_state(torch::optim::AdamW& optimizer, const std::string& out, const nlohmann::json& key) {
+  const std::string path = state_path(out);
+  torch::serialize::InputArchive archive;
+  try {
+    archive.load_from(path);
+  } catch (const c10::Error&) {
+    MECHLENS_FAIL(InputError, "{}: not a readable optimiser state (damaged or truncated); start the run again "
+                  "without --resume", path);
+  }
+  const std::string paired = read_text(archive, "checkpoint_sha256");
+  MECHLENS_CHECK(InputError, !paired.empty() && paired == sha256_file(out),
+                 "--resume: {} does not belong to the checkpoint {} (the run was interrupted between writing the "
+                 "two, or one was replaced); start the run again without --resume", path, out);
+  const std::string stored_key = read_text(archive, "resume_key");
+  if (!stored_key.empty() && nlohmann::json::parse(stored_key) != key) {
+    const nlohmann::json stored = nlohmann::json::parse(stored_key);
+    std::vector<std::string> differences;
+    for (const auto& item : key.items()) {
+      if (!stored.contains(item.key()) || stored[item.key()] != item.value()) {
+        differences.push_back(fmt::format("{}: run {}, now {}", item.key(),
+                                          stored.contains(item.key()) ? stored[item.key()].dump() : "(none)",
+                                          item.value().dump()));
+      }
+    }
+    MECHLENS_FAIL(InputError, "--resume: {} was trained with other settings: {}", out, fmt::join(differences, "; "));
+  }
+  try {
+    optimizer.load(archive);
+  } catch (const c10::Error&) {
+    MECHLENS_FAIL(InputError, "{}: the optimiser state does not fit this model's parameters", path);
+  }
+  torch::Tensor step;
+  archive.read("step", step);
+  return step.item<int64_t>();
+}
+
+// A run killed after logging a row but before its next checkpoint resumes from that checkpoint and
+// logs those steps again: rows past the resumed step are dropped first (rewritten atomically).
+void drop_log_rows_after(const std::string& path, int64_t step) {
+  std::ifstream in(path);
+  MECHLENS_CHECK(InputError, in.good(), "{}: cannot read training log", path);
+  std::string kept, line;
+  for (bool header = true; std::getline(in, line); header = false) {
+    const std::optional<int64_t> row_step = parse_int(line.substr(0, line.find(',')));
+    if (header || (row_step && *row_step <= step)) kept += line + "\n";
+  }
+  const std::string partial = path + ".partial";
+  {
+    std::ofstream out(partial, std::ios::trunc);
+    out << kept;
+    out.close();
+    MECHLENS_CHECK(InputError, !out.fail(), "{}: cannot rewrite training log (disk full?)", partial);
+  }
+  std::filesystem::rename(partial, path);
 }
 
 }  // namespace
@@ -60,21 +162,17 @@ TrainResult train(HookedTransformer& model, const Task& task, const std::vector<
     HookedTransformer saved = load_checkpoint(settings.out);
     MECHLENS_CHECK(InputError, saved->config() == model->config(),
                    "--resume: {} was trained with another model config", settings.out);
+    start_step = load_state(optimizer, settings.out, resume_key(task, settings));
     torch::NoGradGuard no_grad;
     auto target = model->named_parameters();
     for (const auto& item : saved->named_parameters()) target[item.key()].copy_(item.value());
-    torch::serialize::InputArchive archive;
-    archive.load_from(state_path(settings.out));
-    optimizer.load(archive);
-    torch::Tensor step;
-    archive.read("step", step);
-    start_step = step.item<int64_t>();
   }
 
   std::ofstream log;
   std::vector<std::string> log_groups;
   if (!settings.log_path.empty()) {
     const bool append = settings.resume && std::filesystem::exists(settings.log_path);
+    if (append) drop_log_rows_after(settings.log_path, start_step);
     log.open(settings.log_path, append ? std::ios::app : std::ios::trunc);
     MECHLENS_CHECK(InputError, log.good(), "{}: cannot open training log", settings.log_path);
   }
@@ -97,7 +195,7 @@ TrainResult train(HookedTransformer& model, const Task& task, const std::vector<
     metadata["train_steps"] = std::to_string(step);
     if (!metrics.empty()) metadata["eval_metrics"] = metrics_json(metrics);
     save_checkpoint(model, settings.out, metadata);
-    save_state(optimizer, step, settings.out);
+    save_state(optimizer, step, settings.out, resume_key(task, settings));
   };
 
   model->train();

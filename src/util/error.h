@@ -6,13 +6,20 @@
 
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 namespace mechlens {
 
-/// Base of every error mechlens raises on bad input or misuse.
+/// Base of every error mechlens raises on bad input or misuse. what() is the message for the user;
+/// location() the source file and line that raised it, for --verbose and for developers.
 class Error : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
+  const std::string& location() const { return location_; }
+  void set_location(std::string location) { location_ = std::move(location); }
+
+ private:
+  std::string location_;
 };
 class ConfigError : public Error {  // invalid or inconsistent ModelConfig
  public:
@@ -38,13 +45,15 @@ class StoreError : public Error {  // unreadable, truncated or mismatched HDF5 r
 namespace detail {
 template <typename E>
 [[noreturn]] void throw_error(const char* file, int line, const std::string& message) {
-  throw E(fmt::format("{} [{}:{}]", message, file, line));
+  E error(message);
+  error.set_location(fmt::format("{}:{}", file, line));
+  throw error;
 }
 }  // namespace detail
 
 }  // namespace mechlens
 
-/// Throws ErrorType with a formatted message (plus file:line) unless cond holds.
+/// Throws ErrorType with a formatted message (and its file:line as location()) unless cond holds.
 #define MECHLENS_CHECK(ErrorType, cond, ...)                                                  \
   do {                                                                                        \
     if (!(cond)) {                                                                            \
@@ -53,6 +62,6 @@ template <typename E>
     }                                                                                         \
   } while (false)
 
-/// Throws ErrorType with a formatted message (plus file:line).
+/// Throws ErrorType with a formatted message (and its file:line as location()).
 #define MECHLENS_FAIL(ErrorType, ...) \
   ::mechlens::detail::throw_error<::mechlens::ErrorType>(__FILE__, __LINE__, ::fmt::format(__VA_ARGS__))

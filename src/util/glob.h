@@ -1,5 +1,6 @@
-// Shell-style glob matching for hook names: '*' matches any run of characters (dots included),
-// '?' one character. "blocks.*.attn.hook_pattern" selects every layer's attention pattern.
+// Shell-style glob matching for hook names (POSIX fnmatch): '*' matches any run of characters (dots
+// included), '?' one character, [01] a set. "blocks.*.attn.hook_pattern" selects every layer's
+// attention pattern.
 #pragma once
 
 #include <string_view>

@@ -1,4 +1,4 @@
-// SHA-256 (FIPS 180-4) of a byte string or a file, as lowercase hex: records name the checkpoint
+// SHA-256 (OpenSSL libcrypto) of a byte string or a file, as lowercase hex: records name the checkpoint
 // they were made from by content, not only by path.
 #pragma once
 

@@ -78,7 +78,7 @@ TEST_P(PatchingVariantTest, BatchedSweepEqualsNaiveLoopForEveryComponent) {
       for (bool skip_unchanged : {true, false}) {
         options.skip_unchanged = skip_unchanged;
         const PatchResult fast = session.run(component, options);
-        EXPECT_EQ(fast.dims, component.dims());
+        EXPECT_EQ(fast.dims, component.dims(model->config()));
         EXPECT_TRUE(testing::tensors_close(fast.metric, naive.metric, 1e-5))
             << name << " " << direction_name(direction) << " skip_unchanged=" << skip_unchanged;
         EXPECT_TRUE(testing::tensors_close(fast.normalised, naive.normalised, 1e-4)) << name;
@@ -138,11 +138,24 @@ TEST(PatchingTest, PatchingARunWithItsOwnActivationsChangesNothing) {
   PatchingInputs inputs = make_inputs(model->config());
   inputs.corrupted = inputs.clean.clone();
   PatchingSession session(model, inputs, MetricKind::kLogitDiff);
+  // Row skipping off: every patched run is really computed, so the check is not vacuous.
+  PatchOptions options;
+  options.skip_unchanged = false;
   for (const auto& name : all_component_names(model->config())) {
-    const PatchResult result = session.run(parse_components(name, model->config()).front(), {});
+    const PatchResult result = session.run(parse_components(name, model->config()).front(), options);
     EXPECT_TRUE(testing::tensors_close(result.metric, torch::full_like(result.metric, session.clean_metric()), 1e-5))
         << name;
   }
+}
+
+TEST(PatchingTest, GroupedQueryKeysAndValuesAreIndexedByKeyValueHead) {
+  ModelConfig config = testing::tiny_config();
+  config.n_key_value_heads = 2;
+  const std::vector<std::string> kv{"layer", "pos", "kv_head"}, query{"layer", "pos", "head"};
+  EXPECT_EQ(parse_components("head_k", config).front().dims(config), kv);
+  EXPECT_EQ(parse_components("head_v", config).front().dims(config), kv);
+  EXPECT_EQ(parse_components("head_z", config).front().dims(config), query);
+  EXPECT_EQ(parse_components("head_k", testing::tiny_config()).front().dims(testing::tiny_config()), query);
 }
 
 TEST(PatchingTest, CompositesStackTheirComponents) {

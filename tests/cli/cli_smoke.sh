@@ -30,7 +30,7 @@ expect help 0 "usage: mechlens run" -- "$mechlens" run --help
 cp "$ck" "$work/truncated.safetensors"
 truncate -s 2000 "$work/truncated.safetensors"
 expect truncated 1 "truncated.safetensors: .*truncated" -- "$mechlens" info "$work/truncated.safetensors"
-expect missing-file 1 "nope.safetensors: cannot open file" -- "$mechlens" info "$work/nope.safetensors"
+expect missing-file 1 "nope.safetensors: no such file" -- "$mechlens" info "$work/nope.safetensors"
 echo '{"n_layers": 2, "n_head": 4}' >"$work/bad.json"
 expect bad-config 1 "unknown model config field 'n_head'" -- "$mechlens" init --config "$work/bad.json" --out "$work/bad.safetensors"
 expect bad-config-no-output 0 "^absent$" -- bash -c "[ -e '$work/bad.safetensors' ] || echo absent"

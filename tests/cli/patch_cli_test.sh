@@ -50,6 +50,10 @@ expect patch-unknown-span 1 "unknown span 'rule9'; this task names rules, " -- "
 
 # Clean activations from a record of the same prompts give the same sweep.
 expect patch-clean-record 0 "^same$" -- bash -c "'$mechlens' record --checkpoint '$ck' --task logic --n 6 --seed 4 --hooks 'blocks.*.attn.hook_z' --out '$work/clean.h5' --quiet >/dev/null && '$mechlens' patch --checkpoint '$ck' --task logic --n 6 --seed 4 --component head_z --clean-record '$work/clean.h5' --quiet --json '$work/r1.json' | grep -q 'clean activations of 3 hooks' && '$mechlens' patch --checkpoint '$ck' --task logic --n 6 --seed 4 --component head_z --quiet --json '$work/r2.json' >/dev/null && cmp -s '$work/r1.json' '$work/r2.json' && echo same"
+"$mechlens" init --config "$source/data/configs/logic_3l3h.json" --out "$work/other_logic.safetensors" >/dev/null
+expect patch-clean-record-other-model 1 "clean.h5: the record was made by checkpoint .*logic_3l3h.safetensors .*not by the one patched here" -- \
+  "$mechlens" patch --checkpoint "$work/other_logic.safetensors" --task logic --n 6 --seed 4 --component head_z \
+  --clean-record "$work/clean.h5" --quiet
 expect patch-clean-record-mismatch 1 "clean.h5: /tokens do not hold the clean prompts" -- "$mechlens" patch --checkpoint "$ck" \
   --task logic --n 6 --seed 5 --component head_z --clean-record "$work/clean.h5" --quiet
 
@@ -72,6 +76,17 @@ expect patch-unknown-component 1 "unknown component 'head_x'; expected one of" -
 expect patch-bad-layer 1 "--layers.*3|layer 3" -- "$mechlens" patch --checkpoint "$ck" --task logic --n 2 --layers 3 --out "$work/bad.h5"
 expect patch-bad-token 1 "token id 99 at \[batch 0, pos 0\] is out of range" -- bash -c "echo '99 1 2 3 4 5' > '$work/oob.txt'; echo '99 1 2 3 4 5' >> '$work/oob.txt'; '$mechlens' patch --checkpoint '$ck' --clean '$work/oob.txt' --corrupted '$work/clean.txt' --out '$work/bad.h5'"
 expect patch-no-output-left 0 "^absent$" -- bash -c "[ -e '$work/bad.h5' ] || [ -e '$work/bad.h5.partial' ] || echo absent"
+expect patch-bad-selection 1 "--positions '3:x': 'x' is not an integer" -- "$mechlens" patch --checkpoint "$ck" \
+  --task logic --n 2 --positions 3:x --out "$work/bad.h5"
+expect patch-positions-all-pos 2 "head_z_all' patches every position at once" -- "$mechlens" patch --checkpoint "$ck" \
+  --task logic --n 2 --component head_z_all --positions=-1 --out "$work/bad.h5"
+expect patch-no-location 1 "unknown component 'head_x'; expected one of: .*heads_all$" -- "$mechlens" patch --checkpoint "$ck" --task logic --n 2 --component head_x
+expect patch-verbose-location 1 "components.cpp:[0-9]+\]" -- "$mechlens" patch --checkpoint "$ck" --task logic --n 2 \
+  --component head_x --verbose
+expect patch-json-stdout-alone 0 "^json ok$" -- bash -c "'$mechlens' patch --checkpoint '$ck' --task logic --n 2 --component resid_pre --quiet --json - 2>/dev/null | '$python' -c 'import json,sys; json.load(sys.stdin); print(\"json ok\")'"
+mkdir -p "$work/a_directory"
+expect patch-out-directory 2 "--out '.*a_directory' is a directory" -- "$mechlens" patch --checkpoint "$ck" --task logic --n 2 --out "$work/a_directory"
+expect patch-out-no-folder 2 "folder '.*no_such_folder' does not exist" -- "$mechlens" patch --checkpoint "$ck" --task logic --n 2 --out "$work/no_such_folder/p.h5"
 expect patch-no-input 2 "either --clean F --corrupted F or --task NAME" -- "$mechlens" patch --checkpoint "$ck"
 expect patch-bad-pairs 2 "makes 'query-flip' pairs, not 'query-node'" -- "$mechlens" patch --checkpoint "$ck" --task logic --pairs query-node
 echo "patch cli: $passed passed, $failed failed"

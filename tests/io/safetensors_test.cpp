@@ -48,7 +48,7 @@ TEST(SafetensorsTest, RoundTripKeepsOrderDtypesAndMetadata) {
 TEST(SafetensorsTest, MalformedHeadersNameFileAndField) {
   const std::string path = temp_file("mechlens_st_bad.safetensors");
   write_raw(path, "{not json", "");
-  EXPECT_TRUE(testing::throws_with<CheckpointError>([&] { read_safetensors(path); }, "header is not valid JSON"));
+  EXPECT_TRUE(testing::throws_with<CheckpointError>([&] { read_safetensors(path); }, "safetensors header: not valid JSON"));
   write_raw(path, R"({"w": {"dtype": "F32", "shape": [2, 2], "data_offsets": [0, 12]}})", std::string(16, '\0'));
   EXPECT_TRUE(testing::throws_with<CheckpointError>([&] { read_safetensors(path); },
                                                     "tensor 'w' data_offsets [0, 12] span 12 bytes, expected 16"));
@@ -64,7 +64,37 @@ TEST(SafetensorsTest, MalformedHeadersNameFileAndField) {
   }
   EXPECT_TRUE(testing::throws_with<CheckpointError>([&] { read_safetensors(path); }, "header length 1099511627776"));
   EXPECT_TRUE(testing::throws_with<CheckpointError>([&] { read_safetensors(temp_file("mechlens_none.safetensors")); },
-                                                    "cannot open file"));
+                                                    "no such file"));
+  EXPECT_TRUE(testing::throws_with<CheckpointError>([&] { read_safetensors(fs::temp_directory_path().string()); },
+                                                    "is a directory, expected a safetensors file"));
+  fs::remove(path);
+}
+
+TEST(SafetensorsTest, CraftedLayoutsAreRefused) {
+  const std::string path = temp_file("mechlens_st_crafted.safetensors");
+  auto refused = [&](const std::string& header, const std::string& data, const std::string& message) {
+    write_raw(path, header, data);
+    return testing::throws_with<CheckpointError>([&] { read_safetensors(path); }, message);
+  };
+  const std::string two_floats(8, '\0');
+  EXPECT_TRUE(refused(R"({"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]},
+                         "b": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}})",
+                      two_floats, "starts at byte 0 of the data section, expected 4 (overlapping"));
+  EXPECT_TRUE(refused(R"({"a": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]}})", two_floats,
+                      "tensor 'a' starts at byte 4 of the data section, expected 0 (leaving a gap"));
+  EXPECT_TRUE(refused(R"({"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}})", two_floats,
+                      "the tensors end at byte 4 of the data section, which has 8 bytes"));
+  EXPECT_TRUE(refused(R"({"a": {"dtype": "F32", "shape": [2.5], "data_offsets": [0, 8]}})", two_floats,
+                      "tensor 'a' shape [2.5] holds 2.5, expected integers"));
+  EXPECT_TRUE(refused(R"({"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]},
+                         "a": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]}})",
+                      two_floats, "key 'a' is given twice"));
+  EXPECT_TRUE(refused(R"({"a": {"dtype": "F32", "shape": [4294967296, 4294967296], "data_offsets": [0, 0]}})",
+                      two_floats, "holds more elements than the file has bytes"));
+  EXPECT_TRUE(refused(R"({"a": {"dtype": 3, "shape": [1], "data_offsets": [0, 4]}})", two_floats,
+                      "tensor 'a' dtype is 3, expected a string"));
+  EXPECT_TRUE(refused(R"({"a": {"dtype": "F32", "shape": [1], "data_offsets": [-4, 4]}})", two_floats,
+                      "data_offsets is [-4,4], expected [begin, end] of non-negative integers"));
   fs::remove(path);
 }
 

@@ -27,12 +27,13 @@ def norm(x, prefix, cfg, p, acts):
     if cfg["normalization_type"] == "LN":
         x = x - x.mean(-1, keepdim=True)
     scale = torch.sqrt((x * x).mean(-1, keepdim=True) + cfg["eps"])
-    out = x / scale * p[prefix + ".w"]
-    if cfg["normalization_type"] == "LN":
-        out = out + p[prefix + ".b"]
     acts[prefix + ".hook_scale"] = scale
-    acts[prefix + ".hook_normalized"] = out
-    return out
+    if cfg["normalization_type"] == "LN":
+        out = x / scale * p[prefix + ".w"] + p[prefix + ".b"]
+        acts[prefix + ".hook_normalized"] = out  # LayerNorm: after the weight and bias
+        return out
+    acts[prefix + ".hook_normalized"] = x / scale  # RMSNorm: before the weight (TransformerLens)
+    return x / scale * p[prefix + ".w"]
 
 
 def activation(x, name):
@@ -97,9 +98,10 @@ def mlp(x, l, cfg, p, acts):
     pre = f"blocks.{l}.mlp."
     if cfg["gated_mlp"]:
         gate = x @ p[pre + "W_gate"]
-        linear = x @ p[pre + "W_in"] + (p[pre + "b_in"] if cfg["mlp_bias"] else 0.0)
+        linear = x @ p[pre + "W_in"]
         acts[pre + "hook_pre"], acts[pre + "hook_pre_linear"] = gate, linear
-        post = activation(gate, cfg["act_fn"]) * linear
+        # b_in is added after the gated product, as TransformerLens's GatedMLP does
+        post = activation(gate, cfg["act_fn"]) * linear + (p[pre + "b_in"] if cfg["mlp_bias"] else 0.0)
     else:
         hidden = x @ p[pre + "W_in"] + (p[pre + "b_in"] if cfg["mlp_bias"] else 0.0)
         acts[pre + "hook_pre"] = hidden

@@ -29,18 +29,32 @@ expect h5py-f32 0 "0 failures" -- "$python" "$here/h5py_check.py" "$work/full.h5
 expect record-f16-gzip 0 "recorded" -- "$mechlens" record --checkpoint "$ck" --tokens "$work/prompts.txt" "${hooks[@]}" --out "$work/half.h5" --dtype f16 --compress gzip:4 --quiet
 expect h5py-f16 0 "0 failures" -- "$python" "$here/h5py_check.py" "$work/half.h5" "$work/cache.safetensors" "$ck" --dtype float16
 
-# A run killed after its first batch: nothing at --out, a .partial to resume.
-MECHLENS_FAULT_AFTER_BATCHES=2 "$mechlens" record --checkpoint "$ck" --tokens "$work/prompts.txt" "${hooks[@]}" \
-  --out "$work/cut.h5" --batch 5 --quiet >/dev/null 2>&1
+# A run killed from outside (SIGKILL) once its first batches are on disk: nothing at --out, a
+# .partial to resume. Many prompts, one per batch, so that the kill lands mid-run.
+"$python" - "$work/prompts.txt" "$work/many.txt" <<'PY'
+import sys
+lines = open(sys.argv[1]).read().splitlines()
+open(sys.argv[2], "w").write("\n".join(lines * 100) + "\n")
+PY
+"$mechlens" record --checkpoint "$ck" --tokens "$work/many.txt" "${hooks[@]}" --out "$work/many_full.h5" --batch 1 --quiet >/dev/null
+"$mechlens" record --checkpoint "$ck" --tokens "$work/many.txt" "${hooks[@]}" --out "$work/cut.h5" --batch 1 --quiet >/dev/null 2>&1 &
+pid=$!
+for _ in $(seq 1 2000); do
+  size=$(stat -c %s "$work/cut.h5.partial" 2>/dev/null || echo 0)
+  [ "$size" -gt 200000 ] && break
+  sleep 0.01
+done
+kill -KILL "$pid" 2>/dev/null
+wait "$pid" 2>/dev/null
 rc=$?
-[ "$rc" -eq 75 ] && [ ! -e "$work/cut.h5" ] && [ -e "$work/cut.h5.partial" ] && ok || bad "killed run: rc=$rc, files: $(ls "$work")"
+[ "$rc" -eq 137 ] && [ ! -e "$work/cut.h5" ] && [ -e "$work/cut.h5.partial" ] && ok || bad "killed run: rc=$rc, files: $(ls "$work")"
 expect read-partial 1 "unfinished .*cut.h5.partial exists" -- "$mechlens" record --checkpoint "$ck" --tokens "$work/cut.h5" --out "$work/x.h5"
-expect resume-mismatch 1 "batch_size: file has 5, this run 4" -- "$mechlens" record --checkpoint "$ck" --tokens "$work/prompts.txt" "${hooks[@]}" --out "$work/cut.h5" --batch 4 --resume --quiet
-expect resume 0 "recorded 4 hooks over 23 prompts" -- "$mechlens" record --checkpoint "$ck" --tokens "$work/prompts.txt" "${hooks[@]}" --out "$work/cut.h5" --batch 5 --resume --quiet
+expect resume-mismatch 1 "batch_size: file has 1, this run 4" -- "$mechlens" record --checkpoint "$ck" --tokens "$work/many.txt" "${hooks[@]}" --out "$work/cut.h5" --batch 4 --resume --quiet
+expect resume 0 "recorded 4 hooks over 2300 prompts" -- "$mechlens" record --checkpoint "$ck" --tokens "$work/many.txt" "${hooks[@]}" --out "$work/cut.h5" --batch 1 --resume --quiet
 [ ! -e "$work/cut.h5.partial" ] && ok || bad "partial file left after resume"
 expect resume-identical 0 "^identical$" -- "$python" -c "
 import h5py, numpy as np, sys
-a, b = h5py.File('$work/full.h5'), h5py.File('$work/cut.h5')
+a, b = h5py.File('$work/many_full.h5'), h5py.File('$work/cut.h5')
 names = []
 a.visititems(lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) else None)
 same = all(np.array_equal(a[n][:], b[n][:]) for n in names) and len(names) > 3

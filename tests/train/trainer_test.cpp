@@ -116,6 +116,36 @@ TEST_F(TrainerTest, ResumedRunEqualsUninterruptedRun) {
   }
 }
 
+TEST_F(TrainerTest, ResumeRefusesChangedSettingsAndAStateOfAnotherCheckpoint) {
+  const auto eval = generate_examples(task_, 20, 99);
+  HookedTransformer first(matching_model());
+  TrainSettings part = settings("pair.safetensors", 8);
+  part.stop_after = 3;
+  train(first, task_, eval, part);
+
+  HookedTransformer changed(matching_model());
+  TrainSettings other_seed = settings("pair.safetensors", 8);
+  other_seed.resume = true;
+  other_seed.seed = part.seed + 1;
+  EXPECT_TRUE(testing::throws_with<InputError>([&] { train(changed, task_, eval, other_seed); },
+                                               "was trained with other settings: seed: run"));
+  TrainSettings other_lr = settings("pair.safetensors", 8);
+  other_lr.resume = true;
+  other_lr.schedule.lr *= 2;
+  EXPECT_TRUE(testing::throws_with<InputError>([&] { train(changed, task_, eval, other_lr); }, "lr: run"));
+
+  // The checkpoint replaced without its state (as a kill between the two writes leaves them).
+  HookedTransformer later(matching_model());
+  TrainSettings more = settings("later.safetensors", 8);
+  more.stop_after = 4;
+  train(later, task_, eval, more);
+  std::filesystem::copy_file(more.out, part.out, std::filesystem::copy_options::overwrite_existing);
+  TrainSettings rest = settings("pair.safetensors", 8);
+  rest.resume = true;
+  EXPECT_TRUE(testing::throws_with<InputError>([&] { train(changed, task_, eval, rest); },
+                                               "does not belong to the checkpoint"));
+}
+
 TEST_F(TrainerTest, MismatchedModelAndTaskAreRejected) {
   ModelConfig small = matching_model();
   small.d_vocab = 50;

@@ -1,4 +1,4 @@
-#include "store/index_spec.h"
+#include "util/index_spec.h"
 
 #include <sstream>
 

@@ -1,0 +1,89 @@
+#include "store/result_file.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <torch/torch.h>
+
+#include <chrono>
+#include <ctime>
+#include <filesystem>
+
+#include "store/h5_util.h"
+#include "util/error.h"
+#include "util/output_file.h"
+
+namespace mechlens {
+namespace {
+
+std::string utc_now() {
+  const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  std::tm utc{};
+  gmtime_r(&now, &utc);
+  char text[32];
+  std::strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%SZ", &utc);
+  return text;
+}
+
+}  // namespace
+
+void write_provenance(const H5::H5Object& object, const Provenance& provenance) {
+  h5::write_attr(object, "mechlens_version", std::string(MECHLENS_VERSION));
+  h5::write_attr(object, "created", utc_now());
+  const std::pair<const char*, const std::string*> fields[] = {
+      {"checkpoint", &provenance.checkpoint},       {"checkpoint_sha256", &provenance.checkpoint_sha256},
+      {"command_line", &provenance.command_line},   {"model_config", &provenance.model_config_json},
+      {"input_sha256", &provenance.input_sha256},   {"task", &provenance.task_json},
+      {"options", &provenance.options_json}};
+  for (const auto& [name, value] : fields) {
+    if (!value->empty()) h5::write_attr(object, name, *value);
+  }
+}
+
+void write_result_file(const std::string& path, const std::string& format, int64_t format_version,
+                       const std::function<void(H5::H5File&)>& fill) {
+  h5::silence_errors();
+  const OutputLock lock(path);
+  const std::string partial = path + ".partial";
+  auto remove_partial = [&] {
+    std::error_code ignored;
+    std::filesystem::remove(partial, ignored);
+  };
+  try {
+    H5::H5File file(partial, H5F_ACC_TRUNC);
+    try {
+      h5::write_attr(file, "format", format);
+      h5::write_attr(file, "format_version", format_version);
+      fill(file);
+      file.flush(H5F_SCOPE_GLOBAL);
+      file.close();  // explicit: errors throw here
+    } catch (...) {
+      // Close without writing more, so that the destructor has nothing left to fail on.
+      H5Fclose(file.getId());
+      throw;
+    }
+    sync_file(partial);
+    std::error_code error;
+    std::filesystem::rename(partial, path, error);
+    MECHLENS_CHECK(StoreError, !error, "{}: cannot move the finished file into place: {}", path, error.message());
+  } catch (const H5::Exception& error) {
+    remove_partial();
+    h5::rethrow(error, path, "cannot write results (disk full?)");
+  } catch (...) {
+    remove_partial();
+    throw;
+  }
+}
+
+void write_tensor(const H5::Group& group, const std::string& name, const torch::Tensor& tensor,
+                  const std::vector<std::string>& dims) {
+  const bool integer = !at::isFloatingType(tensor.scalar_type());
+  torch::Tensor data = tensor.to(torch::kCPU, integer ? torch::kLong : torch::kFloat32).contiguous();
+  std::vector<hsize_t> shape(data.sizes().begin(), data.sizes().end());
+  H5::DataSpace space(int(shape.size()), shape.data());
+  H5::DataSet dataset = group.createDataSet(name, integer ? H5::PredType::STD_I64LE : H5::PredType::IEEE_F32LE, space);
+  dataset.write(data.data_ptr(), integer ? H5::PredType::NATIVE_INT64 : H5::PredType::NATIVE_FLOAT);
+  if (!dims.empty()) h5::write_attr(dataset, "dims", fmt::format("{}", fmt::join(dims, ",")));
+  dataset.close();
+}
+
+}  // namespace mechlens

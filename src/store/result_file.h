@@ -1,0 +1,40 @@
+// Analysis result files (HDF5, h5py-readable), written the one way every analysis shares: one
+// writer per output (OutputLock), the data in PATH.partial, an explicit close (so a failed write is
+// an error, not a message printed by a destructor), fsync, then the rename. A failure at any step
+// removes the partial file: nothing is ever left at PATH looking complete.
+#pragma once
+
+#include <H5Cpp.h>
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace mechlens {
+
+/// Where results came from, written as root attributes (empty fields are left out).
+struct Provenance {
+  std::string checkpoint;
+  std::string checkpoint_sha256;
+  std::string command_line;
+  std::string model_config_json;
+  std::string input_sha256;  // hash of the token ids (and lengths) the run read
+  std::string task_json;     // settings of the task that generated the prompts, if any
+  std::string options_json;  // every option of the run, as JSON
+};
+
+/// Writes the root attributes of `provenance` (and mechlens_version, created) to `object`.
+void write_provenance(const H5::H5Object& object, const Provenance& provenance);
+
+/// Writes `path` atomically: root attributes format and format_version (an integer, as in
+/// records), then whatever `fill` writes. Throws StoreError naming the file.
+void write_result_file(const std::string& path, const std::string& format, int64_t format_version,
+                       const std::function<void(H5::H5File&)>& fill);
+
+/// A tensor as a dataset (int64, or float32 for floating types) with a "dims" attribute if given.
+void write_tensor(const H5::Group& group, const std::string& name, const torch::Tensor& tensor,
+                  const std::vector<std::string>& dims = {});
+
+}  // namespace mechlens

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Rules every command keeps with bad input: a clear error naming the file, field or option, exit 1
+# (bad data) or 2 (bad usage), no crash, no hang, and nothing left at --out looking complete. Also one
+# writer per output: a second writer gets a lock error and the first completes intact.
+# usage: input_rules_test.sh MECHLENS_BIN WORK_DIR
+set -uo pipefail
+mechlens=$1 work=$2
+rm -rf "$work" && mkdir -p "$work"
+source "$(dirname "$0")/../expect.sh"
+python=/usr/bin/python3
+[ -x "$python" ] || python=python3
+
+cat >"$work/small.json" <<'JSON'
+{"n_layers": 2, "d_model": 32, "n_heads": 4, "d_head": 8, "d_mlp": 64, "n_ctx": 16, "d_vocab": 50, "seed": 1}
+JSON
+ck="$work/small.safetensors"
+"$mechlens" init --config "$work/small.json" --out "$ck" >/dev/null
+
+# Configs: nesting, duplicated keys, sizes that overflow or do not fit, all before any allocation.
+"$python" -c "print('{\"n_layers\": ' + '[' * 100000 + ']' * 100000 + '}')" >"$work/deep.json"
+expect deep-json 1 "deep.json: JSON nests 100001 levels deep, expected at most 64" -- "$mechlens" init --config "$work/deep.json" --out "$work/x.safetensors"
+echo '{"n_layers": 2, "n_layers": 3}' >"$work/dup.json"
+expect duplicate-key 1 "dup.json: key 'n_layers' is given twice" -- "$mechlens" init --config "$work/dup.json" --out "$work/x.safetensors"
+echo '{"n_layers": 10000000, "d_model": 1024, "d_mlp": 4096, "n_heads": 8, "d_head": 128}' >"$work/huge.json"
+expect huge-model 1 "GB for its .* parameters .*more than this machine's" -- timeout 20 "$mechlens" init --config "$work/huge.json" --out "$work/x.safetensors"
+echo '{"d_vocab": 1000000000000}' >"$work/vocab.json"
+expect huge-vocab 1 "config field 'd_vocab' is 1000000000000, expected 1..2147483648" -- "$mechlens" init --config "$work/vocab.json" --out "$work/x.safetensors"
+expect config-dir 1 "is not a regular file, expected a JSON file" -- "$mechlens" init --config "$work" --out "$work/x.safetensors"
+expect checkpoint-dir 1 "is a directory, expected a safetensors file" -- "$mechlens" info "$work"
+[ ! -e "$work/x.safetensors" ] && ok || bad "init left x.safetensors"
+
+# Option values: junk after numbers, negative or inconsistent training settings, huge counts.
+echo "1 2 3" >"$work/p.txt"
+expect gzip-junk 2 "gzip level must be an integer 1..9, got 'gzip:4x'" -- "$mechlens" record --checkpoint "$ck" --task logic --n 2 --hooks hook_embed --compress gzip:4x --out "$work/r.h5"
+expect logop-junk 1 "logop_share=0.5x is not a number" -- "$mechlens" data --task logic --task-option logop_share=0.5x --n 2
+expect n-huge 2 "--n is 1000000000000, expected 1..10000000" -- "$mechlens" data --task logic --n 1000000000000
+for bad in "--warmup -1" "--grad-clip -1" "--eval-every -5" "--checkpoint-every -1" "--seed -3" "--lr -1" "--min-lr 0.1 --lr 0.01"; do
+  name=${bad%% *}
+  expect "train$name" 2 "${name#--}" -- "$mechlens" train --task logic --config "$work/small.json" --out "$work/t.safetensors" $bad --steps 1 --quiet
+done
+[ ! -e "$work/t.safetensors" ] && ok || bad "train left t.safetensors"
+expect n-without-task 2 "--n applies to task prompts only" -- "$mechlens" record --checkpoint "$ck" --tokens "$work/p.txt" --n 5 --hooks hook_embed --out "$work/r.h5"
+expect option-without-task 2 "--task-option applies to task prompts only" -- "$mechlens" record --checkpoint "$ck" --tokens "$work/p.txt" --task-option depth=2 --hooks hook_embed --out "$work/r.h5"
+expect answer-pos-with-task 2 "--answer-pos applies to --clean/--corrupted files" -- "$mechlens" patch --checkpoint "$ck" --task logic --n 2 --answer-pos 3
+mkdir -p "$work/outdir"
+expect record-out-dir 2 "--out '.*outdir' is a directory" -- "$mechlens" record --checkpoint "$ck" --tokens "$work/p.txt" --hooks hook_embed --out "$work/outdir"
+expect data-out-dir 2 "--out '.*outdir' is a directory" -- "$mechlens" data --task logic --n 2 --out "$work/outdir"
+
+# The CLI itself: help, version, verbose locations.
+expect help-command 0 "usage: mechlens patch" -- "$mechlens" help patch
+expect version 0 "^mechlens [0-9]+\.[0-9]+\.[0-9]+$" -- "$mechlens" --version
+expect quiet-location 1 "no such file, expected a JSON file$" -- "$mechlens" init --config "$work/none.json" --out "$work/x.safetensors"
+expect verbose-location 1 "no such file, expected a JSON file \[.*json_text.cpp:[0-9]+\]" -- "$mechlens" init --config "$work/none.json" --out "$work/x.safetensors" --verbose
+
+# Damaged records: a missing group or dataset is named, never an uncaught HDF5 exception.
+"$mechlens" record --checkpoint "$ck" --tokens "$work/p.txt" --hooks hook_embed --out "$work/good.h5" --quiet >/dev/null
+for damage in acts tokens lengths; do
+  cp "$work/good.h5" "$work/no_$damage.h5"
+  "$python" -c "import h5py; f = h5py.File('$work/no_$damage.h5', 'a'); del f['$damage']"
+  expect "record-without-$damage" 1 "no_$damage.h5: no (group|dataset) /$damage" -- "$mechlens" record --checkpoint "$ck" --tokens "$work/no_$damage.h5" --hooks hook_embed --out "$work/r2.h5"
+done
+cp "$work/good.h5" "$work/zero_length.h5"
+"$python" -c "import h5py; f = h5py.File('$work/zero_length.h5', 'a'); f['lengths'][0] = 0"
+expect record-zero-length 1 "zero_length.h5: /lengths holds values 0..0, expected 1..3" -- "$mechlens" record --checkpoint "$ck" --tokens "$work/zero_length.h5" --hooks hook_embed --out "$work/r2.h5"
+[ ! -e "$work/r2.h5" ] && ok || bad "a refused record left r2.h5"
+
+# One writer per output: a second record to the same --out is refused while the first runs, and the
+# first completes intact.
+"$python" -c "
+import random
+random.seed(1)
+print('\n'.join(' '.join(str(random.randrange(50)) for _ in range(16)) for _ in range(3000)))" >"$work/many.txt"
+"$mechlens" record --checkpoint "$ck" --tokens "$work/many.txt" --hooks 'blocks.*.attn.hook_pattern' --batch 1 --out "$work/busy.h5" --quiet >/dev/null 2>&1 &
+first=$!
+for _ in $(seq 1 500); do [ -e "$work/busy.h5.partial" ] && break; sleep 0.01; done
+expect second-writer 1 "another mechlens is writing this output" -- "$mechlens" record --checkpoint "$ck" --tokens "$work/p.txt" --hooks hook_embed --out "$work/busy.h5"
+expect resume-while-running 1 "another mechlens is writing this output" -- "$mechlens" record --checkpoint "$ck" --tokens "$work/many.txt" --hooks 'blocks.*.attn.hook_pattern' --batch 1 --out "$work/busy.h5" --resume
+wait "$first"
+rc=$?
+[ "$rc" -eq 0 ] && ok || bad "first writer exited $rc"
+expect first-writer-intact 0 "^3000$" -- "$python" -c "import h5py; f = h5py.File('$work/busy.h5'); print(int(f.attrs['n_complete']) if f.attrs['complete'] == 1 else -1)"
+
+echo "input rules: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
