@@ -50,19 +50,18 @@ nlohmann::json resume_key(const Task& task, const TrainSettings& settings) {
 }
 
 // The optimiser state, tied to the checkpoint it continues: its step and the checkpoint's SHA-256.
-// The checkpoint is written first; a kill between the two writes leaves a state whose hash names the
-// previous checkpoint, which --resume refuses instead of pairing two different steps.
-void save_state(torch::optim::AdamW& optimizer, int64_t step, const std::string& out, const nlohmann::json& key) {
+// Written to `partial` only; write_pair renames it into place.
+void save_state(torch::optim::AdamW& optimizer, int64_t step, const std::string& checkpoint, const std::string& partial,
+                const nlohmann::json& key) {
   torch::serialize::OutputArchive archive;
   optimizer.save(archive);
   archive.write("step", torch::tensor(step));
-  const std::string checkpoint_hash = sha256_file(out);
+  const std::string checkpoint_hash = sha256_file(checkpoint);
   archive.write("checkpoint_sha256", torch::from_blob(const_cast<char*>(checkpoint_hash.data()),
                                                      {int64_t(checkpoint_hash.size())}, torch::kChar).clone());
   const std::string key_text = key.dump();
   archive.write("resume_key", torch::from_blob(const_cast<char*>(key_text.data()), {int64_t(key_text.size())},
                                                torch::kChar).clone());
-  const std::string partial = state_path(out) + ".partial";
   try {
     archive.save_to(partial);
     sync_file(partial);
@@ -73,7 +72,24 @@ void save_state(torch::optim::AdamW& optimizer, int64_t step, const std::string&
     std::remove(partial.c_str());
     throw;
   }
-  std::filesystem::rename(partial, state_path(out));
+}
+
+// Checkpoint and optimiser state as one unit: both are written completely under temporary names
+// first, then renamed. A failure while writing leaves the previous pair untouched; a kill between
+// the two renames leaves OUT.state.partial matching the new OUT, which --resume completes.
+void write_pair(const HookedTransformer& model, torch::optim::AdamW& optimizer, int64_t step, const std::string& out,
+                const std::map<std::string, std::string>& metadata, const nlohmann::json& key) {
+  const std::string next = out + ".next";
+  const std::string state_partial = state_path(out) + ".partial";
+  save_checkpoint(model, next, metadata);
+  try {
+    save_state(optimizer, step, next, state_partial, key);
+  } catch (...) {
+    std::remove(next.c_str());
+    throw;
+  }
+  std::filesystem::rename(next, out);
+  std::filesystem::rename(state_partial, state_path(out));
 }
 
 std::string read_text(torch::serialize::InputArchive& archive, const char* key) {
@@ -85,8 +101,7 @@ std::string read_text(torch::serialize::InputArchive& archive, const char* key) 
 
 // Loads OUT.state into `optimizer` and returns its step, after checking that it belongs to the
 // checkpoint at OUT and to a run with the same settings.
-int64_t load_state(torch::optim::AdamW& optimizer, const std::string& out, const nlohmann::json& key) {
-  const std::string path = state_path(out);
+torch::serialize::InputArchive read_state(const std::string& path) {
   torch::serialize::InputArchive archive;
   try {
     archive.load_from(path);
@@ -94,10 +109,24 @@ int64_t load_state(torch::optim::AdamW& optimizer, const std::string& out, const
     MECHLENS_FAIL(InputError, "{}: not a readable optimiser state (damaged or truncated); start the run again "
                   "without --resume", path);
   }
-  const std::string paired = read_text(archive, "checkpoint_sha256");
-  MECHLENS_CHECK(InputError, !paired.empty() && paired == sha256_file(out),
-                 "--resume: {} does not belong to the checkpoint {} (the run was interrupted between writing the "
-                 "two, or one was replaced); start the run again without --resume", path, out);
+  return archive;
+}
+
+int64_t load_state(torch::optim::AdamW& optimizer, const std::string& out, const nlohmann::json& key) {
+  const std::string path = state_path(out), partial = path + ".partial";
+  const std::string checkpoint_hash = sha256_file(out);
+  torch::serialize::InputArchive archive = read_state(path);
+  if (read_text(archive, "checkpoint_sha256") != checkpoint_hash && std::filesystem::exists(partial)) {
+    // Killed between the two renames of write_pair: the new state is complete under its partial name.
+    torch::serialize::InputArchive pending = read_state(partial);
+    if (read_text(pending, "checkpoint_sha256") == checkpoint_hash) {
+      std::filesystem::rename(partial, path);
+      archive = read_state(path);
+    }
+  }
+  MECHLENS_CHECK(InputError, read_text(archive, "checkpoint_sha256") == checkpoint_hash,
+                 "--resume: {} does not belong to the checkpoint {} (one of them was replaced); start the run again "
+                 "without --resume", path, out);
   const std::string stored_key = read_text(archive, "resume_key");
   if (!stored_key.empty() && nlohmann::json::parse(stored_key) != key) {
     const nlohmann::json stored = nlohmann::json::parse(stored_key);
@@ -194,8 +223,7 @@ TrainResult train(HookedTransformer& model, const Task& task, const std::vector<
     std::map<std::string, std::string> metadata = settings.metadata;
     metadata["train_steps"] = std::to_string(step);
     if (!metrics.empty()) metadata["eval_metrics"] = metrics_json(metrics);
-    save_checkpoint(model, settings.out, metadata);
-    save_state(optimizer, step, settings.out, resume_key(task, settings));
+    write_pair(model, optimizer, step, settings.out, metadata, resume_key(task, settings));
   };
 
   model->train();

@@ -146,6 +146,36 @@ TEST_F(TrainerTest, ResumeRefusesChangedSettingsAndAStateOfAnotherCheckpoint) {
                                                "does not belong to the checkpoint"));
 }
 
+TEST_F(TrainerTest, AKillBetweenTheTwoRenamesStillResumesExactly) {
+  const auto eval = generate_examples(task_, 20, 99);
+  HookedTransformer straight(matching_model());
+  train(straight, task_, eval, settings("straight.safetensors", 8));
+
+  HookedTransformer first(matching_model());
+  TrainSettings part = settings("killed.safetensors", 8);
+  part.stop_after = 3;
+  train(first, task_, eval, part);
+  const std::string state = part.out + ".state";
+  std::filesystem::copy_file(state, state + ".step3");
+  TrainSettings more = settings("killed.safetensors", 8);
+  more.resume = true;
+  more.stop_after = 1;
+  HookedTransformer second(matching_model());
+  train(second, task_, eval, more);
+  // As if killed after renaming the step-4 checkpoint but before renaming its state.
+  std::filesystem::rename(state, state + ".partial");
+  std::filesystem::rename(state + ".step3", state);
+
+  TrainSettings rest = settings("killed.safetensors", 8);
+  rest.resume = true;
+  HookedTransformer third(matching_model());
+  EXPECT_EQ(train(third, task_, eval, rest).steps_done, 4);
+  auto expected = straight->named_parameters();
+  for (const auto& item : third->named_parameters()) {
+    EXPECT_TRUE(testing::tensors_equal(item.value(), expected[item.key()])) << item.key();
+  }
+}
+
 TEST_F(TrainerTest, MismatchedModelAndTaskAreRejected) {
   ModelConfig small = matching_model();
   small.d_vocab = 50;
