@@ -408,6 +408,9 @@ PatchResult PatchingSession::run(const Component& component, const PatchOptions&
     site_prompt.index_put_({long_tensor(flat_of_row), long_tensor(prompts)},
                            metric_.per_prompt(logits, prompt_of_row).to(torch::kCPU, torch::kFloat64));
     progress.advance(rows * span);
+    result.rows_computed += rows;
+    result.flops += double(rows) * (double(span) * double(config.n_layers - layer) * config.block_flops_per_token(n_pos) +
+                                    2.0 * double(config.d_model) * double(config.d_vocab));
   }
   progress.finish();
   result.metric = site_prompt.mean(1).to(torch::kFloat32).view(plan.shape);

@@ -55,6 +55,11 @@ struct PatchResult {
   Ablation ablation = Ablation::kNone;
   std::string method = "exact";  // "exact", "naive" or "attribution"
   std::vector<std::string> span_names;       // the "span" axis' labels, when patched by span
+  // What the batched sweep computed (run() only): rows recomputed, and their cost in FLOPs by the
+  // model's cost model (block_flops_per_token over the recomputed layers and positions, plus the
+  // unembedding of each row's answer position).
+  int64_t rows_computed = 0;
+  double flops = 0;
 };
 
 class PatchingSession {

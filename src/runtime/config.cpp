@@ -188,6 +188,14 @@ double ModelConfig::parameter_count() const {
   return total;
 }
 
+double ModelConfig::block_flops_per_token(int64_t context) const {
+  const double d = double(d_model), dh = double(d_head), heads = double(n_heads), kv = double(kv_heads());
+  double flops = 2 * d * dh * (2 * heads + 2 * kv);           // Q, K, V and O projections
+  flops += 2 * 2 * heads * dh * double(context);               // scores and pattern x values
+  if (!attn_only()) flops += 2 * d * double(d_mlp) * (gated_mlp ? 3 : 2);
+  return flops;
+}
+
 void ModelConfig::check_fits_in_memory(double available_bytes) const {
   if (available_bytes <= 0) {
     available_bytes = double(sysconf(_SC_PHYS_PAGES)) * double(sysconf(_SC_PAGE_SIZE));

@@ -57,6 +57,9 @@ struct ModelConfig {
   void validate() const;
   /// Number of parameters the model holds, in floating point so that absurd sizes cannot overflow.
   double parameter_count() const;
+  /// Multiply-adds x 2 of one block's forward for one token attending to `context` positions (the
+  /// GEMMs and the attention products; norms and activations are left out): a cost model for sweeps.
+  double block_flops_per_token(int64_t context) const;
   /// Throws ConfigError when the parameters (float32) would not fit in `available_bytes` (default:
   /// this machine's physical memory), with both numbers: checked before anything is allocated.
   void check_fits_in_memory(double available_bytes = 0) const;
