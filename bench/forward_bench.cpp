@@ -94,8 +94,8 @@ int main(int argc, char** argv) {
     HookedTransformer model(c.config);
     model->eval();
     const torch::Tensor tokens = torch::randint(c.config.d_vocab, {c.batch, c.pos}, torch::kLong);
-    const auto [plain, cached] = interleaved_medians([&] { model->forward(tokens); },
-                                                     [&] { model->run_with_cache(tokens); }, c.repeats);
+    const auto [plain, cached] =
+        interleaved_medians([&] { model->forward(tokens); }, [&] { model->run_with_cache(tokens); }, c.repeats);
     const double tokens_count = double(c.batch * c.pos);
     const double gflops = forward_flops(c.config, c.batch, c.pos) / plain / 1e9;
     large_gflops = gflops;

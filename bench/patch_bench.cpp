@@ -150,13 +150,16 @@ int main(int argc, char** argv) {
     const double max_diff =
         (naive.metric.flatten() - fast.metric.flatten().narrow(0, 0, naive.metric.numel())).abs().max().item<double>();
     const double dense_diff = (dense.metric - fast.metric).abs().max().item<double>();
-    fmt::print("{:<10} {:>5} patched runs: naive loop {:.3f} s{}; batched {:.3f} s -> {:.1f}x; dense batched {:.3f} s "
-               "-> {:.1f}x (max |diff| {:.1e}, dense {:.1e})\n",
-               name, runs, naive_s, sampled < runs ? fmt::format(" (from {} runs)", sampled) : "", fast_s,
-               naive_s / fast_s, dense_s, naive_s / dense_s, max_diff, dense_diff);
+    fmt::print(
+        "{:<10} {:>5} patched runs: naive loop {:.3f} s{}; batched {:.3f} s -> {:.1f}x; dense batched {:.3f} s "
+        "-> {:.1f}x (max |diff| {:.1e}, dense {:.1e})\n",
+        name, runs, naive_s, sampled < runs ? fmt::format(" (from {} runs)", sampled) : "", fast_s, naive_s / fast_s,
+        dense_s, naive_s / dense_s, max_diff, dense_diff);
     torch::Tensor flat = fast.metric.flatten().to(torch::kFloat64).contiguous();
     results << name << " " << runs << " " << fast_s << " " << dense_s << " "
-            << fmt::format("{}", fmt::join(std::vector<double>(flat.data_ptr<double>(), flat.data_ptr<double>() + flat.numel()), ","))
+            << fmt::format(
+                   "{}",
+                   fmt::join(std::vector<double>(flat.data_ptr<double>(), flat.data_ptr<double>() + flat.numel()), ","))
             << "\n";
   }
   return 0;

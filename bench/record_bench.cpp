@@ -76,7 +76,8 @@ int throughput(int64_t n_examples, const fs::path& dir) {
     {
       std::ofstream out(plain_path, std::ios::binary);
       for (int64_t b = 0; b < n_batches; ++b) {
-        for (const auto& [name, tensor] : rows.acts) out.write(static_cast<const char*>(tensor.data_ptr()), tensor.numel() * 4);
+        for (const auto& [name, tensor] : rows.acts)
+          out.write(static_cast<const char*>(tensor.data_ptr()), tensor.numel() * 4);
       }
     }
     const double seconds = seconds_since(begin);
@@ -95,7 +96,8 @@ int throughput(int64_t n_examples, const fs::path& dir) {
     settings.gzip_level = level;
     const std::string path = (dir / fmt::format("bench_{}.h5", level)).string();
     const auto start = std::chrono::steady_clock::now();
-    RecordWriter writer = RecordWriter::create(path, settings, {}, recorded_dims(model, settings.hooks), {}, n_examples);
+    RecordWriter writer =
+        RecordWriter::create(path, settings, {}, recorded_dims(model, settings.hooks), {}, n_examples);
     for (int64_t b = 0; b < n_batches; ++b) writer.append(rows);
     writer.finish();
     results.push_back({level ? fmt::format("gzip:{} + shuffle", level) : "uncompressed", seconds_since(start),

@@ -7,8 +7,8 @@
 //
 // Usage: transformer_lens_bench CHECKPOINT CLEAN.txt CORRUPTED.txt ANSWERS.txt [--repeats N]
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <chrono>
@@ -85,9 +85,8 @@ int main(int argc, char** argv) {
     torch::NoGradGuard no_grad;
     out["run_with_cache_seconds"] = median_seconds(repeats, [&] {
       // The hooks TransformerLens caches by default: every one but attn.hook_result (use_attn_result).
-      auto result = model->run_with_cache(inputs.clean, [](const std::string& name) {
-        return name.find("attn.hook_result") == std::string::npos;
-      });
+      auto result = model->run_with_cache(
+          inputs.clean, [](const std::string& name) { return name.find("attn.hook_result") == std::string::npos; });
     });
   }
   PatchingSession session(model, inputs, MetricKind::kLogitDiff);

@@ -21,8 +21,8 @@ void ActivationCache::insert(const std::string& name, torch::Tensor activation) 
 const torch::Tensor& ActivationCache::at(const std::string& name) const {
   const auto it = index_.find(name);
   if (it == index_.end()) {
-    MECHLENS_FAIL(HookError, "activation cache holds no '{}' ({} cached); closest: {}", name,
-                  names_.size(), fmt::join(closest_names(name, names_), ", "));
+    MECHLENS_FAIL(HookError, "activation cache holds no '{}' ({} cached); closest: {}", name, names_.size(),
+                  fmt::join(closest_names(name, names_), ", "));
   }
   return tensors_[it->second];
 }

@@ -12,17 +12,28 @@ namespace {
 // Short name -> path inside blocks.{layer} (TransformerLens utils.get_act_name).
 const std::map<std::string, std::string>& block_short_names() {
   static const std::map<std::string, std::string> kNames = {
-      {"resid_pre", "hook_resid_pre"},     {"resid_mid", "hook_resid_mid"},
-      {"resid_post", "hook_resid_post"},   {"attn_out", "hook_attn_out"},
-      {"mlp_out", "hook_mlp_out"},         {"q", "attn.hook_q"},
-      {"k", "attn.hook_k"},                {"v", "attn.hook_v"},
-      {"z", "attn.hook_z"},                {"rot_q", "attn.hook_rot_q"},
-      {"rot_k", "attn.hook_rot_k"},        {"attn_scores", "attn.hook_attn_scores"},
-      {"scores", "attn.hook_attn_scores"}, {"pattern", "attn.hook_pattern"},
-      {"attn", "attn.hook_pattern"},       {"result", "attn.hook_result"},
-      {"pre", "mlp.hook_pre"},             {"pre_linear", "mlp.hook_pre_linear"},
-      {"post", "mlp.hook_post"},           {"scale1", "ln1.hook_scale"},
-      {"normalized1", "ln1.hook_normalized"}, {"scale2", "ln2.hook_scale"},
+      {"resid_pre", "hook_resid_pre"},
+      {"resid_mid", "hook_resid_mid"},
+      {"resid_post", "hook_resid_post"},
+      {"attn_out", "hook_attn_out"},
+      {"mlp_out", "hook_mlp_out"},
+      {"q", "attn.hook_q"},
+      {"k", "attn.hook_k"},
+      {"v", "attn.hook_v"},
+      {"z", "attn.hook_z"},
+      {"rot_q", "attn.hook_rot_q"},
+      {"rot_k", "attn.hook_rot_k"},
+      {"attn_scores", "attn.hook_attn_scores"},
+      {"scores", "attn.hook_attn_scores"},
+      {"pattern", "attn.hook_pattern"},
+      {"attn", "attn.hook_pattern"},
+      {"result", "attn.hook_result"},
+      {"pre", "mlp.hook_pre"},
+      {"pre_linear", "mlp.hook_pre_linear"},
+      {"post", "mlp.hook_post"},
+      {"scale1", "ln1.hook_scale"},
+      {"normalized1", "ln1.hook_normalized"},
+      {"scale2", "ln2.hook_scale"},
       {"normalized2", "ln2.hook_normalized"},
   };
   return kNames;
@@ -52,8 +63,7 @@ std::string act_name(const std::string& short_name, int64_t layer) {
   }
   if (short_name == "embed" || short_name == "pos_embed") return "hook_" + short_name;
   if (short_name == "scale" || short_name == "normalized") {
-    return layer < 0 ? "ln_final.hook_" + short_name
-                     : fmt::format("blocks.{}.ln1.hook_{}", layer, short_name);
+    return layer < 0 ? "ln_final.hook_" + short_name : fmt::format("blocks.{}.ln1.hook_{}", layer, short_name);
   }
   const auto& names = block_short_names();
   const auto it = names.find(short_name);
@@ -69,14 +79,12 @@ int64_t position_dim(const std::vector<std::string>& dims) {
   return -1;
 }
 
-std::vector<std::string> closest_names(const std::string& name,
-                                       const std::vector<std::string>& candidates,
+std::vector<std::string> closest_names(const std::string& name, const std::vector<std::string>& candidates,
                                        size_t max_count) {
   std::vector<std::pair<size_t, std::string>> scored;
   scored.reserve(candidates.size());
   for (const auto& candidate : candidates) scored.emplace_back(edit_distance(name, candidate), candidate);
-  std::stable_sort(scored.begin(), scored.end(),
-                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::stable_sort(scored.begin(), scored.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
   std::vector<std::string> result;
   for (size_t i = 0; i < scored.size() && i < max_count; ++i) result.push_back(scored[i].second);
   return result;

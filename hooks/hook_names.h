@@ -16,8 +16,7 @@ std::string act_name(const std::string& short_name, int64_t layer = -1);
 int64_t position_dim(const std::vector<std::string>& dims);
 
 /// Up to `max_count` names from `candidates` closest to `name` by edit distance.
-std::vector<std::string> closest_names(const std::string& name,
-                                       const std::vector<std::string>& candidates,
+std::vector<std::string> closest_names(const std::string& name, const std::vector<std::string>& candidates,
                                        size_t max_count = 3);
 
 }  // namespace mechlens

@@ -17,15 +17,13 @@ torch::Tensor HookPointImpl::forward(torch::Tensor x) {
     torch::Tensor replacement = fn(x, *this);
     if (!replacement.defined()) continue;
     MECHLENS_CHECK(HookError, replacement.sizes() == x.sizes(),
-                   "hook on '{}' returned shape {}, expected {} (dims [{}])", name_,
-                   format_shape(replacement.sizes()), format_shape(x.sizes()),
-                   fmt::join(dims_, ", "));
+                   "hook on '{}' returned shape {}, expected {} (dims [{}])", name_, format_shape(replacement.sizes()),
+                   format_shape(x.sizes()), fmt::join(dims_, ", "));
     MECHLENS_CHECK(HookError, replacement.scalar_type() == x.scalar_type(),
-                   "hook on '{}' returned dtype {}, expected {}", name_,
-                   c10::toString(replacement.scalar_type()), c10::toString(x.scalar_type()));
-    MECHLENS_CHECK(HookError, replacement.device() == x.device(),
-                   "hook on '{}' returned a tensor on {}, expected {}", name_,
-                   replacement.device().str(), x.device().str());
+                   "hook on '{}' returned dtype {}, expected {}", name_, c10::toString(replacement.scalar_type()),
+                   c10::toString(x.scalar_type()));
+    MECHLENS_CHECK(HookError, replacement.device() == x.device(), "hook on '{}' returned a tensor on {}, expected {}",
+                   name_, replacement.device().str(), x.device().str());
     x = std::move(replacement);
   }
   return x;
@@ -38,14 +36,11 @@ int64_t HookPointImpl::add_hook(HookFn fn) {
 }
 
 void HookPointImpl::remove_hook(int64_t id) {
-  hooks_.erase(std::remove_if(hooks_.begin(), hooks_.end(),
-                              [id](const auto& entry) { return entry.first == id; }),
+  hooks_.erase(std::remove_if(hooks_.begin(), hooks_.end(), [id](const auto& entry) { return entry.first == id; }),
                hooks_.end());
 }
 
-HookScope::HookScope(HookScope&& other) noexcept : handles_(std::move(other.handles_)) {
-  other.handles_.clear();
-}
+HookScope::HookScope(HookScope&& other) noexcept : handles_(std::move(other.handles_)) { other.handles_.clear(); }
 
 HookScope& HookScope::operator=(HookScope&& other) noexcept {
   if (this != &other) {

@@ -66,9 +66,9 @@ inline ::testing::AssertionResult tensors_close(const torch::Tensor& actual, con
   const double max_diff = diff.numel() ? diff.max().item<double>() : 0.0;
   if (max_diff <= tolerance && !diff.isnan().any().item<bool>()) return ::testing::AssertionSuccess();
   const int64_t flat = diff.nan_to_num(1e30).flatten().argmax().item<int64_t>();
-  return ::testing::AssertionFailure() << "max |diff| " << max_diff << " > " << tolerance << " at flat index "
-                                       << flat << " (actual " << actual.flatten()[flat].item<double>()
-                                       << ", expected " << expected.flatten()[flat].item<double>() << ")";
+  return ::testing::AssertionFailure() << "max |diff| " << max_diff << " > " << tolerance << " at flat index " << flat
+                                       << " (actual " << actual.flatten()[flat].item<double>() << ", expected "
+                                       << expected.flatten()[flat].item<double>() << ")";
 }
 
 inline ::testing::AssertionResult tensors_equal(const torch::Tensor& actual, const torch::Tensor& expected) {

@@ -1,10 +1,10 @@
 #include "patching/circuit.h"
 
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
+#include <nlohmann/json.hpp>
 
-#include "util/index_spec.h"
 #include "util/error.h"
+#include "util/index_spec.h"
 #include "util/json_text.h"
 
 namespace mechlens {
@@ -20,8 +20,9 @@ Circuit load_circuit(const std::string& path, const ModelConfig& config, int64_t
     for (size_t i = 0; i < heads.size(); ++i) {
       const auto& entry = heads[i];
       const std::string field = fmt::format("families.{}[{}]", family, i);
-      MECHLENS_CHECK(InputError, entry.is_object() && entry.contains("layer") && entry.contains("head") &&
-                                     entry["layer"].is_number_integer() && entry["head"].is_number_integer(),
+      MECHLENS_CHECK(InputError,
+                     entry.is_object() && entry.contains("layer") && entry.contains("head") &&
+                         entry["layer"].is_number_integer() && entry["head"].is_number_integer(),
                      "{}: {} needs integer \"layer\" and \"head\"", path, field);
       CircuitHead head{entry["layer"].get<int64_t>(), entry["head"].get<int64_t>(), {}};
       MECHLENS_CHECK(InputError, head.layer >= 0 && head.layer < config.n_layers, "{}: {}.layer={} is outside 0..{}",
@@ -59,7 +60,7 @@ CircuitReport check_circuit(PatchingSession& session, const Circuit& circuit) {
   for (size_t f = 0; f < circuit.families.size(); ++f) {
     for (const CircuitHead& head : circuit.families[f].second) {
       for (int64_t r = 0; r + 1 < runs; ++r) {
-        if (r == int64_t(f) + 1) continue;  // this variant removes family f
+        if (r == int64_t(f) + 1) continue;                                          // this variant removes family f
         torch::Tensor column = keep[head.layer].select(0, r).select(1, head.head);  // [pos]
         if (head.positions.empty()) column.fill_(true);
         for (int64_t p : head.positions) column[p] = true;
@@ -73,9 +74,10 @@ CircuitReport check_circuit(PatchingSession& session, const Circuit& circuit) {
     torch::Tensor corrupted = session.activation(false, name).unsqueeze(0);  // [1, batch, pos, head, d_head]
     // Heads outside the circuit take the corrupted value.
     torch::Tensor outside = keep[layer].logical_not().view({runs, 1, n_pos, heads, 1}).to(corrupted.device());
-    scope.add(model->hook_point(name), [runs, batch, corrupted, outside](const torch::Tensor& act, const HookPointImpl&) {
-      return replace_packed(act, runs, batch, outside, corrupted);
-    });
+    scope.add(model->hook_point(name),
+              [runs, batch, corrupted, outside](const torch::Tensor& act, const HookPointImpl&) {
+                return replace_packed(act, runs, batch, outside, corrupted);
+              });
   }
   torch::Tensor logits = model->forward(inputs.clean.repeat({runs, 1}));  // [runs*batch, pos, V]
   scope.release();

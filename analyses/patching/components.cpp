@@ -44,9 +44,7 @@ torch::Tensor replace_packed(const torch::Tensor& act, int64_t runs, int64_t bat
   return torch::where(mask, replacement, act.reshape(shape)).reshape(act.sizes());
 }
 
-std::string Component::name() const {
-  return std::string(kind_table().at(kind).name) + (all_positions ? "_all" : "");
-}
+std::string Component::name() const { return std::string(kind_table().at(kind).name) + (all_positions ? "_all" : ""); }
 
 std::string Component::hook_suffix() const { return kind_table().at(kind).hook; }
 

@@ -46,16 +46,17 @@ Direction parse_direction(const std::string& text) {
 
 std::string metric_name(MetricKind kind) {
   switch (kind) {
-    case MetricKind::kLogitDiff: return "logit-diff";
-    case MetricKind::kProb: return "prob";
-    case MetricKind::kKl: return "kl";
+    case MetricKind::kLogitDiff:
+      return "logit-diff";
+    case MetricKind::kProb:
+      return "prob";
+    case MetricKind::kKl:
+      return "kl";
   }
   return "?";
 }
 
-std::string direction_name(Direction direction) {
-  return direction == Direction::kDenoising ? "denoising" : "noising";
-}
+std::string direction_name(Direction direction) { return direction == Direction::kDenoising ? "denoising" : "noising"; }
 
 Metric::Metric(MetricKind kind, const PatchingInputs& inputs, const torch::Tensor& clean_logits)
     : kind_(kind),

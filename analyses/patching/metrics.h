@@ -28,8 +28,8 @@ void validate_inputs(const PatchingInputs& inputs, const ModelConfig& config);
 enum class MetricKind { kLogitDiff, kProb, kKl };
 enum class Direction { kDenoising, kNoising };
 
-MetricKind parse_metric(const std::string& text);        // logit-diff | prob | kl
-Direction parse_direction(const std::string& text);      // denoising | noising
+MetricKind parse_metric(const std::string& text);    // logit-diff | prob | kl
+Direction parse_direction(const std::string& text);  // denoising | noising
 std::string metric_name(MetricKind kind);
 std::string direction_name(Direction direction);
 
@@ -54,8 +54,8 @@ class Metric {
  private:
   MetricKind kind_ = MetricKind::kLogitDiff;
   int64_t batch_ = 1;
-  torch::Tensor correct_, wrong_;     // [batch]
-  torch::Tensor clean_log_probs_;     // [batch, d_vocab]
+  torch::Tensor correct_, wrong_;  // [batch]
+  torch::Tensor clean_log_probs_;  // [batch, d_vocab]
 };
 
 /// Normalised score of patched metric values: denoising (m - corrupted) / (clean - corrupted);

@@ -2,9 +2,8 @@
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
-
+#include <nlohmann/json.hpp>
 
 #include "store/h5_util.h"
 #include "util/error.h"

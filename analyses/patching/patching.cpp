@@ -11,8 +11,8 @@
 #include "core/intervention_plan.h"
 #include "store/record_reader.h"
 #include "util/error.h"
-#include "util/shape_format.h"
 #include "util/progress.h"
+#include "util/shape_format.h"
 
 namespace mechlens {
 
@@ -26,10 +26,14 @@ Ablation parse_ablation(const std::string& text) {
 
 std::string ablation_name(Ablation ablation) {
   switch (ablation) {
-    case Ablation::kNone: return "none";
-    case Ablation::kZero: return "zero";
-    case Ablation::kMean: return "mean";
-    case Ablation::kResample: return "resample";
+    case Ablation::kNone:
+      return "none";
+    case Ablation::kZero:
+      return "zero";
+    case Ablation::kMean:
+      return "mean";
+    case Ablation::kResample:
+      return "resample";
   }
   return "?";
 }
@@ -115,7 +119,8 @@ torch::Tensor PatchingSession::answer_logits(const torch::Tensor& logits) const 
 
 void PatchingSession::ensure_cached(const std::string& hook_suffix) {
   torch::NoGradGuard no_grad;
-  for (auto [tokens, cache] : {std::pair{&inputs_.clean, &clean_cache_}, std::pair{&inputs_.corrupted, &corrupted_cache_}}) {
+  for (auto [tokens, cache] :
+       {std::pair{&inputs_.clean, &clean_cache_}, std::pair{&inputs_.corrupted, &corrupted_cache_}}) {
     bool complete = true;
     for (int64_t layer = 0; layer < model_->config().n_layers; ++layer) {
       complete = complete && cache->contains(layer_hook_name(layer, hook_suffix));
@@ -130,14 +135,15 @@ void PatchingSession::ensure_cached(const std::string& hook_suffix) {
   }
 }
 
-std::vector<std::string> PatchingSession::use_clean_record(const std::string& path, const std::string& checkpoint_sha256) {
+std::vector<std::string> PatchingSession::use_clean_record(const std::string& path,
+                                                           const std::string& checkpoint_sha256) {
   RecordReader reader(path);
   if (!checkpoint_sha256.empty()) {
     const std::string recorded = reader.attribute("checkpoint_sha256");
     MECHLENS_CHECK(InputError, recorded == checkpoint_sha256,
                    "{}: the record was made by checkpoint {} (sha256 {}), not by the one patched here (sha256 {}); "
-                   "its activations would score the wrong model", path, reader.attribute("checkpoint"), recorded,
-                   checkpoint_sha256);
+                   "its activations would score the wrong model",
+                   path, reader.attribute("checkpoint"), recorded, checkpoint_sha256);
   }
   const torch::Tensor tokens = reader.read_tokens();
   const torch::Tensor& clean = inputs_.clean;
@@ -194,8 +200,9 @@ PatchingSession::Layout PatchingSession::layout(const Component& component, cons
   out.n_pos = n_pos;
   out.layers = options.layers.empty() ? range(config.n_layers) : options.layers;
   for (int64_t layer : out.layers) {
-    MECHLENS_CHECK(InputError, layer >= 0 && layer < config.n_layers, "layer {} is out of range: the model has {} layers (0..{})",
-                   layer, config.n_layers, config.n_layers - 1);
+    MECHLENS_CHECK(InputError, layer >= 0 && layer < config.n_layers,
+                   "layer {} is out of range: the model has {} layers (0..{})", layer, config.n_layers,
+                   config.n_layers - 1);
   }
   const bool by_span = !options.spans.empty() && !component.all_positions;
   if (by_span) {
@@ -248,12 +255,16 @@ torch::Tensor PatchingSession::source_activation(const Component& component, int
   if (options.ablation == Ablation::kNone) return activation(options.direction == Direction::kDenoising, name);
   const torch::Tensor& clean = activation(true, name);  // [batch, ...]
   switch (options.ablation) {
-    case Ablation::kZero: return torch::zeros_like(clean);
-    case Ablation::kMean: return clean.mean(0, /*keepdim=*/true).expand_as(clean);
+    case Ablation::kZero:
+      return torch::zeros_like(clean);
+    case Ablation::kMean:
+      return clean.mean(0, /*keepdim=*/true).expand_as(clean);
     case Ablation::kResample:
-      MECHLENS_CHECK(InputError, clean.size(0) >= 2, "resample ablation needs at least 2 prompts, got {}", clean.size(0));
+      MECHLENS_CHECK(InputError, clean.size(0) >= 2, "resample ablation needs at least 2 prompts, got {}",
+                     clean.size(0));
       return clean.index_select(0, derangement(clean.size(0), options.seed).to(clean.device()));
-    case Ablation::kNone: break;
+    case Ablation::kNone:
+      break;
   }
   return {};
 }
@@ -308,7 +319,8 @@ torch::Tensor patch_mask(const ActivationLayout& layout, const Pack& pack, int64
   for (int64_t r = 0; r < n_rows; ++r) {
     const PackRow& row = pack.rows[size_t(r)];
     const int64_t h = std::max<int64_t>(pack.sites[size_t(row.run)].head, 0);
-    for (int64_t p = row.begin - pack.first; p < row.end - pack.first; ++p) data[layout.offset(strides, r, p, h)] = true;
+    for (int64_t p = row.begin - pack.first; p < row.end - pack.first; ++p)
+      data[layout.offset(strides, r, p, h)] = true;
   }
   return mask;
 }
@@ -336,7 +348,7 @@ PatchResult PatchingSession::run(const Component& component, const PatchOptions&
   // a prompt unchanged when its source equals the target value, or when the prompt's answer precedes
   // the patched position (causal attention); only the other (run, prompt) rows are recomputed.
   torch::Tensor per_prompt = metric_.per_prompt(target_logits).to(torch::kCPU, torch::kFloat64);  // [batch]
-  torch::Tensor site_prompt = per_prompt.unsqueeze(0).repeat({int64_t(plan.sites.size()), 1});   // [sites, batch]
+  torch::Tensor site_prompt = per_prompt.unsqueeze(0).repeat({int64_t(plan.sites.size()), 1});    // [sites, batch]
 
   // The plan (analyses/core/intervention_plan.h): which (run, prompt) rows are recomputed, packed
   // into which forward passes. Orthogonal noise reads the attention input of every source position,
@@ -385,14 +397,16 @@ PatchResult PatchingSession::run(const Component& component, const PatchOptions&
     forward.start_at_layer = layer;
     forward.stop_at_layer = config.n_layers;
     torch::Tensor input =
-        layer == 0 ? target_tokens.narrow(1, first, span).index_select(0, prompt_of_row)  // [rows, span]
-                   : target.at(layer_hook_name(layer, "hook_resid_pre")).narrow(1, first, span).index_select(0, prompt_of_row);
+        layer == 0
+            ? target_tokens.narrow(1, first, span).index_select(0, prompt_of_row)  // [rows, span]
+            : target.at(layer_hook_name(layer, "hook_resid_pre")).narrow(1, first, span).index_select(0, prompt_of_row);
     if (first > 0) {
       for (int64_t l = layer; l < config.n_layers; ++l) {
-        const torch::Tensor& k = target.at(layer_hook_name(l, rotary ? kRotaryKeyCache : kKeyCache));  // [batch, pos, kv_head, d_head]
+        const torch::Tensor& k =
+            target.at(layer_hook_name(l, rotary ? kRotaryKeyCache : kKeyCache));  // [batch, pos, kv_head, d_head]
         const torch::Tensor& v = target.at(layer_hook_name(l, kValueCache));
-        forward.past_key_values.push_back(
-            {k.narrow(1, 0, first).index_select(0, prompt_of_row), v.narrow(1, 0, first).index_select(0, prompt_of_row)});
+        forward.past_key_values.push_back({k.narrow(1, 0, first).index_select(0, prompt_of_row),
+                                           v.narrow(1, 0, first).index_select(0, prompt_of_row)});
       }
     }
     HookScope scope;
@@ -409,8 +423,9 @@ PatchResult PatchingSession::run(const Component& component, const PatchOptions&
                            metric_.per_prompt(logits, prompt_of_row).to(torch::kCPU, torch::kFloat64));
     progress.advance(rows * span);
     result.rows_computed += rows;
-    result.flops += double(rows) * (double(span) * double(config.n_layers - layer) * config.block_flops_per_token(n_pos) +
-                                    2.0 * double(config.d_model) * double(config.d_vocab));
+    result.flops +=
+        double(rows) * (double(span) * double(config.n_layers - layer) * config.block_flops_per_token(n_pos) +
+                        2.0 * double(config.d_model) * double(config.d_vocab));
   }
   progress.finish();
   result.metric = site_prompt.mean(1).to(torch::kFloat32).view(plan.shape);
@@ -501,7 +516,8 @@ PatchResult PatchingSession::attribution(const Component& component, const Patch
     torch::Tensor scores;
     if (span_weights.defined()) {
       if (!component.is_head()) scores = torch::einsum("sbp,bp->s", {span_weights, change.sum(-1)});  // [span]
-      else if (component.is_pattern()) scores = torch::einsum("sbp,bhp->hs", {span_weights, change.sum(-1)});  // [head, span]
+      else if (component.is_pattern())
+        scores = torch::einsum("sbp,bhp->hs", {span_weights, change.sum(-1)});     // [head, span]
       else scores = torch::einsum("sbp,bph->sh", {span_weights, change.sum(-1)});  // [span, head]
     } else if (!component.is_head()) {
       scores = change.sum(-1).sum(0).index_select(0, positions);  // [pos]

@@ -34,13 +34,13 @@ struct PositionSpan {
 struct PatchOptions {
   Direction direction = Direction::kDenoising;  // ablations always run on the clean prompts
   Ablation ablation = Ablation::kNone;
-  std::vector<int64_t> layers;     // empty: every layer
-  std::vector<int64_t> positions;  // absolute positions for by-position components; empty: all
-  std::vector<PositionSpan> spans; // if set, by-position components patch whole spans: a "span" axis
-  int64_t max_batch = 512;         // sequences (patched runs x prompts) per forward: bounds memory
-  uint64_t seed = 0;               // resample ablation
-  bool skip_unchanged = true;      // skip (run, prompt) pairs whose source equals the target value
-  bool progress = false;           // progress bar on stderr
+  std::vector<int64_t> layers;      // empty: every layer
+  std::vector<int64_t> positions;   // absolute positions for by-position components; empty: all
+  std::vector<PositionSpan> spans;  // if set, by-position components patch whole spans: a "span" axis
+  int64_t max_batch = 512;          // sequences (patched runs x prompts) per forward: bounds memory
+  uint64_t seed = 0;                // resample ablation
+  bool skip_unchanged = true;       // skip (run, prompt) pairs whose source equals the target value
+  bool progress = false;            // progress bar on stderr
 };
 
 struct PatchResult {
@@ -53,8 +53,8 @@ struct PatchResult {
   Direction direction = Direction::kDenoising;
   MetricKind metric_kind = MetricKind::kLogitDiff;
   Ablation ablation = Ablation::kNone;
-  std::string method = "exact";  // "exact", "naive" or "attribution"
-  std::vector<std::string> span_names;       // the "span" axis' labels, when patched by span
+  std::string method = "exact";         // "exact", "naive" or "attribution"
+  std::vector<std::string> span_names;  // the "span" axis' labels, when patched by span
   // What the batched sweep computed (run() only): rows recomputed, and their cost in FLOPs by the
   // model's cost model (block_flops_per_token over the recomputed layers and positions, plus the
   // unembedding of each row's answer position).

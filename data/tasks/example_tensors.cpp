@@ -29,8 +29,10 @@ ExampleTensors to_tensors(const std::vector<Example>& examples, bool with_answer
     auto rows = stacked.accessor<int64_t, 2>();
     for (int64_t i = 0; i < n; ++i) {
       const auto& values = examples[i].annotations.at(name);
-      MECHLENS_CHECK(InputError, values.size() == first.size(), "annotation '{}' has {} values in example {} but {} in "
-                     "example 0", name, values.size(), i, first.size());
+      MECHLENS_CHECK(InputError, values.size() == first.size(),
+                     "annotation '{}' has {} values in example {} but {} in "
+                     "example 0",
+                     name, values.size(), i, first.size());
       for (size_t j = 0; j < values.size(); ++j) rows[i][j] = values[j];
     }
     out.annotations.emplace_back(name, stacked);

@@ -13,8 +13,8 @@
 namespace mechlens {
 
 struct ExampleTensors {
-  torch::Tensor tokens;   // [N, T] int64, right-padded with 0
-  torch::Tensor lengths;  // [N] int64
+  torch::Tensor tokens;                                            // [N, T] int64, right-padded with 0
+  torch::Tensor lengths;                                           // [N] int64
   std::vector<std::pair<std::string, torch::Tensor>> annotations;  // name -> [N, k] int64
 };
 

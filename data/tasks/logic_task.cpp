@@ -16,25 +16,44 @@ using namespace logic_tokens;
 std::string word(int64_t token) {
   if (token >= 0 && token < kVariables) return std::string(1, static_cast<char>('A' + token));
   switch (token) {
-    case kConj: return "and";
-    case kDisj: return "or";
-    case kNegat: return "not";
-    case kIf: return "if";
-    case kThen: return "implies";
-    case kStartRule: return "<rule>";
-    case kEndRule: return "</rule>";
-    case kStartFact: return "Facts:";
-    case kEndFact: return "";
-    case kTrue: return "true";
-    case kFalse: return "false";
-    case kUndetermined: return "undetermined";
-    case kStartQuery: return "Query";
-    case kEndQuery: return "";
-    case kSep: return ".";
-    case kAnswer: return "Answer:";
-    case kSemicolon: return ";";
-    case kEos: return "<eos>";
-    default: return fmt::format("<{}>", token);
+    case kConj:
+      return "and";
+    case kDisj:
+      return "or";
+    case kNegat:
+      return "not";
+    case kIf:
+      return "if";
+    case kThen:
+      return "implies";
+    case kStartRule:
+      return "<rule>";
+    case kEndRule:
+      return "</rule>";
+    case kStartFact:
+      return "Facts:";
+    case kEndFact:
+      return "";
+    case kTrue:
+      return "true";
+    case kFalse:
+      return "false";
+    case kUndetermined:
+      return "undetermined";
+    case kStartQuery:
+      return "Query";
+    case kEndQuery:
+      return "";
+    case kSep:
+      return ".";
+    case kAnswer:
+      return "Answer:";
+    case kSemicolon:
+      return ";";
+    case kEos:
+      return "<eos>";
+    default:
+      return fmt::format("<{}>", token);
   }
 }
 
@@ -77,8 +96,8 @@ Example LogicTask::sample(Rng& rng) const {
   std::vector<int64_t> variables(kVariables);
   std::iota(variables.begin(), variables.end(), 0);
   rng.shuffle(variables);  // the first 3d are the problem's distinct variables
-  const std::vector<int64_t> v1(variables.begin(), variables.begin() + d), v2(variables.begin() + d, variables.begin() + 2 * d),
-      v3(variables.begin() + 2 * d, variables.begin() + 3 * d);
+  const std::vector<int64_t> v1(variables.begin(), variables.begin() + d),
+      v2(variables.begin() + d, variables.begin() + 2 * d), v3(variables.begin() + 2 * d, variables.begin() + 3 * d);
   const bool swapped = rng.coin();
   const bool logop_first = rng.coin();
   std::vector<int64_t> fact_order{0, 1, 2};
@@ -89,9 +108,9 @@ Example LogicTask::sample(Rng& rng) const {
 }
 
 Example LogicTask::make_problem(const std::vector<int64_t>& v1, const std::vector<int64_t>& v2,
-                         const std::vector<int64_t>& v3, bool swapped, bool logop_first,
-                         const std::vector<int64_t>& fact_order, const std::vector<bool>& truths,
-                         bool query_logop) const {
+                                const std::vector<int64_t>& v3, bool swapped, bool logop_first,
+                                const std::vector<int64_t>& fact_order, const std::vector<bool>& truths,
+                                bool query_logop) const {
   const int64_t d = settings_.depth;
   Example example;
   auto& prompt = example.prompt;
@@ -154,8 +173,8 @@ Example LogicTask::make_problem(const std::vector<int64_t>& v1, const std::vecto
   const int64_t first_fact = std::find(sources.begin(), sources.end(), example.answer[0]) - sources.begin();
   notes["correct_fact"] = {fact_spans[2 * first_fact], fact_spans[2 * first_fact + 1]};
   std::vector<int64_t> padded(max_sequence_length() - static_cast<int64_t>(prompt.size()), -1);
-  MECHLENS_CHECK(InputError, example.answer.size() <= padded.size(), "logic answer of {} tokens exceeds the {} reserved",
-                 example.answer.size(), padded.size());
+  MECHLENS_CHECK(InputError, example.answer.size() <= padded.size(),
+                 "logic answer of {} tokens exceeds the {} reserved", example.answer.size(), padded.size());
   std::copy(example.answer.begin(), example.answer.end(), padded.begin());
   notes["answer"] = padded;
   notes["answer_length"] = {static_cast<int64_t>(example.answer.size())};
@@ -172,7 +191,8 @@ std::vector<int64_t> LogicTask::proof(const Example& problem, bool query_logop) 
   auto fact = [&](int64_t source, bool value) { out.insert(out.end(), {source, value ? kTrue : kFalse, kSep}); };
   auto chain_rules = [&](const std::vector<int64_t>& chain, int64_t last, bool value) {
     for (int64_t i = 0; i < last; ++i) {
-      out.insert(out.end(), {chain[i], kThen, chain[i + 1], kSemicolon, chain[i + 1], value ? kTrue : kUndetermined, kSep});
+      out.insert(out.end(),
+                 {chain[i], kThen, chain[i + 1], kSemicolon, chain[i + 1], value ? kTrue : kUndetermined, kSep});
     }
   };
   if (!query_logop) {
@@ -184,7 +204,11 @@ std::vector<int64_t> LogicTask::proof(const Example& problem, bool query_logop) 
     // Branches the minimal proof cites: OR needs one TRUE input (branch 1 when both are), or both
     // when neither is; AND needs both when both are TRUE, else one FALSE input suffices.
     std::vector<int> cited;
-    if (is_or) cited = t1 && t2 ? std::vector<int>{1} : t1 ? std::vector<int>{1} : t2 ? std::vector<int>{2} : std::vector<int>{1, 2};
+    if (is_or)
+      cited = t1 && t2 ? std::vector<int>{1}
+              : t1     ? std::vector<int>{1}
+              : t2     ? std::vector<int>{2}
+                       : std::vector<int>{1, 2};
     else cited = t1 && t2 ? std::vector<int>{1, 2} : !t1 ? std::vector<int>{1} : std::vector<int>{2};
     for (int b : cited) fact(b == 1 ? v1[0] : v2[0], b == 1 ? t1 : t2);
     for (int b : cited) chain_rules(b == 1 ? v1 : v2, d - 2, b == 1 ? t1 : t2);
@@ -202,7 +226,7 @@ Example LogicTask::counterfactual(const Example& clean, Rng&) const {
   std::vector<bool> truths;
   for (int64_t t : notes.at("truths")) truths.push_back(t != 0);
   return make_problem(notes.at("v1"), notes.at("v2"), notes.at("v3"), notes.at("structure")[0] != 0,
-               notes.at("structure")[1] != 0, notes.at("fact_order"), truths, notes.at("queried_chain")[0] != 0);
+                      notes.at("structure")[1] != 0, notes.at("fact_order"), truths, notes.at("queried_chain")[0] != 0);
 }
 
 std::string LogicTask::render(const Example& example) const {
@@ -221,21 +245,28 @@ std::string LogicTask::render(const Example& example) const {
 }
 
 std::map<std::string, std::vector<std::string>> LogicTask::annotation_dims() const {
-  return {{"v1", {"batch", "node"}},         {"v2", {"batch", "node"}},
-          {"v3", {"batch", "node"}},         {"truths", {"batch", "source"}},
-          {"structure", {"batch", "flag"}},  {"fact_order", {"batch", "fact"}},
-          {"queried_chain", {"batch", "one"}}, {"query_pos", {"batch", "one"}},
-          {"rule_spans", {"batch", "rule_bound"}}, {"fact_spans", {"batch", "fact_bound"}},
-          {"queried_rule", {"batch", "bound"}},    {"first_answer", {"batch", "one"}},
-          {"correct_fact", {"batch", "bound"}},    {"answer", {"batch", "answer_pos"}},
+  return {{"v1", {"batch", "node"}},
+          {"v2", {"batch", "node"}},
+          {"v3", {"batch", "node"}},
+          {"truths", {"batch", "source"}},
+          {"structure", {"batch", "flag"}},
+          {"fact_order", {"batch", "fact"}},
+          {"queried_chain", {"batch", "one"}},
+          {"query_pos", {"batch", "one"}},
+          {"rule_spans", {"batch", "rule_bound"}},
+          {"fact_spans", {"batch", "fact_bound"}},
+          {"queried_rule", {"batch", "bound"}},
+          {"first_answer", {"batch", "one"}},
+          {"correct_fact", {"batch", "bound"}},
+          {"answer", {"batch", "answer_pos"}},
           {"answer_length", {"batch", "one"}}};
 }
 
 // Rules come first, as two contiguous blocks: the LogOp chain's 2(depth-2)+1 rules (ending with the
 // LogOp rule) and the linear chain's depth-1 rules, in either order; then the facts, then the query.
 std::vector<std::string> LogicTask::span_names() const {
-  return {"rules", "logop_chain_rules", "logop_rule", "linear_chain_rules", "queried_rule", "facts",
-          "correct_fact", "query", "answer_position"};
+  return {"rules", "logop_chain_rules", "logop_rule", "linear_chain_rules", "queried_rule",
+          "facts", "correct_fact",      "query",      "answer_position"};
 }
 
 std::vector<std::pair<int64_t, int64_t>> LogicTask::span_positions(const Example& example) const {

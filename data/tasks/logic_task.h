@@ -12,9 +12,9 @@ namespace mechlens {
 
 namespace logic_tokens {
 // 0..25 are the variables A..Z; 26 is unused.
-inline constexpr int64_t kConj = 27, kDisj = 28, kNegat = 29, kIf = 30, kThen = 31, kStartRule = 32,
-                         kEndRule = 33, kStartFact = 34, kEndFact = 35, kTrue = 36, kFalse = 37, kUndetermined = 38,
-                         kStartQuery = 39, kEndQuery = 40, kSep = 41, kAnswer = 42, kSemicolon = 43, kEos = 44;
+inline constexpr int64_t kConj = 27, kDisj = 28, kNegat = 29, kIf = 30, kThen = 31, kStartRule = 32, kEndRule = 33,
+                         kStartFact = 34, kEndFact = 35, kTrue = 36, kFalse = 37, kUndetermined = 38, kStartQuery = 39,
+                         kEndQuery = 40, kSep = 41, kAnswer = 42, kSemicolon = 43, kEos = 44;
 inline constexpr int64_t kVocab = 45;
 inline constexpr int64_t kVariables = 26;
 }  // namespace logic_tokens
@@ -22,8 +22,8 @@ inline constexpr int64_t kVariables = 26;
 enum class LogicOperator { kOr, kAnd };
 
 struct LogicSettings {
-  int64_t depth = 3;           // nodes per chain (the paper's small model: 3)
-  double logop_share = 0.8;    // share of problems that query the LogOp chain
+  int64_t depth = 3;         // nodes per chain (the paper's small model: 3)
+  double logop_share = 0.8;  // share of problems that query the LogOp chain
   LogicOperator op = LogicOperator::kOr;
 };
 

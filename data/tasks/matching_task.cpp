@@ -16,18 +16,24 @@ constexpr int kMaxChainAttempts = 1000;
 
 const char* layout_name(MatchingLayout layout) {
   switch (layout) {
-    case MatchingLayout::kSingleChain: return "single_chain";
-    case MatchingLayout::kNoisedDoubleChain: return "noised_double_chain";
-    case MatchingLayout::kSingleChainWithOrder: return "single_chain_with_order";
+    case MatchingLayout::kSingleChain:
+      return "single_chain";
+    case MatchingLayout::kNoisedDoubleChain:
+      return "noised_double_chain";
+    case MatchingLayout::kSingleChainWithOrder:
+      return "single_chain_with_order";
   }
   return "?";
 }
 
 const char* split_name(MatchingSplit split) {
   switch (split) {
-    case MatchingSplit::kTrain: return "train";
-    case MatchingSplit::kTest: return "test";
-    case MatchingSplit::kOod: return "ood";
+    case MatchingSplit::kTrain:
+      return "train";
+    case MatchingSplit::kTest:
+      return "test";
+    case MatchingSplit::kOod:
+      return "ood";
   }
   return "?";
 }
@@ -42,11 +48,14 @@ std::vector<int64_t> allowed_deltas(MatchingSplit split) {
 }  // namespace
 
 MatchingLayout parse_matching_layout(const std::string& text) {
-  for (auto layout : {MatchingLayout::kSingleChain, MatchingLayout::kNoisedDoubleChain, MatchingLayout::kSingleChainWithOrder}) {
+  for (auto layout :
+       {MatchingLayout::kSingleChain, MatchingLayout::kNoisedDoubleChain, MatchingLayout::kSingleChainWithOrder}) {
     if (text == layout_name(layout)) return layout;
   }
-  MECHLENS_FAIL(InputError, "matching layout '{}' is unknown; expected single_chain, noised_double_chain or "
-                "single_chain_with_order", text);
+  MECHLENS_FAIL(InputError,
+                "matching layout '{}' is unknown; expected single_chain, noised_double_chain or "
+                "single_chain_with_order",
+                text);
 }
 
 MatchingSplit parse_matching_split(const std::string& text) {
@@ -62,8 +71,8 @@ MatchingTask::MatchingTask(MatchingSettings settings) : settings_(std::move(sett
   MECHLENS_CHECK(InputError, edges >= 2, "matching seq_len {} leaves {} edges per chain for layout {}; too short",
                  settings_.seq_len, edges, layout_name(settings_.layout));
   for (int64_t k : settings_.orders) {
-    MECHLENS_CHECK(InputError, k >= 1 && k < edges, "matching order {} needs 1 <= k < {} (edges per chain at seq_len {})",
-                   k, edges, settings_.seq_len);
+    MECHLENS_CHECK(InputError, k >= 1 && k < edges,
+                   "matching order {} needs 1 <= k < {} (edges per chain at seq_len {})", k, edges, settings_.seq_len);
   }
   if (settings_.layout == MatchingLayout::kNoisedDoubleChain) {
     MECHLENS_CHECK(InputError, (settings_.seq_len - 5) % 4 == 0, "noised_double_chain needs seq_len = 4E+5, got {}",
@@ -79,9 +88,12 @@ MatchingTask::MatchingTask(MatchingSettings settings) : settings_(std::move(sett
 
 int64_t MatchingTask::edges_per_chain() const {
   switch (settings_.layout) {
-    case MatchingLayout::kSingleChain: return (settings_.seq_len - 1) / 2;
-    case MatchingLayout::kNoisedDoubleChain: return (settings_.seq_len - 5) / 4;
-    case MatchingLayout::kSingleChainWithOrder: return (settings_.seq_len - 2) / 2;
+    case MatchingLayout::kSingleChain:
+      return (settings_.seq_len - 1) / 2;
+    case MatchingLayout::kNoisedDoubleChain:
+      return (settings_.seq_len - 5) / 4;
+    case MatchingLayout::kSingleChainWithOrder:
+      return (settings_.seq_len - 2) / 2;
   }
   return 0;
 }
@@ -103,7 +115,8 @@ std::vector<int64_t> MatchingTask::make_chain(Rng& rng, int64_t n_nodes, std::ve
     std::vector<bool> taken = used;
     std::vector<int64_t> chain;
     int64_t x = 0;
-    do x = rng.between(low, high); while (taken[x]);
+    do x = rng.between(low, high);
+    while (taken[x]);
     chain.push_back(x);
     taken[x] = true;
     while (static_cast<int64_t>(chain.size()) < n_nodes) {
@@ -221,7 +234,8 @@ Example MatchingTask::counterfactual(const Example& clean, Rng& rng) const {
 std::string MatchingTask::render(const Example& example) const {
   std::vector<std::string> edges;
   const int64_t query_pos = example.annotations.at("query_pos")[0];
-  for (int64_t i = 0; i + 1 < query_pos; i += 2) edges.push_back(fmt::format("{}->{}", example.prompt[i], example.prompt[i + 1]));
+  for (int64_t i = 0; i + 1 < query_pos; i += 2)
+    edges.push_back(fmt::format("{}->{}", example.prompt[i], example.prompt[i + 1]));
   return fmt::format("{} | start {}, {} hops -> {}", fmt::join(edges, " "), example.prompt[query_pos],
                      example.annotations.at("order")[0], example.answer[0]);
 }

@@ -17,10 +17,12 @@ namespace mechlens::cli {
 int run_data(const std::vector<std::string>& args) {
   po::options_description options("options");
   add_task_options(options);
+  // clang-format off
   options.add_options()
       ("out", po::value<std::string>(), "file to write: .h5 (tokens, lengths, annotations) or .txt (prompt ids)")
       ("pairs", po::bool_switch(), "also generate counterfactual pairs (query flip / changed start node)")
       ("show", po::value<int64_t>()->default_value(3), "examples to print in readable form");
+  // clang-format on
   po::variables_map vm;
   if (!parse_options("data", "--task NAME [--task-option key=value ...] --n N --seed S [--out FILE] [--pairs]",
                      "Generate a synthetic task's examples deterministically from a seed and print a few of them.",

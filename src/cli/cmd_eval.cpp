@@ -13,9 +13,11 @@ namespace mechlens::cli {
 
 int run_eval(const std::vector<std::string>& args) {
   po::options_description options("options");
+  // clang-format off
   options.add_options()
       ("checkpoint", po::value<std::string>()->required(), "checkpoint file (.safetensors)")
       ("greedy", po::bool_switch(), "also decode answers greedily and count exact matches of the generated text");
+  // clang-format on
   add_task_options(options);
   po::variables_map vm;
   if (!parse_options("eval", "--checkpoint CK --task NAME [--task-option key=value ...] --n N --seed S [--greedy]",
@@ -33,7 +35,8 @@ int run_eval(const std::vector<std::string>& args) {
   fmt::print("{}", format_metrics(metrics));
   if (vm["greedy"].as<bool>()) {
     int64_t max_answer = 0;
-    for (const auto& e : generated.examples) max_answer = std::max<int64_t>(max_answer, static_cast<int64_t>(e.answer.size()));
+    for (const auto& e : generated.examples)
+      max_answer = std::max<int64_t>(max_answer, static_cast<int64_t>(e.answer.size()));
     const int64_t eos = generated.task->name() == "logic" ? logic_tokens::kEos : -1;
     const auto decoded = greedy_decode(model, generated.examples, max_answer, eos);
     int64_t exact = 0;

@@ -28,9 +28,11 @@ std::vector<std::string> shape_words(const HookedTransformer& model, const std::
 
 int run_info(const std::vector<std::string>& args) {
   po::options_description options("options");
+  // clang-format off
   options.add_options()
       ("checkpoint", po::value<std::string>()->required(), "checkpoint file (.safetensors)")
       ("format", po::value<std::string>()->default_value("text"), "output format: text or json");
+  // clang-format on
   po::positional_options_description positional;
   positional.add("checkpoint", 1);
   po::variables_map vm;
@@ -60,8 +62,8 @@ int run_info(const std::vector<std::string>& args) {
       out["parameters"].push_back({{"name", item.key()}, {"shape", item.value().sizes().vec()}});
     }
     for (const auto& name : model->hook_names()) {
-      out["hooks"].push_back({{"name", name}, {"dims", model->hook_point(name)->dims()},
-                              {"shape", shape_words(model, name)}});
+      out["hooks"].push_back(
+          {{"name", name}, {"dims", model->hook_point(name)->dims()}, {"shape", shape_words(model, name)}});
     }
     fmt::print("{}\n", out.dump(2));
     return 0;

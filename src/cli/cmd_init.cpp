@@ -9,10 +9,12 @@ namespace mechlens::cli {
 
 int run_init(const std::vector<std::string>& args) {
   po::options_description options("options");
+  // clang-format off
   options.add_options()
       ("config", po::value<std::string>()->required(), "model config JSON (TransformerLens field names)")
       ("seed", po::value<int64_t>(), "initialisation seed (default: the config's seed)")
       ("out", po::value<std::string>()->required(), "checkpoint to write (.safetensors)");
+  // clang-format on
   po::variables_map vm;
   if (!parse_options("init", "--config MODEL.json --out CK.safetensors [--seed S]",
                      "Build a model from a config, initialise its weights from the seed (the config's "
@@ -28,8 +30,8 @@ int run_init(const std::vector<std::string>& args) {
   HookedTransformer model(config);
   const std::string out = vm["out"].as<std::string>();
   save_checkpoint(model, out);
-  fmt::print("wrote {} ({} parameters, {} layers, {} hooks, seed {})\n", out, model->n_params(),
-             config.n_layers, model->hook_names().size(), config.seed);
+  fmt::print("wrote {} ({} parameters, {} layers, {} hooks, seed {})\n", out, model->n_params(), config.n_layers,
+             model->hook_names().size(), config.seed);
   return 0;
 }
 

@@ -20,8 +20,8 @@
 #include "patching/circuit.h"
 #include "patching/patch_file.h"
 #include "patching/patching.h"
-#include "util/index_spec.h"
 #include "util/error.h"
+#include "util/index_spec.h"
 #include "util/output_file.h"
 #include "util/sha256.h"
 
@@ -71,22 +71,25 @@ std::optional<std::vector<PositionSpan>> named_spans(const std::string& spec, co
   // selection (reported by IndexSpec with the bad part), not an unknown span.
   auto is_identifier = [](const std::string& part) {
     return !part.empty() && (std::isalpha(static_cast<unsigned char>(part[0])) || part[0] == '_') &&
-           std::all_of(part.begin(), part.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
+           std::all_of(part.begin(), part.end(),
+                       [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
   };
   std::vector<std::string> parts;
   std::stringstream split(spec);
   for (std::string part; std::getline(split, part, ',');) parts.push_back(part);
   const bool named = spec != "all" && !parts.empty() && std::all_of(parts.begin(), parts.end(), is_identifier);
   if (!named) return std::nullopt;
-  if (!from_task) throw UsageError{fmt::format("--positions {}: named spans come from a task's annotations; use --task", spec)};
+  if (!from_task)
+    throw UsageError{fmt::format("--positions {}: named spans come from a task's annotations; use --task", spec)};
   if (spec == "spans") return known;
   std::vector<std::string> names;
   for (const auto& span : known) names.push_back(span.name);
   std::vector<PositionSpan> chosen;
   for (const std::string& name : parts) {
     const auto found = std::find(names.begin(), names.end(), name);
-    MECHLENS_CHECK(InputError, found != names.end(), "--positions: unknown span '{}'; this task names {} (or 'spans' for all)",
-                   name, fmt::join(names, ", "));
+    MECHLENS_CHECK(InputError, found != names.end(),
+                   "--positions: unknown span '{}'; this task names {} (or 'spans' for all)", name,
+                   fmt::join(names, ", "));
     chosen.push_back(known[size_t(found - names.begin())]);
   }
   return chosen;
@@ -145,6 +148,7 @@ PatchingInputs inputs_from_files(const po::variables_map& vm, HookedTransformer&
 
 int run_patch(const std::vector<std::string>& args) {
   po::options_description options("options");
+  // clang-format off
   options.add_options()
       ("checkpoint", po::value<std::string>()->required(), "model checkpoint (.safetensors)")
       ("clean", po::value<std::string>(), "clean prompts: text file (ids per line) or a record's .h5")
@@ -166,6 +170,7 @@ int run_patch(const std::vector<std::string>& args) {
       ("json", po::value<std::string>(), "also write the results as JSON to this file ('-' = stdout)")
       ("top", po::value<int64_t>()->default_value(10), "components to list in the summary")
       ("quiet", po::bool_switch(), "no progress bar");
+  // clang-format on
   add_task_options(options);
   po::variables_map vm;
   if (!parse_options("patch",
@@ -178,7 +183,8 @@ int run_patch(const std::vector<std::string>& args) {
   const bool from_task = vm.count("task") > 0;
   refuse_task_options_without_task(vm, /*seed_used_elsewhere=*/true);  // --seed also seeds resample ablation
   if (from_task && !vm["answer-pos"].defaulted()) {
-    throw UsageError{"--answer-pos applies to --clean/--corrupted files; a task's prompts end at their answer position"};
+    throw UsageError{
+        "--answer-pos applies to --clean/--corrupted files; a task's prompts end at their answer position"};
   }
   if (from_task == (vm.count("clean") + vm.count("corrupted") > 0)) {
     throw UsageError{"give the prompts with either --clean F --corrupted F or --task NAME"};
@@ -207,9 +213,10 @@ int run_patch(const std::vector<std::string>& args) {
   const bool all_position_components =
       std::all_of(components.begin(), components.end(), [](const Component& c) { return c.all_positions; });
   if (all_position_components && !vm["positions"].defaulted()) {
-    throw UsageError{fmt::format("--positions {}: component '{}' patches every position at once; drop --positions "
-                                 "or choose a by-position component (e.g. head_z)", positions,
-                                 vm["component"].as<std::string>())};
+    throw UsageError{
+        fmt::format("--positions {}: component '{}' patches every position at once; drop --positions "
+                    "or choose a by-position component (e.g. head_z)",
+                    positions, vm["component"].as<std::string>())};
   }
   if (auto chosen = named_spans(positions, spans, from_task)) {
     patch_options.spans = std::move(*chosen);
@@ -230,8 +237,8 @@ int run_patch(const std::vector<std::string>& args) {
     const auto taken = session.use_clean_record(vm["clean-record"].as<std::string>(), checkpoint_sha256);
     fmt::print(human, "clean activations of {} hooks from {}\n", taken.size(), vm["clean-record"].as<std::string>());
   }
-  fmt::print(human, "{} prompts of {} tokens; {} clean {:.4f}, corrupted {:.4f}\n", inputs.batch(), n_pos, metric_name(metric),
-             session.clean_metric(), session.corrupted_metric());
+  fmt::print(human, "{} prompts of {} tokens; {} clean {:.4f}, corrupted {:.4f}\n", inputs.batch(), n_pos,
+             metric_name(metric), session.clean_metric(), session.corrupted_metric());
   if (std::abs(session.clean_metric() - session.corrupted_metric()) < 1e-6) {
     fmt::print(stderr, "warning: clean and corrupted metrics are equal; normalised scores are undefined\n");
   }
@@ -254,7 +261,8 @@ int run_patch(const std::vector<std::string>& args) {
   std::optional<CircuitReport> report;
   if (circuit) {
     report = check_circuit(session, *circuit);
-    fmt::print(human, "circuit check (share of the clean-corrupted {} recovered on the clean prompts):\n", metric_name(metric));
+    fmt::print(human, "circuit check (share of the clean-corrupted {} recovered on the clean prompts):\n",
+               metric_name(metric));
     for (const auto& variant : report->variants) {
       fmt::print(human, "  {:<28} {:+.4f}  (metric {:+.4f})\n", variant.name, variant.recovered, variant.metric);
     }

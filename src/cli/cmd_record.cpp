@@ -11,10 +11,10 @@
 #include "cli/prompts.h"
 #include "cli/task_input.h"
 #include "io/checkpoint.h"
-#include "util/index_spec.h"
 #include "store/record_reader.h"
 #include "store/recorder.h"
 #include "util/error.h"
+#include "util/index_spec.h"
 #include "util/parse.h"
 #include "util/sha256.h"
 
@@ -51,6 +51,7 @@ RecordSettings parse_settings(const po::variables_map& vm, const HookedTransform
 
 int run_record(const std::vector<std::string>& args) {
   po::options_description options("options");
+  // clang-format off
   options.add_options()
       ("checkpoint", po::value<std::string>()->required(), "checkpoint file (.safetensors)")
       ("tokens", po::value<std::string>(), "prompts: text file (one prompt of ids per line) or a record's .h5 /tokens")
@@ -67,6 +68,7 @@ int run_record(const std::vector<std::string>& args) {
       ("resume", po::bool_switch(), "continue OUT.partial from its last complete batch")
       ("pairs", po::bool_switch(), "with --task: store counterfactual prompts as annotations")
       ("quiet", po::bool_switch(), "no progress bar");
+  // clang-format on
   add_task_options(options);
   po::variables_map vm;
   if (!parse_options("record", "--checkpoint CK (--tokens FILE | --task NAME --n N --seed S) --out FILE.h5 [options]",
@@ -75,7 +77,8 @@ int run_record(const std::vector<std::string>& args) {
                      options, {}, args, vm)) {
     return 0;
   }
-  if (vm.count("tokens") == vm.count("task")) throw UsageError{"give the prompts with either --tokens FILE or --task NAME"};
+  if (vm.count("tokens") == vm.count("task"))
+    throw UsageError{"give the prompts with either --tokens FILE or --task NAME"};
   refuse_task_options_without_task(vm);
   const std::string checkpoint = vm["checkpoint"].as<std::string>();
   const std::string out = vm["out"].as<std::string>();
@@ -93,7 +96,8 @@ int run_record(const std::vector<std::string>& args) {
   // Validate every input before a file is created: ids, lengths, position and head selections.
   model->check_tokens(prompts.tokens);
   resolve_positions(settings.positions, prompts.lengths);
-  IndexSpec::parse(settings.heads, "--heads").resolve(model->config().n_heads, fmt::format("{} heads", model->config().n_heads));
+  IndexSpec::parse(settings.heads, "--heads")
+      .resolve(model->config().n_heads, fmt::format("{} heads", model->config().n_heads));
 
   RecordProvenance provenance;
   provenance.model_config_json = model->config().to_json().dump();

@@ -1,8 +1,8 @@
 // `mechlens run`: top-k next-token predictions for prompts of token ids, and optionally what the
 // selected hooks hold (summary statistics, or every activation saved to a safetensors file).
 #include <fmt/ranges.h>
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 
@@ -43,6 +43,7 @@ void print_cache_summary(const ActivationCache& cache, const torch::Tensor& atte
 
 int run_run(const std::vector<std::string>& args) {
   po::options_description options("options");
+  // clang-format off
   options.add_options()
       ("checkpoint", po::value<std::string>()->required(), "checkpoint file (.safetensors)")
       ("tokens", po::value<std::vector<std::string>>()->composing(),
@@ -53,6 +54,7 @@ int run_run(const std::vector<std::string>& args) {
        "hooks to cache: names, globs (blocks.*.attn.hook_pattern) or shorthand (pattern); '*' = all")
       ("save-cache", po::value<std::string>(), "write cached activations, tokens and logits to this .safetensors")
       ("format", po::value<std::string>()->default_value("text"), "output format: text or json");
+  // clang-format on
   po::variables_map vm;
   if (!parse_options("run", "--checkpoint CK (--tokens IDS... | --tokens-file F) [--top-k K] [--cache PATTERN...]",
                      "Run a checkpoint on prompts of token ids and print the top-k next-token predictions "
@@ -62,7 +64,8 @@ int run_run(const std::vector<std::string>& args) {
   }
   std::vector<Prompt> prompts;
   if (vm.count("tokens")) {
-    for (const auto& text : vm["tokens"].as<std::vector<std::string>>()) prompts.push_back(parse_prompt(text, "--tokens"));
+    for (const auto& text : vm["tokens"].as<std::vector<std::string>>())
+      prompts.push_back(parse_prompt(text, "--tokens"));
   }
   if (vm.count("tokens-file")) {
     for (auto& prompt : read_prompt_file(vm["tokens-file"].as<std::string>())) prompts.push_back(std::move(prompt));
@@ -120,7 +123,8 @@ int run_run(const std::vector<std::string>& args) {
     }
     if (batch.attention_mask.defined()) tensors.emplace_back("attention_mask", batch.attention_mask);
     write_safetensors(vm["save-cache"].as<std::string>(), tensors, metadata);
-    if (format == "text") fmt::print("\nsaved {} activations to {}\n", cache.size(), vm["save-cache"].as<std::string>());
+    if (format == "text")
+      fmt::print("\nsaved {} activations to {}\n", cache.size(), vm["save-cache"].as<std::string>());
   }
   return 0;
 }

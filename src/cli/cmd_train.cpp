@@ -15,8 +15,8 @@ namespace mechlens::cli {
 namespace {
 
 // Held-out examples: for matching one set per split (train, test, ood), for other tasks one set.
-std::vector<Example> evaluation_examples(const std::string& name, const std::vector<std::string>& options,
-                                         int64_t n, uint64_t seed) {
+std::vector<Example> evaluation_examples(const std::string& name, const std::vector<std::string>& options, int64_t n,
+                                         uint64_t seed) {
   std::vector<Example> examples;
   if (name != "matching") return generate_examples(*make_task(name, options), n, seed ^ 0x5eedull);
   uint64_t offset = 1;
@@ -37,6 +37,7 @@ std::vector<Example> evaluation_examples(const std::string& name, const std::vec
 
 int run_train(const std::vector<std::string>& args) {
   po::options_description options("options");
+  // clang-format off
   options.add_options()
       ("task", po::value<std::string>()->required(), "task to train on: matching or logic")
       ("task-option", po::value<std::vector<std::string>>()->composing(), "task setting key=value (see mechlens data)")
@@ -58,6 +59,7 @@ int run_train(const std::vector<std::string>& args) {
       ("resume", po::bool_switch(), "continue from OUT and OUT.state")
       ("stop-after", po::value<int64_t>()->default_value(-1), "end this run after N steps with a checkpoint (train in chunks)")
       ("quiet", po::bool_switch(), "no progress bar");
+  // clang-format on
   po::variables_map vm;
   if (!parse_options("train", "--task NAME (--config MODEL.json | --init-from CK) --out CK.safetensors [options]",
                      "Train a model on a synthetic task: AdamW, warm-up + cosine schedule, loss on the answer "
@@ -70,8 +72,9 @@ int run_train(const std::vector<std::string>& args) {
   const std::string task_name = vm["task"].as<std::string>();
   const auto task = make_task(task_name, task_options);
   if (!vm.count("config") && !vm.count("init-from")) throw UsageError{"train needs --config or --init-from"};
-  HookedTransformer model = vm.count("init-from") ? load_checkpoint(vm["init-from"].as<std::string>())
-                                                  : HookedTransformer(ModelConfig::from_file(vm["config"].as<std::string>()));
+  HookedTransformer model = vm.count("init-from")
+                                ? load_checkpoint(vm["init-from"].as<std::string>())
+                                : HookedTransformer(ModelConfig::from_file(vm["config"].as<std::string>()));
   if (vm.count("init-from") && vm.count("config")) {
     const std::string config_path = vm["config"].as<std::string>();
     MECHLENS_CHECK(ConfigError, ModelConfig::from_file(config_path) == model->config(),

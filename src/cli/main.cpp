@@ -1,8 +1,8 @@
 // mechlens: one binary, `mechlens <command> [options]`. Only this file catches errors:
 // mechlens::Error -> message and exit 1; bad usage -> message and exit 2.
 #include <H5Cpp.h>
-#include <boost/program_options/errors.hpp>
 #include <fmt/format.h>
+#include <boost/program_options/errors.hpp>
 
 #include <cstdlib>
 #include <cstring>
@@ -19,22 +19,15 @@ namespace {
 using mechlens::cli::Command;
 
 constexpr Command kCommands[] = {
-    {"info", "describe a checkpoint: config, parameter count, every hook with its shape",
-     mechlens::cli::run_info},
-    {"run", "run a checkpoint on token ids: top-k next tokens, optional activation cache",
-     mechlens::cli::run_run},
-    {"init", "build a randomly initialised model from a config JSON and save it",
-     mechlens::cli::run_init},
-    {"record", "stream chosen hooks over many prompts into an HDF5 record",
-     mechlens::cli::run_record},
-    {"patch", "activation patching sweeps, ablations, attribution patching, circuit checks",
-     mechlens::cli::run_patch},
-    {"data", "generate a synthetic task's examples, annotations and counterfactual pairs",
-     mechlens::cli::run_data},
+    {"info", "describe a checkpoint: config, parameter count, every hook with its shape", mechlens::cli::run_info},
+    {"run", "run a checkpoint on token ids: top-k next tokens, optional activation cache", mechlens::cli::run_run},
+    {"init", "build a randomly initialised model from a config JSON and save it", mechlens::cli::run_init},
+    {"record", "stream chosen hooks over many prompts into an HDF5 record", mechlens::cli::run_record},
+    {"patch", "activation patching sweeps, ablations, attribution patching, circuit checks", mechlens::cli::run_patch},
+    {"data", "generate a synthetic task's examples, annotations and counterfactual pairs", mechlens::cli::run_data},
     {"train", "train a model on a task (AdamW, warm-up + cosine, evaluation, checkpoints, resume)",
      mechlens::cli::run_train},
-    {"eval", "accuracy of a checkpoint on held-out task examples, per group",
-     mechlens::cli::run_eval},
+    {"eval", "accuracy of a checkpoint on held-out task examples, per group", mechlens::cli::run_eval},
 };
 
 void print_usage() {
@@ -43,8 +36,9 @@ void print_usage() {
       "Mechanistic interpretability of transformers: hookable runtime, caches, checkpoints.\n\n"
       "commands:\n");
   for (const auto& command : kCommands) fmt::print("  {:<8} {}\n", command.name, command.summary);
-  fmt::print("\n`mechlens <command> --help` (or `mechlens help <command>`) describes a command's options;\n"
-             "--verbose adds the source location to error messages; `mechlens --version` prints the version.\n");
+  fmt::print(
+      "\n`mechlens <command> --help` (or `mechlens help <command>`) describes a command's options;\n"
+      "--verbose adds the source location to error messages; `mechlens --version` prints the version.\n");
 }
 
 // The source location of an error, shown with --verbose (or MECHLENS_VERBOSE=1) only: it helps a

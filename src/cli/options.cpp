@@ -34,7 +34,9 @@ void check_output_paths(const po::variables_map& vm) {
 bool parse_options(const std::string& command, const std::string& usage, const std::string& description,
                    po::options_description& options, const po::positional_options_description& positional,
                    const std::vector<std::string>& args, po::variables_map& vm) {
+  // clang-format off
   options.add_options()("help,h", "print this help");
+  // clang-format on
   po::store(po::command_line_parser(args).options(options).positional(positional).run(), vm);
   if (vm.count("help")) {
     fmt::print("usage: mechlens {} {}\n\n{}\n\n", command, usage, description);

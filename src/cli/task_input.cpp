@@ -9,12 +9,14 @@
 namespace mechlens::cli {
 
 void add_task_options(po::options_description& options) {
+  // clang-format off
   options.add_options()
       ("task", po::value<std::string>(), "generate prompts with a task: matching or logic")
       ("task-option", po::value<std::vector<std::string>>()->composing(),
        "task setting key=value (matching: layout, split, orders, seq_len; logic: depth, logop_share, operator)")
       ("n", po::value<int64_t>()->default_value(1000), "number of task examples")
       ("seed", po::value<int64_t>()->default_value(0), "task generation seed");
+  // clang-format on
 }
 
 void refuse_task_options_without_task(const po::variables_map& vm, bool seed_used_elsewhere) {

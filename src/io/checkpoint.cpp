@@ -84,10 +84,11 @@ void load_weights(HookedTransformer& model, const SafetensorsFile& file, const s
   std::map<std::string, const torch::Tensor*> stored;
   for (const auto& [name, tensor] : file.tensors) stored[name] = &tensor;
   const ModelConfig& config = model->config();
-  const std::string config_hint =
-      fmt::format("n_layers={}, d_model={}, n_heads={}, n_key_value_heads={}, d_head={}, d_mlp={}, d_vocab={}, "
-                  "n_ctx={}", config.n_layers, config.d_model, config.n_heads, config.kv_heads(), config.d_head,
-                  config.d_mlp, config.d_vocab, config.n_ctx);
+  const std::string config_hint = fmt::format(
+      "n_layers={}, d_model={}, n_heads={}, n_key_value_heads={}, d_head={}, d_mlp={}, d_vocab={}, "
+      "n_ctx={}",
+      config.n_layers, config.d_model, config.n_heads, config.kv_heads(), config.d_head, config.d_mlp, config.d_vocab,
+      config.n_ctx);
 
   std::vector<std::string> missing;
   std::set<std::string> expected;
@@ -100,17 +101,16 @@ void load_weights(HookedTransformer& model, const SafetensorsFile& file, const s
     if (!expected.count(name)) unexpected.push_back(name);
   }
   MECHLENS_CHECK(CheckpointError, missing.empty() && unexpected.empty(),
-                 "{}: parameter names do not match the model ({}): missing [{}], unexpected [{}]", path,
-                 config_hint, fmt::join(missing, ", "), fmt::join(unexpected, ", "));
+                 "{}: parameter names do not match the model ({}): missing [{}], unexpected [{}]", path, config_hint,
+                 fmt::join(missing, ", "), fmt::join(unexpected, ", "));
 
   torch::NoGradGuard no_grad;
   for (auto& item : model->named_parameters()) {
     const torch::Tensor& source = *stored.at(item.key());
     torch::Tensor& param = item.value();
     const int64_t mismatch = first_shape_mismatch(source.sizes(), param.sizes());
-    MECHLENS_CHECK(CheckpointError, mismatch < 0,
-                   "{}: {} has shape {}, expected {} ({}); first mismatch at dim {}", path, item.key(),
-                   format_shape(source.sizes()), format_shape(param.sizes()), config_hint, mismatch);
+    MECHLENS_CHECK(CheckpointError, mismatch < 0, "{}: {} has shape {}, expected {} ({}); first mismatch at dim {}",
+                   path, item.key(), format_shape(source.sizes()), format_shape(param.sizes()), config_hint, mismatch);
     MECHLENS_CHECK(CheckpointError, at::isFloatingType(source.scalar_type()),
                    "{}: {} has dtype {}, expected a floating-point type ({})", path, item.key(),
                    c10::toString(source.scalar_type()), c10::toString(param.scalar_type()));

@@ -1,14 +1,14 @@
 #include "io/safetensors.h"
 
 #include <fmt/ranges.h>
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
+#include <nlohmann/json.hpp>
 
+#include <unistd.h>
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <unistd.h>
 
 #include "util/error.h"
 #include "util/json_text.h"
@@ -22,10 +22,9 @@ struct DtypeEntry {
   torch::ScalarType type;
 };
 constexpr DtypeEntry kDtypes[] = {
-    {"F64", torch::kFloat64}, {"F32", torch::kFloat32}, {"F16", torch::kFloat16},
-    {"BF16", torch::kBFloat16}, {"I64", torch::kInt64}, {"I32", torch::kInt32},
-    {"I16", torch::kInt16},   {"I8", torch::kInt8},     {"U8", torch::kUInt8},
-    {"BOOL", torch::kBool},
+    {"F64", torch::kFloat64}, {"F32", torch::kFloat32}, {"F16", torch::kFloat16}, {"BF16", torch::kBFloat16},
+    {"I64", torch::kInt64},   {"I32", torch::kInt32},   {"I16", torch::kInt16},   {"I8", torch::kInt8},
+    {"U8", torch::kUInt8},    {"BOOL", torch::kBool},
 };
 
 const char* dtype_name(torch::ScalarType type, const std::string& tensor_name) {
@@ -36,13 +35,14 @@ const char* dtype_name(torch::ScalarType type, const std::string& tensor_name) {
                 c10::toString(type));
 }
 
-torch::ScalarType dtype_from_name(const std::string& name, const std::string& path,
-                                  const std::string& tensor_name) {
+torch::ScalarType dtype_from_name(const std::string& name, const std::string& path, const std::string& tensor_name) {
   for (const auto& entry : kDtypes) {
     if (name == entry.name) return entry.type;
   }
-  MECHLENS_FAIL(CheckpointError, "{}: tensor '{}' has dtype '{}', expected one of F64, F32, F16, BF16, "
-                "I64, I32, I16, I8, U8, BOOL", path, tensor_name, name);
+  MECHLENS_FAIL(CheckpointError,
+                "{}: tensor '{}' has dtype '{}', expected one of F64, F32, F16, BF16, "
+                "I64, I32, I16, I8, U8, BOOL",
+                path, tensor_name, name);
 }
 
 // Data is stored little-endian, as on every platform LibTorch supports here.
@@ -117,14 +117,15 @@ SafetensorsFile read_safetensors(const std::string& path) {
   in.seekg(0);
   MECHLENS_CHECK(CheckpointError, file_size >= 8,
                  "{}: file has {} bytes, expected at least 8 (the header length); truncated or not a "
-                 "safetensors file", path, file_size);
+                 "safetensors file",
+                 path, file_size);
   unsigned char size_bytes[8];
   in.read(reinterpret_cast<char*>(size_bytes), 8);
   uint64_t header_size = 0;
   for (int i = 7; i >= 0; --i) header_size = (header_size << 8) | size_bytes[i];
   MECHLENS_CHECK(CheckpointError, header_size <= file_size - 8,
-                 "{}: header length {} exceeds the {} bytes after it; truncated or not a safetensors file",
-                 path, header_size, file_size - 8);
+                 "{}: header length {} exceeds the {} bytes after it; truncated or not a safetensors file", path,
+                 header_size, file_size - 8);
   std::string header_text(header_size, '\0');
   in.read(header_text.data(), static_cast<std::streamsize>(header_size));
 
@@ -141,16 +142,16 @@ SafetensorsFile read_safetensors(const std::string& path) {
     if (name == "__metadata__") {
       MECHLENS_CHECK(CheckpointError, entry.is_object(), "{}: __metadata__ must be an object", path);
       for (const auto& meta : entry.items()) {
-        MECHLENS_CHECK(CheckpointError, meta.value().is_string(),
-                       "{}: __metadata__ field '{}' must be a string", path, meta.key());
+        MECHLENS_CHECK(CheckpointError, meta.value().is_string(), "{}: __metadata__ field '{}' must be a string", path,
+                       meta.key());
         file.metadata[meta.key()] = meta.value().get<std::string>();
       }
       continue;
     }
-    MECHLENS_CHECK(CheckpointError,
-                   entry.is_object() && entry.contains("dtype") && entry.contains("shape") &&
-                       entry.contains("data_offsets"),
-                   "{}: tensor '{}' must have dtype, shape and data_offsets", path, name);
+    MECHLENS_CHECK(
+        CheckpointError,
+        entry.is_object() && entry.contains("dtype") && entry.contains("shape") && entry.contains("data_offsets"),
+        "{}: tensor '{}' must have dtype, shape and data_offsets", path, name);
     MECHLENS_CHECK(CheckpointError, entry["dtype"].is_string(), "{}: tensor '{}' dtype is {}, expected a string", path,
                    name, json_excerpt(entry["dtype"]));
     const torch::ScalarType dtype = dtype_from_name(entry["dtype"].get<std::string>(), path, name);
@@ -181,12 +182,12 @@ SafetensorsFile read_safetensors(const std::string& path) {
     }
     const uint64_t expected_bytes = numel * c10::elementSize(dtype);
     MECHLENS_CHECK(CheckpointError, begin <= end && end - begin == expected_bytes,
-                   "{}: tensor '{}' data_offsets [{}, {}] span {} bytes, expected {} for shape [{}] of {}",
-                   path, name, begin, end, end - begin, expected_bytes, fmt::join(shape, ", "),
-                   entry["dtype"].get<std::string>());
+                   "{}: tensor '{}' data_offsets [{}, {}] span {} bytes, expected {} for shape [{}] of {}", path, name,
+                   begin, end, end - begin, expected_bytes, fmt::join(shape, ", "), entry["dtype"].get<std::string>());
     MECHLENS_CHECK(CheckpointError, end <= data_size,
                    "{}: tensor '{}' ends at byte {} of the data section, which has only {} bytes; "
-                   "the file is truncated", path, name, end, data_size);
+                   "the file is truncated",
+                   path, name, end, data_size);
     torch::Tensor tensor = torch::empty(shape, torch::TensorOptions().dtype(dtype));
     in.seekg(static_cast<std::streamoff>(data_start + begin));
     in.read(static_cast<char*>(tensor.data_ptr()), static_cast<std::streamsize>(expected_bytes));
@@ -201,8 +202,8 @@ SafetensorsFile read_safetensors(const std::string& path) {
   for (const auto& [offset, index] : order) {
     const std::string& name = file.tensors[index].first;
     MECHLENS_CHECK(CheckpointError, offset == expected_begin,
-                   "{}: tensor '{}' starts at byte {} of the data section, expected {} ({} the previous tensor)",
-                   path, name, offset, expected_begin, offset < expected_begin ? "overlapping" : "leaving a gap after");
+                   "{}: tensor '{}' starts at byte {} of the data section, expected {} ({} the previous tensor)", path,
+                   name, offset, expected_begin, offset < expected_begin ? "overlapping" : "leaving a gap after");
     const torch::Tensor& tensor = file.tensors[index].second;
     expected_begin += uint64_t(tensor.numel()) * tensor.element_size();
   }

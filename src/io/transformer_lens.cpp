@@ -37,22 +37,24 @@ int64_t required_int(const json& config, const char* name) {
 }
 
 ActFn act_fn_from(const std::string& name) {
-  static const std::map<std::string, ActFn> kNames{
-      {"relu", ActFn::kReLU}, {"gelu", ActFn::kGELU}, {"gelu_new", ActFn::kGELUNew},
-      {"gelu_pytorch_tanh", ActFn::kGELUNew}, {"silu", ActFn::kSiLU}};
+  static const std::map<std::string, ActFn> kNames{{"relu", ActFn::kReLU},
+                                                   {"gelu", ActFn::kGELU},
+                                                   {"gelu_new", ActFn::kGELUNew},
+                                                   {"gelu_pytorch_tanh", ActFn::kGELUNew},
+                                                   {"silu", ActFn::kSiLU}};
   const auto it = kNames.find(name);
   MECHLENS_CHECK(ConfigError, it != kNames.end(),
                  "TransformerLens config field 'act_fn' is '{}', expected one of relu, gelu, gelu_new, "
-                 "gelu_pytorch_tanh, silu (the others are not implemented in mechlens)", name);
+                 "gelu_pytorch_tanh, silu (the others are not implemented in mechlens)",
+                 name);
   return it->second;
 }
 
 // Fields whose non-default values change the computation in ways mechlens does not implement.
 void refuse_unsupported(const json& config) {
   auto refuse_if = [&](const char* field, bool unsupported, const char* expected) {
-    MECHLENS_CHECK(ConfigError, !unsupported,
-                   "TransformerLens config field '{}' is {}; mechlens supports only {}", field,
-                   config.contains(field) ? json_excerpt(config[field]) : "missing", expected);
+    MECHLENS_CHECK(ConfigError, !unsupported, "TransformerLens config field '{}' is {}; mechlens supports only {}",
+                   field, config.contains(field) ? json_excerpt(config[field]) : "missing", expected);
   };
   refuse_if("parallel_attn_mlp", field_or(config, "parallel_attn_mlp", false), "false");
   refuse_if("use_local_attn", field_or(config, "use_local_attn", false), "false");
@@ -68,8 +70,7 @@ void refuse_unsupported(const json& config) {
   refuse_if("attn_scores_soft_cap", field_or(config, "attn_scores_soft_cap", -1.0) > 0, "-1 (none)");
   const int64_t d_head = required_int(config, "d_head");
   const double attn_scale = field_or(config, "attn_scale", std::sqrt(double(d_head)));
-  refuse_if("attn_scale", std::abs(attn_scale - std::sqrt(double(d_head))) > 1e-6 * attn_scale,
-            "sqrt(d_head)");
+  refuse_if("attn_scale", std::abs(attn_scale - std::sqrt(double(d_head))) > 1e-6 * attn_scale, "sqrt(d_head)");
   const int64_t d_vocab_out = field_or<int64_t>(config, "d_vocab_out", -1);
   refuse_if("d_vocab_out", d_vocab_out > 0 && d_vocab_out != required_int(config, "d_vocab"), "d_vocab");
 }
@@ -124,19 +125,26 @@ ModelConfig config_from_transformer_lens(const json& config) {
   if (norm == "LN" || norm == "LNPre") out.normalization_type = NormType::kLN;
   else if (norm == "RMS" || norm == "RMSPre") out.normalization_type = NormType::kRMS;
   else if (norm == "none" || norm == "None") out.normalization_type = NormType::kNone;
-  else MECHLENS_FAIL(ConfigError, "TransformerLens config field 'normalization_type' is '{}', expected LN, LNPre, "
-                     "RMS, RMSPre or null", norm);
+  else
+    MECHLENS_FAIL(ConfigError,
+                  "TransformerLens config field 'normalization_type' is '{}', expected LN, LNPre, "
+                  "RMS, RMSPre or null",
+                  norm);
   MECHLENS_CHECK(ConfigError, !field_or(config, "final_rms", false) || out.normalization_type == NormType::kRMS,
                  "TransformerLens config field 'final_rms' is true with normalization_type '{}'; mechlens "
-                 "supports final_rms only with RMS norms", norm);
+                 "supports final_rms only with RMS norms",
+                 norm);
   out.norm_placement = NormPlacement::kPre;  // TransformerLens has no post-norm blocks
   out.eps = field_or(config, "eps", 1e-5);
 
   const std::string positions = field_or<std::string>(config, "positional_embedding_type", "standard");
   if (positions == "standard") out.positional_embedding_type = PositionalEmbedding::kStandard;
   else if (positions == "rotary") out.positional_embedding_type = PositionalEmbedding::kRotary;
-  else MECHLENS_FAIL(ConfigError, "TransformerLens config field 'positional_embedding_type' is '{}', expected "
-                     "standard or rotary (shortformer and alibi are not implemented in mechlens)", positions);
+  else
+    MECHLENS_FAIL(ConfigError,
+                  "TransformerLens config field 'positional_embedding_type' is '{}', expected "
+                  "standard or rotary (shortformer and alibi are not implemented in mechlens)",
+                  positions);
   if (out.positional_embedding_type == PositionalEmbedding::kRotary) {
     out.rotary_dim = field_or<int64_t>(config, "rotary_dim", out.d_head);
     out.rotary_base = field_or(config, "rotary_base", 10000.0);
@@ -156,8 +164,8 @@ NamedTensors tensors_from_transformer_lens(const NamedTensors& tensors, const js
   for (const auto& [name, tensor] : tensors) {
     if (is_buffer(name)) continue;
     const std::string target = renamed(name);
-    MECHLENS_CHECK(CheckpointError, names.insert(target).second,
-                   "{}: tensors '{}' and another both map to '{}'", path, name, target);
+    MECHLENS_CHECK(CheckpointError, names.insert(target).second, "{}: tensors '{}' and another both map to '{}'", path,
+                   name, target);
     out.emplace_back(target, tensor);
   }
   // LayerNormPre / RMSNormPre have no parameters: they equal the parameterised norm with w = 1, b = 0.
@@ -170,7 +178,8 @@ NamedTensors tensors_from_transformer_lens(const NamedTensors& tensors, const js
     }
     for (const std::string& prefix : norms) {
       if (!names.count(prefix + ".w")) out.emplace_back(prefix + ".w", torch::ones({config.d_model}));
-      if (norm == "LNPre" && !names.count(prefix + ".b")) out.emplace_back(prefix + ".b", torch::zeros({config.d_model}));
+      if (norm == "LNPre" && !names.count(prefix + ".b"))
+        out.emplace_back(prefix + ".b", torch::zeros({config.d_model}));
     }
   }
   return out;

@@ -40,8 +40,7 @@ AttentionImpl::AttentionImpl(const ModelConfig& config)
     hook_rot_q = register_module("hook_rot_q", HookPoint(Dims{"batch", "pos", "head", "d_head"}));
     hook_rot_k = register_module("hook_rot_k", HookPoint(Dims{"batch", "pos", "kv_head", "d_head"}));
   }
-  hook_attn_scores =
-      register_module("hook_attn_scores", HookPoint(Dims{"batch", "head", "dest", "src"}));
+  hook_attn_scores = register_module("hook_attn_scores", HookPoint(Dims{"batch", "head", "dest", "src"}));
   hook_pattern = register_module("hook_pattern", HookPoint(Dims{"batch", "head", "dest", "src"}));
   hook_z = register_module("hook_z", HookPoint(Dims{"batch", "pos", "head", "d_head"}));
   hook_result = register_module("hook_result", HookPoint(Dims{"batch", "pos", "head", "d_model"}));
@@ -86,8 +85,7 @@ std::vector<torch::Tensor> AttentionImpl::project(const torch::Tensor& x, const 
   return parts;
 }
 
-torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const AttentionContext& context,
-                                     const KeyValues* past) {
+torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const AttentionContext& context, const KeyValues* past) {
   std::vector<torch::Tensor> qkv = project(x, {W_Q, W_K, W_V}, {b_Q, b_K, b_V});
   torch::Tensor q = hook_q(qkv[0]);  // [batch, pos, head, d_head]
   torch::Tensor k = hook_k(qkv[1]);  // [batch, pos, kv_head, d_head]
@@ -111,7 +109,7 @@ torch::Tensor AttentionImpl::forward_at(const torch::Tensor& x, const torch::Ten
   torch::Tensor x_query = select_positions(x, query_index);  // [batch, n, d_model]
   torch::Tensor q = project(x_query, {W_Q}, {b_Q})[0];       // [batch, n, head, d_head]
   std::vector<torch::Tensor> kv = project(x, {W_K, W_V}, {b_K, b_V});
-  torch::Tensor k = kv[0], v = kv[1];                        // [batch, pos, kv_head, d_head]
+  torch::Tensor k = kv[0], v = kv[1];  // [batch, pos, kv_head, d_head]
   if (rotary_) {
     q = apply_rotary(q, select_positions(context.rotary_cos, query_index),
                      select_positions(context.rotary_sin, query_index));

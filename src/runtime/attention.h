@@ -23,14 +23,12 @@ class AttentionImpl : public torch::nn::Module {
 
   /// x [batch,pos,d_model] -> [batch,pos,d_model]. With `past`, x holds the positions after
   /// past->k.size(1) and attends to the given earlier keys and values too.
-  torch::Tensor forward(const torch::Tensor& x, const AttentionContext& context,
-                        const KeyValues* past = nullptr);
+  torch::Tensor forward(const torch::Tensor& x, const AttentionContext& context, const KeyValues* past = nullptr);
 
   /// Attention output at chosen query positions only: x [batch,pos,d_model] (every position is a
   /// key), query_index [batch,n] -> [batch,n,d_model], equal to forward(x) at those rows. Hook
   /// points are not run (the training path, where only the loss positions need the last layer).
-  torch::Tensor forward_at(const torch::Tensor& x, const torch::Tensor& query_index,
-                           const AttentionContext& context);
+  torch::Tensor forward_at(const torch::Tensor& x, const torch::Tensor& query_index, const AttentionContext& context);
 
   torch::Tensor W_Q, W_K, W_V;  // [head, d_model, d_head] (K, V: key-value heads)
   torch::Tensor W_O;            // [head, d_head, d_model]
@@ -51,9 +49,9 @@ class AttentionImpl : public torch::nn::Module {
                                             const std::vector<torch::Tensor>& bs);
   // Scores, pattern and output from projected q [batch,dest,head,d_head] and k, v [batch,src,kv_head,
   // d_head]; x_query / x_source feed the orthogonal noise. Hook points run only when `hooked`.
-  torch::Tensor attend(const torch::Tensor& x_query, const torch::Tensor& x_source, torch::Tensor q,
-                       torch::Tensor k, torch::Tensor v, const torch::Tensor& score_mask,
-                       const torch::Tensor& query_is_pad, bool hooked);
+  torch::Tensor attend(const torch::Tensor& x_query, const torch::Tensor& x_source, torch::Tensor q, torch::Tensor k,
+                       torch::Tensor v, const torch::Tensor& score_mask, const torch::Tensor& query_is_pad,
+                       bool hooked);
 
   int64_t n_heads_;
   int64_t n_kv_heads_;

@@ -17,21 +17,19 @@ namespace {
 template <typename Enum, size_t N>
 using EnumNames = std::array<std::pair<Enum, const char*>, N>;
 
-constexpr EnumNames<NormType, 3> kNormTypes{{{NormType::kLN, "LN"}, {NormType::kRMS, "RMS"},
-                                             {NormType::kNone, "none"}}};
-constexpr EnumNames<NormPlacement, 2> kNormPlacements{
-    {{NormPlacement::kPre, "pre"}, {NormPlacement::kPost, "post"}}};
-constexpr EnumNames<PositionalEmbedding, 3> kPositionalEmbeddings{
-    {{PositionalEmbedding::kStandard, "standard"}, {PositionalEmbedding::kRotary, "rotary"},
-     {PositionalEmbedding::kNone, "none"}}};
-constexpr EnumNames<ActFn, 4> kActFns{{{ActFn::kReLU, "relu"}, {ActFn::kGELU, "gelu"},
-                                       {ActFn::kGELUNew, "gelu_new"}, {ActFn::kSiLU, "silu"}}};
-constexpr EnumNames<InitForm, 2> kInitForms{
-    {{InitForm::kNormal, "normal"}, {InitForm::kUniform, "uniform"}}};
+constexpr EnumNames<NormType, 3> kNormTypes{
+    {{NormType::kLN, "LN"}, {NormType::kRMS, "RMS"}, {NormType::kNone, "none"}}};
+constexpr EnumNames<NormPlacement, 2> kNormPlacements{{{NormPlacement::kPre, "pre"}, {NormPlacement::kPost, "post"}}};
+constexpr EnumNames<PositionalEmbedding, 3> kPositionalEmbeddings{{{PositionalEmbedding::kStandard, "standard"},
+                                                                   {PositionalEmbedding::kRotary, "rotary"},
+                                                                   {PositionalEmbedding::kNone, "none"}}};
+constexpr EnumNames<ActFn, 4> kActFns{
+    {{ActFn::kReLU, "relu"}, {ActFn::kGELU, "gelu"}, {ActFn::kGELUNew, "gelu_new"}, {ActFn::kSiLU, "silu"}}};
+constexpr EnumNames<InitForm, 2> kInitForms{{{InitForm::kNormal, "normal"}, {InitForm::kUniform, "uniform"}}};
 constexpr EnumNames<OrthogonalNoise, 4> kOrthogonalNoise{{{OrthogonalNoise::kNone, "none"},
-                                                         {OrthogonalNoise::kQK, "qk"},
-                                                         {OrthogonalNoise::kVO, "vo"},
-                                                         {OrthogonalNoise::kQKVO, "qk_vo"}}};
+                                                          {OrthogonalNoise::kQK, "qk"},
+                                                          {OrthogonalNoise::kVO, "vo"},
+                                                          {OrthogonalNoise::kQKVO, "qk_vo"}}};
 
 template <typename Enum, size_t N>
 std::string enum_to_string(const EnumNames<Enum, N>& names, Enum value) {
@@ -109,14 +107,15 @@ struct FromJson {
     try {
       if constexpr (std::is_same_v<T, NormType>) value = enum_from_json(kNormTypes, name, *it);
       else if constexpr (std::is_same_v<T, NormPlacement>) value = enum_from_json(kNormPlacements, name, *it);
-      else if constexpr (std::is_same_v<T, PositionalEmbedding>) value = enum_from_json(kPositionalEmbeddings, name, *it);
+      else if constexpr (std::is_same_v<T, PositionalEmbedding>)
+        value = enum_from_json(kPositionalEmbeddings, name, *it);
       else if constexpr (std::is_same_v<T, ActFn>) value = enum_from_json(kActFns, name, *it);
       else if constexpr (std::is_same_v<T, InitForm>) value = enum_from_json(kInitForms, name, *it);
       else if constexpr (std::is_same_v<T, OrthogonalNoise>) value = enum_from_json(kOrthogonalNoise, name, *it);
       else if constexpr (std::is_same_v<T, bool>) value = it->template get<bool>();
       else if constexpr (std::is_integral_v<T>) {
-        MECHLENS_CHECK(ConfigError, it->is_number_integer(), "config field '{}' is {}, expected an integer",
-                       name, json_excerpt(*it));
+        MECHLENS_CHECK(ConfigError, it->is_number_integer(), "config field '{}' is {}, expected an integer", name,
+                       json_excerpt(*it));
         value = it->template get<T>();
       } else value = it->template get<T>();
     } catch (const nlohmann::json::exception& e) {
@@ -148,19 +147,16 @@ void ModelConfig::validate() const {
   positive("n_ctx", n_ctx);
   positive("d_vocab", d_vocab);
   MECHLENS_CHECK(ConfigError, d_mlp <= kMaxSize, "config field 'd_mlp' is {}, expected at most {}", d_mlp, kMaxSize);
-  MECHLENS_CHECK(ConfigError, d_mlp >= 0, "config field 'd_mlp' is {}, expected >= 0 (0 = attention-only)",
-                 d_mlp);
+  MECHLENS_CHECK(ConfigError, d_mlp >= 0, "config field 'd_mlp' is {}, expected >= 0 (0 = attention-only)", d_mlp);
   MECHLENS_CHECK(ConfigError, n_key_value_heads >= 0 && n_heads % kv_heads() == 0,
-                 "config field 'n_key_value_heads' is {}, expected a divisor of n_heads={}",
-                 n_key_value_heads, n_heads);
+                 "config field 'n_key_value_heads' is {}, expected a divisor of n_heads={}", n_key_value_heads,
+                 n_heads);
   MECHLENS_CHECK(ConfigError, !gated_mlp || d_mlp > 0, "config field 'gated_mlp' needs d_mlp > 0");
   if (positional_embedding_type == PositionalEmbedding::kRotary) {
     const int64_t dim = effective_rotary_dim();
     MECHLENS_CHECK(ConfigError, dim % 2 == 0 && dim <= d_head,
-                   "config field 'rotary_dim' is {}, expected an even number <= d_head={}", rotary_dim,
-                   d_head);
-    MECHLENS_CHECK(ConfigError, rotary_base > 0, "config field 'rotary_base' is {}, expected > 0",
-                   rotary_base);
+                   "config field 'rotary_dim' is {}, expected an even number <= d_head={}", rotary_dim, d_head);
+    MECHLENS_CHECK(ConfigError, rotary_base > 0, "config field 'rotary_base' is {}, expected > 0", rotary_base);
   }
   MECHLENS_CHECK(ConfigError, rotary_dim >= 0, "config field 'rotary_dim' is {}, expected >= 0", rotary_dim);
   MECHLENS_CHECK(ConfigError, norm_placement == NormPlacement::kPre || has_norm(),
@@ -173,25 +169,25 @@ void ModelConfig::validate() const {
 
 double ModelConfig::parameter_count() const {
   const double d = double(d_model), heads = double(n_heads), kv = double(kv_heads()), dh = double(d_head);
-  double block = (2 * heads + 2 * kv) * d * dh;                     // W_Q, W_O, W_K, W_V
-  if (attn_bias) block += (heads + 2 * kv) * dh + d;                 // b_Q, b_K, b_V, b_O
+  double block = (2 * heads + 2 * kv) * d * dh;       // W_Q, W_O, W_K, W_V
+  if (attn_bias) block += (heads + 2 * kv) * dh + d;  // b_Q, b_K, b_V, b_O
   if (!attn_only()) block += (gated_mlp ? 3.0 : 2.0) * d * double(d_mlp) + (mlp_bias ? double(d_mlp) + d : 0.0);
   const double norm = normalization_type == NormType::kLN ? 2 * d : normalization_type == NormType::kRMS ? d : 0.0;
-  block += (attn_only() ? 1.0 : 2.0) * norm;                         // ln1 (and ln2): w (and b)
-  if (noise_qk()) block += heads * d * d + heads;                    // R_QK, s_QK
-  if (noise_vo()) block += heads * d * d + heads;                    // R_VO, s_VO
-  double total = double(n_layers) * block + double(d_vocab) * d;     // blocks, W_E
+  block += (attn_only() ? 1.0 : 2.0) * norm;                      // ln1 (and ln2): w (and b)
+  if (noise_qk()) block += heads * d * d + heads;                 // R_QK, s_QK
+  if (noise_vo()) block += heads * d * d + heads;                 // R_VO, s_VO
+  double total = double(n_layers) * block + double(d_vocab) * d;  // blocks, W_E
   if (positional_embedding_type == PositionalEmbedding::kStandard) total += double(n_ctx) * d;
   if (!tie_embeddings) total += d * double(d_vocab);
   if (unembed_bias) total += double(d_vocab);
-  if (norm_placement == NormPlacement::kPre) total += norm;        // ln_final
+  if (norm_placement == NormPlacement::kPre) total += norm;  // ln_final
   return total;
 }
 
 double ModelConfig::block_flops_per_token(int64_t context) const {
   const double d = double(d_model), dh = double(d_head), heads = double(n_heads), kv = double(kv_heads());
-  double flops = 2 * d * dh * (2 * heads + 2 * kv);           // Q, K, V and O projections
-  flops += 2 * 2 * heads * dh * double(context);               // scores and pattern x values
+  double flops = 2 * d * dh * (2 * heads + 2 * kv);  // Q, K, V and O projections
+  flops += 2 * 2 * heads * dh * double(context);     // scores and pattern x values
   if (!attn_only()) flops += 2 * d * double(d_mlp) * (gated_mlp ? 3 : 2);
   return flops;
 }
@@ -203,8 +199,8 @@ void ModelConfig::check_fits_in_memory(double available_bytes) const {
   const double needed = parameter_count() * 4.0;  // float32
   MECHLENS_CHECK(ConfigError, needed <= available_bytes,
                  "the model needs {:.3g} GB for its {:.4g} parameters (n_layers={}, d_model={}, d_mlp={}, d_vocab={}, "
-                 "n_ctx={}), more than this machine's {:.3g} GB of memory", needed / 1e9, parameter_count(), n_layers,
-                 d_model, d_mlp, d_vocab, n_ctx, available_bytes / 1e9);
+                 "n_ctx={}), more than this machine's {:.3g} GB of memory",
+                 needed / 1e9, parameter_count(), n_layers, d_model, d_mlp, d_vocab, n_ctx, available_bytes / 1e9);
 }
 
 nlohmann::json ModelConfig::to_json() const {
@@ -214,15 +210,13 @@ nlohmann::json ModelConfig::to_json() const {
 }
 
 ModelConfig ModelConfig::from_json(const nlohmann::json& json) {
-  MECHLENS_CHECK(ConfigError, json.is_object(), "model config must be a JSON object, got {}",
-                 json.type_name());
+  MECHLENS_CHECK(ConfigError, json.is_object(), "model config must be a JSON object, got {}", json.type_name());
   ModelConfig config;
   std::set<std::string> seen;
   visit_config_fields(config, FromJson{json, seen});
   for (const auto& item : json.items()) {
     MECHLENS_CHECK(ConfigError, seen.count(item.key()) > 0,
-                   "unknown model config field '{}' (known fields: see ModelConfig in docs/CONFIG.md)",
-                   item.key());
+                   "unknown model config field '{}' (known fields: see ModelConfig in docs/CONFIG.md)", item.key());
   }
   config.validate();
   return config;

@@ -28,30 +28,34 @@ struct ModelConfig {
   int64_t n_ctx = 64;             // longest sequence the model accepts
   int64_t d_vocab = 64;
   ActFn act_fn = ActFn::kGELU;
-  bool gated_mlp = false;         // post = act(x W_gate) * (x W_in), as Llama/Mistral
+  bool gated_mlp = false;  // post = act(x W_gate) * (x W_in), as Llama/Mistral
   NormType normalization_type = NormType::kLN;
   NormPlacement norm_placement = NormPlacement::kPre;
   double eps = 1e-5;
   PositionalEmbedding positional_embedding_type = PositionalEmbedding::kStandard;
-  int64_t rotary_dim = 0;         // dims of each head that rotate; 0 = d_head
+  int64_t rotary_dim = 0;  // dims of each head that rotate; 0 = d_head
   double rotary_base = 10000.0;
-  bool attn_bias = true;          // b_Q, b_K, b_V, b_O
-  bool mlp_bias = true;           // b_in, b_out
-  bool unembed_bias = true;       // b_U
-  bool tie_embeddings = false;    // W_U = W_E^T, no separate unembedding matrix
+  bool attn_bias = true;                   // b_Q, b_K, b_V, b_O
+  bool mlp_bias = true;                    // b_in, b_out
+  bool unembed_bias = true;                // b_U
+  bool tie_embeddings = false;             // W_U = W_E^T, no separate unembedding matrix
   InitForm init_form = InitForm::kNormal;  // normal: std = fan_in^-gamma; uniform: +-(6/fan_in)^gamma
-  double init_gamma = 0.5;        // "initialisation rate": 0.5 ~ default scale, 1 = small
-  int64_t seed = 0;               // seed of the weight initialisation
+  double init_gamma = 0.5;                 // "initialisation rate": 0.5 ~ default scale, 1 = small
+  int64_t seed = 0;                        // seed of the weight initialisation
   OrthogonalNoise orthogonal_noise = OrthogonalNoise::kNone;
-  double orthogonal_noise_scale = 0.1;     // the scalar's (initial) value
-  bool orthogonal_noise_learnable = false; // train the per-head scalars (the matrices stay fixed)
+  double orthogonal_noise_scale = 0.1;      // the scalar's (initial) value
+  bool orthogonal_noise_learnable = false;  // train the per-head scalars (the matrices stay fixed)
 
   bool attn_only() const { return d_mlp == 0; }
   bool has_norm() const { return normalization_type != NormType::kNone; }
   int64_t kv_heads() const { return n_key_value_heads > 0 ? n_key_value_heads : n_heads; }
   int64_t effective_rotary_dim() const { return rotary_dim > 0 ? rotary_dim : d_head; }
-  bool noise_qk() const { return orthogonal_noise == OrthogonalNoise::kQK || orthogonal_noise == OrthogonalNoise::kQKVO; }
-  bool noise_vo() const { return orthogonal_noise == OrthogonalNoise::kVO || orthogonal_noise == OrthogonalNoise::kQKVO; }
+  bool noise_qk() const {
+    return orthogonal_noise == OrthogonalNoise::kQK || orthogonal_noise == OrthogonalNoise::kQKVO;
+  }
+  bool noise_vo() const {
+    return orthogonal_noise == OrthogonalNoise::kVO || orthogonal_noise == OrthogonalNoise::kQKVO;
+  }
 
   /// Throws ConfigError naming the field, its value and the constraint it breaks.
   void validate() const;

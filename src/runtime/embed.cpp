@@ -8,20 +8,15 @@ EmbedImpl::EmbedImpl(const ModelConfig& config) {
   W_E = register_parameter("W_E", torch::empty({config.d_vocab, config.d_model}));
 }
 
-torch::Tensor EmbedImpl::forward(const torch::Tensor& tokens) {
-  return torch::embedding(W_E, tokens);
-}
+torch::Tensor EmbedImpl::forward(const torch::Tensor& tokens) { return torch::embedding(W_E, tokens); }
 
 PosEmbedImpl::PosEmbedImpl(const ModelConfig& config) {
   W_pos = register_parameter("W_pos", torch::empty({config.n_ctx, config.d_model}));
 }
 
-torch::Tensor PosEmbedImpl::forward(const torch::Tensor& positions) {
-  return torch::embedding(W_pos, positions);
-}
+torch::Tensor PosEmbedImpl::forward(const torch::Tensor& positions) { return torch::embedding(W_pos, positions); }
 
-UnembedImpl::UnembedImpl(const ModelConfig& config, torch::Tensor tied_W_E)
-    : tied_W_E_(std::move(tied_W_E)) {
+UnembedImpl::UnembedImpl(const ModelConfig& config, torch::Tensor tied_W_E) : tied_W_E_(std::move(tied_W_E)) {
   if (!config.tie_embeddings) {
     W_U = register_parameter("W_U", torch::empty({config.d_model, config.d_vocab}));
   }

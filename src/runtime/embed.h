@@ -13,7 +13,7 @@ class EmbedImpl : public torch::nn::Module {
  public:
   explicit EmbedImpl(const ModelConfig& config);
   torch::Tensor forward(const torch::Tensor& tokens);  // [batch,pos] -> [batch,pos,d_model]
-  torch::Tensor W_E;  // [d_vocab, d_model]
+  torch::Tensor W_E;                                   // [d_vocab, d_model]
 };
 TORCH_MODULE(Embed);
 
@@ -21,7 +21,7 @@ class PosEmbedImpl : public torch::nn::Module {
  public:
   explicit PosEmbedImpl(const ModelConfig& config);
   torch::Tensor forward(const torch::Tensor& positions);  // [batch or 1,pos] -> [batch or 1,pos,d_model]
-  torch::Tensor W_pos;  // [n_ctx, d_model]
+  torch::Tensor W_pos;                                    // [n_ctx, d_model]
 };
 TORCH_MODULE(PosEmbed);
 
@@ -30,8 +30,8 @@ class UnembedImpl : public torch::nn::Module {
   /// With tied embeddings W_U is not a parameter: `tied_W_E` [d_vocab,d_model] is used transposed.
   UnembedImpl(const ModelConfig& config, torch::Tensor tied_W_E);
   torch::Tensor forward(const torch::Tensor& x);  // [batch,pos,d_model] -> [batch,pos,d_vocab]
-  torch::Tensor W_U;  // [d_model, d_vocab]
-  torch::Tensor b_U;  // [d_vocab]
+  torch::Tensor W_U;                              // [d_model, d_vocab]
+  torch::Tensor b_U;                              // [d_vocab]
 
  private:
   torch::Tensor tied_W_E_;

@@ -19,8 +19,8 @@ namespace {
 
 // Shared by every layer: causal + padding mask, and rotary angles from real-token positions.
 AttentionContext make_attention_context(const ModelConfig& config, const torch::Tensor& positions,
-                                        const torch::Tensor& attention_mask, int64_t pos,
-                                        int64_t past_pos, const torch::Device& device) {
+                                        const torch::Tensor& attention_mask, int64_t pos, int64_t past_pos,
+                                        const torch::Device& device) {
   AttentionContext context;
   auto bool_options = torch::TensorOptions().dtype(torch::kBool).device(device);
   // Query i sits at absolute position past_pos + i and sees keys 0..past_pos + i.
@@ -37,10 +37,9 @@ AttentionContext make_attention_context(const ModelConfig& config, const torch::
   if (config.positional_embedding_type == PositionalEmbedding::kRotary) {
     const int64_t dim = config.effective_rotary_dim();
     auto float_options = torch::TensorOptions().dtype(torch::kFloat32).device(device);
-    torch::Tensor inv_freq =
-        torch::pow(config.rotary_base, -torch::arange(0, dim, 2, float_options) / double(dim));
+    torch::Tensor inv_freq = torch::pow(config.rotary_base, -torch::arange(0, dim, 2, float_options) / double(dim));
     torch::Tensor angles = positions.to(torch::kFloat32).unsqueeze(-1) * inv_freq;  // [b, pos, dim/2]
-    angles = torch::cat({angles, angles}, -1).unsqueeze(2);                      // [b, pos, 1, dim]
+    angles = torch::cat({angles, angles}, -1).unsqueeze(2);                         // [b, pos, 1, dim]
     context.rotary_cos = angles.cos();
     context.rotary_sin = angles.sin();
   }
@@ -85,8 +84,8 @@ void HookedTransformerImpl::check_tokens(const torch::Tensor& tokens) const {
   MECHLENS_CHECK(InputError, tokens.dim() == 2, "tokens must be [batch, pos], got shape {}",
                  format_shape(tokens.sizes()));
   MECHLENS_CHECK(InputError, tokens.size(1) >= 1, "tokens are empty (shape {})", format_shape(tokens.sizes()));
-  MECHLENS_CHECK(InputError, tokens.size(1) <= config_.n_ctx,
-                 "prompt has {} tokens, more than the model's n_ctx={}", tokens.size(1), config_.n_ctx);
+  MECHLENS_CHECK(InputError, tokens.size(1) <= config_.n_ctx, "prompt has {} tokens, more than the model's n_ctx={}",
+                 tokens.size(1), config_.n_ctx);
   torch::Tensor out_of_range = tokens.lt(0).logical_or(tokens.ge(config_.d_vocab));
   if (out_of_range.any().item<bool>()) {
     torch::Tensor first = out_of_range.nonzero()[0];
@@ -96,8 +95,7 @@ void HookedTransformerImpl::check_tokens(const torch::Tensor& tokens) const {
   }
 }
 
-torch::Tensor HookedTransformerImpl::embed_tokens(const torch::Tensor& tokens,
-                                                  const torch::Tensor& positions) {
+torch::Tensor HookedTransformerImpl::embed_tokens(const torch::Tensor& tokens, const torch::Tensor& positions) {
   torch::Tensor resid = hook_embed(embed(tokens));  // [batch, pos, d_model]
   if (pos_embed) {
     // [batch or 1, pos, d_model] expanded to the batch as a view, not a copy.
@@ -109,8 +107,8 @@ torch::Tensor HookedTransformerImpl::embed_tokens(const torch::Tensor& tokens,
 torch::Tensor HookedTransformerImpl::forward(const torch::Tensor& input, const ForwardOptions& options) {
   const int64_t start = options.start_at_layer;
   const int64_t stop = options.stop_at_layer.value_or(config_.n_layers);
-  MECHLENS_CHECK(InputError, start >= 0 && start <= config_.n_layers,
-                 "start_at_layer={} is outside 0..n_layers={}", start, config_.n_layers);
+  MECHLENS_CHECK(InputError, start >= 0 && start <= config_.n_layers, "start_at_layer={} is outside 0..n_layers={}",
+                 start, config_.n_layers);
   MECHLENS_CHECK(InputError, stop >= start && stop <= config_.n_layers,
                  "stop_at_layer={} is outside start_at_layer={}..n_layers={}", stop, start, config_.n_layers);
 
@@ -119,8 +117,8 @@ torch::Tensor HookedTransformerImpl::forward(const torch::Tensor& input, const F
     check_tokens(x);
   } else {
     MECHLENS_CHECK(InputError, x.dim() == 3 && x.size(2) == config_.d_model,
-                   "start_at_layer={} needs a residual stream [batch, pos, d_model={}], got shape {}",
-                   start, config_.d_model, format_shape(x.sizes()));
+                   "start_at_layer={} needs a residual stream [batch, pos, d_model={}], got shape {}", start,
+                   config_.d_model, format_shape(x.sizes()));
   }
   const int64_t batch = x.size(0), pos = x.size(1);
   const torch::Tensor& mask = options.attention_mask;
@@ -128,8 +126,7 @@ torch::Tensor HookedTransformerImpl::forward(const torch::Tensor& input, const F
   int64_t past_pos = 0;
   if (!past.empty()) {
     MECHLENS_CHECK(InputError, int64_t(past.size()) == stop - start,
-                   "past_key_values has {} layers, expected one per layer run ({}..{})", past.size(), start,
-                   stop - 1);
+                   "past_key_values has {} layers, expected one per layer run ({}..{})", past.size(), start, stop - 1);
     MECHLENS_CHECK(InputError, !mask.defined(), "past_key_values cannot be combined with an attention_mask");
     past_pos = past.front().k.size(1);
     for (const auto& layer_past : past) {
@@ -139,14 +136,13 @@ torch::Tensor HookedTransformerImpl::forward(const torch::Tensor& input, const F
                      "past keys/values have shapes {} / {}, expected [batch={}, past_pos={}, kv_head, d_head]",
                      format_shape(layer_past.k.sizes()), format_shape(layer_past.v.sizes()), batch, past_pos);
     }
-    MECHLENS_CHECK(InputError, past_pos + pos <= config_.n_ctx, "{} past + {} new positions exceed n_ctx={}",
-                   past_pos, pos, config_.n_ctx);
+    MECHLENS_CHECK(InputError, past_pos + pos <= config_.n_ctx, "{} past + {} new positions exceed n_ctx={}", past_pos,
+                   pos, config_.n_ctx);
   }
   torch::Tensor positions;  // [batch or 1, pos]
   if (mask.defined()) {
     MECHLENS_CHECK(InputError, mask.dim() == 2 && mask.size(0) == batch && mask.size(1) == pos,
-                   "attention_mask has shape {}, expected [batch={}, pos={}]", format_shape(mask.sizes()),
-                   batch, pos);
+                   "attention_mask has shape {}, expected [batch={}, pos={}]", format_shape(mask.sizes()), batch, pos);
     positions = (mask.to(torch::kLong).cumsum(-1) - 1).clamp_min(0);
   } else {
     positions = torch::arange(past_pos, past_pos + pos, torch::TensorOptions().dtype(torch::kLong).device(x.device()))
@@ -177,16 +173,16 @@ void HookedTransformerImpl::check_logits_at(const torch::Tensor& logits_at, cons
   MECHLENS_CHECK(InputError, !options.stop_at_layer.has_value() && options.past_key_values.empty(),
                  "logits_at cannot be combined with stop_at_layer or past_key_values");
   MECHLENS_CHECK(InputError, options.start_at_layer < config_.n_layers,
-                 "logits_at needs at least one layer to run (start_at_layer={}, n_layers={})",
-                 options.start_at_layer, config_.n_layers);
+                 "logits_at needs at least one layer to run (start_at_layer={}, n_layers={})", options.start_at_layer,
+                 config_.n_layers);
   MECHLENS_CHECK(InputError,
                  logits_at.dim() == 2 && logits_at.size(0) == batch && logits_at.scalar_type() == torch::kLong,
                  "logits_at must be int64 positions [batch={}, n], got {} {}", batch,
                  c10::toString(logits_at.scalar_type()), format_shape(logits_at.sizes()));
   if (logits_at.numel() > 0) {
     const int64_t low = logits_at.min().item<int64_t>(), high = logits_at.max().item<int64_t>();
-    MECHLENS_CHECK(InputError, low >= 0 && high < pos, "logits_at holds positions {}..{}, outside 0..{}", low,
-                   high, pos - 1);
+    MECHLENS_CHECK(InputError, low >= 0 && high < pos, "logits_at holds positions {}..{}, outside 0..{}", low, high,
+                   pos - 1);
   }
   // Those hook points would see only the chosen positions, so hooks there are refused, not misled.
   const std::string last_block = fmt::format("blocks.{}.", config_.n_layers - 1);
@@ -204,23 +200,22 @@ torch::Tensor HookedTransformerImpl::logits_from_resid(const torch::Tensor& resi
   return unembed(ln_final ? ln_final(resid) : resid);
 }
 
-torch::Tensor HookedTransformerImpl::run_with_hooks(const torch::Tensor& input,
-                                                    const std::vector<NamedHook>& hooks,
+torch::Tensor HookedTransformerImpl::run_with_hooks(const torch::Tensor& input, const std::vector<NamedHook>& hooks,
                                                     const ForwardOptions& options) {
   HookScope scope = with_hooks(hooks);
   return forward(input, options);
 }
 
-std::pair<torch::Tensor, ActivationCache> HookedTransformerImpl::run_with_cache(
-    const torch::Tensor& input, const NameFilter& filter, const ForwardOptions& options,
-    const CacheOptions& cache_options) {
+std::pair<torch::Tensor, ActivationCache> HookedTransformerImpl::run_with_cache(const torch::Tensor& input,
+                                                                                const NameFilter& filter,
+                                                                                const ForwardOptions& options,
+                                                                                const CacheOptions& cache_options) {
   ActivationCache cache;
   HookScope scope;
   for (const auto& name : hook_names_) {
     const bool selected = filter ? filter(name) : name.find("hook_result") == std::string::npos;
     if (!selected) continue;
-    scope.add(hook_points_.at(name), [&cache, &cache_options](const torch::Tensor& act,
-                                                             const HookPointImpl& hook) {
+    scope.add(hook_points_.at(name), [&cache, &cache_options](const torch::Tensor& act, const HookPointImpl& hook) {
       torch::Tensor kept = cache_options.keep_graph ? act : act.detach();
       if (cache_options.device.has_value()) kept = kept.to(*cache_options.device);
       cache.insert(hook.name(), kept);
@@ -247,8 +242,8 @@ void HookedTransformerImpl::reset_hooks() {
 HookPoint HookedTransformerImpl::hook_point(const std::string& name) const {
   const auto it = hook_points_.find(name);
   if (it == hook_points_.end()) {
-    MECHLENS_FAIL(HookError, "unknown hook '{}' (model has {} layers, {} hooks); closest: {}", name,
-                  config_.n_layers, hook_names_.size(), fmt::join(closest_names(name, hook_names_), ", "));
+    MECHLENS_FAIL(HookError, "unknown hook '{}' (model has {} layers, {} hooks); closest: {}", name, config_.n_layers,
+                  hook_names_.size(), fmt::join(closest_names(name, hook_names_), ", "));
   }
   return it->second;
 }
@@ -296,8 +291,7 @@ NameFilter HookedTransformerImpl::names_filter(const std::vector<std::string>& p
   };
 }
 
-std::vector<int64_t> HookedTransformerImpl::hook_shape(const std::string& name, int64_t batch,
-                                                       int64_t pos) const {
+std::vector<int64_t> HookedTransformerImpl::hook_shape(const std::string& name, int64_t batch, int64_t pos) const {
   std::vector<int64_t> shape;
   for (const auto& dim : hook_point(name)->dims()) {
     if (dim == "batch") shape.push_back(batch);

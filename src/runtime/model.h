@@ -64,8 +64,7 @@ class HookedTransformerImpl : public torch::nn::Module {
   torch::Tensor run_with_hooks(const torch::Tensor& input, const std::vector<NamedHook>& hooks,
                                const ForwardOptions& options = {});
   /// Forward that records the activations of the selected hooks.
-  std::pair<torch::Tensor, ActivationCache> run_with_cache(const torch::Tensor& input,
-                                                           const NameFilter& filter = {},
+  std::pair<torch::Tensor, ActivationCache> run_with_cache(const torch::Tensor& input, const NameFilter& filter = {},
                                                            const ForwardOptions& options = {},
                                                            const CacheOptions& cache_options = {});
   /// Attaches hooks until the returned scope is destroyed.
@@ -109,8 +108,7 @@ class HookedTransformerImpl : public torch::nn::Module {
   ModelConfig config_;
   std::vector<std::string> hook_names_;
   // InputError / HookError unless ForwardOptions::logits_at can run on this input as documented.
-  void check_logits_at(const torch::Tensor& logits_at, const ForwardOptions& options, int64_t batch,
-                       int64_t pos) const;
+  void check_logits_at(const torch::Tensor& logits_at, const ForwardOptions& options, int64_t batch, int64_t pos) const;
   std::map<std::string, HookPoint> hook_points_;
 };
 TORCH_MODULE(HookedTransformer);

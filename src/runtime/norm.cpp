@@ -8,8 +8,7 @@ NormImpl::NormImpl(int64_t d_model, NormType type, double eps) : type_(type), ep
   w = register_parameter("w", torch::ones({d_model}));
   if (type_ == NormType::kLN) b = register_parameter("b", torch::zeros({d_model}));
   hook_scale = register_module("hook_scale", HookPoint(std::vector<std::string>{"batch", "pos", "1"}));
-  hook_normalized = register_module(
-      "hook_normalized", HookPoint(std::vector<std::string>{"batch", "pos", "d_model"}));
+  hook_normalized = register_module("hook_normalized", HookPoint(std::vector<std::string>{"batch", "pos", "d_model"}));
 }
 
 torch::Tensor NormImpl::forward(torch::Tensor x) {

@@ -27,16 +27,17 @@ std::vector<std::string> list_datasets(const H5::Group& group) {
 RecordReader::RecordReader(const std::string& path) : path_(path) {
   h5::silence_errors();
   MECHLENS_CHECK(StoreError, std::filesystem::exists(path), "{}: no such record file{}", path,
-                 std::filesystem::exists(path + kPartialSuffix) ? " (an unfinished " + path + kPartialSuffix +
-                                                                      " exists: resume it with --resume)"
-                                                                : "");
+                 std::filesystem::exists(path + kPartialSuffix)
+                     ? " (an unfinished " + path + kPartialSuffix + " exists: resume it with --resume)"
+                     : "");
   try {
     file_ = std::make_unique<H5::H5File>(path, H5F_ACC_RDONLY);
   } catch (const H5::Exception& e) {
     h5::rethrow(e, path, "cannot open as HDF5 (truncated or not an HDF5 file)");
   }
   try {
-    MECHLENS_CHECK(StoreError, h5::has_attr(*file_, "format") && h5::read_string_attr(*file_, "format") == kRecordFormat,
+    MECHLENS_CHECK(StoreError,
+                   h5::has_attr(*file_, "format") && h5::read_string_attr(*file_, "format") == kRecordFormat,
                    "{}: attribute 'format' is not '{}'; not a mechlens record", path, kRecordFormat);
     const int64_t version = h5::read_int_attr(*file_, "format_version");
     MECHLENS_CHECK(StoreError, version == kRecordFormatVersion,
@@ -54,7 +55,8 @@ RecordReader::RecordReader(const std::string& path) : path_(path) {
       return dims;
     }();
     MECHLENS_CHECK(StoreError, static_cast<int64_t>(tokens_shape[0]) == n_examples_,
-                   "{}: /tokens has {} rows but n_complete is {}; the file is damaged", path, tokens_shape[0], n_examples_);
+                   "{}: /tokens has {} rows but n_complete is {}; the file is damaged", path, tokens_shape[0],
+                   n_examples_);
     require_layout(tokens_shape);
   } catch (const H5::Exception& e) {
     h5::rethrow(e, path, "record metadata is unreadable (truncated file?)");
@@ -160,14 +162,16 @@ torch::Tensor RecordReader::read_rows(const std::string& dataset_path, int64_t s
     const auto rows = static_cast<int64_t>(shape[0]);
     if (count < 0) count = rows - start;
     MECHLENS_CHECK(StoreError, start >= 0 && count >= 0 && start + count <= rows,
-                   "{}: {} rows [{}, {}) requested, the dataset has {}", path_, dataset_path, start, start + count, rows);
+                   "{}: {} rows [{}, {}) requested, the dataset has {}", path_, dataset_path, start, start + count,
+                   rows);
     std::vector<hsize_t> offset(rank, 0), extent = shape;
     offset[0] = static_cast<hsize_t>(start);
     extent[0] = static_cast<hsize_t>(count);
     std::vector<int64_t> sizes(extent.begin(), extent.end());
     const H5T_class_t type_class = dataset.getTypeClass();
     const bool half = type_class == H5T_FLOAT && dataset.getFloatType().getSize() == 2;
-    torch::Tensor out = torch::empty(sizes, type_class == H5T_FLOAT ? (half ? torch::kHalf : torch::kFloat32) : torch::kInt64);
+    torch::Tensor out =
+        torch::empty(sizes, type_class == H5T_FLOAT ? (half ? torch::kHalf : torch::kFloat32) : torch::kInt64);
     if (count == 0) return out.to(torch::kFloat32);
     file_space.selectHyperslab(H5S_SELECT_SET, extent.data(), offset.data());
     const H5::DataType& memory_type = type_class != H5T_FLOAT ? H5::PredType::NATIVE_INT64
@@ -201,7 +205,9 @@ torch::Tensor RecordReader::read_hook_heads(const std::string& hook, const std::
   return values.index_select(dim, torch::tensor(heads, torch::kLong));
 }
 
-torch::Tensor RecordReader::read_tokens(int64_t start, int64_t count) const { return read_rows("tokens", start, count); }
+torch::Tensor RecordReader::read_tokens(int64_t start, int64_t count) const {
+  return read_rows("tokens", start, count);
+}
 
 torch::Tensor RecordReader::read_lengths(int64_t start, int64_t count) const {
   return read_rows("lengths", start, count);

@@ -18,11 +18,11 @@ inline constexpr const char* kPartialSuffix = ".partial";
 
 /// What a record holds and how it is stored; all of it must match to --resume a partial file.
 struct RecordSettings {
-  std::vector<std::string> hooks;        // full hook names, forward order
-  std::string positions = "all";         // IndexSpec over pos/dest dims (negative: from each prompt's end)
-  std::string heads = "all";             // IndexSpec over head dims
-  c10::ScalarType dtype = c10::kFloat;   // storage: kFloat (float32) or kHalf (IEEE float16)
-  int gzip_level = 0;                    // 0 = uncompressed; 1..9 = gzip with the shuffle filter
+  std::vector<std::string> hooks;       // full hook names, forward order
+  std::string positions = "all";        // IndexSpec over pos/dest dims (negative: from each prompt's end)
+  std::string heads = "all";            // IndexSpec over head dims
+  c10::ScalarType dtype = c10::kFloat;  // storage: kFloat (float32) or kHalf (IEEE float16)
+  int gzip_level = 0;                   // 0 = uncompressed; 1..9 = gzip with the shuffle filter
   int64_t batch_size = 32;
 };
 

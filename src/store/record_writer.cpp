@@ -1,13 +1,14 @@
 #include "store/record_writer.h"
 
 #include <fmt/ranges.h>
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
+#include <nlohmann/json.hpp>
 
 #include <cstdio>
 #include <filesystem>
 
 #include "store/h5_util.h"
+#include "store/record_rewrite.h"
 #include "util/error.h"
 #include "util/output_file.h"
 
@@ -97,51 +98,59 @@ RecordWriter RecordWriter::resume(const std::string& final_path, const RecordSet
   MECHLENS_CHECK(StoreError, std::filesystem::exists(writer.partial_path_),
                  "--resume: {} does not exist (nothing to resume{})", writer.partial_path_,
                  std::filesystem::exists(final_path) ? "; the final file is already complete" : "");
+  // The interrupted file is only read: its complete rows are copied into a fresh partial file
+  // (store/record_rewrite.h), which replaces it before writing continues.
+  const std::string resuming = writer.partial_path_ + ".resuming";
   try {
-    writer.file_ = std::make_unique<H5::H5File>(writer.partial_path_, H5F_ACC_RDWR);
-  } catch (const H5::Exception& e) {
-    h5::rethrow(e, writer.partial_path_, "cannot reopen partial record (damaged by the interruption? delete it and record again)");
-  }
-  H5::H5File& file = *writer.file_;
-  try {
-    const std::string stored = h5::read_string_attr(file, "resume_key");
-    const std::string wanted = resume_key(settings, provenance, n_planned);
-    if (stored != wanted) {
-      const auto a = nlohmann::json::parse(stored), b = nlohmann::json::parse(wanted);
-      std::vector<std::string> differences;
-      for (const auto& item : b.items()) {
-        if (!a.contains(item.key()) || a[item.key()] != item.value()) {
-          differences.push_back(fmt::format("{}: file has {}, this run {}", item.key(),
-                                            a.contains(item.key()) ? a[item.key()].dump() : "(none)", item.value().dump()));
-        }
+    {
+      std::unique_ptr<H5::H5File> interrupted;
+      try {
+        interrupted = std::make_unique<H5::H5File>(writer.partial_path_, H5F_ACC_RDONLY);
+      } catch (const H5::Exception& e) {
+        h5::rethrow(e, writer.partial_path_,
+                    "cannot reopen partial record (damaged by the interruption? delete it and record again)");
       }
-      MECHLENS_FAIL(StoreError, "--resume: {} was started with other settings or inputs: {}", writer.partial_path_,
-                    fmt::join(differences, "; "));
+      const std::string stored = h5::read_string_attr(*interrupted, "resume_key");
+      const std::string wanted = resume_key(settings, provenance, n_planned);
+      if (stored != wanted) {
+        const auto a = nlohmann::json::parse(stored), b = nlohmann::json::parse(wanted);
+        std::vector<std::string> differences;
+        for (const auto& item : b.items()) {
+          if (!a.contains(item.key()) || a[item.key()] != item.value()) {
+            differences.push_back(fmt::format("{}: file has {}, this run {}", item.key(),
+                                              a.contains(item.key()) ? a[item.key()].dump() : "(none)",
+                                              item.value().dump()));
+          }
+        }
+        MECHLENS_FAIL(StoreError, "--resume: {} was started with other settings or inputs: {}", writer.partial_path_,
+                      fmt::join(differences, "; "));
+      }
+      writer.n_written_ = h5::read_int_attr(*interrupted, "n_complete");
+      H5::H5File fresh(resuming, H5F_ACC_TRUNC);
+      copy_record_prefix(*interrupted, fresh, writer.n_written_, "--resume: " + writer.partial_path_);
+      fresh.flush(H5F_SCOPE_GLOBAL);
+      fresh.close();
+      interrupted->close();
     }
-    writer.n_written_ = h5::read_int_attr(file, "n_complete");
-    // Rebuild dimension names and drop rows past the last flushed batch.
-    for (const char* group_name : {"/", "/acts", "/annotations"}) {
-      H5::Group group = file.openGroup(group_name);
+    sync_file(resuming);
+    std::filesystem::rename(resuming, writer.partial_path_);
+    writer.file_ = std::make_unique<H5::H5File>(writer.partial_path_, H5F_ACC_RDWR);
+    for (const char* group_name : {"/acts", "/annotations"}) {
+      H5::Group group = writer.file_->openGroup(group_name);
       for (hsize_t i = 0; i < group.getNumObjs(); ++i) {
         if (group.getObjTypeByIdx(i) != H5G_DATASET) continue;
         const std::string name = group.getObjnameByIdx(i);
-        H5::DataSet dataset = group.openDataSet(name);
-        std::vector<hsize_t> shape(dataset.getSpace().getSimpleExtentNdims());
-        dataset.getSpace().getSimpleExtentDims(shape.data());
-        // Rows past n_complete are dropped; fewer rows than n_complete means the count is wrong.
-        MECHLENS_CHECK(StoreError, !shape.empty() && shape[0] >= static_cast<hsize_t>(writer.n_written_),
-                       "--resume: {}: {}/{} holds {} rows but n_complete is {}; the partial file is damaged "
-                       "(delete it and record again)", writer.partial_path_, group_name, name,
-                       shape.empty() ? 0 : shape[0], writer.n_written_);
-        shape[0] = static_cast<hsize_t>(writer.n_written_);
-        dataset.extend(shape.data());
-        const std::vector<std::string> words = h5::read_dims_attr(dataset);
-        if (std::string(group_name) == "/acts") writer.dims_[name] = words;
-        if (std::string(group_name) == "/annotations") writer.annotation_dims_[name] = words;
+        const std::vector<std::string> words = h5::read_dims_attr(group.openDataSet(name));
+        (std::string(group_name) == "/acts" ? writer.dims_ : writer.annotation_dims_)[name] = words;
       }
     }
   } catch (const H5::Exception& e) {
+    std::filesystem::remove(resuming);
     h5::rethrow(e, writer.partial_path_, "cannot resume partial record");
+  } catch (...) {
+    std::error_code ignored;
+    std::filesystem::remove(resuming, ignored);
+    throw;
   }
   return writer;
 }
@@ -164,10 +173,10 @@ void RecordWriter::write_rows(H5::Group& group, const std::string& name, const t
   const bool floating = at::isFloatingType(rows.scalar_type());
   const torch::Tensor data =
       (floating ? rows.to(settings_.dtype) : rows.to(torch::kInt32)).contiguous().to(torch::kCPU);
-  const H5::DataType& file_type = !floating                      ? H5::PredType::STD_I32LE
+  const H5::DataType& file_type = !floating                       ? H5::PredType::STD_I32LE
                                   : settings_.dtype == c10::kHalf ? static_cast<const H5::DataType&>(h5::half_type())
                                                                   : H5::PredType::IEEE_F32LE;
-  const H5::DataType& memory_type = !floating                      ? H5::PredType::NATIVE_INT32
+  const H5::DataType& memory_type = !floating                       ? H5::PredType::NATIVE_INT32
                                     : settings_.dtype == c10::kHalf ? static_cast<const H5::DataType&>(h5::half_type())
                                                                     : H5::PredType::NATIVE_FLOAT;
   const int rank = static_cast<int>(data.dim());
@@ -177,7 +186,8 @@ void RecordWriter::write_rows(H5::Group& group, const std::string& name, const t
     std::vector<hsize_t> initial = batch_shape, max_shape = batch_shape, chunk = batch_shape;
     initial[0] = 0;
     max_shape[0] = H5S_UNLIMITED;
-    const size_t row_bytes = std::max<size_t>(1, data.numel() / std::max<int64_t>(1, data.size(0)) * data.element_size());
+    const size_t row_bytes =
+        std::max<size_t>(1, data.numel() / std::max<int64_t>(1, data.size(0)) * data.element_size());
     chunk[0] = std::clamp<hsize_t>(kTargetChunkBytes / row_bytes, 1, std::max<hsize_t>(1, settings_.batch_size));
     H5::DSetCreatPropList properties;
     properties.setChunk(rank, chunk.data());
@@ -204,8 +214,13 @@ void RecordWriter::write_rows(H5::Group& group, const std::string& name, const t
   dataset.write(data.data_ptr(), memory_type, H5::DataSpace(rank, batch_shape.data()), file_space);
   // Write the chunk cache now, where a failure (disk full while compressing) is an error: left to the
   // dataset's destructor, it would only be printed, and the rows would read back as zeros.
-  MECHLENS_CHECK(StoreError, H5Dflush(dataset.getId()) >= 0, "{}: cannot write dataset '{}' (disk full?)",
-                 partial_path_, name);
+  if (H5Dflush(dataset.getId()) < 0) {
+    try {
+      dataset.close();
+    } catch (const H5::Exception&) {
+    }
+    MECHLENS_FAIL(StoreError, "{}: cannot write dataset '{}' (disk full?)", partial_path_, name);
+  }
   dataset.close();
 }
 

@@ -33,8 +33,7 @@ class RecordWriter {
   static RecordWriter create(const std::string& final_path, const RecordSettings& settings,
                              const RecordProvenance& provenance,
                              const std::map<std::string, std::vector<std::string>>& dims,
-                             const std::map<std::string, std::vector<std::string>>& annotation_dims,
-                             int64_t n_planned);
+                             const std::map<std::string, std::vector<std::string>>& annotation_dims, int64_t n_planned);
   /// Reopens FINAL.partial; its settings and inputs must equal these (else StoreError naming the
   /// difference). Data past the last complete batch is dropped.
   static RecordWriter resume(const std::string& final_path, const RecordSettings& settings,

@@ -5,8 +5,8 @@
 #include <algorithm>
 
 #include "hooks/hook_names.h"
-#include "util/index_spec.h"
 #include "util/error.h"
+#include "util/index_spec.h"
 #include "util/progress.h"
 #include "util/sha256.h"
 
@@ -28,7 +28,7 @@ torch::Tensor select(const torch::Tensor& act, const std::vector<std::string>& d
   const int64_t d = position_dim(dims);
   if (positions.defined() && d >= 0) {
     torch::Tensor rows = torch::arange(out.size(0), torch::kLong).unsqueeze(1);  // [batch, 1]
-    out = out.movedim(d, 1).index({rows, positions}).movedim(1, d);            // pos -> kept positions
+    out = out.movedim(d, 1).index({rows, positions}).movedim(1, d);              // pos -> kept positions
   }
   return out;
 }
@@ -72,7 +72,8 @@ torch::Tensor resolve_positions(const std::string& spec_text, const torch::Tenso
     if (i == 0) count = kept.size();
     MECHLENS_CHECK(InputError, kept.size() == count,
                    "--positions '{}' keeps {} positions of prompt 0 but {} of prompt {}; prompts of different "
-                   "lengths need a fixed-count selection such as -5: or -1", spec_text, count, kept.size(), i);
+                   "lengths need a fixed-count selection such as -5: or -1",
+                   spec_text, count, kept.size(), i);
     flat.insert(flat.end(), kept.begin(), kept.end());
   }
   return torch::tensor(flat, torch::kLong).view({lengths.size(0), static_cast<int64_t>(count)});
@@ -134,7 +135,8 @@ void record_activations(HookedTransformer& model, const PromptSet& prompts, cons
       }
       batch.acts.emplace_back(name, act);
     }
-    for (const auto& [name, tensor] : prompts.annotations) batch.annotations.emplace_back(name, tensor.narrow(0, start, count));
+    for (const auto& [name, tensor] : prompts.annotations)
+      batch.annotations.emplace_back(name, tensor.narrow(0, start, count));
     writer.append(batch);
     progress.advance(count);
   }

@@ -16,8 +16,8 @@
 namespace mechlens {
 
 struct PromptSet {
-  torch::Tensor tokens;   // [N, T] int64, right-padded with 0
-  torch::Tensor lengths;  // [N] int64
+  torch::Tensor tokens;                                            // [N, T] int64, right-padded with 0
+  torch::Tensor lengths;                                           // [N] int64
   std::vector<std::pair<std::string, torch::Tensor>> annotations;  // name -> [N, ...] integers
   std::map<std::string, std::vector<std::string>> annotation_dims;
 

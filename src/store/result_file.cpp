@@ -30,9 +30,9 @@ void write_provenance(const H5::H5Object& object, const Provenance& provenance) 
   h5::write_attr(object, "mechlens_version", std::string(MECHLENS_VERSION));
   h5::write_attr(object, "created", utc_now());
   const std::pair<const char*, const std::string*> fields[] = {
-      {"checkpoint", &provenance.checkpoint},       {"checkpoint_sha256", &provenance.checkpoint_sha256},
-      {"command_line", &provenance.command_line},   {"model_config", &provenance.model_config_json},
-      {"input_sha256", &provenance.input_sha256},   {"task", &provenance.task_json},
+      {"checkpoint", &provenance.checkpoint},     {"checkpoint_sha256", &provenance.checkpoint_sha256},
+      {"command_line", &provenance.command_line}, {"model_config", &provenance.model_config_json},
+      {"input_sha256", &provenance.input_sha256}, {"task", &provenance.task_json},
       {"options", &provenance.options_json}};
   for (const auto& [name, value] : fields) {
     if (!value->empty()) h5::write_attr(object, name, *value);

@@ -23,8 +23,9 @@ std::map<std::string, GroupMetrics> evaluate(HookedTransformer& model, const std
   model->eval();
   std::map<std::string, GroupMetrics> sums;
   for (size_t start = 0; start < examples.size(); start += static_cast<size_t>(batch_size)) {
-    const std::vector<Example> chunk(examples.begin() + start,
-                                     examples.begin() + std::min(examples.size(), start + static_cast<size_t>(batch_size)));
+    const std::vector<Example> chunk(
+        examples.begin() + start,
+        examples.begin() + std::min(examples.size(), start + static_cast<size_t>(batch_size)));
     const TrainingBatch batch = make_training_batch(chunk);
     const torch::Tensor logits = model->forward(batch.tokens);  // [batch, T, d_vocab]
     const torch::Tensor answer_mask = batch.targets.ne(kIgnoreTarget);
@@ -60,7 +61,8 @@ std::map<std::string, GroupMetrics> evaluate(HookedTransformer& model, const std
 }
 
 std::string format_metrics(const std::map<std::string, GroupMetrics>& metrics) {
-  std::string out = fmt::format("{:<16} {:>6} {:>9} {:>12} {:>12}\n", "group", "n", "loss", "first token", "exact match");
+  std::string out =
+      fmt::format("{:<16} {:>6} {:>9} {:>12} {:>12}\n", "group", "n", "loss", "first token", "exact match");
   for (const auto& [group, m] : metrics) {
     out += fmt::format("{:<16} {:>6} {:>9.4f} {:>12.4f} {:>12.4f}\n", group, m.n, m.loss, m.first_token_accuracy,
                        m.exact_match);
@@ -79,7 +81,8 @@ std::vector<std::vector<int64_t>> greedy_decode(HookedTransformer& model, const 
   for (const auto& [length, rows] : by_length) {
     std::vector<int64_t> flat;
     for (size_t row : rows) flat.insert(flat.end(), examples[row].prompt.begin(), examples[row].prompt.end());
-    torch::Tensor tokens = torch::tensor(flat, torch::kLong).view({static_cast<int64_t>(rows.size()), static_cast<int64_t>(length)});
+    torch::Tensor tokens =
+        torch::tensor(flat, torch::kLong).view({static_cast<int64_t>(rows.size()), static_cast<int64_t>(length)});
     const int64_t steps = std::min<int64_t>(max_new, model->config().n_ctx - static_cast<int64_t>(length));
     for (int64_t step = 0; step < steps; ++step) {
       const torch::Tensor next = model->forward(tokens).select(1, -1).argmax(-1, /*keepdim=*/true);  // [rows, 1]

@@ -2,8 +2,8 @@
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
+#include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <cstdio>
@@ -18,8 +18,8 @@
 #include "util/error.h"
 #include "util/output_file.h"
 #include "util/parse.h"
-#include "util/sha256.h"
 #include "util/progress.h"
+#include "util/sha256.h"
 
 namespace mechlens {
 namespace {
@@ -29,8 +29,8 @@ std::string state_path(const std::string& out) { return out + ".state"; }
 std::string metrics_json(const std::map<std::string, GroupMetrics>& metrics) {
   nlohmann::ordered_json json;
   for (const auto& [group, m] : metrics) {
-    json[group] = {{"n", m.n}, {"loss", m.loss}, {"first_token_accuracy", m.first_token_accuracy},
-                   {"exact_match", m.exact_match}};
+    json[group] = {
+        {"n", m.n}, {"loss", m.loss}, {"first_token_accuracy", m.first_token_accuracy}, {"exact_match", m.exact_match}};
   }
   return json.dump();
 }
@@ -58,16 +58,18 @@ void save_state(torch::optim::AdamW& optimizer, int64_t step, const std::string&
   archive.write("step", torch::tensor(step));
   const std::string checkpoint_hash = sha256_file(checkpoint);
   archive.write("checkpoint_sha256", torch::from_blob(const_cast<char*>(checkpoint_hash.data()),
-                                                     {int64_t(checkpoint_hash.size())}, torch::kChar).clone());
+                                                      {int64_t(checkpoint_hash.size())}, torch::kChar)
+                                         .clone());
   const std::string key_text = key.dump();
-  archive.write("resume_key", torch::from_blob(const_cast<char*>(key_text.data()), {int64_t(key_text.size())},
-                                               torch::kChar).clone());
+  archive.write("resume_key",
+                torch::from_blob(const_cast<char*>(key_text.data()), {int64_t(key_text.size())}, torch::kChar).clone());
   try {
     archive.save_to(partial);
     sync_file(partial);
   } catch (const c10::Error& e) {
     std::remove(partial.c_str());
-    MECHLENS_FAIL(InputError, "{}: cannot write the optimiser state (disk full?): {}", partial, e.what_without_backtrace());
+    MECHLENS_FAIL(InputError, "{}: cannot write the optimiser state (disk full?): {}", partial,
+                  e.what_without_backtrace());
   } catch (const Error&) {
     std::remove(partial.c_str());
     throw;
@@ -106,8 +108,10 @@ torch::serialize::InputArchive read_state(const std::string& path) {
   try {
     archive.load_from(path);
   } catch (const c10::Error&) {
-    MECHLENS_FAIL(InputError, "{}: not a readable optimiser state (damaged or truncated); start the run again "
-                  "without --resume", path);
+    MECHLENS_FAIL(InputError,
+                  "{}: not a readable optimiser state (damaged or truncated); start the run again "
+                  "without --resume",
+                  path);
   }
   return archive;
 }
@@ -126,7 +130,8 @@ int64_t load_state(torch::optim::AdamW& optimizer, const std::string& out, const
   }
   MECHLENS_CHECK(InputError, read_text(archive, "checkpoint_sha256") == checkpoint_hash,
                  "--resume: {} does not belong to the checkpoint {} (one of them was replaced); start the run again "
-                 "without --resume", path, out);
+                 "without --resume",
+                 path, out);
   const std::string stored_key = read_text(archive, "resume_key");
   if (!stored_key.empty() && nlohmann::json::parse(stored_key) != key) {
     const nlohmann::json stored = nlohmann::json::parse(stored_key);
@@ -189,8 +194,8 @@ TrainResult train(HookedTransformer& model, const Task& task, const std::vector<
     MECHLENS_CHECK(InputError, std::filesystem::exists(state_path(settings.out)),
                    "--resume: {} does not exist (no interrupted run to continue)", state_path(settings.out));
     HookedTransformer saved = load_checkpoint(settings.out);
-    MECHLENS_CHECK(InputError, saved->config() == model->config(),
-                   "--resume: {} was trained with another model config", settings.out);
+    MECHLENS_CHECK(InputError, saved->config() == model->config(), "--resume: {} was trained with another model config",
+                   settings.out);
     start_step = load_state(optimizer, settings.out, resume_key(task, settings));
     torch::NoGradGuard no_grad;
     auto target = model->named_parameters();
@@ -251,7 +256,8 @@ TrainResult train(HookedTransformer& model, const Task& task, const std::vector<
     forward_options.logits_at = batch.loss_positions;
     // The last token predicts nothing the loss reads and no loss position attends to it.
     const int64_t needed = batch.loss_positions.max().item<int64_t>() + 1;
-    const torch::Tensor logits = model->forward(batch.tokens.narrow(1, 0, needed), forward_options);  // [batch, n, d_vocab]
+    const torch::Tensor logits =
+        model->forward(batch.tokens.narrow(1, 0, needed), forward_options);  // [batch, n, d_vocab]
     const torch::Tensor loss = torch::nn::functional::cross_entropy(
         logits.reshape({-1, logits.size(-1)}), batch.loss_targets.reshape({-1}),
         torch::nn::functional::CrossEntropyFuncOptions().ignore_index(kIgnoreTarget));
@@ -276,7 +282,8 @@ TrainResult train(HookedTransformer& model, const Task& task, const std::vector<
         log.flush();
       }
     }
-    if (last || step + 1 == end_step || (settings.checkpoint_every > 0 && (step + 1) % settings.checkpoint_every == 0)) {
+    if (last || step + 1 == end_step ||
+        (settings.checkpoint_every > 0 && (step + 1) % settings.checkpoint_every == 0)) {
       write_checkpoint(step + 1, metrics);
     }
     const auto all = metrics.find("all");

@@ -29,7 +29,7 @@ struct TrainSettings {
   std::string out;               // checkpoint path; OUT.state holds the optimizer state for --resume
   std::string log_path;          // CSV log; empty = none
   bool resume = false;
-  int64_t stop_after = -1;       // end this run (with a checkpoint) after N steps; -1 = run to `steps`
+  int64_t stop_after = -1;  // end this run (with a checkpoint) after N steps; -1 = run to `steps`
   bool show_progress = true;
   std::map<std::string, std::string> metadata;  // stored in the checkpoint (task, command line, ...)
 };

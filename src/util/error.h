@@ -54,12 +54,11 @@ template <typename E>
 }  // namespace mechlens
 
 /// Throws ErrorType with a formatted message (and its file:line as location()) unless cond holds.
-#define MECHLENS_CHECK(ErrorType, cond, ...)                                                  \
-  do {                                                                                        \
-    if (!(cond)) {                                                                            \
-      ::mechlens::detail::throw_error<::mechlens::ErrorType>(__FILE__, __LINE__,               \
-                                                             ::fmt::format(__VA_ARGS__));      \
-    }                                                                                         \
+#define MECHLENS_CHECK(ErrorType, cond, ...)                                                                  \
+  do {                                                                                                        \
+    if (!(cond)) {                                                                                            \
+      ::mechlens::detail::throw_error<::mechlens::ErrorType>(__FILE__, __LINE__, ::fmt::format(__VA_ARGS__)); \
+    }                                                                                                         \
   } while (false)
 
 /// Throws ErrorType with a formatted message (and its file:line as location()).

@@ -11,8 +11,8 @@ namespace {
 std::optional<int64_t> parse_bound(const std::string& text, const std::string& spec, const std::string& what) {
   if (text.empty()) return std::nullopt;
   const std::optional<int64_t> value = parse_int(text);
-  MECHLENS_CHECK(InputError, value.has_value(), "{} '{}': '{}' is not an integer (expected e.g. all, -1, 2:6, -5:, 0,3)",
-                 what, spec, text);
+  MECHLENS_CHECK(InputError, value.has_value(),
+                 "{} '{}': '{}' is not an integer (expected e.g. all, -1, 2:6, -5:, 0,3)", what, spec, text);
   return value;
 }
 

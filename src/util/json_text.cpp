@@ -10,8 +10,8 @@
 
 // MECHLENS_CHECK names error types in namespace mechlens; here the type is a template parameter.
 #define JSON_FAIL(...) ::mechlens::detail::throw_error<ErrorType>(__FILE__, __LINE__, ::fmt::format(__VA_ARGS__))
-#define JSON_CHECK(cond, ...) \
-  do {                        \
+#define JSON_CHECK(cond, ...)            \
+  do {                                   \
     if (!(cond)) JSON_FAIL(__VA_ARGS__); \
   } while (false)
 
@@ -43,8 +43,7 @@ int max_nesting(const std::string& text) {
 template <typename ErrorType>
 nlohmann::json parse_json_text(const std::string& text, const std::string& what) {
   const int depth = max_nesting(text);
-  JSON_CHECK(depth <= kMaxJsonDepth, "{}: JSON nests {} levels deep, expected at most {}", what,
-                 depth, kMaxJsonDepth);
+  JSON_CHECK(depth <= kMaxJsonDepth, "{}: JSON nests {} levels deep, expected at most {}", what, depth, kMaxJsonDepth);
   std::vector<std::set<std::string>> keys;  // keys seen in each open object
   std::string duplicate;
   auto on_event = [&](int /*depth*/, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
@@ -63,8 +62,7 @@ nlohmann::json parse_json_text(const std::string& text, const std::string& what)
   } catch (const nlohmann::json::parse_error& e) {
     JSON_FAIL("{}: not valid JSON ({})", what, e.what());
   }
-  JSON_CHECK(duplicate.empty(), "{}: key '{}' is given twice in one object; expected each key once",
-                 what, duplicate);
+  JSON_CHECK(duplicate.empty(), "{}: key '{}' is given twice in one object; expected each key once", what, duplicate);
   return out;
 }
 
@@ -72,8 +70,8 @@ template <typename ErrorType>
 nlohmann::json read_json_file(const std::string& path) {
   std::error_code error;
   JSON_CHECK(std::filesystem::is_regular_file(path, error), "{}: {}", path,
-                 std::filesystem::exists(path, error) ? "is not a regular file, expected a JSON file"
-                                                      : "no such file, expected a JSON file");
+             std::filesystem::exists(path, error) ? "is not a regular file, expected a JSON file"
+                                                  : "no such file, expected a JSON file");
   std::ifstream in(path, std::ios::binary);
   JSON_CHECK(in.good(), "{}: cannot open for reading", path);
   std::stringstream buffer;
@@ -82,7 +80,7 @@ nlohmann::json read_json_file(const std::string& path) {
   return parse_json_text<ErrorType>(buffer.str(), path);
 }
 
-#define MECHLENS_INSTANTIATE_JSON_TEXT(ErrorType)                                              \
+#define MECHLENS_INSTANTIATE_JSON_TEXT(ErrorType)                                             \
   template nlohmann::json parse_json_text<ErrorType>(const std::string&, const std::string&); \
   template nlohmann::json read_json_file<ErrorType>(const std::string&);
 MECHLENS_INSTANTIATE_JSON_TEXT(InputError)

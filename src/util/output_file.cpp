@@ -28,10 +28,12 @@ OutputLock::OutputLock(const std::string& output) : lock_path_(output + ".lock")
       fd_ = -1;
       MECHLENS_CHECK(InputError, error != EWOULDBLOCK,
                      "{}: another mechlens is writing this output (it holds {}); wait for it to finish, or choose "
-                     "another --out", output, lock_path_);
+                     "another --out",
+                     output, lock_path_);
       MECHLENS_FAIL(InputError, "{}: cannot lock {}: {}", output, lock_path_, std::strerror(error));
     }
-    struct stat held {}, named {};
+    struct stat held {
+    }, named{};
     if (::fstat(fd_, &held) == 0 && ::stat(lock_path_.c_str(), &named) == 0 && held.st_ino == named.st_ino &&
         held.st_dev == named.st_dev) {
       return;

@@ -48,13 +48,12 @@ void ProgressBar::draw(const std::string& suffix) {
   constexpr int kWidth = 30;
   const double fraction = static_cast<double>(done_) / static_cast<double>(total_);
   const int filled = static_cast<int>(fraction * kWidth);
-  const double elapsed =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   const double rate = elapsed > 0 ? static_cast<double>(done_) / elapsed : 0.0;
   const double eta = rate > 0 ? static_cast<double>(total_ - done_) / rate : 0.0;
-  fmt::print(stderr, "\r{} [{}{}] {}/{} {:.1f}/s elapsed {} eta {} {}", label_,
-             std::string(filled, '#'), std::string(kWidth - filled, '.'), done_, total_, rate,
-             format_duration(elapsed), format_duration(eta), suffix);
+  fmt::print(stderr, "\r{} [{}{}] {}/{} {:.1f}/s elapsed {} eta {} {}", label_, std::string(filled, '#'),
+             std::string(kWidth - filled, '.'), done_, total_, rate, format_duration(elapsed), format_duration(eta),
+             suffix);
   std::fflush(stderr);
 }
 

@@ -11,9 +11,7 @@ std::string format_shape(c10::IntArrayRef shape) {
   return fmt::format("[{}]", fmt::join(shape.begin(), shape.end(), ", "));
 }
 
-std::string format_shape(const std::vector<int64_t>& shape) {
-  return format_shape(c10::IntArrayRef(shape));
-}
+std::string format_shape(const std::vector<int64_t>& shape) { return format_shape(c10::IntArrayRef(shape)); }
 
 int64_t first_shape_mismatch(c10::IntArrayRef a, c10::IntArrayRef b) {
   const size_t common = std::min(a.size(), b.size());

@@ -21,7 +21,8 @@ using Variant = testing::ConfigVariant;
 const Variant kVariants[] = {
     testing::kPreLn,
     testing::kPostLn,
-    {"rotary_gqa", [](ModelConfig& c) {
+    {"rotary_gqa",
+     [](ModelConfig& c) {
        c.positional_embedding_type = PositionalEmbedding::kRotary;
        c.n_key_value_heads = 2;
        c.normalization_type = NormType::kRMS;
@@ -42,8 +43,10 @@ PatchingInputs make_inputs(const ModelConfig& config, int64_t batch = 3, int64_t
   PatchingInputs inputs;
   inputs.clean = testing::random_tokens(batch, pos, config.d_vocab, 11);
   inputs.corrupted = inputs.clean.clone();
-  inputs.corrupted.index_put_({torch::indexing::Slice(), 2}, testing::random_tokens(batch, 1, config.d_vocab, 12).squeeze(1));
-  inputs.corrupted.index_put_({torch::indexing::Slice(), 4}, testing::random_tokens(batch, 1, config.d_vocab, 13).squeeze(1));
+  inputs.corrupted.index_put_({torch::indexing::Slice(), 2},
+                              testing::random_tokens(batch, 1, config.d_vocab, 12).squeeze(1));
+  inputs.corrupted.index_put_({torch::indexing::Slice(), 4},
+                              testing::random_tokens(batch, 1, config.d_vocab, 13).squeeze(1));
   inputs.corrupted[batch - 1][2] = inputs.clean[batch - 1][2];  // prompts differ at different positions
   inputs.answer_pos = torch::full({batch}, pos - 1, torch::kLong);
   inputs.answer_pos[0] = 3;  // one prompt reads its answer before some patched positions
@@ -53,9 +56,9 @@ PatchingInputs make_inputs(const ModelConfig& config, int64_t batch = 3, int64_t
 }
 
 std::vector<std::string> all_component_names(const ModelConfig& config) {
-  std::vector<std::string> names{"resid_pre", "resid_post", "attn_out", "head_z", "head_q", "head_k", "head_v",
-                                 "head_pattern", "head_z_all", "head_q_all", "head_k_all", "head_v_all",
-                                 "head_pattern_all"};
+  std::vector<std::string> names{"resid_pre",  "resid_post", "attn_out",        "head_z",     "head_q",
+                                 "head_k",     "head_v",     "head_pattern",    "head_z_all", "head_q_all",
+                                 "head_k_all", "head_v_all", "head_pattern_all"};
   if (!config.attn_only()) {
     names.push_back("resid_mid");
     names.push_back("mlp_out");
@@ -107,8 +110,7 @@ TEST_P(PatchingVariantTest, AblationsAndOtherMetricsMatchNaiveLoop) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Variants, PatchingVariantTest, ::testing::ValuesIn(kVariants),
-                         testing::variant_name);
+INSTANTIATE_TEST_SUITE_P(Variants, PatchingVariantTest, ::testing::ValuesIn(kVariants), testing::variant_name);
 
 TEST(PatchingTest, PatchingTheOnlyDifferenceScoresOneAndTheRestZero) {
   HookedTransformer model = make_model(kVariants[0]);
@@ -241,7 +243,8 @@ TEST(PatchingTest, ModelsWithOrthogonalNoiseMatchNaiveLoop) {
   PatchingSession session(model, make_inputs(config), MetricKind::kLogitDiff);
   for (const char* name : {"resid_pre", "head_z", "head_pattern"}) {
     const Component component = parse_components(name, config).front();
-    EXPECT_TRUE(testing::tensors_close(session.run(component, {}).metric, session.run_naive(component, {}).metric, 1e-5))
+    EXPECT_TRUE(
+        testing::tensors_close(session.run(component, {}).metric, session.run_naive(component, {}).metric, 1e-5))
         << name;
   }
 }
@@ -271,10 +274,9 @@ TEST(PatchingTest, OnePositionSpansEqualPatchingByPosition) {
   five.positions = {5};
   const Component resid = parse_components("resid_pre", model->config()).front();
   const double target = session.corrupted_metric();
-  EXPECT_TRUE(testing::tensors_close(session.attribution(resid, two).metric - target,
-                                     session.attribution(resid, four).metric + session.attribution(resid, five).metric -
-                                         2 * target,
-                                     1e-4));
+  EXPECT_TRUE(testing::tensors_close(
+      session.attribution(resid, two).metric - target,
+      session.attribution(resid, four).metric + session.attribution(resid, five).metric - 2 * target, 1e-4));
 }
 
 TEST(PatchingErrorsTest, BadInputsNameTheProblem) {
@@ -289,7 +291,8 @@ TEST(PatchingErrorsTest, BadInputsNameTheProblem) {
   bad_answer.correct = torch::full({3}, config.d_vocab, torch::kLong);
   EXPECT_TRUE(testing::throws_with<InputError>([&] { PatchingSession(model, bad_answer, MetricKind::kLogitDiff); },
                                                "correct answer tokens must be ids in 0..22"));
-  EXPECT_TRUE(testing::throws_with<InputError>([&] { parse_components("head_x", config); }, "unknown component 'head_x'"));
+  EXPECT_TRUE(
+      testing::throws_with<InputError>([&] { parse_components("head_x", config); }, "unknown component 'head_x'"));
   EXPECT_TRUE(testing::throws_with<InputError>([&] { parse_metric("logitdiff"); }, "unknown metric"));
 
   PatchingSession session(model, inputs, MetricKind::kLogitDiff);
@@ -322,8 +325,8 @@ TEST(PatchingErrorsTest, BadSpansNameTheSpanAndPrompt) {
   EXPECT_TRUE(testing::throws_with<InputError>([&] { session.run(component, options); },
                                                "span 'query' has positions for 2 prompts"));
   options.spans = {{"query", {{1, 2}, {2, 3}, {5, 9}}}};
-  EXPECT_TRUE(testing::throws_with<InputError>([&] { session.run(component, options); },
-                                               "span 'query' of prompt 2 is [5, 9)"));
+  EXPECT_TRUE(
+      testing::throws_with<InputError>([&] { session.run(component, options); }, "span 'query' of prompt 2 is [5, 9)"));
 }
 
 TEST(CircuitTest, EveryHeadRecoversAllAndNoHeadNothing) {
@@ -361,8 +364,8 @@ TEST(CircuitTest, BadFilesNameTheFileAndField) {
   EXPECT_TRUE(testing::throws_with<InputError>([&] { load_circuit(dir.file("bad_head.json"), config, 7); },
                                                "families.f[0].head=9 is outside 0..3"));
   std::ofstream(dir.file("not_json.json")) << "{families";
-  EXPECT_TRUE(testing::throws_with<InputError>([&] { load_circuit(dir.file("not_json.json"), config, 7); },
-                                               "not valid JSON"));
+  EXPECT_TRUE(
+      testing::throws_with<InputError>([&] { load_circuit(dir.file("not_json.json"), config, 7); }, "not valid JSON"));
 }
 
 }  // namespace

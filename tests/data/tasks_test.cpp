@@ -103,11 +103,13 @@ TEST(LogicTaskTest, ReproducesThePapersWorkedExample) {
   const Example e = task.make_problem({24, 6, 5}, {23, 9, 0}, {25, 17, 19}, /*disjuncts_swapped=*/true,
                                       /*logop_first=*/true, /*fact_order=*/{1, 0, 2}, {true, false, true},
                                       /*query_logop=*/true);
-  EXPECT_EQ(e.prompt, (std::vector<int64_t>{24, 31, 6, 41, 23, 31, 9, 41, 9, 28, 6, 31, 5, 41, 25, 31, 17, 41, 17, 31,
-                                            19, 41, 34, 23, 37, 41, 24, 36, 41, 25, 36, 41, 35, 39, 5, 41, 40, 42}));
+  EXPECT_EQ(e.prompt,
+            (std::vector<int64_t>{24, 31, 6,  41, 23, 31, 9,  41, 9,  28, 6,  31, 5,  41, 25, 31, 17, 41, 17,
+                                  31, 19, 41, 34, 23, 37, 41, 24, 36, 41, 25, 36, 41, 35, 39, 5,  41, 40, 42}));
   EXPECT_EQ(e.answer, (std::vector<int64_t>{24, 36, 41, 24, 31, 6, 43, 6, 36, 41, 9, 28, 6, 31, 5, 43, 5, 36, 41, 44}));
-  EXPECT_EQ(task.render(e), "Y implies G. X implies J. J or G implies F. Z implies R. R implies T. Facts: X false. "
-                            "Y true. Z true. Query F. Answer: Y true. Y implies G; G true. J or G implies F; F true. <eos>");
+  EXPECT_EQ(task.render(e),
+            "Y implies G. X implies J. J or G implies F. Z implies R. R implies T. Facts: X false. "
+            "Y true. Z true. Query F. Answer: Y true. Y implies G; G true. J or G implies F; F true. <eos>");
   Rng rng(0);
   const Example flipped = task.counterfactual(e, rng);
   EXPECT_EQ(flipped.prompt[34], 19);  // Query T
@@ -191,19 +193,21 @@ TEST(LogicTaskTest, MinimalProofCitesOnlyTheNeededBranch) {
   auto answer_for = [&](bool t1, bool t2) {
     return task.make_problem({0, 1, 2}, {3, 4, 5}, {6, 7, 8}, false, true, {0, 1, 2}, {t1, t2, true}, true).answer;
   };
-  EXPECT_EQ(answer_for(false, true)[0], 3);                 // only the TRUE branch (v2)
-  EXPECT_EQ(answer_for(true, false)[0], 0);                 // only the TRUE branch (v1)
-  EXPECT_EQ(answer_for(true, true).size(), 3u + 7 + 9 + 1);  // branch 1 alone
+  EXPECT_EQ(answer_for(false, true)[0], 3);                     // only the TRUE branch (v2)
+  EXPECT_EQ(answer_for(true, false)[0], 0);                     // only the TRUE branch (v1)
+  EXPECT_EQ(answer_for(true, true).size(), 3u + 7 + 9 + 1);     // branch 1 alone
   EXPECT_EQ(answer_for(false, false).size(), 6u + 14 + 9 + 1);  // both facts, both branches
   LogicTask conj({3, 1.0, LogicOperator::kAnd});
-  const auto both = conj.make_problem({0, 1, 2}, {3, 4, 5}, {6, 7, 8}, false, true, {0, 1, 2}, {true, true, true}, true);
+  const auto both =
+      conj.make_problem({0, 1, 2}, {3, 4, 5}, {6, 7, 8}, false, true, {0, 1, 2}, {true, true, true}, true);
   EXPECT_EQ(both.answer.size(), 6u + 14 + 9 + 1);
   EXPECT_EQ(both.prompt[9], logic_tokens::kConj);
 }
 
 TEST(TaskFactoryTest, DeterministicAndValidated) {
   auto task = make_task("matching", {"orders=1,2", "seq_len=15"});
-  const auto a = generate_examples(*task, 50, 4), b = generate_examples(*task, 50, 4), c = generate_examples(*task, 50, 5);
+  const auto a = generate_examples(*task, 50, 4), b = generate_examples(*task, 50, 4),
+             c = generate_examples(*task, 50, 5);
   bool differs = false;
   for (size_t i = 0; i < a.size(); ++i) {
     EXPECT_EQ(a[i].prompt, b[i].prompt);
@@ -213,7 +217,8 @@ TEST(TaskFactoryTest, DeterministicAndValidated) {
   // A prefix of a larger run is the smaller run.
   EXPECT_EQ(generate_examples(*task, 10, 4)[9].prompt, a[9].prompt);
   EXPECT_TRUE(testing::throws_with<InputError>([] { make_task("matching", {"order=2"}); }, "no option 'order'"));
-  EXPECT_TRUE(testing::throws_with<InputError>([] { make_task("matching", {"orders=6"}); }, "order 6 needs 1 <= k < 6"));
+  EXPECT_TRUE(
+      testing::throws_with<InputError>([] { make_task("matching", {"orders=6"}); }, "order 6 needs 1 <= k < 6"));
   EXPECT_TRUE(testing::throws_with<InputError>([] { make_task("logic", {"depth=9"}); }, "logic depth 9"));
   EXPECT_TRUE(testing::throws_with<InputError>([] { make_task("sudoku", {}); }, "unknown task 'sudoku'"));
 }

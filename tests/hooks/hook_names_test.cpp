@@ -45,8 +45,8 @@ TEST(ActivationCacheTest, KeepsInsertionOrderAndReportsMissingNames) {
   ASSERT_EQ(cache.names(), (std::vector<std::string>{"hook_embed", "blocks.0.hook_resid_pre"}));
   EXPECT_EQ(cache.at("hook_embed").item<float>(), 2.0f);
   EXPECT_EQ(cache.get("resid_pre", 0).item<float>(), 0.0f);
-  EXPECT_TRUE(testing::throws_with<HookError>([&] { cache.at("blocks.0.hook_resid_pr"); },
-                                              "closest: blocks.0.hook_resid_pre"));
+  EXPECT_TRUE(
+      testing::throws_with<HookError>([&] { cache.at("blocks.0.hook_resid_pr"); }, "closest: blocks.0.hook_resid_pre"));
 }
 
 }  // namespace

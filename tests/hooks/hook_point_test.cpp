@@ -51,15 +51,19 @@ TEST(HookPointTest, UndefinedReturnKeepsActivation) {
 TEST(HookPointTest, WrongShapeReplacementThrowsNamingHookAndShapes) {
   HookPoint point = make_point();
   point->add_hook([](const torch::Tensor&, const HookPointImpl&) { return torch::zeros({2, 3}); });
-  EXPECT_TRUE(testing::throws_with<HookError>([&] { point(torch::zeros({2, 3, 4})); },
-                                              "hook on 'blocks.0.hook_resid_pre' returned shape [2, 3], "
-                                              "expected [2, 3, 4]"));
+  EXPECT_TRUE(testing::throws_with<HookError>(
+      [&] {
+        point(torch::zeros({2, 3, 4}));
+      },
+      "hook on 'blocks.0.hook_resid_pre' returned shape [2, 3], "
+      "expected [2, 3, 4]"));
 }
 
 TEST(HookPointTest, WrongDtypeReplacementThrows) {
   HookPoint point = make_point();
   point->add_hook([](const torch::Tensor& act, const HookPointImpl&) { return act.to(torch::kFloat64); });
-  EXPECT_TRUE(testing::throws_with<HookError>([&] { point(torch::zeros({2})); }, "returned dtype Double, expected Float"));
+  EXPECT_TRUE(
+      testing::throws_with<HookError>([&] { point(torch::zeros({2})); }, "returned dtype Double, expected Float"));
 }
 
 TEST(HookPointTest, ScopeRemovesItsHooksOnly) {

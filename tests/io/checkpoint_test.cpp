@@ -57,8 +57,8 @@ TEST_F(CheckpointTest, TruncatedFileNamesTheTensorAndSaysTruncated) {
   HookedTransformer model(testing::tiny_config());
   save_checkpoint(model, path("t.safetensors"));
   fs::resize_file(path("t.safetensors"), fs::file_size(path("t.safetensors")) - 100);
-  EXPECT_TRUE(testing::throws_with<CheckpointError>([&] { load_checkpoint(path("t.safetensors")); },
-                                                    "the file is truncated"));
+  EXPECT_TRUE(
+      testing::throws_with<CheckpointError>([&] { load_checkpoint(path("t.safetensors")); }, "the file is truncated"));
   fs::resize_file(path("t.safetensors"), 5);
   EXPECT_TRUE(testing::throws_with<CheckpointError>([&] { load_checkpoint(path("t.safetensors")); },
                                                     "t.safetensors: file has 5 bytes"));
@@ -72,9 +72,9 @@ TEST_F(CheckpointTest, MisShapedTensorReportsBothShapesAndConfig) {
     if (item.key() == "blocks.1.attn.W_Q") value = torch::zeros({8, 16, 2});
     tensors.emplace_back(item.key(), value);
   }
-  write_safetensors(path("s.safetensors"), tensors,
-                    {{"format", kCheckpointFormat}, {"format_version", "1"},
-                     {"config", model->config().to_json().dump()}});
+  write_safetensors(
+      path("s.safetensors"), tensors,
+      {{"format", kCheckpointFormat}, {"format_version", "1"}, {"config", model->config().to_json().dump()}});
   EXPECT_TRUE(testing::throws_with<CheckpointError>(
       [&] { load_checkpoint(path("s.safetensors")); },
       "blocks.1.attn.W_Q has shape [8, 16, 2], expected [4, 16, 4] (n_layers=2, d_model=16, n_heads=4"));
@@ -89,9 +89,9 @@ TEST_F(CheckpointTest, MisNamedTensorsListedMissingAndUnexpected) {
     std::string name = item.key() == "blocks.0.mlp.W_in" ? "blocks.0.mlp.W_inn" : item.key();
     tensors.emplace_back(name, item.value());
   }
-  write_safetensors(path("n.safetensors"), tensors,
-                    {{"format", kCheckpointFormat}, {"format_version", "1"},
-                     {"config", model->config().to_json().dump()}});
+  write_safetensors(
+      path("n.safetensors"), tensors,
+      {{"format", kCheckpointFormat}, {"format_version", "1"}, {"config", model->config().to_json().dump()}});
   EXPECT_TRUE(testing::throws_with<CheckpointError>([&] { load_checkpoint(path("n.safetensors")); },
                                                     "missing [blocks.0.mlp.W_in], unexpected [blocks.0.mlp.W_inn]"));
 }
@@ -113,8 +113,9 @@ TEST_F(CheckpointTest, IntegerDtypeRejectedFloatDtypesConverted) {
 
 TEST_F(CheckpointTest, ForeignSafetensorsAndBadConfigAreExplained) {
   write_safetensors(path("f.safetensors"), {{"x", torch::zeros({2})}});
-  EXPECT_TRUE(testing::throws_with<CheckpointError>([&] { load_checkpoint(path("f.safetensors")); },
-                                                    "__metadata__.format is '(missing)', expected 'mechlens-checkpoint'"));
+  EXPECT_TRUE(
+      testing::throws_with<CheckpointError>([&] { load_checkpoint(path("f.safetensors")); },
+                                            "__metadata__.format is '(missing)', expected 'mechlens-checkpoint'"));
   write_safetensors(path("c.safetensors"), {{"x", torch::zeros({2})}},
                     {{"format", kCheckpointFormat}, {"format_version", "1"}, {"config", R"({"n_heads": 0})"}});
   EXPECT_TRUE(testing::throws_with<CheckpointError>([&] { load_checkpoint(path("c.safetensors")); },

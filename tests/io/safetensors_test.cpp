@@ -48,7 +48,8 @@ TEST(SafetensorsTest, RoundTripKeepsOrderDtypesAndMetadata) {
 TEST(SafetensorsTest, MalformedHeadersNameFileAndField) {
   const std::string path = temp_file("mechlens_st_bad.safetensors");
   write_raw(path, "{not json", "");
-  EXPECT_TRUE(testing::throws_with<CheckpointError>([&] { read_safetensors(path); }, "safetensors header: not valid JSON"));
+  EXPECT_TRUE(
+      testing::throws_with<CheckpointError>([&] { read_safetensors(path); }, "safetensors header: not valid JSON"));
   write_raw(path, R"({"w": {"dtype": "F32", "shape": [2, 2], "data_offsets": [0, 12]}})", std::string(16, '\0'));
   EXPECT_TRUE(testing::throws_with<CheckpointError>([&] { read_safetensors(path); },
                                                     "tensor 'w' data_offsets [0, 12] span 12 bytes, expected 16"));

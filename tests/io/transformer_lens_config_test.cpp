@@ -50,10 +50,14 @@ TEST(TransformerLensConfigTest, AttentionOnlyWithNullMlp) {
 }
 
 TEST(TransformerLensConfigTest, UnsupportedFeaturesAreRefusedByName) {
-  const std::vector<std::pair<const char*, nlohmann::json>> cases{
-      {"parallel_attn_mlp", true}, {"use_local_attn", true}, {"rotary_adjacent_pairs", true},
-      {"attn_scale", 3.0},         {"act_fn", "solu_ln"},    {"normalization_type", "LNPost"},
-      {"positional_embedding_type", "alibi"}, {"d_vocab_out", 41}};
+  const std::vector<std::pair<const char*, nlohmann::json>> cases{{"parallel_attn_mlp", true},
+                                                                  {"use_local_attn", true},
+                                                                  {"rotary_adjacent_pairs", true},
+                                                                  {"attn_scale", 3.0},
+                                                                  {"act_fn", "solu_ln"},
+                                                                  {"normalization_type", "LNPost"},
+                                                                  {"positional_embedding_type", "alibi"},
+                                                                  {"d_vocab_out", 41}};
   for (const auto& [field, value] : cases) {
     nlohmann::json tl = gqa_config();
     tl[field] = value;
@@ -70,12 +74,10 @@ TEST(TransformerLensConfigTest, StateDictNamesAndBuffers) {
   nlohmann::json tl = gqa_config();
   tl["normalization_type"] = "RMSPre";
   const ModelConfig config = config_from_transformer_lens(tl);
-  const NamedTensors tensors{{"blocks.0.attn._W_K", torch::zeros({2, 32, 8})},
-                             {"blocks.0.attn._b_V", torch::zeros({2, 8})},
-                             {"blocks.0.attn.W_Q", torch::zeros({4, 32, 8})},
-                             {"blocks.0.attn.mask", torch::ones({24, 24}, torch::kBool)},
-                             {"blocks.0.attn.IGNORE", torch::zeros({})},
-                             {"blocks.0.attn.rotary_sin", torch::zeros({24, 8})}};
+  const NamedTensors tensors{
+      {"blocks.0.attn._W_K", torch::zeros({2, 32, 8})}, {"blocks.0.attn._b_V", torch::zeros({2, 8})},
+      {"blocks.0.attn.W_Q", torch::zeros({4, 32, 8})},  {"blocks.0.attn.mask", torch::ones({24, 24}, torch::kBool)},
+      {"blocks.0.attn.IGNORE", torch::zeros({})},       {"blocks.0.attn.rotary_sin", torch::zeros({24, 8})}};
   const NamedTensors out = tensors_from_transformer_lens(tensors, tl, config, "m.safetensors");
   std::vector<std::string> names;
   for (const auto& [name, tensor] : out) names.push_back(name);

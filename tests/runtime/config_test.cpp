@@ -60,8 +60,7 @@ TEST(ConfigTest, BadValuesNameFieldAndConstraint) {
   EXPECT_TRUE(testing::throws_with<ConfigError>(
       [] { ModelConfig::from_json_string(R"({"positional_embedding_type": "rotary", "d_head": 8, "rotary_dim": 3})"); },
       "'rotary_dim' is 3"));
-  EXPECT_TRUE(testing::throws_with<ConfigError>([] { ModelConfig::from_json_string("{not json"); },
-                                                "not valid JSON"));
+  EXPECT_TRUE(testing::throws_with<ConfigError>([] { ModelConfig::from_json_string("{not json"); }, "not valid JSON"));
 }
 
 }  // namespace

@@ -48,9 +48,8 @@ TEST_F(ModelHooksTest, PatchingAnActivationWithItselfChangesNothing) {
   auto [clean_logits, cache] = model->run_with_cache(tokens);
   std::vector<NamedHook> hooks;
   for (const auto& name : cache.names()) {
-    hooks.emplace_back(name, [&cache](const torch::Tensor&, const HookPointImpl& hook) {
-      return cache.at(hook.name()).clone();
-    });
+    hooks.emplace_back(
+        name, [&cache](const torch::Tensor&, const HookPointImpl& hook) { return cache.at(hook.name()).clone(); });
   }
   EXPECT_TRUE(testing::tensors_equal(model->run_with_hooks(tokens, hooks), clean_logits));
 }
@@ -103,8 +102,8 @@ TEST_F(ModelHooksTest, UnknownHooksFailWithSuggestions) {
                                               "unknown hook 'blocks.5.attn.hook_pattern' (model has 2 layers"));
   EXPECT_TRUE(testing::throws_with<HookError>([&] { model->resolve_hooks({"blocks.0.attn.hook_patern"}); },
                                               "closest: blocks.0.attn.hook_pattern"));
-  EXPECT_TRUE(testing::throws_with<HookError>([&] { model->resolve_hooks({"blocks.*.attn.hook_rot_q"}); },
-                                              "matches none"));
+  EXPECT_TRUE(
+      testing::throws_with<HookError>([&] { model->resolve_hooks({"blocks.*.attn.hook_rot_q"}); }, "matches none"));
 }
 
 TEST_F(ModelHooksTest, CacheOnRequestedDeviceAndDetached) {

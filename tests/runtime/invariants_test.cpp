@@ -57,8 +57,8 @@ TEST_F(InvariantsTest, ResidualStreamDecomposes) {
   ModelConfig config = testing::tiny_config();
   HookedTransformer model(config);
   auto [logits, cache] = model->run_with_cache(testing::random_tokens(2, 8, config.d_vocab));
-  EXPECT_TRUE(testing::tensors_equal(cache.at("blocks.0.hook_resid_pre"),
-                                     cache.at("hook_embed") + cache.at("hook_pos_embed")));
+  EXPECT_TRUE(
+      testing::tensors_equal(cache.at("blocks.0.hook_resid_pre"), cache.at("hook_embed") + cache.at("hook_pos_embed")));
   for (int64_t layer = 0; layer < config.n_layers; ++layer) {
     EXPECT_TRUE(testing::tensors_equal(cache.get("resid_mid", layer),
                                        cache.get("resid_pre", layer) + cache.get("attn_out", layer)));

@@ -13,11 +13,24 @@ namespace {
 using Variant = testing::ConfigVariant;
 
 const Variant kVariants[] = {
-    testing::kPreLn, testing::kPostLn, testing::kAttnOnly, testing::kPostLnAttnOnly, testing::kRotary,
+    testing::kPreLn,
+    testing::kPostLn,
+    testing::kAttnOnly,
+    testing::kPostLnAttnOnly,
+    testing::kRotary,
     testing::kNoNorm,
-    {"gqa_gated", [](ModelConfig& c) { c.n_key_value_heads = 1; c.gated_mlp = true; c.act_fn = ActFn::kSiLU; }},
-    {"orthogonal_noise", [](ModelConfig& c) {
-       c.norm_placement = NormPlacement::kPost; c.orthogonal_noise = OrthogonalNoise::kQKVO; c.orthogonal_noise_learnable = true; }},
+    {"gqa_gated",
+     [](ModelConfig& c) {
+       c.n_key_value_heads = 1;
+       c.gated_mlp = true;
+       c.act_fn = ActFn::kSiLU;
+     }},
+    {"orthogonal_noise",
+     [](ModelConfig& c) {
+       c.norm_placement = NormPlacement::kPost;
+       c.orthogonal_noise = OrthogonalNoise::kQKVO;
+       c.orthogonal_noise_learnable = true;
+     }},
 };
 
 class LogitsAtTest : public ::testing::TestWithParam<Variant> {
@@ -80,8 +93,7 @@ TEST_P(LogitsAtTest, GivesTheSameGradients) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Variants, LogitsAtTest, ::testing::ValuesIn(kVariants),
-                         testing::variant_name);
+INSTANTIATE_TEST_SUITE_P(Variants, LogitsAtTest, ::testing::ValuesIn(kVariants), testing::variant_name);
 
 TEST(LogitsAtErrorsTest, BadPositionsAndHooksOnTheLastBlockAreRefused) {
   HookedTransformer model(testing::tiny_config());
@@ -107,10 +119,12 @@ TEST(LogitsAtErrorsTest, BadPositionsAndHooksOnTheLastBlockAreRefused) {
   }
   // Hooks on earlier layers see every position, as in a full forward.
   int64_t seen_pos = 0;
-  model->run_with_hooks(tokens, {{"blocks.0.hook_resid_post", [&](const torch::Tensor& x, const HookPointImpl&) {
-                                    seen_pos = x.size(1);
-                                    return torch::Tensor();
-                                  }}},
+  model->run_with_hooks(tokens,
+                        {{"blocks.0.hook_resid_post",
+                          [&](const torch::Tensor& x, const HookPointImpl&) {
+                            seen_pos = x.size(1);
+                            return torch::Tensor();
+                          }}},
                         options);
   EXPECT_EQ(seen_pos, 5);
 }

@@ -1,8 +1,8 @@
 // Orthogonal noise (Wang et al. 2024, as reconstructed): fixed orthogonal matrices times per-head
 // scalars added to W_Q W_K^T and W_V W_O, checked against a computation by hand.
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
+#include <nlohmann/json.hpp>
 
 #include <cmath>
 
@@ -69,8 +69,9 @@ TEST(OrthogonalNoiseTest, ScoresAndOutputFollowTheFormula) {
   }
   const torch::Tensor tokens = testing::random_tokens(2, 6, config.d_vocab);
   auto [logits, cache] = model->run_with_cache(
-      tokens, model->names_filter({"blocks.0.hook_resid_pre", "blocks.0.attn.hook_attn_scores",
-                                   "blocks.0.attn.hook_pattern", "blocks.0.hook_attn_out", "blocks.0.attn.hook_result"}));
+      tokens,
+      model->names_filter({"blocks.0.hook_resid_pre", "blocks.0.attn.hook_attn_scores", "blocks.0.attn.hook_pattern",
+                           "blocks.0.hook_attn_out", "blocks.0.attn.hook_result"}));
   Attention attn = attention(model, 0);
   const torch::Tensor x = cache.get("resid_pre", 0);  // [batch, pos, d_model]
   const int64_t pos = x.size(1);
@@ -81,8 +82,8 @@ TEST(OrthogonalNoiseTest, ScoresAndOutputFollowTheFormula) {
     const torch::Tensor k = torch::matmul(x, attn->W_K[h]) + attn->b_K[h];
     const torch::Tensor v = torch::matmul(x, attn->W_V[h]) + attn->b_V[h];
     const torch::Tensor qk_noise = torch::matmul(torch::matmul(x, attn->R_QK[h]), x.transpose(1, 2));
-    const torch::Tensor scores =
-        (torch::matmul(q, k.transpose(1, 2)) + 0.7 * qk_noise) / std::sqrt(double(config.d_head));  // [batch, dest, src]
+    const torch::Tensor scores = (torch::matmul(q, k.transpose(1, 2)) + 0.7 * qk_noise) /
+                                 std::sqrt(double(config.d_head));  // [batch, dest, src]
     const torch::Tensor got = cache.get("attn_scores", 0).select(1, h);
     EXPECT_TRUE(testing::tensors_close(got.masked_select(causal), scores.masked_select(causal), 1e-4)) << h;
     const torch::Tensor pattern = torch::softmax(scores.masked_fill(causal.logical_not(), -INFINITY), -1);
@@ -112,12 +113,12 @@ TEST(OrthogonalNoiseTest, CachedKeysAndValuesAreRefused) {
   const ModelConfig& config = model->config();
   ForwardOptions options;
   for (int64_t layer = 0; layer < config.n_layers; ++layer) {
-    options.past_key_values.push_back({torch::zeros({1, 2, config.n_heads, config.d_head}),
-                                       torch::zeros({1, 2, config.n_heads, config.d_head})});
+    options.past_key_values.push_back(
+        {torch::zeros({1, 2, config.n_heads, config.d_head}), torch::zeros({1, 2, config.n_heads, config.d_head})});
   }
-  EXPECT_TRUE(testing::throws_with<InputError>(
-      [&] { model->forward(testing::random_tokens(1, 3, config.d_vocab), options); },
-      "past_key_values are not supported by a model with orthogonal noise"));
+  EXPECT_TRUE(
+      testing::throws_with<InputError>([&] { model->forward(testing::random_tokens(1, 3, config.d_vocab), options); },
+                                       "past_key_values are not supported by a model with orthogonal noise"));
 }
 
 TEST(OrthogonalNoiseTest, ConfigRoundTripsAndRejectsUnknownKinds) {
@@ -125,8 +126,9 @@ TEST(OrthogonalNoiseTest, ConfigRoundTripsAndRejectsUnknownKinds) {
   EXPECT_EQ(ModelConfig::from_json(config.to_json()), config);
   nlohmann::json bad = config.to_json();
   bad["orthogonal_noise"] = "qkv";
-  EXPECT_TRUE(testing::throws_with<ConfigError>([&] { ModelConfig::from_json(bad); },
-                                                "config field 'orthogonal_noise' is 'qkv', expected one of: none, qk, vo, qk_vo"));
+  EXPECT_TRUE(testing::throws_with<ConfigError>(
+      [&] { ModelConfig::from_json(bad); },
+      "config field 'orthogonal_noise' is 'qkv', expected one of: none, qk, vo, qk_vo"));
 }
 
 }  // namespace

@@ -13,15 +13,36 @@ namespace {
 using Variant = testing::ConfigVariant;
 
 const Variant kVariants[] = {
-    testing::kPreLn, testing::kPostLn, testing::kAttnOnly, testing::kPostLnAttnOnly, testing::kRotary,
+    testing::kPreLn,
+    testing::kPostLn,
+    testing::kAttnOnly,
+    testing::kPostLnAttnOnly,
+    testing::kRotary,
     {"rms", [](ModelConfig& c) { c.normalization_type = NormType::kRMS; }},
     testing::kNoNorm,
-    {"gated_silu", [](ModelConfig& c) { c.gated_mlp = true; c.act_fn = ActFn::kSiLU; }},
+    {"gated_silu",
+     [](ModelConfig& c) {
+       c.gated_mlp = true;
+       c.act_fn = ActFn::kSiLU;
+     }},
     {"gqa", [](ModelConfig& c) { c.n_key_value_heads = 1; }},
-    {"relu_no_bias_tied", [](ModelConfig& c) {
-       c.act_fn = ActFn::kReLU; c.attn_bias = false; c.mlp_bias = false; c.tie_embeddings = true; }},
-    {"gelu_new_no_pos", [](ModelConfig& c) { c.act_fn = ActFn::kGELUNew; c.positional_embedding_type = PositionalEmbedding::kNone; }},
-    {"uniform_small_init", [](ModelConfig& c) { c.init_form = InitForm::kUniform; c.init_gamma = 1.0; }},
+    {"relu_no_bias_tied",
+     [](ModelConfig& c) {
+       c.act_fn = ActFn::kReLU;
+       c.attn_bias = false;
+       c.mlp_bias = false;
+       c.tie_embeddings = true;
+     }},
+    {"gelu_new_no_pos",
+     [](ModelConfig& c) {
+       c.act_fn = ActFn::kGELUNew;
+       c.positional_embedding_type = PositionalEmbedding::kNone;
+     }},
+    {"uniform_small_init",
+     [](ModelConfig& c) {
+       c.init_form = InitForm::kUniform;
+       c.init_gamma = 1.0;
+     }},
 };
 
 class VariantsTest : public ::testing::TestWithParam<Variant> {};
@@ -66,8 +87,7 @@ TEST(PostNormTest, ResidualStreamIsNormalisedAfterEachSublayer) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(AllVariants, VariantsTest, ::testing::ValuesIn(kVariants),
-                         testing::variant_name);
+INSTANTIATE_TEST_SUITE_P(AllVariants, VariantsTest, ::testing::ValuesIn(kVariants), testing::variant_name);
 
 }  // namespace
 }  // namespace mechlens

@@ -37,17 +37,24 @@ lines = open(sys.argv[1]).read().splitlines()
 open(sys.argv[2], "w").write("\n".join(lines * 100) + "\n")
 PY
 "$mechlens" record --checkpoint "$ck" --tokens "$work/many.txt" "${hooks[@]}" --out "$work/many_full.h5" --batch 1 --quiet >/dev/null
-"$mechlens" record --checkpoint "$ck" --tokens "$work/many.txt" "${hooks[@]}" --out "$work/cut.h5" --batch 1 --quiet >/dev/null 2>&1 &
-pid=$!
-for _ in $(seq 1 2000); do
-  size=$(stat -c %s "$work/cut.h5.partial" 2>/dev/null || echo 0)
-  [ "$size" -gt 200000 ] && break
-  sleep 0.01
-done
-kill -KILL "$pid" 2>/dev/null
-wait "$pid" 2>/dev/null
+# Killed three times at growing sizes (the last two while resuming), wherever the kill lands.
+kill_at() {  # kill_at BYTES [--resume]
+  "$mechlens" record --checkpoint "$ck" --tokens "$work/many.txt" "${hooks[@]}" --out "$work/cut.h5" --batch 1 --quiet "${@:2}" >/dev/null 2>&1 &
+  local pid=$! size
+  for _ in $(seq 1 3000); do
+    size=$(stat -c %s "$work/cut.h5.partial" 2>/dev/null || echo 0)
+    [ "$size" -gt "$1" ] && break
+    sleep 0.01
+  done
+  kill -KILL "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
+}
+kill_at 200000
 rc=$?
 [ "$rc" -eq 137 ] && [ ! -e "$work/cut.h5" ] && [ -e "$work/cut.h5.partial" ] && ok || bad "killed run: rc=$rc, files: $(ls "$work")"
+kill_at 3000000 --resume
+kill_at 8000000 --resume
+[ ! -e "$work/cut.h5" ] && ok || bad "a killed resume left cut.h5"
 expect read-partial 1 "unfinished .*cut.h5.partial exists" -- "$mechlens" record --checkpoint "$ck" --tokens "$work/cut.h5" --out "$work/x.h5"
 expect resume-mismatch 1 "batch_size: file has 1, this run 4" -- "$mechlens" record --checkpoint "$ck" --tokens "$work/many.txt" "${hooks[@]}" --out "$work/cut.h5" --batch 4 --resume --quiet
 expect resume 0 "recorded 4 hooks over 2300 prompts" -- "$mechlens" record --checkpoint "$ck" --tokens "$work/many.txt" "${hooks[@]}" --out "$work/cut.h5" --batch 1 --resume --quiet

@@ -29,8 +29,8 @@ class RecordTest : public ::testing::Test {
   std::string path(const std::string& name) const { return dir_.file(name); }
 
   void record(const std::string& out, const RecordSettings& settings) {
-    RecordWriter writer = RecordWriter::create(out, settings, provenance_, recorded_dims(model_, settings.hooks), {},
-                                               prompts_.size());
+    RecordWriter writer =
+        RecordWriter::create(out, settings, provenance_, recorded_dims(model_, settings.hooks), {}, prompts_.size());
     record_activations(model_, prompts_, settings, writer, /*show_progress=*/false);
     writer.finish();
   }
@@ -39,8 +39,8 @@ class RecordTest : public ::testing::Test {
   torch::Tensor single(int64_t i, const std::string& hook) {
     const int64_t len = prompts_.lengths[i].item<int64_t>();
     torch::NoGradGuard no_grad;
-    auto [logits, cache] = model_->run_with_cache(prompts_.tokens[i].narrow(0, 0, len).unsqueeze(0),
-                                                  model_->names_filter({hook}));
+    auto [logits, cache] =
+        model_->run_with_cache(prompts_.tokens[i].narrow(0, 0, len).unsqueeze(0), model_->names_filter({hook}));
     return cache.at(hook)[0];
   }
 
@@ -68,7 +68,8 @@ TEST_F(RecordTest, Float32RoundTripEqualsPerPromptRuns) {
     EXPECT_TRUE(testing::tensors_close(resid.narrow(0, 0, len), single(i, "blocks.0.hook_resid_post"), 1e-5)) << i;
     const torch::Tensor pattern = reader.read_hook("blocks.1.attn.hook_pattern", i, 1)[0];
     EXPECT_TRUE(testing::tensors_close(pattern.narrow(1, 0, len).narrow(2, 0, len),
-                                       single(i, "blocks.1.attn.hook_pattern"), 1e-5)) << i;
+                                       single(i, "blocks.1.attn.hook_pattern"), 1e-5))
+        << i;
   }
 }
 
@@ -117,14 +118,14 @@ TEST_F(RecordTest, PositionAndHeadSelectionsKeepTheRightSlices) {
     EXPECT_EQ(positions[i][1].item<int64_t>(), len - 1);
     const torch::Tensor expected_mid = single(i, "blocks.1.hook_resid_mid").narrow(0, len - 2, 2);
     EXPECT_TRUE(testing::tensors_close(reader.read_hook("blocks.1.hook_resid_mid", i, 1)[0], expected_mid, 1e-5));
-    const torch::Tensor expected_pattern = single(i, "blocks.1.attn.hook_pattern")
-                                               .index_select(0, torch::tensor({1, 3}))
-                                               .narrow(1, len - 2, 2);
+    const torch::Tensor expected_pattern =
+        single(i, "blocks.1.attn.hook_pattern").index_select(0, torch::tensor({1, 3})).narrow(1, len - 2, 2);
     EXPECT_TRUE(testing::tensors_close(reader.read_hook("blocks.1.attn.hook_pattern", i, 1)[0].narrow(2, 0, len),
                                        expected_pattern, 1e-5));
   }
   settings.positions = "1:";  // prompts of different lengths would keep different counts
-  EXPECT_TRUE(testing::throws_with<InputError>([&] { record(path("bad.h5"), settings); }, "keeps 5 positions of prompt 0 but 2 of prompt 1"));
+  EXPECT_TRUE(testing::throws_with<InputError>([&] { record(path("bad.h5"), settings); },
+                                               "keeps 5 positions of prompt 0 but 2 of prompt 1"));
   settings.positions = "-5:";
   EXPECT_TRUE(testing::throws_with<InputError>([&] { record(path("bad.h5"), settings); }, "prompt 1 (3 tokens)"));
 }
@@ -146,7 +147,8 @@ TEST_F(RecordTest, InterruptedRunLeavesNoFinalFileAndResumeMatchesUninterrupted)
   }
   EXPECT_FALSE(fs::exists(path("cut.h5")));
   EXPECT_TRUE(fs::exists(path("cut.h5") + kPartialSuffix));
-  EXPECT_TRUE(testing::throws_with<StoreError>([&] { RecordReader reader(path("cut.h5")); }, "resume it with --resume"));
+  EXPECT_TRUE(
+      testing::throws_with<StoreError>([&] { RecordReader reader(path("cut.h5")); }, "resume it with --resume"));
 
   RecordSettings other = settings;
   other.batch_size = 3;
@@ -160,7 +162,8 @@ TEST_F(RecordTest, InterruptedRunLeavesNoFinalFileAndResumeMatchesUninterrupted)
   resumed.finish();
   RecordReader a(path("full.h5")), b(path("cut.h5"));
   EXPECT_TRUE(testing::tensors_equal(a.read_tokens(), b.read_tokens()));
-  for (const auto& hook : settings.hooks) EXPECT_TRUE(testing::tensors_equal(a.read_hook(hook), b.read_hook(hook))) << hook;
+  for (const auto& hook : settings.hooks)
+    EXPECT_TRUE(testing::tensors_equal(a.read_hook(hook), b.read_hook(hook))) << hook;
 }
 
 TEST_F(RecordTest, ReaderErrorsNameFileAndProblem) {

@@ -54,8 +54,8 @@ TEST(ShippedCheckpointTest, PostLnMatchingModelHopsByMatching) {
   std::vector<torch::Tensor> rows;
   for (const auto& e : examples) rows.push_back(torch::tensor(e.prompt, torch::kLong));
   torch::NoGradGuard no_grad;
-  auto [logits, cache] = model->run_with_cache(torch::stack(rows),
-                                               [](const std::string& name) { return name.find("hook_pattern") != std::string::npos; });
+  auto [logits, cache] = model->run_with_cache(
+      torch::stack(rows), [](const std::string& name) { return name.find("hook_pattern") != std::string::npos; });
   const auto pattern = [&](int64_t layer) { return cache.at(fmt::format("blocks.{}.attn.hook_pattern", layer)); };
   const int64_t last = static_cast<int64_t>(examples[0].prompt.size()) - 1;
   double pair_fusion = 0, hop1 = 0, hop2 = 0;

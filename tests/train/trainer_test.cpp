@@ -16,7 +16,6 @@
 namespace mechlens {
 namespace {
 
-
 ModelConfig matching_model() {
   ModelConfig c;
   c.n_layers = 2;

@@ -21,11 +21,12 @@ TEST(IndexSpecTest, PythonStyleSelections) {
 }
 
 TEST(IndexSpecTest, ErrorsNameOptionAndContext) {
-  EXPECT_TRUE(testing::throws_with<InputError>([] { IndexSpec::parse("a:3", "--heads"); }, "--heads 'a:3': 'a' is not an integer"));
+  EXPECT_TRUE(testing::throws_with<InputError>([] { IndexSpec::parse("a:3", "--heads"); },
+                                               "--heads 'a:3': 'a' is not an integer"));
   EXPECT_TRUE(testing::throws_with<InputError>([] { IndexSpec::parse("4", "--heads").resolve(4, "4 heads"); },
                                                "index 4 is outside 4 heads"));
-  EXPECT_TRUE(testing::throws_with<InputError>([] { IndexSpec::parse("-5:", "--positions").resolve(3, "prompt 2 (3 tokens)"); },
-                                               "prompt 2 (3 tokens)"));
+  EXPECT_TRUE(testing::throws_with<InputError>(
+      [] { IndexSpec::parse("-5:", "--positions").resolve(3, "prompt 2 (3 tokens)"); }, "prompt 2 (3 tokens)"));
 }
 
 }  // namespace
