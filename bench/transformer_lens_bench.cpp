@@ -6,6 +6,7 @@
 // machine needs for the work it does.
 //
 // Usage: transformer_lens_bench CHECKPOINT CLEAN.txt CORRUPTED.txt ANSWERS.txt [--repeats N]
+//                               [--sweeps resid_pre,head_z,head_z_all]
 #include <fmt/format.h>
 #include <torch/torch.h>
 #include <nlohmann/json.hpp>
@@ -66,7 +67,16 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "usage: transformer_lens_bench CHECKPOINT CLEAN.txt CORRUPTED.txt ANSWERS.txt [--repeats N]\n");
     return 2;
   }
-  const int repeats = argc > 6 && std::strcmp(argv[5], "--repeats") == 0 ? std::atoi(argv[6]) : 3;
+  int repeats = 3;
+  std::vector<std::string> sweeps{"resid_pre", "head_z", "head_z_all"};
+  for (int i = 5; i + 1 < argc; i += 2) {
+    if (std::strcmp(argv[i], "--repeats") == 0) repeats = std::atoi(argv[i + 1]);
+    if (std::strcmp(argv[i], "--sweeps") == 0) {
+      sweeps.clear();
+      std::istringstream names(argv[i + 1]);
+      for (std::string name; std::getline(names, name, ',');) sweeps.push_back(name);
+    }
+  }
   configure_process();
   HookedTransformer model = load_checkpoint(argv[1]);
   model->eval();
@@ -90,7 +100,7 @@ int main(int argc, char** argv) {
     });
   }
   PatchingSession session(model, inputs, MetricKind::kLogitDiff);
-  for (const char* name : {"resid_pre", "head_z", "head_z_all"}) {
+  for (const std::string& name : sweeps) {
     const Component component = parse_components(name, model->config()).front();
     for (bool dense : {false, true}) {
       PatchOptions options;
@@ -103,7 +113,7 @@ int main(int argc, char** argv) {
         entry["metric"] = std::vector<double>(flat.data_ptr<double>(), flat.data_ptr<double>() + flat.numel());
         entry["shape"] = result.metric.sizes().vec();
       }
-      out["sweeps"][std::string(name) + (dense ? "_dense" : "")] = entry;
+      out["sweeps"][name + (dense ? "_dense" : "")] = entry;
     }
   }
   fmt::print("{}\n", out.dump());

@@ -30,6 +30,12 @@ SHAPES = {
     "gpt2": dict(n_layers=12, d_model=768, n_heads=12, d_head=64, d_mlp=3072, n_ctx=1024, d_vocab=50257,
                  act_fn="gelu_new"),
 }
+# TransformerLens's head_z-by-position sweep on the GPT-2 shape is 4,608 forward passes (about ten
+# minutes on one core), so that shape times the other two sweeps only.
+SWEEPS = {
+    "small": ("resid_pre", "head_z", "head_z_all"),
+    "gpt2": ("resid_pre", "head_z_all"),
+}
 
 
 def median_seconds(repeats, work):
@@ -70,7 +76,8 @@ def bench_shape(binary, work, name, repeats):
     write_rows(files[0], clean)
     write_rows(files[1], corrupted)
     write_rows(files[2], top2)
-    ours = json.loads(subprocess.run([binary, path, *files, "--repeats", str(repeats)], check=True,
+    ours = json.loads(subprocess.run([binary, path, *files, "--repeats", str(repeats if name == "small" else 1), "--sweeps",
+                                      ",".join(SWEEPS[name])], check=True,
                                      capture_output=True, text=True).stdout)
 
     def metric(logits):
@@ -81,9 +88,10 @@ def bench_shape(binary, work, name, repeats):
         tl_cache_s = median_seconds(repeats, lambda: model.run_with_cache(clean))
         _, clean_cache = model.run_with_cache(clean)
         rows = [("run_with_cache", tl_cache_s, ours["run_with_cache_seconds"], None, None, 0.0)]
-        for component, function in (("resid_pre", "get_act_patch_resid_pre"),
-                                    ("head_z", "get_act_patch_attn_head_out_by_pos"),
-                                    ("head_z_all", "get_act_patch_attn_head_out_all_pos")):
+        functions = {"resid_pre": "get_act_patch_resid_pre", "head_z": "get_act_patch_attn_head_out_by_pos",
+                     "head_z_all": "get_act_patch_attn_head_out_all_pos"}
+        for component in SWEEPS[name]:
+            function = functions[component]
             fn = getattr(patching, function)
             result = {}
             tl_s = median_seconds(repeats if name == "small" else 1,

@@ -8,12 +8,12 @@
 
 namespace mechlens {
 
-ExampleTensors to_tensors(const std::vector<Example>& examples, bool with_answers) {
+PromptSet to_tensors(const std::vector<Example>& examples, bool with_answers) {
   MECHLENS_CHECK(InputError, !examples.empty(), "no examples");
   const auto n = static_cast<int64_t>(examples.size());
   size_t width = 0;
   for (const auto& e : examples) width = std::max(width, e.prompt.size() + (with_answers ? e.answer.size() : 0));
-  ExampleTensors out;
+  PromptSet out;
   out.tokens = torch::zeros({n, static_cast<int64_t>(width)}, torch::kLong);
   out.lengths = torch::empty({n}, torch::kLong);
   auto tokens = out.tokens.accessor<int64_t, 2>();

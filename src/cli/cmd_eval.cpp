@@ -16,7 +16,8 @@ int run_eval(const std::vector<std::string>& args) {
   // clang-format off
   options.add_options()
       ("checkpoint", po::value<std::string>()->required(), "checkpoint file (.safetensors)")
-      ("greedy", po::bool_switch(), "also decode answers greedily and count exact matches of the generated text");
+      ("greedy", po::bool_switch(), "also decode answers greedily and count exact matches of the generated text")
+      ("quiet", po::bool_switch(), "no progress bar");
   // clang-format on
   add_task_options(options);
   po::variables_map vm;
@@ -38,7 +39,7 @@ int run_eval(const std::vector<std::string>& args) {
     for (const auto& e : generated.examples)
       max_answer = std::max<int64_t>(max_answer, static_cast<int64_t>(e.answer.size()));
     const int64_t eos = generated.task->name() == "logic" ? logic_tokens::kEos : -1;
-    const auto decoded = greedy_decode(model, generated.examples, max_answer, eos);
+    const auto decoded = greedy_decode(model, generated.examples, max_answer, eos, !vm["quiet"].as<bool>());
     int64_t exact = 0;
     for (size_t i = 0; i < decoded.size(); ++i) {
       std::vector<int64_t> expected = generated.examples[i].prompt;

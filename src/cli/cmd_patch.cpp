@@ -144,6 +144,99 @@ PatchingInputs inputs_from_files(const po::variables_map& vm, HookedTransformer&
   return inputs;
 }
 
+// Usage rules of `mechlens patch`: one prompt source, and no option that this mode would ignore.
+void check_patch_usage(const po::variables_map& vm, bool from_task) {
+  refuse_task_options_without_task(vm, /*seed_used_elsewhere=*/true);  // --seed also seeds resample ablation
+  if (from_task && !vm["answer-pos"].defaulted()) {
+    throw UsageError{
+        "--answer-pos applies to --clean/--corrupted files; a task's prompts end at their answer position"};
+  }
+  if (from_task == (vm.count("clean") + vm.count("corrupted") > 0)) {
+    throw UsageError{"give the prompts with either --clean F --corrupted F or --task NAME"};
+  }
+  if (!from_task && !(vm.count("clean") && vm.count("corrupted"))) throw UsageError{"--clean needs --corrupted"};
+  if (vm["batch"].as<int64_t>() < 1) throw UsageError{"--batch must be at least 1"};
+  if (vm["top"].as<int64_t>() < 0) throw UsageError{"--top must be >= 0"};
+}
+
+// What to sweep: direction, ablation, batch, positions (numbers or the task's named spans), layers.
+PatchOptions patch_options_from(const po::variables_map& vm, const ModelConfig& config,
+                                const std::vector<Component>& components, const PatchingInputs& inputs,
+                                const std::vector<PositionSpan>& spans, bool from_task) {
+  PatchOptions options;
+  options.direction = parse_direction(vm["direction"].as<std::string>());
+  options.ablation = parse_ablation(vm["ablation"].as<std::string>());
+  options.max_batch = vm["batch"].as<int64_t>();
+  options.seed = static_cast<uint64_t>(vm["seed"].as<int64_t>());
+  options.progress = !vm["quiet"].as<bool>();
+  const int64_t n_pos = inputs.positions();
+  const std::string positions = vm["positions"].as<std::string>();
+  const bool all_position_components =
+      std::all_of(components.begin(), components.end(), [](const Component& c) { return c.all_positions; });
+  if (all_position_components && !vm["positions"].defaulted()) {
+    throw UsageError{
+        fmt::format("--positions {}: component '{}' patches every position at once; drop --positions "
+                    "or choose a by-position component (e.g. head_z)",
+                    positions, vm["component"].as<std::string>())};
+  }
+  if (auto chosen = named_spans(positions, spans, from_task)) {
+    options.spans = std::move(*chosen);
+  } else {
+    options.positions =
+        IndexSpec::parse(positions, "--positions").resolve(n_pos, fmt::format("the prompts ({} tokens)", n_pos));
+  }
+  options.layers = IndexSpec::parse(vm["layers"].as<std::string>(), "--layers")
+                       .resolve(config.n_layers, fmt::format("the model ({} layers)", config.n_layers));
+  return options;
+}
+
+// Each component's sweep (and its attribution estimate), with the summary of its top entries.
+std::vector<PatchRecord> run_sweeps(PatchingSession& session, const std::vector<Component>& components,
+                                    const PatchOptions& options, bool attribution, int64_t top, std::FILE* human) {
+  std::vector<PatchRecord> records;
+  for (const Component& component : components) {
+    PatchRecord record{session.run(component, options), std::nullopt, 0.0};
+    if (attribution) {
+      record.attribution = session.attribution(component, options);
+      record.attribution_correlation = correlation(record.attribution->normalised, record.exact.normalised);
+    }
+    fmt::print(human, "{} ({}, {}, ablation {}), top by |score|:\n{}", component.name(),
+               direction_name(record.exact.direction), fmt::join(record.exact.dims, " x "),
+               ablation_name(record.exact.ablation), top_components(record.exact, top));
+    if (record.attribution) {
+      fmt::print(human, "  attribution patching vs exact: Pearson r = {:.4f}\n", record.attribution_correlation);
+    }
+    records.push_back(std::move(record));
+  }
+  return records;
+}
+
+CircuitReport run_circuit_check(PatchingSession& session, const Circuit& circuit, std::FILE* human) {
+  CircuitReport report = check_circuit(session, circuit);
+  fmt::print(human, "circuit check (share of the clean-corrupted {} recovered on the clean prompts):\n",
+             metric_name(session.metric().kind()));
+  for (const auto& variant : report.variants) {
+    fmt::print(human, "  {:<28} {:+.4f}  (metric {:+.4f})\n", variant.name, variant.recovered, variant.metric);
+  }
+  return report;
+}
+
+// The options that shaped this run, for the result file: every option given, and the defaults that
+// were used (not --n or --seed for token files, unless --seed seeded a resample ablation).
+nlohmann::json options_used(const po::variables_map& vm, bool from_task, Ablation ablation) {
+  nlohmann::json used = nlohmann::json::object();
+  for (const auto& [name, value] : vm) {
+    const bool task_only = name == "n" || (name == "seed" && ablation != Ablation::kResample);
+    if (value.defaulted() && !from_task && task_only) continue;
+    if (value.value().type() == typeid(std::string)) used[name] = value.as<std::string>();
+    else if (value.value().type() == typeid(int64_t)) used[name] = value.as<int64_t>();
+    else if (value.value().type() == typeid(bool)) used[name] = value.as<bool>();
+    else if (value.value().type() == typeid(std::vector<std::string>))
+      used[name] = value.as<std::vector<std::string>>();
+  }
+  return used;
+}
+
 }  // namespace
 
 int run_patch(const std::vector<std::string>& args) {
@@ -181,117 +274,50 @@ int run_patch(const std::vector<std::string>& args) {
     return 0;
   }
   const bool from_task = vm.count("task") > 0;
-  refuse_task_options_without_task(vm, /*seed_used_elsewhere=*/true);  // --seed also seeds resample ablation
-  if (from_task && !vm["answer-pos"].defaulted()) {
-    throw UsageError{
-        "--answer-pos applies to --clean/--corrupted files; a task's prompts end at their answer position"};
-  }
-  if (from_task == (vm.count("clean") + vm.count("corrupted") > 0)) {
-    throw UsageError{"give the prompts with either --clean F --corrupted F or --task NAME"};
-  }
-  if (!from_task && !(vm.count("clean") && vm.count("corrupted"))) throw UsageError{"--clean needs --corrupted"};
-  const int64_t batch_size = vm["batch"].as<int64_t>();
-  if (batch_size < 1) throw UsageError{"--batch must be at least 1"};
+  check_patch_usage(vm, from_task);
 
   const std::string checkpoint = vm["checkpoint"].as<std::string>();
   HookedTransformer model = load_checkpoint(checkpoint);
   const std::string checkpoint_sha256 = sha256_file(checkpoint);
-  const ModelConfig& config = model->config();
-  const std::vector<Component> components = parse_components(vm["component"].as<std::string>(), config);
-  PatchOptions patch_options;
-  patch_options.direction = parse_direction(vm["direction"].as<std::string>());
-  patch_options.ablation = parse_ablation(vm["ablation"].as<std::string>());
-  patch_options.max_batch = batch_size;
-  patch_options.seed = static_cast<uint64_t>(vm["seed"].as<int64_t>());
-  patch_options.progress = !vm["quiet"].as<bool>();
-  const MetricKind metric = parse_metric(vm["metric"].as<std::string>());
-
+  const std::vector<Component> components = parse_components(vm["component"].as<std::string>(), model->config());
   std::vector<PositionSpan> spans;
-  PatchingInputs inputs = from_task ? inputs_from_task(vm, spans) : inputs_from_files(vm, model);
-  const int64_t n_pos = inputs.clean.size(1);
-  const std::string positions = vm["positions"].as<std::string>();
-  const bool all_position_components =
-      std::all_of(components.begin(), components.end(), [](const Component& c) { return c.all_positions; });
-  if (all_position_components && !vm["positions"].defaulted()) {
-    throw UsageError{
-        fmt::format("--positions {}: component '{}' patches every position at once; drop --positions "
-                    "or choose a by-position component (e.g. head_z)",
-                    positions, vm["component"].as<std::string>())};
-  }
-  if (auto chosen = named_spans(positions, spans, from_task)) {
-    patch_options.spans = std::move(*chosen);
-  } else {
-    patch_options.positions =
-        IndexSpec::parse(positions, "--positions").resolve(n_pos, fmt::format("the prompts ({} tokens)", n_pos));
-  }
-  patch_options.layers = IndexSpec::parse(vm["layers"].as<std::string>(), "--layers")
-                             .resolve(config.n_layers, fmt::format("the model ({} layers)", config.n_layers));
+  const PatchingInputs inputs = from_task ? inputs_from_task(vm, spans) : inputs_from_files(vm, model);
+  const PatchOptions patch_options = patch_options_from(vm, model->config(), components, inputs, spans, from_task);
   std::optional<Circuit> circuit;
-  if (vm.count("circuit")) circuit = load_circuit(vm["circuit"].as<std::string>(), config, n_pos);
+  if (vm.count("circuit")) circuit = load_circuit(vm["circuit"].as<std::string>(), model->config(), inputs.positions());
 
   // With --json -, stdout carries the JSON alone; the human summary goes to stderr.
-  const bool json_to_stdout = vm.count("json") && vm["json"].as<std::string>() == "-";
-  std::FILE* human = json_to_stdout ? stderr : stdout;
+  std::FILE* human = vm.count("json") && vm["json"].as<std::string>() == "-" ? stderr : stdout;
+  const MetricKind metric = parse_metric(vm["metric"].as<std::string>());
   PatchingSession session(model, inputs, metric);
   if (vm.count("clean-record")) {
     const auto taken = session.use_clean_record(vm["clean-record"].as<std::string>(), checkpoint_sha256);
     fmt::print(human, "clean activations of {} hooks from {}\n", taken.size(), vm["clean-record"].as<std::string>());
   }
-  fmt::print(human, "{} prompts of {} tokens; {} clean {:.4f}, corrupted {:.4f}\n", inputs.batch(), n_pos,
+  fmt::print(human, "{} prompts of {} tokens; {} clean {:.4f}, corrupted {:.4f}\n", inputs.batch(), inputs.positions(),
              metric_name(metric), session.clean_metric(), session.corrupted_metric());
   if (std::abs(session.clean_metric() - session.corrupted_metric()) < 1e-6) {
     fmt::print(stderr, "warning: clean and corrupted metrics are equal; normalised scores are undefined\n");
   }
-
-  std::vector<PatchRecord> records;
-  for (const Component& component : components) {
-    PatchRecord record{session.run(component, patch_options), std::nullopt, 0.0};
-    if (vm["attribution"].as<bool>()) {
-      record.attribution = session.attribution(component, patch_options);
-      record.attribution_correlation = correlation(record.attribution->normalised, record.exact.normalised);
-    }
-    fmt::print(human, "{} ({}, {}, ablation {}), top by |score|:\n{}", component.name(),
-               direction_name(record.exact.direction), fmt::join(record.exact.dims, " x "),
-               ablation_name(record.exact.ablation), top_components(record.exact, vm["top"].as<int64_t>()));
-    if (record.attribution) {
-      fmt::print(human, "  attribution patching vs exact: Pearson r = {:.4f}\n", record.attribution_correlation);
-    }
-    records.push_back(std::move(record));
-  }
+  const std::vector<PatchRecord> records =
+      run_sweeps(session, components, patch_options, vm["attribution"].as<bool>(), vm["top"].as<int64_t>(), human);
   std::optional<CircuitReport> report;
-  if (circuit) {
-    report = check_circuit(session, *circuit);
-    fmt::print(human, "circuit check (share of the clean-corrupted {} recovered on the clean prompts):\n",
-               metric_name(metric));
-    for (const auto& variant : report->variants) {
-      fmt::print(human, "  {:<28} {:+.4f}  (metric {:+.4f})\n", variant.name, variant.recovered, variant.metric);
-    }
-  }
+  if (circuit) report = run_circuit_check(session, *circuit, human);
 
   if (vm.count("out")) {
-    nlohmann::json options_json;
-    for (const auto& [name, value] : vm) {
-      if (value.value().type() == typeid(std::string)) options_json[name] = value.as<std::string>();
-      else if (value.value().type() == typeid(int64_t)) options_json[name] = value.as<int64_t>();
-      else if (value.value().type() == typeid(bool)) options_json[name] = value.as<bool>();
-    }
     PatchProvenance provenance;
     provenance.checkpoint = checkpoint;
     provenance.checkpoint_sha256 = checkpoint_sha256;
     provenance.command_line = fmt::format("mechlens patch {}", fmt::join(args, " "));
-    provenance.model_config_json = config.to_json().dump();
-    provenance.options_json = options_json.dump();
+    provenance.model_config_json = model->config().to_json().dump();
+    provenance.options_json = options_used(vm, from_task, patch_options.ablation).dump();
     write_patch_file(vm["out"].as<std::string>(), inputs, records, report, provenance);
     fmt::print(human, "wrote {}\n", vm["out"].as<std::string>());
   }
   if (vm.count("json")) {
     const std::string json = patch_json(records, report);
-    const std::string path = vm["json"].as<std::string>();
-    if (path == "-") {
-      std::cout << json << "\n";
-    } else {
-      write_file_atomically(path, json + "\n");
-    }
+    if (vm["json"].as<std::string>() == "-") std::cout << json << "\n";
+    else write_file_atomically(vm["json"].as<std::string>(), json + "\n");
   }
   return 0;
 }

@@ -41,14 +41,11 @@ TaskPrompts generate_task_prompts(const po::variables_map& vm, bool pairs) {
   if (n < 1 || n > kMaxExamples) throw UsageError{fmt::format("--n is {}, expected 1..{}", n, kMaxExamples)};
   if (seed < 0) throw UsageError{"--seed must be >= 0"};
   out.examples = generate_examples(*out.task, n, static_cast<uint64_t>(seed));
-  ExampleTensors tensors = to_tensors(out.examples, /*with_answers=*/false);
-  out.prompts.tokens = tensors.tokens;
-  out.prompts.lengths = tensors.lengths;
-  out.prompts.annotations = tensors.annotations;
+  out.prompts = to_tensors(out.examples, /*with_answers=*/false);
   out.prompts.annotation_dims = out.task->annotation_dims();
   if (pairs) {
     out.counterfactuals = generate_counterfactuals(*out.task, out.examples, static_cast<uint64_t>(seed));
-    ExampleTensors corrupt = to_tensors(out.counterfactuals, false);
+    PromptSet corrupt = to_tensors(out.counterfactuals, false);
     out.prompts.annotations.emplace_back("corrupt_tokens", corrupt.tokens);
     out.prompts.annotation_dims["corrupt_tokens"] = {"batch", "pos"};
     for (const auto& [name, tensor] : corrupt.annotations) {

@@ -12,17 +12,9 @@
 #include "runtime/model.h"
 #include "store/record_schema.h"
 #include "store/record_writer.h"
+#include "util/prompt_set.h"
 
 namespace mechlens {
-
-struct PromptSet {
-  torch::Tensor tokens;                                            // [N, T] int64, right-padded with 0
-  torch::Tensor lengths;                                           // [N] int64
-  std::vector<std::pair<std::string, torch::Tensor>> annotations;  // name -> [N, ...] integers
-  std::map<std::string, std::vector<std::string>> annotation_dims;
-
-  int64_t size() const { return tokens.defined() ? tokens.size(0) : 0; }
-};
 
 /// Builds a PromptSet from token-id prompts of any lengths.
 PromptSet make_prompt_set(const std::vector<std::vector<int64_t>>& prompts);

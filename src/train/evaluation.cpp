@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "train/sequences.h"
+#include "util/progress.h"
 
 namespace mechlens {
 
@@ -70,12 +71,45 @@ std::string format_metrics(const std::map<std::string, GroupMetrics>& metrics) {
   return out;
 }
 
+namespace {
+
+// One greedy step for every row: the next token [rows, 1] after `input`, given the keys and values
+// of the positions before it (`past`, extended in place with those of `input`).
+torch::Tensor decode_step(HookedTransformer& model, const torch::Tensor& input, std::vector<KeyValues>& past) {
+  const ModelConfig& config = model->config();
+  const char* key_hook =
+      config.positional_embedding_type == PositionalEmbedding::kRotary ? "attn.hook_rot_k" : "attn.hook_k";
+  std::vector<std::string> names;
+  for (int64_t layer = 0; layer < config.n_layers; ++layer) {
+    names.push_back(fmt::format("blocks.{}.{}", layer, key_hook));
+    names.push_back(fmt::format("blocks.{}.attn.hook_v", layer));
+  }
+  ForwardOptions options;
+  options.past_key_values = past;
+  auto [logits, cache] = model->run_with_cache(input, model->names_filter(names), options);
+  past.resize(size_t(config.n_layers));
+  for (int64_t layer = 0; layer < config.n_layers; ++layer) {
+    const torch::Tensor& k = cache.at(names[size_t(2 * layer)]);  // [rows, pos, kv_head, d_head]
+    const torch::Tensor& v = cache.at(names[size_t(2 * layer + 1)]);
+    KeyValues& kv = past[size_t(layer)];
+    kv.k = kv.k.defined() ? torch::cat({kv.k, k}, 1) : k;
+    kv.v = kv.v.defined() ? torch::cat({kv.v, v}, 1) : v;
+  }
+  return logits.select(1, -1).argmax(-1, /*keepdim=*/true);
+}
+
+}  // namespace
+
 std::vector<std::vector<int64_t>> greedy_decode(HookedTransformer& model, const std::vector<Example>& examples,
-                                                int64_t max_new, int64_t eos) {
+                                                int64_t max_new, int64_t eos, bool progress) {
   torch::NoGradGuard no_grad;
   model->eval();
   std::vector<std::vector<int64_t>> sequences(examples.size());
-  // Prompts of equal length decode together, one forward per generated token for the whole group.
+  ProgressBar bar("greedy decoding", int64_t(examples.size()), progress);
+  // Prompts of equal length decode together. The prompt runs once; each generated token then runs
+  // alone against the cached keys and values of everything before it (models with orthogonal noise,
+  // whose attention reads uncached inputs, run the whole sequence every step).
+  const bool cached = model->config().orthogonal_noise == OrthogonalNoise::kNone;
   std::map<size_t, std::vector<size_t>> by_length;
   for (size_t i = 0; i < examples.size(); ++i) by_length[examples[i].prompt.size()].push_back(i);
   for (const auto& [length, rows] : by_length) {
@@ -84,9 +118,11 @@ std::vector<std::vector<int64_t>> greedy_decode(HookedTransformer& model, const 
     torch::Tensor tokens =
         torch::tensor(flat, torch::kLong).view({static_cast<int64_t>(rows.size()), static_cast<int64_t>(length)});
     const int64_t steps = std::min<int64_t>(max_new, model->config().n_ctx - static_cast<int64_t>(length));
+    std::vector<KeyValues> past;
     for (int64_t step = 0; step < steps; ++step) {
-      const torch::Tensor next = model->forward(tokens).select(1, -1).argmax(-1, /*keepdim=*/true);  // [rows, 1]
-      tokens = torch::cat({tokens, next}, 1);
+      const torch::Tensor next = cached ? decode_step(model, step == 0 ? tokens : tokens.narrow(1, -1, 1), past)
+                                        : model->forward(tokens).select(1, -1).argmax(-1, /*keepdim=*/true);
+      tokens = torch::cat({tokens, next}, 1);  // [rows, length + step + 1]
       if (eos >= 0 && tokens.narrow(1, static_cast<int64_t>(length), step + 1).eq(eos).any(1).all().item<bool>()) break;
     }
     const auto values = tokens.accessor<int64_t, 2>();
@@ -97,7 +133,9 @@ std::vector<std::vector<int64_t>> greedy_decode(HookedTransformer& model, const 
         if (j >= static_cast<int64_t>(length) && values[static_cast<int64_t>(r)][j] == eos) break;  // stop at EOS
       }
     }
+    bar.advance(int64_t(rows.size()));
   }
+  bar.finish();
   return sequences;
 }
 

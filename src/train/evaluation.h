@@ -31,7 +31,8 @@ std::map<std::string, GroupMetrics> evaluate(HookedTransformer& model, const std
 std::string format_metrics(const std::map<std::string, GroupMetrics>& metrics);
 
 /// Greedy decoding of each prompt until EOS (or `max_new` tokens): [prompt + generated] per example.
+/// Prompts of equal length decode as one batch with cached keys and values; `progress`: a bar on stderr.
 std::vector<std::vector<int64_t>> greedy_decode(HookedTransformer& model, const std::vector<Example>& examples,
-                                                int64_t max_new, int64_t eos);
+                                                int64_t max_new, int64_t eos, bool progress = false);
 
 }  // namespace mechlens

@@ -69,6 +69,16 @@ open(f"{work}/answers.txt", "w").write("1 2\n3 4\n")
 PY
 expect patch-files 0 "resid_pre \(denoising, layer x pos" -- "$mechlens" patch --checkpoint "$ck" --clean "$work/clean.txt" \
   --corrupted "$work/corrupted.txt" --answers "$work/answers.txt" --quiet --attribution
+expect patch-options-files 0 "^ok$" -- bash -c "'$mechlens' patch --checkpoint '$ck' --clean '$work/clean.txt' --corrupted '$work/corrupted.txt' --quiet --out '$work/files.h5' >/dev/null && '$python' -c \"
+import h5py, json
+options = json.loads(h5py.File('$work/files.h5').attrs['options'])
+assert 'n' not in options and 'seed' not in options and options['component'] == 'resid_pre', options
+print('ok')\""
+expect patch-options-task 0 "^ok$" -- bash -c "'$mechlens' patch --checkpoint '$ck' --task logic --n 4 --task-option logop_share=0.5 --quiet --out '$work/task.h5' >/dev/null && '$python' -c \"
+import h5py, json
+options = json.loads(h5py.File('$work/task.h5').attrs['options'])
+assert options['task-option'] == ['logop_share=0.5'] and options['n'] == 4, options
+print('ok')\""
 expect patch-length-mismatch 1 "clean.txt holds 2 prompts of 6 tokens but .*short.txt holds 2 of 3" -- "$mechlens" patch --checkpoint "$ck" \
   --clean "$work/clean.txt" --corrupted "$work/short.txt" --out "$work/bad.h5"
 expect patch-unknown-component 1 "unknown component 'head_x'; expected one of" -- "$mechlens" patch --checkpoint "$ck" \
