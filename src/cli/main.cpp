@@ -47,6 +47,34 @@ std::string location_suffix(const mechlens::Error& e, bool verbose) {
   return verbose && !e.location().empty() ? fmt::format(" [{}]", e.location()) : "";
 }
 
+// Runs the command; every error becomes a message on stderr and an exit code (1 error, 2 usage).
+int run_command(const Command& command, const std::vector<std::string>& args, bool verbose) {
+  const std::string name = command.name;
+  try {
+    mechlens::configure_process();
+    return command.run(args);
+  } catch (const mechlens::cli::UsageError& e) {
+    fmt::print(stderr, "mechlens {}: {}\n(see `mechlens {} --help`)\n", name, e.message, name);
+    return 2;
+  } catch (const boost::program_options::error& e) {
+    fmt::print(stderr, "mechlens {}: {}\n(see `mechlens {} --help`)\n", name, e.what(), name);
+    return 2;
+  } catch (const mechlens::Error& e) {
+    fmt::print(stderr, "mechlens {}: error: {}{}\n", name, e.what(), location_suffix(e, verbose));
+    return 1;
+  } catch (const H5::Exception& e) {
+    // Library code turns HDF5 failures into StoreError naming the file; this is the last net.
+    fmt::print(stderr, "mechlens {}: error: HDF5: {}: {}\n", name, e.getFuncName(), e.getDetailMsg());
+    return 1;
+  } catch (const c10::Error& e) {
+    fmt::print(stderr, "mechlens {}: internal tensor error: {}\n", name, e.what_without_backtrace());
+    return 1;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "mechlens {}: error: {}\n", name, e.what());
+    return 1;
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -83,27 +111,13 @@ int main(int argc, char** argv) {
     return 2;
   }
   const std::vector<std::string> args(words.begin() + 1, words.end());
-  try {
-    mechlens::configure_process();
-    return command->run(args);
-  } catch (const mechlens::cli::UsageError& e) {
-    fmt::print(stderr, "mechlens {}: {}\n(see `mechlens {} --help`)\n", name, e.message, name);
-    return 2;
-  } catch (const boost::program_options::error& e) {
-    fmt::print(stderr, "mechlens {}: {}\n(see `mechlens {} --help`)\n", name, e.what(), name);
-    return 2;
-  } catch (const mechlens::Error& e) {
-    fmt::print(stderr, "mechlens {}: error: {}{}\n", name, e.what(), location_suffix(e, verbose));
-    return 1;
-  } catch (const H5::Exception& e) {
-    // Library code turns HDF5 failures into StoreError naming the file; this is the last net.
-    fmt::print(stderr, "mechlens {}: error: HDF5: {}: {}\n", name, e.getFuncName(), e.getDetailMsg());
-    return 1;
-  } catch (const c10::Error& e) {
-    fmt::print(stderr, "mechlens {}: internal tensor error: {}\n", name, e.what_without_backtrace());
-    return 1;
-  } catch (const std::exception& e) {
-    fmt::print(stderr, "mechlens {}: error: {}\n", name, e.what());
-    return 1;
+  const int code = run_command(*command, args, verbose);
+  if (code != 0) {
+    // After an error, end without the libraries' exit-time teardown: HDF5 1.10 crashes there while
+    // closing a file whose close already failed (a full disk), which would turn a clear error into
+    // a segmentation fault. Every output is already flushed or abandoned by then.
+    std::fflush(nullptr);
+    std::_Exit(code);
   }
+  return 0;
 }

@@ -12,6 +12,18 @@ void silence_errors() {
   std::call_once(once, [] { H5::Exception::dontPrint(); });
 }
 
+bool close_or_abandon(std::unique_ptr<H5::H5File>& file) {
+  if (!file) return true;
+  try {
+    file->close();
+    file.reset();
+    return true;
+  } catch (const H5::Exception&) {
+    (void)file.release();  // deliberately not closed again: see the header
+    return false;
+  }
+}
+
 void rethrow(const H5::Exception& error, const std::string& path, const std::string& what) {
   MECHLENS_FAIL(StoreError, "{}: {} ({}: {})", path, what, error.getFuncName(), error.getDetailMsg());
 }

@@ -5,6 +5,7 @@
 #include <H5Cpp.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -12,6 +13,12 @@ namespace mechlens::h5 {
 
 /// Turns off HDF5's automatic error-stack printing (once per process); errors become exceptions.
 void silence_errors();
+
+/// Closes `file` (flushing it); returns false when that fails. HDF5 1.10 leaves a file whose close
+/// failed (disk full) in a state where a second close crashes, so a failed file is abandoned
+/// (released unclosed; the process ends soon after with the error) instead of closed again by its
+/// destructor.
+bool close_or_abandon(std::unique_ptr<H5::H5File>& file);
 
 /// Rethrows an HDF5 exception as StoreError: "<path>: <what> (<HDF5 detail>)".
 [[noreturn]] void rethrow(const H5::Exception& error, const std::string& path, const std::string& what);

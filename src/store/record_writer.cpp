@@ -126,10 +126,16 @@ RecordWriter RecordWriter::resume(const std::string& final_path, const RecordSet
                       fmt::join(differences, "; "));
       }
       writer.n_written_ = h5::read_int_attr(*interrupted, "n_complete");
-      H5::H5File fresh(resuming, H5F_ACC_TRUNC);
-      copy_record_prefix(*interrupted, fresh, writer.n_written_, "--resume: " + writer.partial_path_);
-      fresh.flush(H5F_SCOPE_GLOBAL);
-      fresh.close();
+      auto fresh = std::make_unique<H5::H5File>(resuming, H5F_ACC_TRUNC);
+      try {
+        copy_record_prefix(*interrupted, *fresh, writer.n_written_, "--resume: " + writer.partial_path_);
+        fresh->flush(H5F_SCOPE_GLOBAL);
+      } catch (...) {
+        h5::close_or_abandon(fresh);
+        throw;
+      }
+      MECHLENS_CHECK(StoreError, h5::close_or_abandon(fresh), "{}: cannot write the resumed copy (disk full?)",
+                     resuming);
       interrupted->close();
     }
     sync_file(resuming);
@@ -160,12 +166,7 @@ RecordWriter& RecordWriter::operator=(RecordWriter&&) noexcept = default;
 
 RecordWriter::~RecordWriter() {
   // Left unfinished: the data stays in FINAL.partial for --resume, never at the final path.
-  if (file_) {
-    try {
-      file_->close();
-    } catch (const H5::Exception&) {
-    }
-  }
+  h5::close_or_abandon(file_);
 }
 
 void RecordWriter::write_rows(H5::Group& group, const std::string& name, const torch::Tensor& rows,
@@ -251,11 +252,11 @@ void RecordWriter::finish() {
   try {
     h5::write_attr(*file_, "complete", int64_t{1});
     file_->flush(H5F_SCOPE_GLOBAL);
-    file_->close();
   } catch (const H5::Exception& e) {
-    h5::rethrow(e, partial_path_, "cannot finish record");
+    h5::close_or_abandon(file_);
+    h5::rethrow(e, partial_path_, "cannot finish record (disk full?)");
   }
-  file_.reset();
+  MECHLENS_CHECK(StoreError, h5::close_or_abandon(file_), "{}: cannot finish record (disk full?)", partial_path_);
   sync_file(partial_path_);  // on disk before it is renamed to look complete
   std::error_code error;
   std::filesystem::rename(partial_path_, final_path_, error);

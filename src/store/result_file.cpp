@@ -7,6 +7,7 @@
 #include <chrono>
 #include <ctime>
 #include <filesystem>
+#include <memory>
 
 #include "store/h5_util.h"
 #include "util/error.h"
@@ -49,18 +50,18 @@ void write_result_file(const std::string& path, const std::string& format, int64
     std::filesystem::remove(partial, ignored);
   };
   try {
-    H5::H5File file(partial, H5F_ACC_TRUNC);
+    auto file = std::make_unique<H5::H5File>(partial, H5F_ACC_TRUNC);
     try {
-      h5::write_attr(file, "format", format);
-      h5::write_attr(file, "format_version", format_version);
-      fill(file);
-      file.flush(H5F_SCOPE_GLOBAL);
-      file.close();  // explicit: errors throw here
+      h5::write_attr(*file, "format", format);
+      h5::write_attr(*file, "format_version", format_version);
+      fill(*file);
+      file->flush(H5F_SCOPE_GLOBAL);
     } catch (...) {
-      // Close without writing more, so that the destructor has nothing left to fail on.
-      H5Fclose(file.getId());
+      h5::close_or_abandon(file);
       throw;
     }
+    // An explicit close: a failed write surfaces here as an error, not as a destructor's message.
+    MECHLENS_CHECK(StoreError, h5::close_or_abandon(file), "{}: cannot write results (disk full?)", path);
     sync_file(partial);
     std::error_code error;
     std::filesystem::rename(partial, path, error);
