@@ -17,7 +17,7 @@ repeats=${REPEATS:-3}
 # the median ratio is reported.
 ratios=()
 for ((i = 1; i <= repeats; i++)); do
-  ours=$(MECHLENS_NUM_THREADS=$threads "$build/src/cli/mechlens" train --task logic --config "$config" --out "$work/ck.safetensors" --steps "$steps" \
+  ours=$(MECHLENS_NUM_THREADS=$threads "$build/src/cli/mechlens" train --task logic --config "$config" --out "$work/ck.safetensors" --force --steps "$steps" \
     --batch "$batch" --eval-every 0 --eval-n 16 --checkpoint-every 0 --seed 0 --quiet | head -1)
   theirs=$(OMP_NUM_THREADS=$threads "$python" "$root/bench/train_baseline.py" "$work/data.h5" "$config" --steps "$steps" --batch "$batch")
   echo "run $i mechlens: $ours"

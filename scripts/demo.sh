@@ -10,7 +10,7 @@ MECHLENS_BUILD_TARGET=mechlens bash "$root/scripts/build.sh"
 build_dir=${MECHLENS_BUILD_DIR:-$root/build}
 mechlens="$build_dir/src/cli/mechlens"
 out="$build_dir/demo"
-mkdir -p "$out"
+rm -rf "$out" && mkdir -p "$out"  # each run writes the demo outputs afresh (outputs are never overwritten silently)
 
 echo "== mechlens init: a 3-layer model from data/configs/demo_small.json"
 "$mechlens" init --config "$root/data/configs/demo_small.json" --out "$out/demo_small.safetensors"

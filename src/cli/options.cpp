@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <iostream>
 
@@ -10,10 +11,15 @@
 namespace mechlens::cli {
 namespace {
 
+constexpr const char* kOutputOptions[] = {"out", "json", "save-cache"};
+
 // Every command's output files are checked before any work: a directory, or a path whose folder
-// does not exist, would otherwise fail only at the final rename, after minutes of work.
+// does not exist, would otherwise fail only at the final rename, after minutes of work; an existing
+// file is replaced only with --force (or continued with --resume).
 void check_output_paths(const po::variables_map& vm) {
-  for (const char* option : {"out", "json", "save-cache"}) {
+  const bool force = vm.count("force") && vm["force"].as<bool>();
+  const bool resume = vm.count("resume") && vm["resume"].as<bool>();
+  for (const char* option : kOutputOptions) {
     if (!vm.count(option) || vm[option].value().type() != typeid(std::string)) continue;
     const std::string path = vm[option].as<std::string>();
     if (path == "-") continue;  // stdout
@@ -26,7 +32,43 @@ void check_output_paths(const po::variables_map& vm) {
     if (!folder.empty() && !std::filesystem::is_directory(folder, error)) {
       throw UsageError{fmt::format("--{} '{}': folder '{}' does not exist", option, path, folder.string())};
     }
+    if (std::filesystem::exists(target, error) && !force && !(resume && std::string(option) == "out")) {
+      throw UsageError{fmt::format("--{} '{}' exists; add --force to replace it", option, path)};
+    }
   }
+}
+
+// Edit distance of two option names, for "did you mean".
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diagonal = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = up;
+    }
+  }
+  return row[b.size()];
+}
+
+// The command's option closest to an unknown one: a prefix of it (--n for --n-examples) or within a
+// few edits; empty when nothing is close.
+std::string closest_option(const std::string& unknown, const po::options_description& options) {
+  std::string name = unknown;
+  while (!name.empty() && name[0] == '-') name.erase(0, 1);
+  std::string best;
+  size_t best_distance = 3;
+  for (const auto& option : options.options()) {
+    const std::string& candidate = option->long_name();
+    if (candidate.empty()) continue;
+    const bool prefix = name.rfind(candidate + "-", 0) == 0 || candidate.rfind(name, 0) == 0;
+    const size_t distance = prefix ? 1 : edit_distance(name, candidate);
+    if (distance < best_distance) best_distance = distance, best = candidate;
+  }
+  return best;
 }
 
 }  // namespace
@@ -37,7 +79,20 @@ bool parse_options(const std::string& command, const std::string& usage, const s
   // clang-format off
   options.add_options()("help,h", "print this help");
   // clang-format on
-  po::store(po::command_line_parser(args).options(options).positional(positional).run(), vm);
+  bool writes = false;
+  for (const char* option : kOutputOptions) writes = writes || options.find_nothrow(option, false) != nullptr;
+  if (writes) {
+    // clang-format off
+    options.add_options()("force", po::bool_switch(), "replace output files that exist");
+    // clang-format on
+  }
+  try {
+    po::store(po::command_line_parser(args).options(options).positional(positional).run(), vm);
+  } catch (const po::unknown_option& e) {
+    const std::string suggestion = closest_option(e.get_option_name(), options);
+    throw UsageError{fmt::format("unrecognised option '{}'{}", e.get_option_name(),
+                                 suggestion.empty() ? "" : fmt::format("; did you mean --{}?", suggestion))};
+  }
   if (vm.count("help")) {
     fmt::print("usage: mechlens {} {}\n\n{}\n\n", command, usage, description);
     std::cout << options << std::endl;

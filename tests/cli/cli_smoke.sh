@@ -3,7 +3,7 @@
 # usage: cli_smoke.sh MECHLENS_BIN WORK_DIR
 set -uo pipefail
 mechlens=$1 work=$2
-mkdir -p "$work"
+rm -rf "$work" && mkdir -p "$work"
 source "$(dirname "$0")/../expect.sh"
 
 cat >"$work/small.json" <<'JSON'

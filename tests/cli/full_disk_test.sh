@@ -52,7 +52,7 @@ rm -rf "${disk:?}"/*
 cp "$ck" "$disk/t.safetensors"
 fill $((200 * 1024))
 cp "$ck" "$disk/t.safetensors"
-expect train-full 1 "t.safetensors.*(write failed|disk full|cannot)" -- "$mechlens" train --task logic --config "$work/big.json" --out "$disk/t.safetensors" --steps 2 --eval-n 4 --quiet
+expect train-full 1 "t.safetensors.*(write failed|disk full|cannot)" -- "$mechlens" train --task logic --config "$work/big.json" --out "$disk/t.safetensors" --force --steps 2 --eval-n 4 --quiet
 cmp -s "$ck" "$disk/t.safetensors" && ok || bad "train on a full disk damaged the previous checkpoint"
 
 echo "full disk: $passed passed, $failed failed"

@@ -46,6 +46,15 @@ mkdir -p "$work/outdir"
 expect record-out-dir 2 "--out '.*outdir' is a directory" -- "$mechlens" record --checkpoint "$ck" --tokens "$work/p.txt" --hooks hook_embed --out "$work/outdir"
 expect data-out-dir 2 "--out '.*outdir' is a directory" -- "$mechlens" data --task logic --n 2 --out "$work/outdir"
 
+# Outputs are never replaced silently; unknown options get the closest known one.
+"$mechlens" data --task logic --n 2 --out "$work/exists.txt" >/dev/null
+cp "$work/exists.txt" "$work/exists.before"
+expect out-exists 2 "--out '.*exists.txt' exists; add --force to replace it" -- "$mechlens" data --task logic --n 3 --out "$work/exists.txt"
+cmp -s "$work/exists.txt" "$work/exists.before" && ok || bad "a refused run changed exists.txt"
+expect out-force 0 "wrote 3 examples" -- "$mechlens" data --task logic --n 3 --out "$work/exists.txt" --force
+expect did-you-mean 2 "unrecognised option '--n-examples'; did you mean --n\?" -- "$mechlens" data --task logic --n-examples 3
+expect did-you-mean-typo 2 "did you mean --checkpoint\?" -- "$mechlens" patch --chekpoint "$ck"
+
 # The CLI itself: help, version, verbose locations.
 expect help-command 0 "usage: mechlens patch" -- "$mechlens" help patch
 expect version 0 "^mechlens [0-9]+\.[0-9]+\.[0-9]+$" -- "$mechlens" --version
