@@ -52,13 +52,14 @@ echo "== mechlens record: every layer's attention at the answer position, 1,000 
 import sys
 import h5py
 import numpy as np
-# Attention of each layer-3 head from the last prompt token (ANSWER) to the QUERY token, by queried chain.
+# Attention of each head of layer 2 (the last, 0-based as everywhere) from the last prompt token (ANSWER)
+# to the QUERY token, by queried chain.
 with h5py.File(sys.argv[1], "r") as f:
     pattern = f["acts/blocks.2.attn.hook_pattern"][:, :, 0, :]       # [N, head, src]
     query = f["annotations/query_pos"][:, 0]
     chain = f["annotations/queried_chain"][:, 0]                     # 0 = LogOp, 1 = linear
     on_query = pattern[np.arange(len(query)), :, query]              # [N, head]
-    print("layer-3 attention on QUERY from the answer position (mean over problems):")
+    print("layer 2 (blocks.2) attention on QUERY from the answer position (mean over problems):")
     for value, name in ((1, "linear chain queried"), (0, "LogOp chain queried")):
         heads = on_query[chain == value].mean(axis=0)
         print(f"  {name:<22} " + "  ".join(f"head {h}: {m:.3f}" for h, m in enumerate(heads)))

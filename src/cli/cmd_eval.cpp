@@ -28,6 +28,7 @@ int run_eval(const std::vector<std::string>& args) {
     return 0;
   }
   if (!vm.count("task")) throw UsageError{"--task is required"};
+  check_checkpoint_task(vm["checkpoint"].as<std::string>(), vm["task"].as<std::string>());
   HookedTransformer model = load_checkpoint(vm["checkpoint"].as<std::string>());
   const TaskPrompts generated = generate_task_prompts(vm, /*pairs=*/false);
   const auto metrics = evaluate(model, generated.examples);

@@ -277,6 +277,7 @@ int run_patch(const std::vector<std::string>& args) {
   check_patch_usage(vm, from_task);
 
   const std::string checkpoint = vm["checkpoint"].as<std::string>();
+  if (from_task) check_checkpoint_task(checkpoint, vm["task"].as<std::string>());
   HookedTransformer model = load_checkpoint(checkpoint);
   const std::string checkpoint_sha256 = sha256_file(checkpoint);
   const std::vector<Component> components = parse_components(vm["component"].as<std::string>(), model->config());

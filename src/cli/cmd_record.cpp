@@ -81,6 +81,7 @@ int run_record(const std::vector<std::string>& args) {
     throw UsageError{"give the prompts with either --tokens FILE or --task NAME"};
   refuse_task_options_without_task(vm);
   const std::string checkpoint = vm["checkpoint"].as<std::string>();
+  if (vm.count("task")) check_checkpoint_task(checkpoint, vm["task"].as<std::string>());
   const std::string out = vm["out"].as<std::string>();
   HookedTransformer model = load_checkpoint(checkpoint);
   const RecordSettings settings = parse_settings(vm, model);

@@ -1,8 +1,10 @@
 #include "cli/task_input.h"
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "cli/command.h"
+#include "io/safetensors.h"
 #include "tasks/example_tensors.h"
 #include "tasks/task_factory.h"
 
@@ -26,6 +28,23 @@ void refuse_task_options_without_task(const po::variables_map& vm, bool seed_use
     if (vm.count(option) && !vm[option].defaulted()) {
       throw UsageError{fmt::format("--{} applies to task prompts only; add --task NAME or drop --{}", option, option)};
     }
+  }
+}
+
+void check_checkpoint_task(const std::string& checkpoint, const std::string& task_name) {
+  const auto metadata = read_safetensors_metadata(checkpoint);
+  const auto recorded = metadata.find("task");
+  if (recorded == metadata.end()) return;
+  std::string trained;
+  try {
+    trained = nlohmann::json::parse(recorded->second).value("task", "");
+  } catch (const nlohmann::json::exception&) {
+    return;  // not a task record this version wrote
+  }
+  if (!trained.empty() && trained != task_name) {
+    throw UsageError{
+        fmt::format("--task {}: {} was trained on the {} task (its metadata records task={}); use --task {}", task_name,
+                    checkpoint, trained, trained, trained)};
   }
 }
 

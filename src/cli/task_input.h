@@ -17,6 +17,10 @@ void add_task_options(po::options_description& options);
 /// otherwise be silently ignored). `seed_used_elsewhere`: the command also uses --seed without a task.
 void refuse_task_options_without_task(const po::variables_map& vm, bool seed_used_elsewhere = false);
 
+/// Throws UsageError when the checkpoint's metadata records that it was trained on another task than
+/// `task_name` (its token ids would mean nothing to this task's vocabulary). Silent when unrecorded.
+void check_checkpoint_task(const std::string& checkpoint, const std::string& task_name);
+
 struct TaskPrompts {
   std::unique_ptr<Task> task;
   std::vector<Example> examples;

@@ -105,49 +105,78 @@ void write_safetensors(const std::string& path, const NamedTensors& tensors,
   }
 }
 
-SafetensorsFile read_safetensors(const std::string& path) {
+namespace {
+
+// The parsed JSON header of a safetensors file, and where the data section lies.
+struct Header {
+  nlohmann::json json;
+  uint64_t file_size = 0;
+  uint64_t header_size = 0;
+};
+
+Header read_header(const std::string& path, std::ifstream& in) {
   std::error_code error;
   MECHLENS_CHECK(CheckpointError, !std::filesystem::is_directory(path, error),
                  "{}: is a directory, expected a safetensors file", path);
   MECHLENS_CHECK(CheckpointError, std::filesystem::exists(path, error), "{}: no such file", path);
-  std::ifstream in(path, std::ios::binary);
+  in.open(path, std::ios::binary);
   MECHLENS_CHECK(CheckpointError, in.good(), "{}: cannot open file", path);
+  Header header;
   in.seekg(0, std::ios::end);
-  const uint64_t file_size = static_cast<uint64_t>(in.tellg());
+  header.file_size = static_cast<uint64_t>(in.tellg());
   in.seekg(0);
-  MECHLENS_CHECK(CheckpointError, file_size >= 8,
+  MECHLENS_CHECK(CheckpointError, header.file_size >= 8,
                  "{}: file has {} bytes, expected at least 8 (the header length); truncated or not a "
                  "safetensors file",
-                 path, file_size);
+                 path, header.file_size);
   unsigned char size_bytes[8];
   in.read(reinterpret_cast<char*>(size_bytes), 8);
-  uint64_t header_size = 0;
-  for (int i = 7; i >= 0; --i) header_size = (header_size << 8) | size_bytes[i];
-  MECHLENS_CHECK(CheckpointError, header_size <= file_size - 8,
+  for (int i = 7; i >= 0; --i) header.header_size = (header.header_size << 8) | size_bytes[i];
+  MECHLENS_CHECK(CheckpointError, header.header_size <= header.file_size - 8,
                  "{}: header length {} exceeds the {} bytes after it; truncated or not a safetensors file", path,
-                 header_size, file_size - 8);
-  std::string header_text(header_size, '\0');
-  in.read(header_text.data(), static_cast<std::streamsize>(header_size));
+                 header.header_size, header.file_size - 8);
+  std::string text(header.header_size, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(header.header_size));
+  header.json = parse_json_text<CheckpointError>(text, path + ": safetensors header");
+  MECHLENS_CHECK(CheckpointError, header.json.is_object(), "{}: header must be a JSON object", path);
+  return header;
+}
 
-  const nlohmann::json header = parse_json_text<CheckpointError>(header_text, path + ": safetensors header");
-  MECHLENS_CHECK(CheckpointError, header.is_object(), "{}: header must be a JSON object", path);
+std::map<std::string, std::string> metadata_of(const nlohmann::json& header, const std::string& path) {
+  std::map<std::string, std::string> metadata;
+  const auto entry = header.find("__metadata__");
+  if (entry == header.end()) return metadata;
+  MECHLENS_CHECK(CheckpointError, entry->is_object(), "{}: __metadata__ must be an object", path);
+  for (const auto& meta : entry->items()) {
+    MECHLENS_CHECK(CheckpointError, meta.value().is_string(), "{}: __metadata__ field '{}' must be a string", path,
+                   meta.key());
+    metadata[meta.key()] = meta.value().get<std::string>();
+  }
+  return metadata;
+}
+
+}  // namespace
+
+std::map<std::string, std::string> read_safetensors_metadata(const std::string& path) {
+  std::ifstream in;
+  return metadata_of(read_header(path, in).json, path);
+}
+
+SafetensorsFile read_safetensors(const std::string& path) {
+  std::ifstream in;
+  const Header parsed = read_header(path, in);
+  const nlohmann::json& header = parsed.json;
+  const uint64_t file_size = parsed.file_size, header_size = parsed.header_size;
 
   const uint64_t data_start = 8 + header_size;
   const uint64_t data_size = file_size - data_start;
   SafetensorsFile file;
+  file.metadata = metadata_of(header, path);
   std::vector<std::pair<uint64_t, size_t>> order;  // (data offset, index in file.tensors)
   for (const auto& item : header.items()) {
     const std::string& name = item.key();
     const auto& entry = item.value();
-    if (name == "__metadata__") {
-      MECHLENS_CHECK(CheckpointError, entry.is_object(), "{}: __metadata__ must be an object", path);
-      for (const auto& meta : entry.items()) {
-        MECHLENS_CHECK(CheckpointError, meta.value().is_string(), "{}: __metadata__ field '{}' must be a string", path,
-                       meta.key());
-        file.metadata[meta.key()] = meta.value().get<std::string>();
-      }
-      continue;
-    }
+    if (name == "__metadata__") continue;
     MECHLENS_CHECK(
         CheckpointError,
         entry.is_object() && entry.contains("dtype") && entry.contains("shape") && entry.contains("data_offsets"),

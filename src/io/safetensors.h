@@ -27,4 +27,7 @@ void write_safetensors(const std::string& path, const NamedTensors& tensors,
 /// Reads and validates the whole file. Throws CheckpointError naming the file and field.
 SafetensorsFile read_safetensors(const std::string& path);
 
+/// Reads only the header's "__metadata__" (cheap for large files).
+std::map<std::string, std::string> read_safetensors_metadata(const std::string& path);
+
 }  // namespace mechlens

@@ -55,6 +55,9 @@ expect out-force 0 "wrote 3 examples" -- "$mechlens" data --task logic --n 3 --o
 expect did-you-mean 2 "unrecognised option '--n-examples'; did you mean --n\?" -- "$mechlens" data --task logic --n-examples 3
 expect did-you-mean-typo 2 "did you mean --checkpoint\?" -- "$mechlens" patch --chekpoint "$ck"
 
+expect task-of-checkpoint 2 "logic_3l3h.safetensors was trained on the logic task \(its metadata records task=logic\)" -- \
+  "$mechlens" patch --checkpoint "$(dirname "$0")/../../data/checkpoints/logic_3l3h.safetensors" --task matching --n 2
+
 # The CLI itself: help, version, verbose locations.
 expect help-command 0 "usage: mechlens patch" -- "$mechlens" help patch
 expect version 0 "^mechlens [0-9]+\.[0-9]+\.[0-9]+$" -- "$mechlens" --version
