@@ -53,7 +53,7 @@ int run_run(const std::vector<std::string>& args) {
       ("cache", po::value<std::vector<std::string>>()->multitoken()->composing(),
        "hooks to cache: names, globs (blocks.*.attn.hook_pattern) or shorthand (pattern); '*' = all")
       ("save-cache", po::value<std::string>(), "write cached activations, tokens and logits to this .safetensors")
-      ("format", po::value<std::string>()->default_value("text"), "output format: text or json");
+      ("format", po::value<std::string>()->default_value("text"), "output format: text or json (with --cache: {predictions, cache: [{name, dims, shape}]})");
   // clang-format on
   po::variables_map vm;
   if (!parse_options("run", "--checkpoint CK (--tokens IDS... | --tokens-file F) [--top-k K] [--cache PATTERN...]",
@@ -112,7 +112,15 @@ int run_run(const std::vector<std::string>& args) {
     }
     json_out.push_back({{"prompt", prompts[b]}, {"top_k", predictions}});
   }
-  if (format == "json") fmt::print("{}\n", json_out.dump(2));
+  if (format == "json" && cache.empty()) fmt::print("{}\n", json_out.dump(2));
+  if (format == "json" && !cache.empty()) {
+    // With --cache, the JSON also names what each hook held (values: --save-cache).
+    nlohmann::ordered_json hooks = nlohmann::ordered_json::array();
+    for (const auto& name : cache.names()) {
+      hooks.push_back({{"name", name}, {"dims", cache.dims(name)}, {"shape", cache.at(name).sizes().vec()}});
+    }
+    fmt::print("{}\n", nlohmann::ordered_json{{"predictions", json_out}, {"cache", hooks}}.dump(2));
+  }
   if (!cache.empty() && format == "text") print_cache_summary(cache, batch.attention_mask);
   if (vm.count("save-cache")) {
     NamedTensors tensors{{"tokens", batch.tokens}, {"logits", logits}};

@@ -58,6 +58,8 @@ expect did-you-mean-typo 2 "did you mean --checkpoint\?" -- "$mechlens" patch --
 expect task-of-checkpoint 2 "logic_3l3h.safetensors was trained on the logic task \(its metadata records task=logic\)" -- \
   "$mechlens" patch --checkpoint "$(dirname "$0")/../../data/checkpoints/logic_3l3h.safetensors" --task matching --n 2
 
+expect run-json-cache 0 "^ok$" -- bash -c "'$mechlens' run --checkpoint '$ck' --tokens '1 2 3' --format json --cache pattern | '$python' -c 'import json,sys; d=json.load(sys.stdin); assert d[\"cache\"][0][\"name\"]==\"blocks.0.attn.hook_pattern\" and d[\"cache\"][0][\"shape\"]==[1,4,3,3], d; print(\"ok\")'"
+
 # The CLI itself: help, version, verbose locations.
 expect help-command 0 "usage: mechlens patch" -- "$mechlens" help patch
 expect version 0 "^mechlens [0-9]+\.[0-9]+\.[0-9]+$" -- "$mechlens" --version
