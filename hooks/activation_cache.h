@@ -2,7 +2,7 @@
 // A plain container; analyses over cached activations live in analyses/, not here.
 #pragma once
 
-#include <ATen/core/Tensor.h>
+#include <torch/types.h>  // torch::Tensor
 
 #include <map>
 #include <string>

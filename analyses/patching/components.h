@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include <ATen/core/Tensor.h>
+#include <torch/types.h>  // torch::Tensor
 
 #include "runtime/config.h"
 

@@ -2,7 +2,7 @@
 // read from the logits at each prompt's answer position. Formulas: docs/PATCHING.md.
 #pragma once
 
-#include <ATen/core/Tensor.h>
+#include <torch/types.h>  // torch::Tensor
 
 #include <string>
 

@@ -5,7 +5,7 @@
 // cached keys and values of earlier positions) and unembeds only the answer positions.
 #pragma once
 
-#include <ATen/core/Tensor.h>
+#include <torch/types.h>  // torch::Tensor
 
 #include <cstdint>
 #include <string>

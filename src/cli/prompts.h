@@ -2,7 +2,7 @@
 // into a batch with an attention mask.
 #pragma once
 
-#include <ATen/core/Tensor.h>
+#include <torch/types.h>  // torch::Tensor
 
 #include "store/recorder.h"
 

@@ -3,7 +3,7 @@
 // Every inconsistency is reported with the file path and the tensor's name.
 #pragma once
 
-#include <ATen/core/Tensor.h>
+#include <torch/types.h>  // torch::Tensor
 
 #include <map>
 #include <string>

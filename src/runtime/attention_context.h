@@ -2,7 +2,7 @@
 // Built once per forward by the model (runtime/model.cpp), not once per layer.
 #pragma once
 
-#include <ATen/core/Tensor.h>
+#include <torch/types.h>  // torch::Tensor
 
 namespace mechlens {
 

@@ -2,8 +2,8 @@
 // of examples, positions and heads. Used by analyses (e.g. patching takes clean activations here).
 #pragma once
 
-#include <ATen/core/Tensor.h>
 #include <H5Cpp.h>
+#include <torch/types.h>  // torch::Tensor
 
 #include <cstdint>
 #include <memory>

@@ -1,5 +1,7 @@
 #include "store/record_rewrite.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <vector>
 
@@ -118,9 +120,8 @@ void copy_record_prefix(const H5::H5File& source, const H5::H5File& target, int6
     for (hsize_t i = 0; i < from.getNumObjs(); ++i) {
       if (from.getObjTypeByIdx(i) != H5G_DATASET) continue;
       const std::string name = from.getObjnameByIdx(i);
-      copy_dataset_prefix(
-          from.getId(), to.getId(), name, rows,
-          source_path + ": " + (std::string(group_name) == "/" ? "/" : std::string(group_name) + "/") + name);
+      const std::string folder = std::string(group_name) == "/" ? "/" : std::string(group_name) + "/";
+      copy_dataset_prefix(from.getId(), to.getId(), name, rows, fmt::format("{}: {}{}", source_path, folder, name));
     }
   }
 }

@@ -3,8 +3,8 @@
 // leaves a file at the final path. A partial file can be resumed from its last complete batch.
 #pragma once
 
-#include <ATen/core/Tensor.h>
 #include <H5Cpp.h>
+#include <torch/types.h>  // torch::Tensor
 
 #include <map>
 #include <memory>

@@ -2,7 +2,7 @@
 // head selections applied) into a RecordWriter, with a progress bar on stderr.
 #pragma once
 
-#include <ATen/core/Tensor.h>
+#include <torch/types.h>  // torch::Tensor
 
 #include <map>
 #include <string>

@@ -4,8 +4,8 @@
 // removes the partial file: nothing is ever left at PATH looking complete.
 #pragma once
 
-#include <ATen/core/Tensor.h>
 #include <H5Cpp.h>
+#include <torch/types.h>  // torch::Tensor
 
 #include <cstdint>
 #include <functional>

@@ -2,7 +2,7 @@
 // the model must produce the answer (the label position for matching, every proof token for logic).
 #pragma once
 
-#include <ATen/core/Tensor.h>
+#include <torch/types.h>  // torch::Tensor
 
 #include <vector>
 

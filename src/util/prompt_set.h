@@ -2,7 +2,7 @@
 // recorder and the analyses read, and what a record stores.
 #pragma once
 
-#include <ATen/core/Tensor.h>
+#include <torch/types.h>  // torch::Tensor
 
 #include <cstdint>
 #include <map>
