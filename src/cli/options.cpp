@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "cli/command.h"
+#include "util/edit_distance.h"
 
 namespace mechlens::cli {
 namespace {
@@ -36,22 +37,6 @@ void check_output_paths(const po::variables_map& vm) {
       throw UsageError{fmt::format("--{} '{}' exists; add --force to replace it", option, path)};
     }
   }
-}
-
-// Edit distance of two option names, for "did you mean".
-size_t edit_distance(const std::string& a, const std::string& b) {
-  std::vector<size_t> row(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    size_t diagonal = row[0];
-    row[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      const size_t up = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diagonal = up;
-    }
-  }
-  return row[b.size()];
 }
 
 // The command's option closest to an unknown one: a prefix of it (--n for --n-examples) or within a
