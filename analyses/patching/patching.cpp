@@ -298,12 +298,10 @@ torch::Tensor differs(const torch::Tensor& source, const torch::Tensor& target) 
 }
 
 // Whether differs() holds anywhere in positions [begin, end) of prompt b at `head` (-1: no head axis).
-bool changed_in(const torch::Tensor& changed, const ActivationLayout& layout, int64_t b, int64_t head, int64_t begin,
-                int64_t end) {
-  const bool* data = changed.data_ptr<bool>();
-  const std::vector<int64_t> strides = changed.strides().vec();
+bool changed_in(const bool* changed, const std::vector<int64_t>& strides, const ActivationLayout& layout, int64_t b,
+                int64_t head, int64_t begin, int64_t end) {
   for (int64_t p = begin; p < end; ++p) {
-    if (data[layout.offset(strides, b, p, std::max<int64_t>(head, 0))]) return true;
+    if (changed[layout.offset(strides, b, p, std::max<int64_t>(head, 0))]) return true;
   }
   return false;
 }
@@ -369,9 +367,11 @@ PatchResult PatchingSession::run(const Component& component, const PatchOptions&
     torch::Tensor changed;
     if (options.skip_unchanged) changed = differs(sources[layer], activation(into_clean, component.hook_name(layer)));
     SiteChanges changes;
+    std::vector<int64_t> strides;
     if (changed.defined()) {
+      strides = changed.strides().vec();
       changes = [&](const InterventionSite& site, int64_t b, int64_t begin, int64_t end) {
-        return changed_in(changed, act_layout, b, site.head, begin, end);
+        return changed_in(changed.data_ptr<bool>(), strides, act_layout, b, site.head, begin, end);
       };
     }
     std::vector<Pack> layer_packs = plan_layer(plan.sites, layer, shape, range, changes);

@@ -10,6 +10,7 @@
 #include "store/h5_util.h"
 #include "store/record_rewrite.h"
 #include "util/error.h"
+#include "util/json_text.h"
 #include "util/output_file.h"
 
 #ifndef MECHLENS_VERSION
@@ -113,15 +114,8 @@ RecordWriter RecordWriter::resume(const std::string& final_path, const RecordSet
       const std::string stored = h5::read_string_attr(*interrupted, "resume_key");
       const std::string wanted = resume_key(settings, provenance, n_planned);
       if (stored != wanted) {
-        const auto a = nlohmann::json::parse(stored), b = nlohmann::json::parse(wanted);
-        std::vector<std::string> differences;
-        for (const auto& item : b.items()) {
-          if (!a.contains(item.key()) || a[item.key()] != item.value()) {
-            differences.push_back(fmt::format("{}: file has {}, this run {}", item.key(),
-                                              a.contains(item.key()) ? a[item.key()].dump() : "(none)",
-                                              item.value().dump()));
-          }
-        }
+        const std::vector<std::string> differences =
+            json_differences(nlohmann::json::parse(stored), nlohmann::json::parse(wanted), "file has", "this run");
         MECHLENS_FAIL(StoreError, "--resume: {} was started with other settings or inputs: {}", writer.partial_path_,
                       fmt::join(differences, "; "));
       }

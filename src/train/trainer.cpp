@@ -16,6 +16,7 @@
 #include "io/checkpoint.h"
 #include "train/sequences.h"
 #include "util/error.h"
+#include "util/json_text.h"
 #include "util/output_file.h"
 #include "util/parse.h"
 #include "util/progress.h"
@@ -134,15 +135,7 @@ int64_t load_state(torch::optim::AdamW& optimizer, const std::string& out, const
                  path, out);
   const std::string stored_key = read_text(archive, "resume_key");
   if (!stored_key.empty() && nlohmann::json::parse(stored_key) != key) {
-    const nlohmann::json stored = nlohmann::json::parse(stored_key);
-    std::vector<std::string> differences;
-    for (const auto& item : key.items()) {
-      if (!stored.contains(item.key()) || stored[item.key()] != item.value()) {
-        differences.push_back(fmt::format("{}: run {}, now {}", item.key(),
-                                          stored.contains(item.key()) ? stored[item.key()].dump() : "(none)",
-                                          item.value().dump()));
-      }
-    }
+    const std::vector<std::string> differences = json_differences(nlohmann::json::parse(stored_key), key, "run", "now");
     MECHLENS_FAIL(InputError, "--resume: {} was trained with other settings: {}", out, fmt::join(differences, "; "));
   }
   try {

@@ -89,6 +89,18 @@ MECHLENS_INSTANTIATE_JSON_TEXT(CheckpointError)
 MECHLENS_INSTANTIATE_JSON_TEXT(StoreError)
 #undef MECHLENS_INSTANTIATE_JSON_TEXT
 
+std::vector<std::string> json_differences(const nlohmann::json& before, const nlohmann::json& after,
+                                          const std::string& before_label, const std::string& after_label) {
+  std::vector<std::string> differences;
+  for (const auto& item : after.items()) {
+    if (before.contains(item.key()) && before[item.key()] == item.value()) continue;
+    differences.push_back(fmt::format("{}: {} {}, {} {}", item.key(), before_label,
+                                      before.contains(item.key()) ? json_excerpt(before[item.key()]) : "(none)",
+                                      after_label, json_excerpt(item.value())));
+  }
+  return differences;
+}
+
 std::string json_excerpt(const nlohmann::json& value, size_t max_chars) {
   std::string text = value.dump();
   if (text.size() > max_chars) text = text.substr(0, max_chars) + "...";

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include <string>
+#include <vector>
 
 namespace mechlens {
 
@@ -21,6 +22,11 @@ nlohmann::json parse_json_text(const std::string& text, const std::string& what)
 /// Reads and parses the JSON file at `path` (a regular file; errors name the path).
 template <typename ErrorType>
 nlohmann::json read_json_file(const std::string& path);
+
+/// "key: <before_label> X, <after_label> Y" for each key of `after` whose value differs in `before`
+/// (a key missing from `before` reads "(none)"): why a resumed run's settings do not match.
+std::vector<std::string> json_differences(const nlohmann::json& before, const nlohmann::json& after,
+                                          const std::string& before_label, const std::string& after_label);
 
 /// `value` for an error message, cut to `max_chars` (a value of any size stays a short message).
 std::string json_excerpt(const nlohmann::json& value, size_t max_chars = 80);
