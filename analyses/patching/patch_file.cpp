@@ -14,6 +14,41 @@ namespace {
 void write_result(const H5::Group& group, const PatchResult& result, const std::string& prefix) {
   write_tensor(group, prefix + "metric", result.metric, result.dims);
   write_tensor(group, prefix + "normalised", result.normalised, result.dims);
+  if (result.per_prompt.defined()) {
+    std::vector<std::string> dims = result.dims;
+    dims.push_back("batch");
+    write_tensor(group, prefix + "per_prompt", result.per_prompt, dims);
+  }
+}
+
+void write_grouped(const H5::Group& parent, const GroupedPatchResult& grouped, const std::vector<std::string>& dims) {
+  H5::Group group = parent.createGroup("groups");
+  h5::write_attr(group, "group_by", grouped.groups.by);
+  h5::write_strings(group, "label_group", grouped.groups.labels);
+  std::vector<std::string> group_dims{"group"};
+  group_dims.insert(group_dims.end(), dims.begin(), dims.end());
+  write_tensor(group, "count", grouped.count, {"group"});
+  write_tensor(group, "clean_metric", grouped.clean_metric, {"group"});
+  write_tensor(group, "corrupted_metric", grouped.corrupted_metric, {"group"});
+  write_tensor(group, "metric", grouped.metric, group_dims);
+  write_tensor(group, "metric_std", grouped.metric_std, group_dims);
+  write_tensor(group, "normalised", grouped.normalised, group_dims);
+}
+
+nlohmann::json grouped_json(const GroupedPatchResult& grouped) {
+  auto values = [](const torch::Tensor& t) {
+    torch::Tensor flat = t.to(torch::kFloat64).contiguous().flatten();
+    return std::vector<double>(flat.data_ptr<double>(), flat.data_ptr<double>() + flat.numel());
+  };
+  torch::Tensor count = grouped.count.to(torch::kLong).contiguous();
+  return {{"group_by", grouped.groups.by},
+          {"labels", grouped.groups.labels},
+          {"count", std::vector<int64_t>(count.data_ptr<int64_t>(), count.data_ptr<int64_t>() + count.numel())},
+          {"clean_metric", values(grouped.clean_metric)},
+          {"corrupted_metric", values(grouped.corrupted_metric)},
+          {"metric", values(grouped.metric)},
+          {"metric_std", values(grouped.metric_std)},
+          {"normalised", values(grouped.normalised)}};
 }
 
 nlohmann::json result_json(const PatchResult& result) {
@@ -60,17 +95,62 @@ std::string top_components(const PatchResult& result, int64_t top) {
   return out;
 }
 
-void write_patch_file(const std::string& path, const PatchingInputs& inputs, const std::vector<PatchRecord>& records,
-                      const std::optional<CircuitReport>& circuit, const PatchProvenance& provenance) {
+std::string top_components_by_group(const PatchResult& result, const GroupedPatchResult& grouped, int64_t top) {
+  torch::Tensor scores = result.normalised.flatten().nan_to_num(0.0);
+  const int64_t k = std::min<int64_t>(top, scores.numel());
+  torch::Tensor order = std::get<1>(scores.abs().topk(k));
+  const int64_t groups = grouped.groups.size();
+  // The spread in normalised units: the metric's std over the group's prompts, divided by the
+  // group's |clean - corrupted| (the normalisation's denominator).
+  torch::Tensor scale = (grouped.clean_metric - grouped.corrupted_metric).abs().to(torch::kFloat64);
+  std::string out =
+      fmt::format("  by {} (normalised score +- spread over the group's prompts):\n  {:<32}", grouped.groups.by, "");
+  for (int64_t g = 0; g < groups; ++g) {
+    out += fmt::format(" {:>19}",
+                       fmt::format("{} (n={})", grouped.groups.labels[size_t(g)], grouped.count[g].item<int64_t>()));
+  }
+  out += "\n";
+  for (int64_t i = 0; i < k; ++i) {
+    const int64_t flat = order[i].item<int64_t>();
+    out += fmt::format("  {:<32}", describe_index(result, flat));
+    for (int64_t g = 0; g < groups; ++g) {
+      const double score = grouped.normalised[g].flatten()[flat].item<double>();
+      const double spread = grouped.metric_std[g].flatten()[flat].item<double>() / scale[g].item<double>();
+      out += fmt::format(" {:>19}", fmt::format("{:+.3f} +- {:.3f}", score, spread));
+    }
+    out += "\n";
+  }
+  return out;
+}
+
+void write_patch_file(const std::string& path, const PatchFileContents& contents,
+                      const std::vector<PatchRecord>& records, const std::optional<CircuitReport>& circuit,
+                      const PatchProvenance& provenance) {
   write_result_file(path, "mechlens-patching", kPatchFormatVersion, [&](H5::H5File& file) {
     write_provenance(file, provenance);
 
+    const PatchingInputs& inputs = contents.inputs;
     H5::Group prompts = file.createGroup("prompts");
     write_tensor(prompts, "clean", inputs.clean, {"batch", "pos"});
     write_tensor(prompts, "corrupted", inputs.corrupted, {"batch", "pos"});
     write_tensor(prompts, "answer_pos", inputs.answer_pos, {"batch"});
     write_tensor(prompts, "correct", inputs.correct, {"batch"});
     write_tensor(prompts, "wrong", inputs.wrong, {"batch"});
+    if (contents.clean_per_prompt.defined()) {
+      write_tensor(prompts, "clean_metric", contents.clean_per_prompt, {"batch"});
+      write_tensor(prompts, "corrupted_metric", contents.corrupted_per_prompt, {"batch"});
+    }
+    if (!contents.prompt_groups.empty()) h5::write_strings(prompts, "group", contents.prompt_groups);
+    if (!contents.annotations.empty()) {
+      H5::Group annotations = prompts.createGroup("annotations");
+      for (const auto& [name, tensor] : contents.annotations) {
+        const auto dims = contents.annotation_dims.find(name);
+        write_tensor(annotations, name, tensor,
+                     dims != contents.annotation_dims.end() && dims->second.size() == size_t(tensor.dim())
+                         ? dims->second
+                         : std::vector<std::string>{});
+      }
+    }
 
     H5::Group results = file.createGroup("results");
     for (const PatchRecord& record : records) {
@@ -93,6 +173,7 @@ void write_patch_file(const std::string& path, const PatchingInputs& inputs, con
         write_result(group, *record.attribution, "attribution_");
         h5::write_attr(group, "attribution_correlation", record.attribution_correlation);
       }
+      if (record.grouped) write_grouped(group, *record.grouped, exact.dims);
     }
     if (circuit) {
       H5::Group group = file.createGroup("circuit");
@@ -125,6 +206,7 @@ std::string patch_json(const std::vector<PatchRecord>& records, const std::optio
       entry["attribution"] = result_json(*record.attribution);
       entry["attribution_correlation"] = record.attribution_correlation;
     }
+    if (record.grouped) entry["groups"] = grouped_json(*record.grouped);
     json["results"][record.exact.component.name()] = entry;
   }
   if (circuit) {

@@ -110,6 +110,8 @@ PatchingSession::PatchingSession(HookedTransformer model, PatchingInputs inputs,
   metric_ = Metric(metric, inputs_, clean_logits_);
   clean_metric_ = metric_.mean(clean_logits_).item<double>();
   corrupted_metric_ = metric_.mean(corrupted_logits_).item<double>();
+  clean_per_prompt_ = metric_.per_prompt(clean_logits_).to(torch::kCPU, torch::kFloat32);
+  corrupted_per_prompt_ = metric_.per_prompt(corrupted_logits_).to(torch::kCPU, torch::kFloat32);
 }
 
 torch::Tensor PatchingSession::answer_logits(const torch::Tensor& logits) const {
@@ -174,24 +176,6 @@ const torch::Tensor& PatchingSession::activation(bool clean, const std::string& 
   ensure_cached(hook_name.substr(dot + 1));
   return (clean ? clean_cache_ : corrupted_cache_).at(hook_name);
 }
-
-namespace {
-
-void validate_spans(const std::vector<PositionSpan>& spans, int64_t batch, int64_t n_pos) {
-  for (const PositionSpan& span : spans) {
-    MECHLENS_CHECK(InputError, int64_t(span.per_prompt.size()) == batch,
-                   "span '{}' has positions for {} prompts, expected one [begin, end) per prompt ({})", span.name,
-                   span.per_prompt.size(), batch);
-    for (size_t b = 0; b < span.per_prompt.size(); ++b) {
-      const auto [begin, end] = span.per_prompt[b];
-      MECHLENS_CHECK(InputError, 0 <= begin && begin <= end && end <= n_pos,
-                     "span '{}' of prompt {} is [{}, {}), outside the {} prompt positions", span.name, b, begin, end,
-                     n_pos);
-    }
-  }
-}
-
-}  // namespace
 
 PatchingSession::Layout PatchingSession::layout(const Component& component, const PatchOptions& options) const {
   const ModelConfig& config = model_->config();
@@ -429,6 +413,9 @@ PatchResult PatchingSession::run(const Component& component, const PatchOptions&
   }
   progress.finish();
   result.metric = site_prompt.mean(1).to(torch::kFloat32).view(plan.shape);
+  std::vector<int64_t> per_prompt_shape = plan.shape;
+  per_prompt_shape.push_back(batch);
+  result.per_prompt = site_prompt.to(torch::kFloat32).view(per_prompt_shape);
   result.normalised = normalise(result.metric, result.direction, clean_metric_, corrupted_metric_);
   return result;
 }
@@ -441,6 +428,8 @@ PatchResult PatchingSession::run_naive(const Component& component, const PatchOp
   const bool into_clean = result.direction == Direction::kNoising;
   const torch::Tensor& target_tokens = into_clean ? inputs_.clean : inputs_.corrupted;
   torch::Tensor flat_metric = result.metric.view({-1});
+  torch::Tensor site_prompt = torch::zeros({int64_t(plan.sites.size()), inputs_.batch()});  // [sites, batch]
+  const torch::Tensor all_prompts = torch::arange(inputs_.batch(), torch::kLong).to(inputs_.clean.device());
   std::map<int64_t, torch::Tensor> sources;  // layer -> [batch, ...]
   for (const InterventionSite& site : plan.sites) {
     if (!sources.count(site.layer)) sources[site.layer] = source_activation(component, site.layer, options);
@@ -461,8 +450,13 @@ PatchResult PatchingSession::run_naive(const Component& component, const PatchOp
       return out;
     };
     torch::Tensor logits = model_->run_with_hooks(target_tokens, {{component.hook_name(site.layer), patch}});
-    flat_metric[site.flat] = metric_.mean(answer_logits(logits)).item<double>();
+    const torch::Tensor per_prompt = metric_.per_prompt(answer_logits(logits), all_prompts).to(torch::kCPU);
+    site_prompt[site.flat] = per_prompt;
+    flat_metric[site.flat] = per_prompt.to(torch::kFloat64).mean().item<double>();
   }
+  std::vector<int64_t> per_prompt_shape = plan.shape;
+  per_prompt_shape.push_back(inputs_.batch());
+  result.per_prompt = site_prompt.view(per_prompt_shape);
   result.normalised = normalise(result.metric, result.direction, clean_metric_, corrupted_metric_);
   return result;
 }

@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/selection.h"
 #include "hooks/activation_cache.h"
 #include "patching/components.h"
 #include "patching/metrics.h"
@@ -24,12 +25,6 @@ namespace mechlens {
 enum class Ablation { kNone, kZero, kMean, kResample };
 Ablation parse_ablation(const std::string& text);  // none | zero | mean | resample
 std::string ablation_name(Ablation ablation);
-
-/// A named prompt region ("query", "queried_rule") whose positions may differ per prompt.
-struct PositionSpan {
-  std::string name;
-  std::vector<std::pair<int64_t, int64_t>> per_prompt;  // [batch]: [begin, end); begin == end: absent
-};
 
 struct PatchOptions {
   Direction direction = Direction::kDenoising;  // ablations always run on the clean prompts
@@ -49,6 +44,8 @@ struct PatchResult {
   std::vector<std::vector<int64_t>> labels;  // per dim: the layer, position or head of each index
   torch::Tensor metric;                      // float [dims...]: metric of each patched run (batch mean)
   torch::Tensor normalised;                  // same shape; see normalise()
+  torch::Tensor per_prompt;                  // float [dims..., batch]: metric per patched run and prompt
+                                             // (exact and naive; undefined for attribution)
   double clean_metric = 0, corrupted_metric = 0;
   Direction direction = Direction::kDenoising;
   MetricKind metric_kind = MetricKind::kLogitDiff;
@@ -83,6 +80,9 @@ class PatchingSession {
 
   double clean_metric() const { return clean_metric_; }
   double corrupted_metric() const { return corrupted_metric_; }
+  /// The unpatched runs' metric per prompt: float [batch].
+  const torch::Tensor& clean_per_prompt() const { return clean_per_prompt_; }
+  const torch::Tensor& corrupted_per_prompt() const { return corrupted_per_prompt_; }
   const PatchingInputs& inputs() const { return inputs_; }
   HookedTransformer& model() { return model_; }
   const Metric& metric() const { return metric_; }
@@ -103,6 +103,7 @@ class PatchingSession {
   ActivationCache clean_cache_, corrupted_cache_;
   torch::Tensor clean_logits_, corrupted_logits_;  // [batch, d_vocab] at the answer positions
   double clean_metric_ = 0, corrupted_metric_ = 0;
+  torch::Tensor clean_per_prompt_, corrupted_per_prompt_;  // float [batch]
 };
 
 /// Pearson correlation of two equally shaped results (attribution vs exact).

@@ -229,6 +229,17 @@ Example LogicTask::counterfactual(const Example& clean, Rng&) const {
                       notes.at("structure")[1] != 0, notes.at("fact_order"), truths, notes.at("queried_chain")[0] != 0);
 }
 
+std::vector<std::string> LogicTask::token_strings() const {
+  std::vector<std::string> strings;
+  for (int64_t token = 0; token < kVocab; ++token) {
+    // The renderer drops the closing markers; as labels every id needs a visible, distinct string.
+    if (token == kEndFact) strings.push_back("</facts>");
+    else if (token == kEndQuery) strings.push_back("</query>");
+    else strings.push_back(word(token));
+  }
+  return strings;
+}
+
 std::string LogicTask::render(const Example& example) const {
   std::string text;
   auto append = [&text](const std::vector<int64_t>& tokens) {

@@ -33,6 +33,7 @@ class LogicTask : public Task {
 
   std::string name() const override { return "logic"; }
   std::string settings_json() const override;
+  std::vector<std::string> token_strings() const override;
   int64_t vocab_size() const override { return logic_tokens::kVocab; }
   int64_t max_sequence_length() const override;
   Example sample(Rng& rng) const override;

@@ -231,6 +231,12 @@ Example MatchingTask::counterfactual(const Example& clean, Rng& rng) const {
   return corrupt;
 }
 
+std::vector<std::string> MatchingTask::token_strings() const {
+  std::vector<std::string> strings{"<pad>"};  // ids 1..200 are node names (and hop counts) as numbers
+  for (int64_t token = 1; token < kVocab; ++token) strings.push_back(std::to_string(token));
+  return strings;
+}
+
 std::string MatchingTask::render(const Example& example) const {
   std::vector<std::string> edges;
   const int64_t query_pos = example.annotations.at("query_pos")[0];

@@ -34,6 +34,7 @@ class MatchingTask : public Task {
 
   std::string name() const override { return "matching"; }
   std::string settings_json() const override;
+  std::vector<std::string> token_strings() const override;
   int64_t vocab_size() const override { return kVocab; }
   int64_t max_sequence_length() const override { return settings_.seq_len + 1; }
   Example sample(Rng& rng) const override;

@@ -28,6 +28,9 @@ class Task {
   /// JSON of the task's settings, stored with generated data.
   virtual std::string settings_json() const = 0;
   virtual int64_t vocab_size() const = 0;
+  /// A readable, distinct string per token id [vocab_size] (written into output files as `vocab`,
+  /// used to label positions and decode predictions).
+  virtual std::vector<std::string> token_strings() const = 0;
   /// Longest prompt + answer the task produces (a model's n_ctx must cover it to train on it).
   virtual int64_t max_sequence_length() const = 0;
   virtual Example sample(Rng& rng) const = 0;

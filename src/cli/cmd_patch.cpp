@@ -4,11 +4,9 @@
 #include <torch/torch.h>
 
 #include <algorithm>
-#include <cctype>
 #include <fstream>
 #include <iostream>
 #include <optional>
-#include <sstream>
 
 #include <nlohmann/json.hpp>
 
@@ -16,6 +14,8 @@
 #include "cli/options.h"
 #include "cli/prompts.h"
 #include "cli/task_input.h"
+#include "core/grouping.h"
+#include "core/selection.h"
 #include "io/checkpoint.h"
 #include "patching/circuit.h"
 #include "patching/patch_file.h"
@@ -38,6 +38,25 @@ torch::Tensor equal_length_tokens(const PromptSet& set, const std::string& sourc
 
 torch::Tensor load_equal_length(const std::string& path) { return equal_length_tokens(load_prompt_set(path), path); }
 
+// `--group-by NAME`: the task's data group ("group"), or an annotation with one value per prompt.
+std::optional<PromptGroups> prompt_groups(const po::variables_map& vm, const PatchFileContents& contents) {
+  if (!vm.count("group-by")) return std::nullopt;
+  const std::string by = vm["group-by"].as<std::string>();
+  if (by == "group" && !contents.prompt_groups.empty()) return groups_from_names(by, contents.prompt_groups);
+  std::vector<std::string> known;
+  if (!contents.prompt_groups.empty()) known.push_back("group");
+  for (const auto& [name, tensor] : contents.annotations) {
+    if (name == by) return groups_from_values(by, tensor);
+    if (tensor.dim() == 1 || (tensor.dim() == 2 && tensor.size(1) == 1)) known.push_back(name);
+  }
+  MECHLENS_CHECK(InputError, !known.empty(),
+                 "--group-by {}: these prompts carry no annotations; use --task, or a record made with --task as "
+                 "--clean",
+                 by);
+  MECHLENS_FAIL(InputError, "--group-by {}: the prompts have no annotation '{}'; one value per prompt: {}", by, by,
+                fmt::join(known, ", "));
+}
+
 // "correct wrong" token pairs, one line per prompt.
 std::pair<torch::Tensor, torch::Tensor> load_answers(const std::string& path, int64_t batch) {
   std::vector<Prompt> lines = read_prompt_file(path);
@@ -52,50 +71,10 @@ std::pair<torch::Tensor, torch::Tensor> load_answers(const std::string& path, in
   return {torch::tensor(correct, torch::kLong), torch::tensor(wrong, torch::kLong)};
 }
 
-// Every named span of the task, at the clean prompts' positions.
-std::vector<PositionSpan> task_spans(const Task& task, const std::vector<Example>& clean) {
-  std::vector<PositionSpan> spans;
-  for (const std::string& name : task.span_names()) spans.push_back({name, {}});
-  for (const Example& example : clean) {
-    const auto positions = task.span_positions(example);
-    for (size_t i = 0; i < spans.size(); ++i) spans[i].per_prompt.push_back(positions[i]);
-  }
-  return spans;
-}
-
-// `--positions` naming spans ("query,queried_rule" or "spans" for all): the named subset, in order.
-// Returns nothing for a numeric spec (all, -5:, 3,7).
-std::optional<std::vector<PositionSpan>> named_spans(const std::string& spec, const std::vector<PositionSpan>& known,
-                                                     bool from_task) {
-  // Named only when every comma-separated part is an identifier: "3:x" is a malformed index
-  // selection (reported by IndexSpec with the bad part), not an unknown span.
-  auto is_identifier = [](const std::string& part) {
-    return !part.empty() && (std::isalpha(static_cast<unsigned char>(part[0])) || part[0] == '_') &&
-           std::all_of(part.begin(), part.end(),
-                       [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
-  };
-  std::vector<std::string> parts;
-  std::stringstream split(spec);
-  for (std::string part; std::getline(split, part, ',');) parts.push_back(part);
-  const bool named = spec != "all" && !parts.empty() && std::all_of(parts.begin(), parts.end(), is_identifier);
-  if (!named) return std::nullopt;
-  if (!from_task)
-    throw UsageError{fmt::format("--positions {}: named spans come from a task's annotations; use --task", spec)};
-  if (spec == "spans") return known;
-  std::vector<std::string> names;
-  for (const auto& span : known) names.push_back(span.name);
-  std::vector<PositionSpan> chosen;
-  for (const std::string& name : parts) {
-    const auto found = std::find(names.begin(), names.end(), name);
-    MECHLENS_CHECK(InputError, found != names.end(),
-                   "--positions: unknown span '{}'; this task names {} (or 'spans' for all)", name,
-                   fmt::join(names, ", "));
-    chosen.push_back(known[size_t(found - names.begin())]);
-  }
-  return chosen;
-}
-
-PatchingInputs inputs_from_task(const po::variables_map& vm, std::vector<PositionSpan>& spans) {
+// Task prompts with their counterfactual pairs; `contents` also takes the task's annotations, data
+// groups and token strings for the result file.
+PatchingInputs inputs_from_task(const po::variables_map& vm, std::vector<PositionSpan>& spans,
+                                PatchFileContents& contents) {
   TaskPrompts generated = generate_task_prompts(vm, /*pairs=*/true);
   spans = task_spans(*generated.task, generated.examples);
   const std::string expected_pairs = generated.task->name() == "logic" ? "query-flip" : "query-node";
@@ -109,17 +88,24 @@ PatchingInputs inputs_from_task(const po::variables_map& vm, std::vector<Positio
   const int64_t longest = inputs.clean.size(1);
   for (const auto& [name, tensor] : prompts.annotations) {
     if (name == "corrupt_tokens") inputs.corrupted = tensor.narrow(1, 0, longest).contiguous();
+    else contents.annotations.emplace_back(name, tensor);
     if (name == "answer") inputs.correct = tensor.select(1, 0).contiguous();
     if (name == "corrupt_answer") inputs.wrong = tensor.select(1, 0).contiguous();
   }
+  contents.annotation_dims = prompts.annotation_dims;
+  for (const Example& example : generated.examples) contents.prompt_groups.push_back(example.group);
   inputs.answer_pos = torch::full({inputs.clean.size(0)}, longest - 1, torch::kLong);
   return inputs;
 }
 
-PatchingInputs inputs_from_files(const po::variables_map& vm, HookedTransformer& model) {
+// Prompt files; a record given as --clean also lends its annotations to `contents`.
+PatchingInputs inputs_from_files(const po::variables_map& vm, HookedTransformer& model, PatchFileContents& contents) {
   PatchingInputs inputs;
   const std::string clean_path = vm["clean"].as<std::string>(), corrupted_path = vm["corrupted"].as<std::string>();
-  inputs.clean = load_equal_length(clean_path);
+  const PromptSet clean = load_prompt_set(clean_path);
+  inputs.clean = equal_length_tokens(clean, clean_path);
+  contents.annotations = clean.annotations;
+  contents.annotation_dims = clean.annotation_dims;
   inputs.corrupted = load_equal_length(corrupted_path);
   MECHLENS_CHECK(InputError, inputs.corrupted.sizes() == inputs.clean.sizes(),
                  "{} holds {} prompts of {} tokens but {} holds {} of {}: clean and corrupted prompts must pair up",
@@ -179,11 +165,11 @@ PatchOptions patch_options_from(const po::variables_map& vm, const ModelConfig& 
                     "or choose a by-position component (e.g. head_z)",
                     positions, vm["component"].as<std::string>())};
   }
-  if (auto chosen = named_spans(positions, spans, from_task)) {
-    options.spans = std::move(*chosen);
+  const PositionSelection selection = PositionSelection::parse(positions, "--positions", from_task ? &spans : nullptr);
+  if (selection.named()) {
+    options.spans = selection.spans();
   } else {
-    options.positions =
-        IndexSpec::parse(positions, "--positions").resolve(n_pos, fmt::format("the prompts ({} tokens)", n_pos));
+    options.positions = selection.indices().resolve(n_pos, fmt::format("the prompts ({} tokens)", n_pos));
   }
   options.layers = IndexSpec::parse(vm["layers"].as<std::string>(), "--layers")
                        .resolve(config.n_layers, fmt::format("the model ({} layers)", config.n_layers));
@@ -192,10 +178,15 @@ PatchOptions patch_options_from(const po::variables_map& vm, const ModelConfig& 
 
 // Each component's sweep (and its attribution estimate), with the summary of its top entries.
 std::vector<PatchRecord> run_sweeps(PatchingSession& session, const std::vector<Component>& components,
-                                    const PatchOptions& options, bool attribution, int64_t top, std::FILE* human) {
+                                    const PatchOptions& options, bool attribution,
+                                    const std::optional<PromptGroups>& groups, int64_t top, std::FILE* human) {
   std::vector<PatchRecord> records;
   for (const Component& component : components) {
-    PatchRecord record{session.run(component, options), std::nullopt, 0.0};
+    PatchRecord record{session.run(component, options), std::nullopt, 0.0, std::nullopt};
+    if (groups) {
+      record.grouped =
+          group_patch_result(record.exact, *groups, session.clean_per_prompt(), session.corrupted_per_prompt());
+    }
     if (attribution) {
       record.attribution = session.attribution(component, options);
       record.attribution_correlation = correlation(record.attribution->normalised, record.exact.normalised);
@@ -206,6 +197,7 @@ std::vector<PatchRecord> run_sweeps(PatchingSession& session, const std::vector<
     if (record.attribution) {
       fmt::print(human, "  attribution patching vs exact: Pearson r = {:.4f}\n", record.attribution_correlation);
     }
+    if (record.grouped) fmt::print(human, "{}", top_components_by_group(record.exact, *record.grouped, top));
     records.push_back(std::move(record));
   }
   return records;
@@ -261,6 +253,7 @@ int run_patch(const std::vector<std::string>& args) {
       ("batch", po::value<int64_t>()->default_value(512), "sequences (patched runs x prompts) per forward")
       ("out", po::value<std::string>(), "HDF5 file for the results")
       ("json", po::value<std::string>(), "also write the results as JSON to this file ('-' = stdout)")
+      ("group-by", po::value<std::string>(), "also score per group of an annotation with one value per prompt (e.g. queried_chain, order; group = the task's data group)")
       ("top", po::value<int64_t>()->default_value(10), "components to list in the summary")
       ("quiet", po::bool_switch(), "no progress bar");
   // clang-format on
@@ -282,7 +275,10 @@ int run_patch(const std::vector<std::string>& args) {
   const std::string checkpoint_sha256 = sha256_file(checkpoint);
   const std::vector<Component> components = parse_components(vm["component"].as<std::string>(), model->config());
   std::vector<PositionSpan> spans;
-  const PatchingInputs inputs = from_task ? inputs_from_task(vm, spans) : inputs_from_files(vm, model);
+  PatchFileContents contents;
+  contents.inputs = from_task ? inputs_from_task(vm, spans, contents) : inputs_from_files(vm, model, contents);
+  const PatchingInputs& inputs = contents.inputs;
+  const std::optional<PromptGroups> groups = prompt_groups(vm, contents);
   const PatchOptions patch_options = patch_options_from(vm, model->config(), components, inputs, spans, from_task);
   std::optional<Circuit> circuit;
   if (vm.count("circuit")) circuit = load_circuit(vm["circuit"].as<std::string>(), model->config(), inputs.positions());
@@ -300,8 +296,10 @@ int run_patch(const std::vector<std::string>& args) {
   if (std::abs(session.clean_metric() - session.corrupted_metric()) < 1e-6) {
     fmt::print(stderr, "warning: clean and corrupted metrics are equal; normalised scores are undefined\n");
   }
-  const std::vector<PatchRecord> records =
-      run_sweeps(session, components, patch_options, vm["attribution"].as<bool>(), vm["top"].as<int64_t>(), human);
+  const std::vector<PatchRecord> records = run_sweeps(session, components, patch_options, vm["attribution"].as<bool>(),
+                                                      groups, vm["top"].as<int64_t>(), human);
+  contents.clean_per_prompt = session.clean_per_prompt();
+  contents.corrupted_per_prompt = session.corrupted_per_prompt();
   std::optional<CircuitReport> report;
   if (circuit) report = run_circuit_check(session, *circuit, human);
 
@@ -312,7 +310,8 @@ int run_patch(const std::vector<std::string>& args) {
     provenance.command_line = fmt::format("mechlens patch {}", fmt::join(args, " "));
     provenance.model_config_json = model->config().to_json().dump();
     provenance.options_json = options_used(vm, from_task, patch_options.ablation).dump();
-    write_patch_file(vm["out"].as<std::string>(), inputs, records, report, provenance);
+    provenance.vocab = known_vocab(checkpoint, from_task ? vm["task"].as<std::string>() : "");
+    write_patch_file(vm["out"].as<std::string>(), contents, records, report, provenance);
     fmt::print(human, "wrote {}\n", vm["out"].as<std::string>());
   }
   if (vm.count("json")) {

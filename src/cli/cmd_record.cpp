@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <filesystem>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 
@@ -10,6 +11,7 @@
 #include "cli/options.h"
 #include "cli/prompts.h"
 #include "cli/task_input.h"
+#include "core/selection.h"
 #include "io/checkpoint.h"
 #include "store/record_reader.h"
 #include "store/recorder.h"
@@ -61,7 +63,8 @@ int run_record(const std::vector<std::string>& args) {
       ("out", po::value<std::string>()->required(), "record to write (.h5)")
       ("batch", po::value<int64_t>()->default_value(32), "prompts per forward pass (bounds memory)")
       ("positions", po::value<std::string>()->default_value("all"),
-       "positions to keep along pos/dest: all, 3, -1, 2:6, -5: (negative = from each prompt's end)")
+       "positions to keep along pos/dest: all, 3, -1, 2:6, -5: (negative = from each prompt's end), or with --task "
+       "its named spans of fixed width (e.g. query; spans = all)")
       ("heads", po::value<std::string>()->default_value("all"), "heads to keep along head dims: all, 0,2, 1:3")
       ("dtype", po::value<std::string>()->default_value("f32"), "storage dtype: f32 or f16 (IEEE half)")
       ("compress", po::value<std::string>()->default_value("none"), "none, or gzip[:LEVEL] with the shuffle filter")
@@ -84,19 +87,27 @@ int run_record(const std::vector<std::string>& args) {
   if (vm.count("task")) check_checkpoint_task(checkpoint, vm["task"].as<std::string>());
   const std::string out = vm["out"].as<std::string>();
   HookedTransformer model = load_checkpoint(checkpoint);
-  const RecordSettings settings = parse_settings(vm, model);
+  RecordSettings settings = parse_settings(vm, model);
   std::string task_json;
   PromptSet prompts;
+  std::optional<std::vector<PositionSpan>> spans;  // a task's named prompt regions
   if (vm.count("task")) {
     TaskPrompts generated = generate_task_prompts(vm, vm["pairs"].as<bool>());
     task_json = generated.task->settings_json();
+    spans = task_spans(*generated.task, generated.examples);
     prompts = std::move(generated.prompts);
   } else {
     prompts = load_prompt_set(vm["tokens"].as<std::string>());
   }
   // Validate every input before a file is created: ids, lengths, position and head selections.
   model->check_tokens(prompts.tokens);
-  resolve_positions(settings.positions, prompts.lengths);
+  const PositionSelection positions =
+      PositionSelection::parse(settings.positions, "--positions", spans ? &*spans : nullptr);
+  if (!positions.is_all()) {
+    const torch::Tensor lengths = prompts.lengths.to(torch::kLong).contiguous();
+    settings.kept_positions = positions_tensor(positions.per_prompt(
+        std::vector<int64_t>(lengths.data_ptr<int64_t>(), lengths.data_ptr<int64_t>() + lengths.numel())));
+  }
   IndexSpec::parse(settings.heads, "--heads")
       .resolve(model->config().n_heads, fmt::format("{} heads", model->config().n_heads));
 
@@ -107,6 +118,7 @@ int run_record(const std::vector<std::string>& args) {
   provenance.input_sha256 = prompt_set_sha256(prompts);
   provenance.command_line = fmt::format("mechlens record {}", fmt::join(args, " "));
   provenance.task_json = task_json;
+  provenance.vocab = known_vocab(checkpoint, vm.count("task") ? vm["task"].as<std::string>() : "");
 
   RecordWriter writer = vm["resume"].as<bool>()
                             ? RecordWriter::resume(out, settings, provenance, prompts.size())

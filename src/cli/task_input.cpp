@@ -31,16 +31,30 @@ void refuse_task_options_without_task(const po::variables_map& vm, bool seed_use
   }
 }
 
-void check_checkpoint_task(const std::string& checkpoint, const std::string& task_name) {
+namespace {
+
+// The task a checkpoint was trained on, by its metadata ("" when unrecorded or unreadable).
+std::string trained_task(const std::string& checkpoint) {
   const auto metadata = read_safetensors_metadata(checkpoint);
   const auto recorded = metadata.find("task");
-  if (recorded == metadata.end()) return;
-  std::string trained;
+  if (recorded == metadata.end()) return "";
   try {
-    trained = nlohmann::json::parse(recorded->second).value("task", "");
+    return nlohmann::json::parse(recorded->second).value("task", "");
   } catch (const nlohmann::json::exception&) {
-    return;  // not a task record this version wrote
+    return "";  // not a task record this version wrote
   }
+}
+
+}  // namespace
+
+std::vector<std::string> known_vocab(const std::string& checkpoint, const std::string& task_name) {
+  const std::string task = task_name.empty() ? trained_task(checkpoint) : task_name;
+  if (task != "matching" && task != "logic") return {};
+  return make_task(task, {})->token_strings();  // a task's vocabulary does not depend on its settings
+}
+
+void check_checkpoint_task(const std::string& checkpoint, const std::string& task_name) {
+  const std::string trained = trained_task(checkpoint);
   if (!trained.empty() && trained != task_name) {
     throw UsageError{
         fmt::format("--task {}: {} was trained on the {} task (its metadata records task={}); use --task {}", task_name,
@@ -74,6 +88,16 @@ TaskPrompts generate_task_prompts(const po::variables_map& vm, bool pairs) {
     }
   }
   return out;
+}
+
+std::vector<PositionSpan> task_spans(const Task& task, const std::vector<Example>& examples) {
+  std::vector<PositionSpan> spans;
+  for (const std::string& name : task.span_names()) spans.push_back({name, {}});
+  for (const Example& example : examples) {
+    const auto positions = task.span_positions(example);
+    for (size_t i = 0; i < spans.size(); ++i) spans[i].per_prompt.push_back(positions[i]);
+  }
+  return spans;
 }
 
 }  // namespace mechlens::cli

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "cli/options.h"
+#include "core/selection.h"
 #include "store/recorder.h"
 #include "tasks/task.h"
 
@@ -31,5 +32,12 @@ struct TaskPrompts {
 /// Generates the examples named by the task options (with counterfactual pairs when `pairs`):
 /// their corrupted prompts go into the annotations "corrupt_tokens" and "corrupt_answer".
 TaskPrompts generate_task_prompts(const po::variables_map& vm, bool pairs);
+
+/// Token strings for outputs: those of `task_name` when prompts come from a task (empty: none), else
+/// those of the task the checkpoint's metadata records; empty when neither is known.
+std::vector<std::string> known_vocab(const std::string& checkpoint, const std::string& task_name);
+
+/// Every named span of the task (Task::span_names), at each example's positions.
+std::vector<PositionSpan> task_spans(const Task& task, const std::vector<Example>& examples);
 
 }  // namespace mechlens::cli

@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "hooks/hook_names.h"
+#include "store/h5_tensor.h"
 #include "store/h5_util.h"
 #include "store/record_schema.h"
 #include "util/error.h"
@@ -154,31 +155,7 @@ std::string RecordReader::attribute(const std::string& name) const {
 
 torch::Tensor RecordReader::read_rows(const std::string& dataset_path, int64_t start, int64_t count) const {
   try {
-    H5::DataSet dataset = file_->openDataSet(dataset_path);
-    H5::DataSpace file_space = dataset.getSpace();
-    const int rank = file_space.getSimpleExtentNdims();
-    std::vector<hsize_t> shape(rank);
-    file_space.getSimpleExtentDims(shape.data());
-    const auto rows = static_cast<int64_t>(shape[0]);
-    if (count < 0) count = rows - start;
-    MECHLENS_CHECK(StoreError, start >= 0 && count >= 0 && start + count <= rows,
-                   "{}: {} rows [{}, {}) requested, the dataset has {}", path_, dataset_path, start, start + count,
-                   rows);
-    std::vector<hsize_t> offset(rank, 0), extent = shape;
-    offset[0] = static_cast<hsize_t>(start);
-    extent[0] = static_cast<hsize_t>(count);
-    std::vector<int64_t> sizes(extent.begin(), extent.end());
-    const H5T_class_t type_class = dataset.getTypeClass();
-    const bool half = type_class == H5T_FLOAT && dataset.getFloatType().getSize() == 2;
-    torch::Tensor out =
-        torch::empty(sizes, type_class == H5T_FLOAT ? (half ? torch::kHalf : torch::kFloat32) : torch::kInt64);
-    if (count == 0) return out.to(torch::kFloat32);
-    file_space.selectHyperslab(H5S_SELECT_SET, extent.data(), offset.data());
-    const H5::DataType& memory_type = type_class != H5T_FLOAT ? H5::PredType::NATIVE_INT64
-                                      : half                  ? static_cast<const H5::DataType&>(h5::half_type())
-                                                              : H5::PredType::NATIVE_FLOAT;
-    dataset.read(out.data_ptr(), memory_type, H5::DataSpace(rank, extent.data()), file_space);
-    return half ? out.to(torch::kFloat32) : out;
+    return h5::read_tensor(file_->openDataSet(dataset_path), path_ + ": " + dataset_path, start, count);
   } catch (const H5::Exception& e) {
     h5::rethrow(e, path_, fmt::format("cannot read {} (truncated file?)", dataset_path));
   }

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "store/h5_util.h"
 #include "util/error.h"
 
 namespace mechlens {
@@ -121,7 +122,14 @@ void copy_record_prefix(const H5::H5File& source, const H5::H5File& target, int6
       if (from.getObjTypeByIdx(i) != H5G_DATASET) continue;
       const std::string name = from.getObjnameByIdx(i);
       const std::string folder = std::string(group_name) == "/" ? "/" : std::string(group_name) + "/";
-      copy_dataset_prefix(from.getId(), to.getId(), name, rows, fmt::format("{}: {}{}", source_path, folder, name));
+      // Row-wise data keeps its complete rows; anything else (the vocabulary) is copied whole.
+      const H5::DataSet dataset = from.openDataSet(name);
+      const H5::DataSpace space = dataset.getSpace();
+      std::vector<hsize_t> extent(size_t(std::max(space.getSimpleExtentNdims(), 1)), 0);
+      space.getSimpleExtentDims(extent.data());
+      const bool row_wise = !h5::has_attr(dataset, "dims") || h5::read_dims_attr(dataset).front() == "batch";
+      const int64_t keep = row_wise ? rows : int64_t(extent.front());
+      copy_dataset_prefix(from.getId(), to.getId(), name, keep, fmt::format("{}: {}{}", source_path, folder, name));
     }
   }
 }

@@ -2,6 +2,7 @@
 // writer and the reader, and the settings that decide what a record holds.
 #pragma once
 
+#include <ATen/core/Tensor.h>
 #include <c10/core/ScalarType.h>
 
 #include <cstdint>
@@ -24,6 +25,9 @@ struct RecordSettings {
   c10::ScalarType dtype = c10::kFloat;  // storage: kFloat (float32) or kHalf (IEEE float16)
   int gzip_level = 0;                   // 0 = uncompressed; 1..9 = gzip with the shuffle filter
   int64_t batch_size = 32;
+  /// Positions kept per prompt [N, K] int64, when the caller resolved `positions` itself (a task's
+  /// named spans); undefined: resolved from `positions` by the recorder.
+  at::Tensor kept_positions;
 };
 
 /// Where the activations come from, written as root attributes (store/result_file.h).

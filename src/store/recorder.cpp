@@ -64,19 +64,17 @@ std::string prompt_set_sha256(const PromptSet& prompts) {
 torch::Tensor resolve_positions(const std::string& spec_text, const torch::Tensor& lengths) {
   const IndexSpec spec = IndexSpec::parse(spec_text, "--positions");
   if (spec.is_all()) return torch::Tensor();
-  const auto length = lengths.accessor<int64_t, 1>();
+  const torch::Tensor cpu = lengths.to(torch::kCPU, torch::kLong).contiguous();
+  return positions_tensor(
+      spec.resolve_per_prompt(std::vector<int64_t>(cpu.data_ptr<int64_t>(), cpu.data_ptr<int64_t>() + cpu.numel())));
+}
+
+torch::Tensor positions_tensor(const std::vector<std::vector<int64_t>>& per_prompt) {
+  const int64_t count = per_prompt.empty() ? 0 : int64_t(per_prompt.front().size());
   std::vector<int64_t> flat;
-  size_t count = 0;
-  for (int64_t i = 0; i < lengths.size(0); ++i) {
-    const auto kept = spec.resolve(length[i], fmt::format("prompt {} ({} tokens)", i, length[i]));
-    if (i == 0) count = kept.size();
-    MECHLENS_CHECK(InputError, kept.size() == count,
-                   "--positions '{}' keeps {} positions of prompt 0 but {} of prompt {}; prompts of different "
-                   "lengths need a fixed-count selection such as -5: or -1",
-                   spec_text, count, kept.size(), i);
-    flat.insert(flat.end(), kept.begin(), kept.end());
-  }
-  return torch::tensor(flat, torch::kLong).view({lengths.size(0), static_cast<int64_t>(count)});
+  flat.reserve(per_prompt.size() * size_t(count));
+  for (const auto& kept : per_prompt) flat.insert(flat.end(), kept.begin(), kept.end());
+  return torch::tensor(flat, torch::kLong).view({int64_t(per_prompt.size()), count});
 }
 
 std::map<std::string, std::vector<std::string>> recorded_dims(const HookedTransformer& model,
@@ -98,7 +96,9 @@ void record_activations(HookedTransformer& model, const PromptSet& prompts, cons
     heads = torch::tensor(head_spec.resolve(model->config().n_heads, fmt::format("{} heads", model->config().n_heads)),
                           torch::kLong);
   }
-  const torch::Tensor positions = resolve_positions(settings.positions, prompts.lengths);
+  const torch::Tensor positions = settings.kept_positions.defined()
+                                      ? settings.kept_positions
+                                      : resolve_positions(settings.positions, prompts.lengths);
 
   // Run only as deep as the deepest recorded hook.
   int64_t deepest = -1;

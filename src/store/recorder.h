@@ -25,6 +25,8 @@ std::string prompt_set_sha256(const PromptSet& prompts);
 /// Absolute positions [N, P] that `settings.positions` keeps for each prompt, or undefined for all.
 /// Throws InputError when a prompt is too short or prompts would keep different counts.
 torch::Tensor resolve_positions(const std::string& spec, const torch::Tensor& lengths);
+/// Positions per prompt [N][K] as the [N, K] int64 tensor a record stores.
+torch::Tensor positions_tensor(const std::vector<std::vector<int64_t>>& per_prompt);
 
 /// Dimension names of each recorded hook (TransformerLens order, batch first).
 std::map<std::string, std::vector<std::string>> recorded_dims(const HookedTransformer& model,

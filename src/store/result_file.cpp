@@ -27,9 +27,13 @@ std::string utc_now() {
 
 }  // namespace
 
-void write_provenance(const H5::H5Object& object, const Provenance& provenance) {
+void write_provenance(const H5::Group& object, const Provenance& provenance) {
   h5::write_attr(object, "mechlens_version", std::string(MECHLENS_VERSION));
   h5::write_attr(object, "created", utc_now());
+  if (!provenance.vocab.empty()) {
+    h5::write_strings(object, "vocab", provenance.vocab);
+    h5::write_attr(object.openDataSet("vocab"), "dims", std::string("token"));
+  }
   const std::pair<const char*, const std::string*> fields[] = {
       {"checkpoint", &provenance.checkpoint},     {"checkpoint_sha256", &provenance.checkpoint_sha256},
       {"command_line", &provenance.command_line}, {"model_config", &provenance.model_config_json},
@@ -73,18 +77,6 @@ void write_result_file(const std::string& path, const std::string& format, int64
     remove_partial();
     throw;
   }
-}
-
-void write_tensor(const H5::Group& group, const std::string& name, const torch::Tensor& tensor,
-                  const std::vector<std::string>& dims) {
-  const bool integer = !at::isFloatingType(tensor.scalar_type());
-  torch::Tensor data = tensor.to(torch::kCPU, integer ? torch::kLong : torch::kFloat32).contiguous();
-  std::vector<hsize_t> shape(data.sizes().begin(), data.sizes().end());
-  H5::DataSpace space(int(shape.size()), shape.data());
-  H5::DataSet dataset = group.createDataSet(name, integer ? H5::PredType::STD_I64LE : H5::PredType::IEEE_F32LE, space);
-  dataset.write(data.data_ptr(), integer ? H5::PredType::NATIVE_INT64 : H5::PredType::NATIVE_FLOAT);
-  if (!dims.empty()) h5::write_attr(dataset, "dims", fmt::format("{}", fmt::join(dims, ",")));
-  dataset.close();
 }
 
 }  // namespace mechlens

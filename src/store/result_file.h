@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "store/h5_tensor.h"
+
 namespace mechlens {
 
 /// Where results came from, written as root attributes (empty fields are left out).
@@ -20,21 +22,21 @@ struct Provenance {
   std::string checkpoint_sha256;
   std::string command_line;
   std::string model_config_json;
-  std::string input_sha256;  // hash of the token ids (and lengths) the run read
-  std::string task_json;     // settings of the task that generated the prompts, if any
-  std::string options_json;  // every option of the run, as JSON
+  std::string input_sha256;        // hash of the token ids (and lengths) the run read
+  std::string task_json;           // settings of the task that generated the prompts, if any
+  std::string options_json;        // every option of the run, as JSON
+  std::vector<std::string> vocab;  // token strings by id, when known (a task's or a tokenizer's)
 };
 
-/// Writes the root attributes of `provenance` (and mechlens_version, created) to `object`.
-void write_provenance(const H5::H5Object& object, const Provenance& provenance);
+/// Writes the fields of `provenance` (and mechlens_version, created) as attributes of `group`, and
+/// the vocabulary as its dataset "vocab" (dims "token"; too large for an attribute in general).
+void write_provenance(const H5::Group& group, const Provenance& provenance);
 
 /// Writes `path` atomically: root attributes format and format_version (an integer, as in
 /// records), then whatever `fill` writes. Throws StoreError naming the file.
 void write_result_file(const std::string& path, const std::string& format, int64_t format_version,
                        const std::function<void(H5::H5File&)>& fill);
 
-/// A tensor as a dataset (int64, or float32 for floating types) with a "dims" attribute if given.
-void write_tensor(const H5::Group& group, const std::string& name, const torch::Tensor& tensor,
-                  const std::vector<std::string>& dims = {});
+using h5::write_tensor;  // store/h5_tensor.h: how every mechlens file stores a tensor
 
 }  // namespace mechlens

@@ -67,4 +67,17 @@ std::vector<int64_t> IndexSpec::resolve(int64_t size, const std::string& context
   return out;
 }
 
+std::vector<std::vector<int64_t>> IndexSpec::resolve_per_prompt(const std::vector<int64_t>& lengths) const {
+  std::vector<std::vector<int64_t>> out;
+  out.reserve(lengths.size());
+  for (size_t i = 0; i < lengths.size(); ++i) {
+    out.push_back(resolve(lengths[i], fmt::format("prompt {} ({} tokens)", i, lengths[i])));
+    MECHLENS_CHECK(InputError, out.back().size() == out.front().size(),
+                   "{} '{}' keeps {} positions of prompt 0 but {} of prompt {}; prompts of different lengths need a "
+                   "fixed-count selection such as -5: or -1",
+                   what_, text_, out.front().size(), out.back().size(), i);
+  }
+  return out;
+}
+
 }  // namespace mechlens

@@ -19,6 +19,10 @@ class IndexSpec {
   /// Absolute indices into a dimension of `size`, in spec order. Throws InputError when an index
   /// falls outside 0..size-1 (naming `context`, e.g. "prompt 3 (7 tokens)").
   std::vector<int64_t> resolve(int64_t size, const std::string& context) const;
+  /// Absolute indices per prompt of the given lengths (negative indices count from each prompt's
+  /// own end), the same count in every prompt: [N][K]. Throws InputError naming the prompt when
+  /// one is too short or when prompts would keep different counts.
+  std::vector<std::vector<int64_t>> resolve_per_prompt(const std::vector<int64_t>& lengths) const;
 
  private:
   struct Item {

@@ -9,6 +9,7 @@
 #include <fstream>
 
 #include "patching/circuit.h"
+#include "patching/grouped.h"
 #include "patching/patching.h"
 #include "test_util.h"
 #include "util/error.h"
@@ -85,6 +86,9 @@ TEST_P(PatchingVariantTest, BatchedSweepEqualsNaiveLoopForEveryComponent) {
         EXPECT_TRUE(testing::tensors_close(fast.metric, naive.metric, 1e-5))
             << name << " " << direction_name(direction) << " skip_unchanged=" << skip_unchanged;
         EXPECT_TRUE(testing::tensors_close(fast.normalised, naive.normalised, 1e-4)) << name;
+        // Per prompt too: the batched sweep keeps every (run, prompt) value, not only the mean.
+        EXPECT_TRUE(testing::tensors_close(fast.per_prompt, naive.per_prompt, 1e-5)) << name;
+        EXPECT_TRUE(testing::tensors_close(fast.per_prompt.mean(-1), fast.metric, 1e-5)) << name;
       }
     }
   }
@@ -327,6 +331,41 @@ TEST(PatchingErrorsTest, BadSpansNameTheSpanAndPrompt) {
   options.spans = {{"query", {{1, 2}, {2, 3}, {5, 9}}}};
   EXPECT_TRUE(
       testing::throws_with<InputError>([&] { session.run(component, options); }, "span 'query' of prompt 2 is [5, 9)"));
+}
+
+TEST(GroupedPatchTest, GroupsAreTheMeansOfTheirPromptsNormalisedByTheirOwnRuns) {
+  HookedTransformer model = make_model(kVariants[0]);
+  PatchingSession session(model, make_inputs(model->config(), /*batch=*/4), MetricKind::kLogitDiff);
+  const Component component = parse_components("resid_pre", model->config()).front();
+  const PatchResult result = session.run(component, PatchOptions{});
+  // Prompts 0 and 2 in group "7", prompts 1 and 3 in group "9".
+  const PromptGroups groups = groups_from_values("parity", torch::tensor({7, 9, 7, 9}, torch::kLong).view({4, 1}));
+  ASSERT_EQ(groups.labels, (std::vector<std::string>{"7", "9"}));
+  const GroupedPatchResult grouped =
+      group_patch_result(result, groups, session.clean_per_prompt(), session.corrupted_per_prompt());
+  EXPECT_TRUE(torch::equal(grouped.count.to(torch::kLong), torch::tensor({2, 2}, torch::kLong)));
+  const torch::Tensor even = result.per_prompt.index_select(-1, torch::tensor({0, 2}, torch::kLong));
+  EXPECT_TRUE(testing::tensors_close(grouped.metric[0], even.mean(-1), 1e-6));
+  EXPECT_TRUE(testing::tensors_close(grouped.metric_std[0], even.std(-1, /*unbiased=*/false), 1e-5));
+  const double clean =
+      session.clean_per_prompt().index_select(0, torch::tensor({1, 3}, torch::kLong)).mean().item<double>();
+  const double corrupted =
+      session.corrupted_per_prompt().index_select(0, torch::tensor({1, 3}, torch::kLong)).mean().item<double>();
+  EXPECT_TRUE(testing::tensors_close(grouped.normalised[1],
+                                     normalise(grouped.metric[1], Direction::kDenoising, clean, corrupted), 1e-6));
+}
+
+TEST(GroupedPatchTest, GroupsOfNamesKeepFirstAppearanceAndBadAnnotationsAreNamed) {
+  const PromptGroups groups = groups_from_names("group", {"logop", "linear", "logop"});
+  EXPECT_EQ(groups.labels, (std::vector<std::string>{"logop", "linear"}));
+  EXPECT_EQ(groups.counts().to(torch::kLong)[0].item<int64_t>(), 2);
+  try {
+    groups_from_values("v1", torch::zeros({5, 3}, torch::kLong));
+    ADD_FAILURE() << "a [5, 3] annotation was accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("--group-by v1: the annotation has shape [5, 3]"), std::string::npos)
+        << e.what();
+  }
 }
 
 TEST(CircuitTest, EveryHeadRecoversAllAndNoHeadNothing) {

@@ -45,8 +45,60 @@ PY
 "$mechlens" init --config "$source/data/configs/matching_3l1h_pre_ln_gamma05.json" --out "$work/m.safetensors" >/dev/null
 expect patch-spans-matching 0 "layer 0, hop1_edge" -- "$mechlens" patch --checkpoint "$work/m.safetensors" --task matching \
   --n 8 --component resid_pre --positions spans --top 30 --quiet
-expect patch-unknown-span 1 "unknown span 'rule9'; this task names rules, " -- "$mechlens" patch --checkpoint "$ck" \
+expect patch-unknown-span 1 "unknown span 'rule9'; these prompts name rules, " -- "$mechlens" patch --checkpoint "$ck" \
   --task logic --n 2 --positions query,rule9 --out "$work/bad.h5"
+
+# Per-prompt values and --group-by: groups are their prompts' means, normalised by their own runs.
+expect patch-group-by 0 "by queried_chain \(normalised score" -- "$mechlens" patch --checkpoint "$ck" --task logic \
+  --n 24 --seed 3 --component head_z --positions spans --group-by queried_chain --quiet --out "$work/groups.h5" \
+  --json "$work/groups.json"
+expect patch-group-by-h5 0 "^ok$" -- "$python" - "$work/groups.h5" "$work/groups.json" <<'PY'
+import sys, json, h5py, numpy as np
+with h5py.File(sys.argv[1], "r") as f:
+    g = f["results/head_z"]
+    per_prompt = g["per_prompt"][:]
+    assert per_prompt.shape == (3, 9, 3, 24) and g["per_prompt"].attrs["dims"] == "layer,span,head,batch"
+    assert np.allclose(per_prompt.mean(-1), g["metric"][:], atol=1e-5)
+    chain = f["prompts/annotations/queried_chain"][:, 0]
+    groups = g["groups"]
+    labels = list(groups["label_group"].asstr()[:])
+    for i, label in enumerate(labels):
+        mine = chain == int(label)
+        assert groups["count"][i] == mine.sum()
+        assert np.allclose(groups["metric"][i], per_prompt[..., mine].mean(-1), atol=1e-5)
+        assert np.allclose(groups["metric_std"][i], per_prompt[..., mine].std(-1), atol=1e-4)
+        clean = f["prompts/clean_metric"][mine].mean()
+        assert np.isclose(groups["clean_metric"][i], clean, atol=1e-5)
+    assert list(f["vocab"].asstr()[:3]) == ["A", "B", "C"]
+    assert len(f["prompts/group"]) == 24
+js = json.load(open(sys.argv[2]))["results"]["head_z"]["groups"]
+assert js["group_by"] == "queried_chain" and js["labels"] == labels
+print("ok")
+PY
+expect patch-group-by-unknown 1 "--group-by nope: the prompts have no annotation 'nope'; one value per prompt: group, " -- \
+  "$mechlens" patch --checkpoint "$ck" --task logic --n 4 --group-by nope --quiet
+expect patch-group-by-shape 1 "--group-by v1: the annotation has shape \[4, 3\]" -- \
+  "$mechlens" patch --checkpoint "$ck" --task logic --n 4 --group-by v1 --quiet
+printf '1 2 3 4\n5 6 7 8\n' >"$work/plain.txt"
+expect patch-group-by-files 1 "--group-by order: these prompts carry no annotations" -- "$mechlens" patch --checkpoint "$ck" \
+  --clean "$work/plain.txt" --corrupted "$work/plain.txt" --group-by order --quiet
+
+# record takes the same named spans (of fixed width), and refuses spans whose width varies.
+expect record-span 0 "recorded 1 hooks" -- "$mechlens" record --checkpoint "$ck" --task logic --n 6 --hooks 'blocks.0.attn.hook_pattern' \
+  --positions correct_fact --out "$work/span_record.h5" --quiet
+expect record-span-h5 0 "^ok$" -- "$python" - "$work/span_record.h5" <<'PY'
+import sys, h5py, numpy as np
+with h5py.File(sys.argv[1], "r") as f:
+    fact = f["annotations/correct_fact"][:]
+    assert (f["positions"][:] == fact[:, :1] + np.arange(3)).all()
+    assert f["acts/blocks.0.attn.hook_pattern"].shape[2] == 3
+print("ok")
+PY
+expect record-span-varying 1 "span 'queried_rule' covers .* positions in prompt 0 but .* in prompt" -- "$mechlens" record \
+  --checkpoint "$ck" --task logic --n 40 --hooks hook_embed --positions queried_rule --out "$work/bad_span.h5" --quiet
+[ ! -e "$work/bad_span.h5" ] && ok || bad "record left bad_span.h5"
+expect record-span-no-task 1 "named spans come from a task's annotations; use --task" -- "$mechlens" record \
+  --checkpoint "$ck" --tokens "$work/plain.txt" --hooks hook_embed --positions query --out "$work/bad_span.h5"
 
 # Clean activations from a record of the same prompts give the same sweep.
 expect patch-clean-record 0 "^same$" -- bash -c "'$mechlens' record --checkpoint '$ck' --task logic --n 6 --seed 4 --hooks 'blocks.*.attn.hook_z' --out '$work/clean.h5' --quiet >/dev/null && '$mechlens' patch --checkpoint '$ck' --task logic --n 6 --seed 4 --component head_z --clean-record '$work/clean.h5' --quiet --json '$work/r1.json' | grep -q 'clean activations of 3 hooks' && '$mechlens' patch --checkpoint '$ck' --task logic --n 6 --seed 4 --component head_z --quiet --json '$work/r2.json' >/dev/null && cmp -s '$work/r1.json' '$work/r2.json' && echo same"

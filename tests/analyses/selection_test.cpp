@@ -1,0 +1,101 @@
+// Position selections: numbers and named spans through one parser, with the exact error classes.
+#include "core/selection.h"
+
+#include <gtest/gtest.h>
+
+#include "util/error.h"
+
+namespace mechlens {
+namespace {
+
+// Two spans over three prompts: "query" (width 2 everywhere) and "rule" (width 1, 2, 1).
+std::vector<PositionSpan> known_spans() {
+  return {{"query", {{5, 7}, {6, 8}, {4, 6}}}, {"rule", {{0, 1}, {1, 3}, {2, 3}}}};
+}
+
+template <typename E, typename F>
+std::string error_of(F&& call) {
+  try {
+    call();
+  } catch (const E& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "no error thrown";
+  return "";
+}
+
+TEST(SelectionTest, NumbersResolvePerPromptFromEachPromptsEnd) {
+  const PositionSelection last_two = PositionSelection::parse("-2:", "--positions", nullptr);
+  EXPECT_FALSE(last_two.named());
+  EXPECT_FALSE(last_two.is_all());
+  const auto kept = last_two.per_prompt({4, 6});
+  EXPECT_EQ(kept, (std::vector<std::vector<int64_t>>{{2, 3}, {4, 5}}));
+  EXPECT_TRUE(PositionSelection::parse("all", "--positions", nullptr).is_all());
+}
+
+TEST(SelectionTest, NamedSpansAreTakenInTheOrderNamed) {
+  const auto known = known_spans();
+  const PositionSelection chosen = PositionSelection::parse("rule,query", "--positions", &known);
+  ASSERT_TRUE(chosen.named());
+  ASSERT_EQ(chosen.spans().size(), 2u);
+  EXPECT_EQ(chosen.spans()[0].name, "rule");
+  EXPECT_EQ(chosen.spans()[1].name, "query");
+  EXPECT_EQ(PositionSelection::parse("spans", "--positions", &known).spans().size(), 2u);
+}
+
+TEST(SelectionTest, FixedWidthSpansResolveToTheirPositions) {
+  const auto known = known_spans();
+  const auto kept = PositionSelection::parse("query", "--positions", &known).per_prompt({9, 9, 9});
+  EXPECT_EQ(kept, (std::vector<std::vector<int64_t>>{{5, 6}, {6, 7}, {4, 5}}));
+}
+
+TEST(SelectionTest, SpansOfVaryingWidthCannotMakeARectangularSelection) {
+  const auto known = known_spans();
+  const std::string message = error_of<InputError>([&] {
+    PositionSelection::parse("rule", "--positions", &known).per_prompt({9, 9, 9});
+  });
+  EXPECT_NE(message.find("span 'rule' covers 1 positions in prompt 0 but 2 in prompt 1"), std::string::npos) << message;
+}
+
+TEST(SelectionTest, ASpanPastAShortPromptIsRefused) {
+  const auto known = known_spans();
+  const std::string message = error_of<InputError>([&] {
+    PositionSelection::parse("query", "--positions", &known).per_prompt({9, 7, 9});
+  });
+  EXPECT_NE(message.find("span 'query' of prompt 1 is [6, 8), outside its 7 tokens"), std::string::npos) << message;
+}
+
+TEST(SelectionTest, UnknownSpanNamesTheKnownOnes) {
+  const auto known = known_spans();
+  const std::string message =
+      error_of<InputError>([&] { PositionSelection::parse("query,rules", "--positions", &known); });
+  EXPECT_NE(message.find("unknown span 'rules'; these prompts name query, rule"), std::string::npos) << message;
+}
+
+TEST(SelectionTest, NamesWithoutATaskPointToTheTaskOption) {
+  const std::string message = error_of<InputError>([] { PositionSelection::parse("query", "--positions", nullptr); });
+  EXPECT_NE(message.find("use --task"), std::string::npos) << message;
+}
+
+TEST(SelectionTest, AMalformedIndexIsAParseErrorNamingTheBadPart) {
+  const auto known = known_spans();
+  const std::string message = error_of<InputError>([&] { PositionSelection::parse("3:x", "--positions", &known); });
+  EXPECT_NE(message.find("'x' is not an integer"), std::string::npos) << message;
+  EXPECT_EQ(message.find("unknown span"), std::string::npos) << message;
+}
+
+TEST(SelectionTest, NumbersKeepingDifferentCountsPerPromptAreRefused) {
+  const std::string message = error_of<InputError>([] {
+    PositionSelection::parse("2:", "--positions", nullptr).per_prompt({4, 6});
+  });
+  EXPECT_NE(message.find("keeps 2 positions of prompt 0 but 4 of prompt 1"), std::string::npos) << message;
+}
+
+TEST(SelectionTest, SpansAreValidatedAgainstTheBatch) {
+  EXPECT_THROW(validate_spans(known_spans(), 2, 9), InputError);  // three prompts' spans for two prompts
+  EXPECT_THROW(validate_spans(known_spans(), 3, 7), InputError);  // query of prompt 1 ends at 8
+  EXPECT_NO_THROW(validate_spans(known_spans(), 3, 9));
+}
+
+}  // namespace
+}  // namespace mechlens
