@@ -4,6 +4,7 @@
 #include "cli/command.h"
 #include "cli/options.h"
 #include "io/checkpoint.h"
+#include "util/error.h"
 
 namespace mechlens::cli {
 
@@ -22,10 +23,16 @@ int run_init(const std::vector<std::string>& args) {
                      options, {}, args, vm)) {
     return 0;
   }
-  ModelConfig config = ModelConfig::from_file(vm["config"].as<std::string>());
+  const std::string config_path = vm["config"].as<std::string>();
+  ModelConfig config = ModelConfig::from_file(config_path);
   if (vm.count("seed")) {
     config.seed = vm["seed"].as<int64_t>();
     config.validate();
+  }
+  try {
+    config.check_fits_in_memory();  // before anything is allocated, naming the file
+  } catch (const ConfigError& e) {
+    throw ConfigError(fmt::format("{}: {}", config_path, e.what()));
   }
   HookedTransformer model(config);
   const std::string out = vm["out"].as<std::string>();

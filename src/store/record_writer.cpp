@@ -115,7 +115,8 @@ RecordWriter RecordWriter::resume(const std::string& final_path, const RecordSet
       const std::string wanted = resume_key(settings, provenance, n_planned);
       if (stored != wanted) {
         const std::vector<std::string> differences =
-            json_differences(nlohmann::json::parse(stored), nlohmann::json::parse(wanted), "file has", "this run");
+            json_differences(parse_json_text<StoreError>(stored, writer.partial_path_ + ": resume_key"),
+                             nlohmann::json::parse(wanted), "file has", "this run");
         MECHLENS_FAIL(StoreError, "--resume: {} was started with other settings or inputs: {}", writer.partial_path_,
                       fmt::join(differences, "; "));
       }

@@ -141,10 +141,19 @@ std::vector<std::string> ResultReader::datasets(const std::string& group) const 
   }
 }
 
+void ResultReader::require_dataset(const std::string& full) const {
+  bool found = false;
+  try {
+    found = exists(full) && file_->childObjType(full) == H5O_TYPE_DATASET;
+  } catch (const H5::Exception& e) {
+    h5::rethrow(e, path_, fmt::format("cannot read the object {}", full));
+  }
+  MECHLENS_CHECK(StoreError, found, "{}: no dataset {}", path_, full);
+}
+
 LabelledTensor ResultReader::read(const std::string& dataset, int64_t start, int64_t count) const {
   const std::string full = absolute(dataset);
-  MECHLENS_CHECK(StoreError, exists(full) && file_->childObjType(full) == H5O_TYPE_DATASET, "{}: no dataset {}", path_,
-                 full);
+  require_dataset(full);
   try {
     const H5::DataSet opened = file_->openDataSet(full);
     LabelledTensor out;
@@ -163,8 +172,7 @@ LabelledTensor ResultReader::read(const std::string& dataset, int64_t start, int
 
 std::vector<int64_t> ResultReader::shape(const std::string& dataset) const {
   const std::string full = absolute(dataset);
-  MECHLENS_CHECK(StoreError, exists(full) && file_->childObjType(full) == H5O_TYPE_DATASET, "{}: no dataset {}", path_,
-                 full);
+  require_dataset(full);
   try {
     const H5::DataSpace space = file_->openDataSet(full).getSpace();
     std::vector<hsize_t> dims(size_t(std::max(space.getSimpleExtentNdims(), 0)));
@@ -177,8 +185,7 @@ std::vector<int64_t> ResultReader::shape(const std::string& dataset) const {
 
 std::vector<std::string> ResultReader::strings(const std::string& dataset) const {
   const std::string full = absolute(dataset);
-  MECHLENS_CHECK(StoreError, exists(full) && file_->childObjType(full) == H5O_TYPE_DATASET, "{}: no dataset {}", path_,
-                 full);
+  require_dataset(full);
   try {
     return h5::read_strings(file_->openDataSet(full), path_ + ": " + full);
   } catch (const H5::Exception& e) {

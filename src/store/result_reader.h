@@ -56,6 +56,8 @@ class ResultReader {
   std::vector<std::string> vocab() const;
 
  private:
+  void require_dataset(const std::string& full) const;  // throws StoreError unless `full` is a dataset
+
   std::string path_, format_;
   int64_t format_version_ = 0;
   std::unique_ptr<H5::H5File> file_;

@@ -134,8 +134,10 @@ int64_t load_state(torch::optim::AdamW& optimizer, const std::string& out, const
                  "without --resume",
                  path, out);
   const std::string stored_key = read_text(archive, "resume_key");
-  if (!stored_key.empty() && nlohmann::json::parse(stored_key) != key) {
-    const std::vector<std::string> differences = json_differences(nlohmann::json::parse(stored_key), key, "run", "now");
+  const nlohmann::json stored =
+      stored_key.empty() ? nlohmann::json() : parse_json_text<InputError>(stored_key, path + ": resume_key");
+  if (!stored_key.empty() && stored != key) {
+    const std::vector<std::string> differences = json_differences(stored, key, "run", "now");
     MECHLENS_FAIL(InputError, "--resume: {} was trained with other settings: {}", out, fmt::join(differences, "; "));
   }
   try {

@@ -59,7 +59,7 @@ nlohmann::json parse_json_text(const std::string& text, const std::string& what)
   nlohmann::json out;
   try {
     out = nlohmann::json::parse(text, on_event);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // parse errors, and numbers beyond double (406)
     JSON_FAIL("{}: not valid JSON ({})", what, e.what());
   }
   JSON_CHECK(duplicate.empty(), "{}: key '{}' is given twice in one object; expected each key once", what, duplicate);

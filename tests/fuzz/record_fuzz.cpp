@@ -1,0 +1,45 @@
+// Fuzz target: any bytes as an HDF5 file given to mechlens. The record reader and the generic
+// result reader either read it whole or throw mechlens::Error; everything they list is read.
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "fuzz_input_file.h"
+#include "store/record_reader.h"
+#include "store/result_reader.h"
+#include "util/error.h"
+
+namespace {
+
+void read_everything(const mechlens::ResultReader& reader, const std::string& group) {
+  for (const std::string& name : reader.datasets(group)) {
+    const std::string path = group == "/" ? "/" + name : group + "/" + name;
+    try {
+      (void)reader.read(path);
+    } catch (const mechlens::StoreError&) {
+      (void)reader.strings(path);  // a string dataset, or a second clear error
+    }
+  }
+  for (const std::string& name : reader.groups(group))
+    read_everything(reader, group == "/" ? "/" + name : group + "/" + name);
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  const mechlens::fuzz::InputFile file(data, size, ".h5");
+  try {
+    const mechlens::RecordReader record(file.path());
+    (void)record.read_tokens();
+    (void)record.read_lengths();
+    for (const std::string& hook : record.hooks()) (void)record.read_hook(hook);
+  } catch (const mechlens::Error&) {
+  }
+  try {
+    const mechlens::ResultReader reader(file.path());
+    (void)reader.vocab();
+    read_everything(reader, "/");
+  } catch (const mechlens::Error&) {
+  }
+  return 0;
+}
