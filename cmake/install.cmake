@@ -20,7 +20,8 @@ install(TARGETS ${mechlens_libraries} mechlens_sdk EXPORT mechlensTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
 install(TARGETS mechlens RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 set(header_root ${CMAKE_INSTALL_INCLUDEDIR}/mechlens)
-foreach(folder src/util src/runtime src/io src/store src/train hooks data/tasks analyses/core analyses/patching)
+foreach(folder src/util src/runtime src/io src/store src/train hooks data/tasks analyses/core analyses/patching
+               analyses/ablation)
   install(DIRECTORY ${PROJECT_SOURCE_DIR}/${folder} DESTINATION ${header_root} FILES_MATCHING PATTERN "*.h")
 endforeach()
 

@@ -34,7 +34,7 @@ int main(int argc, char** argv) {
   fmt::print("direct contribution of each head to the logit of token {} (total logit {:.3f}):\n", answer,
              logits[0][-1][answer].item<double>());
   for (int64_t layer = 0; layer < config.n_layers; ++layer) {
-    const torch::Tensor z = cache.get("z", layer)[0][-1];  // [head, d_head]
+    const torch::Tensor z = cache.get("z", layer)[0][-1];                            // [head, d_head]
     const torch::Tensor W_O = parameters[fmt::format("blocks.{}.attn.W_O", layer)];  // [head, d_head, d_model]
     torch::Tensor per_head = torch::einsum("hd,hdm->hm", {z, W_O});                  // [head, d_model]
     if (final_norm) {

@@ -2,10 +2,12 @@
 // decodes every answer token by token and counts exact matches of the generated proof.
 #include <fmt/ranges.h>
 
+#include "cli/ablation_options.h"
 #include "cli/command.h"
 #include "cli/options.h"
 #include "cli/task_input.h"
 #include "io/checkpoint.h"
+#include "tasks/example_tensors.h"
 #include "tasks/logic_task.h"
 #include "train/evaluation.h"
 
@@ -20,20 +22,26 @@ int run_eval(const std::vector<std::string>& args) {
       ("quiet", po::bool_switch(), "no progress bar");
   // clang-format on
   add_task_options(options);
+  add_ablation_options(options);
   po::variables_map vm;
-  if (!parse_options("eval", "--checkpoint CK --task NAME [--task-option key=value ...] --n N --seed S [--greedy]",
-                     "Evaluate a checkpoint on task examples: loss, first-answer-token accuracy and exact-match "
-                     "accuracy per group.",
-                     options, {}, args, vm)) {
+  if (!parse_options(
+          "eval", "--checkpoint CK --task NAME [--task-option key=value ...] --n N --seed S [--greedy] [--ablate L1H2]",
+          "Evaluate a checkpoint on task examples: loss, first-answer-token accuracy and exact-match "
+          "accuracy per group.",
+          options, {}, args, vm)) {
     return 0;
   }
   if (!vm.count("task")) throw UsageError{"--task is required"};
   check_checkpoint_task(vm["checkpoint"].as<std::string>(), vm["task"].as<std::string>());
   HookedTransformer model = load_checkpoint(vm["checkpoint"].as<std::string>());
   const TaskPrompts generated = generate_task_prompts(vm, /*pairs=*/false);
+  // Mean ablation averages over the sequences evaluated (prompt and answer, teacher-forced).
+  const PromptSet sequences = to_tensors(generated.examples, /*with_answers=*/true);
+  std::string ablation;
+  const HookScope ablated = apply_ablation(vm, model, sequences.tokens, sequences.lengths, ablation);
   const auto metrics = evaluate(model, generated.examples);
-  fmt::print("{} on {} {} examples (seed {})\n", vm["checkpoint"].as<std::string>(), generated.examples.size(),
-             generated.task->name(), vm["seed"].as<int64_t>());
+  fmt::print("{} on {} {} examples (seed {}){}\n", vm["checkpoint"].as<std::string>(), generated.examples.size(),
+             generated.task->name(), vm["seed"].as<int64_t>(), ablation.empty() ? "" : " " + ablation);
   fmt::print("{}", format_metrics(metrics));
   if (vm["greedy"].as<bool>()) {
     int64_t max_answer = 0;

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 
+#include "cli/ablation_options.h"
 #include "cli/command.h"
 #include "cli/options.h"
 #include "cli/prompts.h"
@@ -55,6 +56,7 @@ int run_run(const std::vector<std::string>& args) {
       ("save-cache", po::value<std::string>(), "write cached activations, tokens and logits to this .safetensors")
       ("format", po::value<std::string>()->default_value("text"), "output format: text or json (with --cache: {predictions, cache: [{name, dims, shape}]})");
   // clang-format on
+  add_ablation_options(options);
   po::variables_map vm;
   if (!parse_options("run", "--checkpoint CK (--tokens IDS... | --tokens-file F) [--top-k K] [--cache PATTERN...]",
                      "Run a checkpoint on prompts of token ids and print the top-k next-token predictions "
@@ -87,6 +89,10 @@ int run_run(const std::vector<std::string>& args) {
   const PromptBatch batch = make_batch(prompts);
   ForwardOptions forward_options;
   forward_options.attention_mask = batch.attention_mask;
+  std::string ablation;
+  const HookScope ablated =
+      apply_ablation(vm, model, batch.tokens, torch::tensor(batch.lengths, torch::kLong), ablation);
+  if (!ablation.empty() && format == "text") fmt::print("{}\n", ablation);
 
   torch::Tensor logits;  // [batch, pos, d_vocab]
   ActivationCache cache;

@@ -100,6 +100,20 @@ expect record-span-varying 1 "span 'queried_rule' covers .* positions in prompt 
 expect record-span-no-task 1 "named spans come from a task's annotations; use --task" -- "$mechlens" record \
   --checkpoint "$ck" --tokens "$work/plain.txt" --hooks hook_embed --positions query --out "$work/bad_span.h5"
 
+# Necessity checks from the command line: the query-moving head the sweep finds (L0H2) is needed,
+# a head it scores near zero (L2H1) is not; errors name the bad part.
+expect eval-ablate-needed 0 "all +200 .* 0\.[0-5][0-9]* " -- "$mechlens" eval --checkpoint "$ck" --task logic --n 200 \
+  --ablate L0H2 --quiet
+expect eval-ablate-unneeded 0 "all +200 +[0-9.]+ +1\.0000" -- "$mechlens" eval --checkpoint "$ck" --task logic --n 200 \
+  --ablate L2H1 --ablation-kind mean --quiet
+expect eval-ablate-header 0 "with L0H0,L0H1,L0H2 ablated \(mean over 20 prompts\)" -- "$mechlens" eval --checkpoint "$ck" \
+  --task logic --n 20 --ablate 'L0H*' --ablation-kind mean --quiet
+expect run-ablate 0 "with L0H2 ablated \(zero\)" -- "$mechlens" run --checkpoint "$ck" --tokens 1,2,3 --ablate L0H2
+expect ablate-bad 1 "--ablate 'L0H9': head 9 is out of range; the model has heads 0..2" -- "$mechlens" eval \
+  --checkpoint "$ck" --task logic --n 2 --ablate L0H9
+expect ablation-kind-alone 2 "--ablation-kind applies with --ablate" -- "$mechlens" run --checkpoint "$ck" --tokens 1,2 \
+  --ablation-kind mean
+
 # Clean activations from a record of the same prompts give the same sweep.
 expect patch-clean-record 0 "^same$" -- bash -c "'$mechlens' record --checkpoint '$ck' --task logic --n 6 --seed 4 --hooks 'blocks.*.attn.hook_z' --out '$work/clean.h5' --quiet >/dev/null && '$mechlens' patch --checkpoint '$ck' --task logic --n 6 --seed 4 --component head_z --clean-record '$work/clean.h5' --quiet --json '$work/r1.json' | grep -q 'clean activations of 3 hooks' && '$mechlens' patch --checkpoint '$ck' --task logic --n 6 --seed 4 --component head_z --quiet --json '$work/r2.json' >/dev/null && cmp -s '$work/r1.json' '$work/r2.json' && echo same"
 "$mechlens" init --config "$source/data/configs/logic_3l3h.json" --out "$work/other_logic.safetensors" >/dev/null
