@@ -3,7 +3,8 @@
 # describe it, run it on a batch of prompts with every hook cached and show what each hook holds,
 # then record every layer's attention maps into an HDF5 file; then evaluate, record and patch the
 # shipped propositional-logic model, and evaluate the two shipped matching models and trace the
-# post-LN one's hops.
+# post-LN one's hops; finally write HTML pages of the logic model's attention maps and patching
+# heatmaps and print their paths.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 MECHLENS_BUILD_TARGET=mechlens bash "$root/scripts/build.sh"
@@ -23,7 +24,7 @@ echo "== mechlens run: a padded batch of 3 prompts, every hook cached"
   --top-k 3 --cache '*' --save-cache "$out/demo_cache.safetensors"
 echo
 echo "== mechlens record: attention maps of every layer into HDF5 (docs/RECORD_FORMAT.md)"
-"$mechlens" record --checkpoint "$out/demo_small.safetensors" --tokens "$root/data/prompts/demo_prompts.txt" \
+"$mechlens" record --checkpoint "$out/demo_small.safetensors" --tokens-file "$root/data/prompts/demo_prompts.txt" \
   --hooks 'blocks.*.attn.hook_pattern' --out "$out/demo_patterns.h5"
 echo "== reading it back with h5py"
 python=/usr/bin/python3  # Debian's, with python3-h5py (a virtualenv's python3 may lack it)
@@ -86,3 +87,12 @@ echo "== mechlens record: the post-LN matching model's attention on 1,000 2-hop 
   --task-option split=test --n 1000 --seed 12345 --hooks 'blocks.*.attn.hook_pattern' \
   --out "$out/matching_patterns.h5" --quiet
 "$python" "$root/scripts/matching_flow.py" "$out/matching_patterns.h5"
+
+# Pictures, one command away: self-contained HTML pages (open them from file://, no network needed).
+echo
+echo "== mechlens view: the logic model's attention maps and the patching heatmaps as HTML pages"
+"$mechlens" record --checkpoint "$logic" --task logic --n 4 --seed 12345 --hooks 'blocks.*.attn.hook_pattern' \
+  --out "$out/logic_attention.h5" --quiet
+"$mechlens" view "$out/logic_attention.h5" --examples all --out "$out/logic_attention.html"
+"$mechlens" view "$out/logic_patching.h5" --out "$out/logic_patching.html"
+echo "open file://$out/logic_attention.html and file://$out/logic_patching.html in a browser"

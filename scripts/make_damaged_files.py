@@ -156,7 +156,7 @@ def main():
         with open(prompts, "w") as f:
             f.write("1 2 3 4\n5 6 7 8\n9 10 11\n12 13 14 15\n")
         record = os.path.join(work, "record.h5")
-        run(args.mechlens, "record", "--checkpoint", checkpoint, "--tokens", prompts, "--out", record,
+        run(args.mechlens, "record", "--checkpoint", checkpoint, "--tokens-file", prompts, "--out", record,
             "--hooks", "blocks.0.attn.hook_pattern", "hook_embed", "--quiet")
         patch = os.path.join(work, "patch.h5")
         even = os.path.join(work, "even.txt")

@@ -41,6 +41,24 @@ void validate_spans(const std::vector<PositionSpan>& spans, int64_t batch, int64
   }
 }
 
+std::vector<std::string> position_roles(const std::vector<PositionSpan>& spans, int64_t n_pos) {
+  std::vector<std::string> roles(size_t(std::max<int64_t>(n_pos, 0)));
+  std::vector<int64_t> widest(roles.size(), 0);  // the width of the span that named each position
+  for (const PositionSpan& span : spans) {
+    if (span.per_prompt.empty()) continue;
+    // Positions inside the span in every prompt: the intersection of its per-prompt ranges.
+    int64_t begin = 0, end = n_pos, width = 0;
+    for (const auto& [b, e] : span.per_prompt) {
+      begin = std::max(begin, b), end = std::min(end, e), width = std::max(width, e - b);
+    }
+    for (int64_t p = begin; p < end; ++p) {
+      if (roles[size_t(p)].empty() || width < widest[size_t(p)])
+        roles[size_t(p)] = span.name, widest[size_t(p)] = width;
+    }
+  }
+  return roles;
+}
+
 PositionSelection PositionSelection::parse(const std::string& text, const std::string& what,
                                            const std::vector<PositionSpan>* known) {
   PositionSelection selection;

@@ -24,6 +24,11 @@ struct PositionSpan {
 /// 0..n_pos per prompt.
 void validate_spans(const std::vector<PositionSpan>& spans, int64_t batch, int64_t n_pos);
 
+/// What each absolute position 0..n_pos-1 is in every prompt: the name of the narrowest span that
+/// holds it in all of them, "" where none does (spans move between prompts, or no span covers it).
+/// For labelling summaries ("pos 34 (query)").
+std::vector<std::string> position_roles(const std::vector<PositionSpan>& spans, int64_t n_pos);
+
 class PositionSelection {
  public:
   /// Parses `text` given to option `what`. The text names spans when every comma-separated part is

@@ -76,8 +76,14 @@ std::string describe_index(const PatchResult& result, int64_t flat) {
   for (size_t d = 0; d < result.dims.size(); ++d) {
     stride /= result.metric.size(int64_t(d));
     const int64_t index = (flat / stride) % result.metric.size(int64_t(d));
+    const int64_t label = result.dims[d] == "span" ? 0 : result.labels[d][index];
+    const bool positional = result.dims[d] == "pos" || result.dims[d] == "dest";
+    const bool has_role =
+        positional && label < int64_t(result.position_roles.size()) && !result.position_roles[size_t(label)].empty();
     if (result.dims[d] == "span") parts.push_back(result.span_names[size_t(index)]);
-    else parts.push_back(fmt::format("{} {}", result.dims[d], result.labels[d][index]));
+    else if (has_role)
+      parts.push_back(fmt::format("{} {} ({})", result.dims[d], label, result.position_roles[size_t(label)]));
+    else parts.push_back(fmt::format("{} {}", result.dims[d], label));
   }
   return fmt::format("{}", fmt::join(parts, ", "));
 }
@@ -89,7 +95,7 @@ std::string top_components(const PatchResult& result, int64_t top) {
   std::string out;
   for (int64_t i = 0; i < k; ++i) {
     const int64_t flat = order[i].item<int64_t>();
-    out += fmt::format("  {:<32} score {:+.4f}  metric {:+.4f}\n", describe_index(result, flat),
+    out += fmt::format("  {:<44} score {:+.4f}  metric {:+.4f}\n", describe_index(result, flat),
                        scores[flat].item<double>(), result.metric.flatten()[flat].item<double>());
   }
   return out;
@@ -104,7 +110,7 @@ std::string top_components_by_group(const PatchResult& result, const GroupedPatc
   // group's |clean - corrupted| (the normalisation's denominator).
   torch::Tensor scale = (grouped.clean_metric - grouped.corrupted_metric).abs().to(torch::kFloat64);
   std::string out =
-      fmt::format("  by {} (normalised score +- spread over the group's prompts):\n  {:<32}", grouped.groups.by, "");
+      fmt::format("  by {} (normalised score +- spread over the group's prompts):\n  {:<44}", grouped.groups.by, "");
   for (int64_t g = 0; g < groups; ++g) {
     out += fmt::format(" {:>19}",
                        fmt::format("{} (n={})", grouped.groups.labels[size_t(g)], grouped.count[g].item<int64_t>()));
@@ -112,7 +118,7 @@ std::string top_components_by_group(const PatchResult& result, const GroupedPatc
   out += "\n";
   for (int64_t i = 0; i < k; ++i) {
     const int64_t flat = order[i].item<int64_t>();
-    out += fmt::format("  {:<32}", describe_index(result, flat));
+    out += fmt::format("  {:<44}", describe_index(result, flat));
     for (int64_t g = 0; g < groups; ++g) {
       const double score = grouped.normalised[g].flatten()[flat].item<double>();
       const double spread = grouped.metric_std[g].flatten()[flat].item<double>() / scale[g].item<double>();
@@ -168,6 +174,15 @@ void write_patch_file(const std::string& path, const PatchFileContents& contents
       for (size_t d = 0; d < exact.dims.size(); ++d) {
         if (exact.dims[d] == "span") h5::write_strings(group, "label_span", exact.span_names);
         else write_tensor(group, "label_" + exact.dims[d], torch::tensor(exact.labels[d], torch::kLong));
+        const bool positional = exact.dims[d] == "pos" || exact.dims[d] == "dest";
+        if (positional && !exact.position_roles.empty()) {
+          std::vector<std::string> roles;  // one per label: what the position is in every prompt
+          for (int64_t position : exact.labels[d]) {
+            roles.push_back(position < int64_t(exact.position_roles.size()) ? exact.position_roles[size_t(position)]
+                                                                            : "");
+          }
+          h5::write_strings(group, "label_" + exact.dims[d] + "_role", roles);
+        }
       }
       if (record.attribution) {
         write_result(group, *record.attribution, "attribution_");

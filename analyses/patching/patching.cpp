@@ -92,7 +92,7 @@ torch::Tensor derangement(int64_t n, uint64_t seed) {
 
 }  // namespace
 
-PatchingSession::PatchingSession(HookedTransformer model, PatchingInputs inputs, MetricKind metric)
+PatchingSession::PatchingSession(HookedTransformer model, PatchingInputs inputs, MetricKind metric, bool progress)
     : model_(std::move(model)), inputs_(std::move(inputs)) {
   validate_inputs(inputs_, model_->config());
   model_->check_tokens(inputs_.clean);
@@ -101,8 +101,12 @@ PatchingSession::PatchingSession(HookedTransformer model, PatchingInputs inputs,
   torch::NoGradGuard no_grad;
   const bool rotary = model_->config().positional_embedding_type == PositionalEmbedding::kRotary;
   const std::vector<std::string> base{"hook_resid_pre", rotary ? kRotaryKeyCache : kKeyCache, kValueCache};
+  ProgressBar setup("patch set-up: clean and corrupted runs", 2, progress);
   auto [clean_logits, clean_cache] = cached_run(model_, inputs_.clean, base);
+  setup.advance(1, "clean cached");
   auto [corrupted_logits, corrupted_cache] = cached_run(model_, inputs_.corrupted, base);
+  setup.advance(1, "corrupted cached");
+  setup.finish();
   clean_cache_ = std::move(clean_cache);
   corrupted_cache_ = std::move(corrupted_cache);
   clean_logits_ = answer_logits(clean_logits);
@@ -346,6 +350,9 @@ PatchResult PatchingSession::run(const Component& component, const PatchOptions&
   const SiteRange range = [&plan](const InterventionSite& site, int64_t b) { return plan.range(site, b); };
   std::vector<Pack> packs;
   std::map<int64_t, torch::Tensor> sources;  // layer -> [batch, ...]
+  // Planning caches the component's activations (a forward of each run the first time) and
+  // compares sources with targets: shown, as it can take a while on large inputs.
+  ProgressBar planning("planning " + component.name(), int64_t(plan.layers.size()), options.progress);
   for (int64_t layer : plan.layers) {
     sources[layer] = source_activation(component, layer, options);
     torch::Tensor changed;
@@ -360,8 +367,10 @@ PatchResult PatchingSession::run(const Component& component, const PatchOptions&
     }
     std::vector<Pack> layer_packs = plan_layer(plan.sites, layer, shape, range, changes);
     packs.insert(packs.end(), std::make_move_iterator(layer_packs.begin()), std::make_move_iterator(layer_packs.end()));
+    planning.advance();
   }
 
+  planning.finish();
   // Progress counts work (rows x recomputed positions), not runs: early-position runs cost more.
   ProgressBar progress("patching " + component.name(), std::max<int64_t>(plan_work(packs, n_pos), 1), options.progress);
   for (const Pack& pack : packs) {

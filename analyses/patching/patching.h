@@ -52,6 +52,9 @@ struct PatchResult {
   Ablation ablation = Ablation::kNone;
   std::string method = "exact";         // "exact", "naive" or "attribution"
   std::vector<std::string> span_names;  // the "span" axis' labels, when patched by span
+  /// What each absolute position is in every prompt ("query", "'Answer:'"), "" where unknown; set
+  /// by the caller for summaries and files (position_roles in core/selection.h).
+  std::vector<std::string> position_roles;
   // What the batched sweep computed (run() only): rows recomputed, and their cost in FLOPs by the
   // model's cost model (block_flops_per_token over the recomputed layers and positions, plus the
   // unembedding of each row's answer position).
@@ -61,8 +64,9 @@ struct PatchResult {
 
 class PatchingSession {
  public:
-  /// Runs the clean and corrupted prompts once and caches what every sweep reuses.
-  PatchingSession(HookedTransformer model, PatchingInputs inputs, MetricKind metric);
+  /// Runs the clean and corrupted prompts once and caches what every sweep reuses (`progress`: a
+  /// bar on stderr for these two runs).
+  PatchingSession(HookedTransformer model, PatchingInputs inputs, MetricKind metric, bool progress = false);
 
   /// The batched, layer-skipping sweep.
   PatchResult run(const Component& component, const PatchOptions& options);

@@ -177,18 +177,36 @@ PatchOptions patch_options_from(const po::variables_map& vm, const ModelConfig& 
 }
 
 // Each component's sweep (and its attribution estimate), with the summary of its top entries.
+// What each position is in every clean prompt, for the summary: the narrowest task span holding it,
+// else its token when every prompt has the same one there ("'Answer:'"), else "".
+std::vector<std::string> clean_position_roles(const std::vector<PositionSpan>& spans, const torch::Tensor& clean,
+                                              const std::vector<std::string>& vocab) {
+  std::vector<std::string> roles = position_roles(spans, clean.size(1));
+  const torch::Tensor same = clean.eq(clean[0].unsqueeze(0)).all(0);  // [pos]
+  for (int64_t p = 0; p < clean.size(1); ++p) {
+    const int64_t token = clean[0][p].item<int64_t>();
+    if (roles[size_t(p)].empty() && same[p].item<bool>() && token >= 0 && token < int64_t(vocab.size())) {
+      roles[size_t(p)] = fmt::format("'{}'", vocab[size_t(token)]);
+    }
+  }
+  return roles;
+}
+
 std::vector<PatchRecord> run_sweeps(PatchingSession& session, const std::vector<Component>& components,
                                     const PatchOptions& options, bool attribution,
-                                    const std::optional<PromptGroups>& groups, int64_t top, std::FILE* human) {
+                                    const std::optional<PromptGroups>& groups, const std::vector<std::string>& roles,
+                                    int64_t top, std::FILE* human) {
   std::vector<PatchRecord> records;
   for (const Component& component : components) {
     PatchRecord record{session.run(component, options), std::nullopt, 0.0, std::nullopt};
+    record.exact.position_roles = roles;
     if (groups) {
       record.grouped =
           group_patch_result(record.exact, *groups, session.clean_per_prompt(), session.corrupted_per_prompt());
     }
     if (attribution) {
       record.attribution = session.attribution(component, options);
+      record.attribution->position_roles = roles;
       record.attribution_correlation = correlation(record.attribution->normalised, record.exact.normalised);
     }
     fmt::print(human, "{} ({}, {}, ablation {}), top by |score|:\n{}", component.name(),
@@ -286,7 +304,7 @@ int run_patch(const std::vector<std::string>& args) {
   // With --json -, stdout carries the JSON alone; the human summary goes to stderr.
   std::FILE* human = vm.count("json") && vm["json"].as<std::string>() == "-" ? stderr : stdout;
   const MetricKind metric = parse_metric(vm["metric"].as<std::string>());
-  PatchingSession session(model, inputs, metric);
+  PatchingSession session(model, inputs, metric, /*progress=*/!vm["quiet"].as<bool>());
   if (vm.count("clean-record")) {
     const auto taken = session.use_clean_record(vm["clean-record"].as<std::string>(), checkpoint_sha256);
     fmt::print(human, "clean activations of {} hooks from {}\n", taken.size(), vm["clean-record"].as<std::string>());
@@ -296,8 +314,10 @@ int run_patch(const std::vector<std::string>& args) {
   if (std::abs(session.clean_metric() - session.corrupted_metric()) < 1e-6) {
     fmt::print(stderr, "warning: clean and corrupted metrics are equal; normalised scores are undefined\n");
   }
-  const std::vector<PatchRecord> records = run_sweeps(session, components, patch_options, vm["attribution"].as<bool>(),
-                                                      groups, vm["top"].as<int64_t>(), human);
+  const std::vector<std::string> vocab = known_vocab(checkpoint, from_task ? vm["task"].as<std::string>() : "");
+  const std::vector<PatchRecord> records =
+      run_sweeps(session, components, patch_options, vm["attribution"].as<bool>(), groups,
+                 clean_position_roles(spans, inputs.clean, vocab), vm["top"].as<int64_t>(), human);
   contents.clean_per_prompt = session.clean_per_prompt();
   contents.corrupted_per_prompt = session.corrupted_per_prompt();
   std::optional<CircuitReport> report;
@@ -310,7 +330,7 @@ int run_patch(const std::vector<std::string>& args) {
     provenance.command_line = fmt::format("mechlens patch {}", fmt::join(args, " "));
     provenance.model_config_json = model->config().to_json().dump();
     provenance.options_json = options_used(vm, from_task, patch_options.ablation).dump();
-    provenance.vocab = known_vocab(checkpoint, from_task ? vm["task"].as<std::string>() : "");
+    provenance.vocab = vocab;
     write_patch_file(vm["out"].as<std::string>(), contents, records, report, provenance);
     fmt::print(human, "wrote {}\n", vm["out"].as<std::string>());
   }

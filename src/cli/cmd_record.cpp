@@ -56,7 +56,6 @@ int run_record(const std::vector<std::string>& args) {
   // clang-format off
   options.add_options()
       ("checkpoint", po::value<std::string>()->required(), "checkpoint file (.safetensors)")
-      ("tokens", po::value<std::string>(), "prompts: text file (one prompt of ids per line) or a record's .h5 /tokens")
       ("hooks", po::value<std::vector<std::string>>()->multitoken()->default_value({"blocks.*.attn.hook_pattern"},
                                                                                  "blocks.*.attn.hook_pattern"),
        "hooks to record: names, globs or shorthand")
@@ -73,15 +72,19 @@ int run_record(const std::vector<std::string>& args) {
       ("quiet", po::bool_switch(), "no progress bar");
   // clang-format on
   add_task_options(options);
+  add_token_options(options);
   po::variables_map vm;
-  if (!parse_options("record", "--checkpoint CK (--tokens FILE | --task NAME --n N --seed S) --out FILE.h5 [options]",
-                     "Run a checkpoint over prompts batch by batch and stream the selected hooks into an HDF5 "
-                     "record (schema: docs/RECORD_FORMAT.md). The file appears at --out only when complete.",
-                     options, {}, args, vm)) {
+  if (!parse_options(
+          "record",
+          "--checkpoint CK (--tokens-file FILE | --tokens IDS... | --task NAME --n N --seed S) --out FILE.h5 "
+          "[options]",
+          "Run a checkpoint over prompts batch by batch and stream the selected hooks into an HDF5 "
+          "record (schema: docs/RECORD_FORMAT.md). The file appears at --out only when complete.",
+          options, {}, args, vm)) {
     return 0;
   }
-  if (vm.count("tokens") == vm.count("task"))
-    throw UsageError{"give the prompts with either --tokens FILE or --task NAME"};
+  if (has_token_options(vm) == (vm.count("task") > 0))
+    throw UsageError{"give the prompts with either --tokens-file FILE (or --tokens IDS) or --task NAME"};
   refuse_task_options_without_task(vm);
   const std::string checkpoint = vm["checkpoint"].as<std::string>();
   if (vm.count("task")) check_checkpoint_task(checkpoint, vm["task"].as<std::string>());
@@ -97,7 +100,7 @@ int run_record(const std::vector<std::string>& args) {
     spans = task_spans(*generated.task, generated.examples);
     prompts = std::move(generated.prompts);
   } else {
-    prompts = load_prompt_set(vm["tokens"].as<std::string>());
+    prompts = prompts_from_options(vm);
   }
   // Validate every input before a file is created: ids, lengths, position and head selections.
   model->check_tokens(prompts.tokens);

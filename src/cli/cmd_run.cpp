@@ -10,6 +10,7 @@
 #include "cli/command.h"
 #include "cli/options.h"
 #include "cli/prompts.h"
+#include "cli/task_input.h"
 #include "hooks/hook_names.h"
 #include "io/checkpoint.h"
 #include "util/shape_format.h"
@@ -47,15 +48,13 @@ int run_run(const std::vector<std::string>& args) {
   // clang-format off
   options.add_options()
       ("checkpoint", po::value<std::string>()->required(), "checkpoint file (.safetensors)")
-      ("tokens", po::value<std::vector<std::string>>()->composing(),
-       "a prompt of token ids, \"1 2 3\" or 1,2,3 (repeat for a batch)")
-      ("tokens-file", po::value<std::string>(), "file with one prompt of token ids per line")
       ("top-k", po::value<int64_t>()->default_value(5), "predictions to show per prompt")
       ("cache", po::value<std::vector<std::string>>()->multitoken()->composing(),
        "hooks to cache: names, globs (blocks.*.attn.hook_pattern) or shorthand (pattern); '*' = all")
       ("save-cache", po::value<std::string>(), "write cached activations, tokens and logits to this .safetensors")
       ("format", po::value<std::string>()->default_value("text"), "output format: text or json (with --cache: {predictions, cache: [{name, dims, shape}]})");
   // clang-format on
+  add_token_options(options);
   add_ablation_options(options);
   po::variables_map vm;
   if (!parse_options("run", "--checkpoint CK (--tokens IDS... | --tokens-file F) [--top-k K] [--cache PATTERN...]",
@@ -64,15 +63,7 @@ int run_run(const std::vector<std::string>& args) {
                      options, {}, args, vm)) {
     return 0;
   }
-  std::vector<Prompt> prompts;
-  if (vm.count("tokens")) {
-    for (const auto& text : vm["tokens"].as<std::vector<std::string>>())
-      prompts.push_back(parse_prompt(text, "--tokens"));
-  }
-  if (vm.count("tokens-file")) {
-    for (auto& prompt : read_prompt_file(vm["tokens-file"].as<std::string>())) prompts.push_back(std::move(prompt));
-  }
-  if (prompts.empty()) throw UsageError{"give prompts with --tokens or --tokens-file"};
+  const PromptSet prompt_set = prompts_from_options(vm);
   const int64_t top_k = vm["top-k"].as<int64_t>();
   const std::string format = vm["format"].as<std::string>();
   if (format != "text" && format != "json") throw UsageError{"--format must be text or json, got '" + format + "'"};
@@ -86,7 +77,8 @@ int run_run(const std::vector<std::string>& args) {
   if (top_k < 1 || top_k > model->config().d_vocab) {
     throw UsageError{fmt::format("--top-k must be in 1..d_vocab={}", model->config().d_vocab)};
   }
-  const PromptBatch batch = make_batch(prompts);
+  model->check_tokens(prompt_set.tokens);
+  const PromptBatch batch = batch_of(prompt_set);
   ForwardOptions forward_options;
   forward_options.attention_mask = batch.attention_mask;
   std::string ablation;
@@ -106,17 +98,33 @@ int run_run(const std::vector<std::string>& args) {
   auto [top_logits, top_ids] = last_logits.topk(top_k, -1);
   torch::Tensor top_probs = torch::softmax(last_logits, -1).gather(-1, top_ids);
 
+  // Token strings when the checkpoint's task is known: predictions read as words, not only ids.
+  const std::vector<std::string> vocab = known_vocab(vm["checkpoint"].as<std::string>(), "");
+  auto token_text = [&vocab](int64_t id) {
+    return id >= 0 && id < int64_t(vocab.size()) ? fmt::format(" '{}'", vocab[size_t(id)]) : std::string();
+  };
   nlohmann::ordered_json json_out = nlohmann::ordered_json::array();
-  for (size_t b = 0; b < prompts.size(); ++b) {
-    if (format == "text") fmt::print("prompt {}: [{}]\n", b, fmt::join(prompts[b], " "));
+  for (int64_t b = 0; b < prompt_set.size(); ++b) {
+    const torch::Tensor row = batch.tokens[b].narrow(0, 0, batch.lengths[size_t(b)]).contiguous();
+    const std::vector<int64_t> prompt(row.data_ptr<int64_t>(), row.data_ptr<int64_t>() + row.numel());
+    if (format == "text") {
+      std::vector<std::string> words;
+      for (int64_t id : prompt) words.push_back(id >= 0 && id < int64_t(vocab.size()) ? vocab[size_t(id)] : "");
+      fmt::print("prompt {}: [{}]{}\n", b, fmt::join(prompt, " "),
+                 vocab.empty() ? "" : fmt::format("\n  text: {}", fmt::join(words, " ")));
+    }
     nlohmann::ordered_json predictions = nlohmann::ordered_json::array();
     for (int64_t k = 0; k < top_k; ++k) {
       const int64_t id = top_ids[b][k].item<int64_t>();
       const double logit = top_logits[b][k].item<double>(), prob = top_probs[b][k].item<double>();
-      if (format == "text") fmt::print("  {:>2}. token {:<6} logit {:>9.4f}  p {:.4f}\n", k + 1, id, logit, prob);
-      predictions.push_back({{"token", id}, {"logit", logit}, {"prob", prob}});
+      if (format == "text") {
+        fmt::print("  {:>2}. token {:<6} logit {:>9.4f}  p {:.4f}{}\n", k + 1, id, logit, prob, token_text(id));
+      }
+      nlohmann::ordered_json prediction{{"token", id}, {"logit", logit}, {"prob", prob}};
+      if (id < int64_t(vocab.size())) prediction["text"] = vocab[size_t(id)];
+      predictions.push_back(prediction);
     }
-    json_out.push_back({{"prompt", prompts[b]}, {"top_k", predictions}});
+    json_out.push_back({{"prompt", prompt}, {"top_k", predictions}});
   }
   if (format == "json" && cache.empty()) fmt::print("{}\n", json_out.dump(2));
   if (format == "json" && !cache.empty()) {

@@ -119,6 +119,12 @@ int run_train(const std::vector<std::string>& args) {
   require(std::isfinite(settings.grad_clip) && settings.grad_clip >= 0, "--grad-clip must be >= 0 (0 = off)");
   require(settings.eval_every >= 0, "--eval-every must be >= 0 (0 = only at the end)");
   require(settings.checkpoint_every >= 0, "--checkpoint-every must be >= 0 (0 = only at the end)");
+  // Bounds that catch a typo before hours of work: a billion steps or sequences per batch is beyond
+  // any run these models make (the shipped ones take 2,000-40,000 steps of 64-256).
+  constexpr int64_t kMaxSteps = 1'000'000'000, kMaxBatch = 1'000'000;
+  require(settings.steps <= kMaxSteps, fmt::format("--steps is {}, expected 1..{}", settings.steps, kMaxSteps));
+  require(settings.batch_size <= kMaxBatch,
+          fmt::format("--batch is {}, expected 1..{}", settings.batch_size, kMaxBatch));
   require(vm["seed"].as<int64_t>() >= 0, "--seed must be >= 0");
   require(vm["eval-n"].as<int64_t>() >= 1 && vm["eval-n"].as<int64_t>() <= 10'000'000, "--eval-n must be 1..10000000");
   require(settings.stop_after == -1 || settings.stop_after >= 1, "--stop-after must be >= 1 (or -1: run to --steps)");

@@ -25,5 +25,7 @@ int run_data(const std::vector<std::string>& args);
 int run_train(const std::vector<std::string>& args);
 int run_eval(const std::vector<std::string>& args);
 int run_patch(const std::vector<std::string>& args);
+int run_export(const std::vector<std::string>& args);
+int run_view(const std::vector<std::string>& args);
 
 }  // namespace mechlens::cli

@@ -1,5 +1,7 @@
 #include "cli/prompts.h"
 
+#include "cli/command.h"
+
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -12,6 +14,15 @@
 #include "util/parse.h"
 
 namespace mechlens::cli {
+
+namespace {
+
+bool is_hdf5_path(const std::string& path) {
+  const std::string ext = std::filesystem::path(path).extension().string();
+  return ext == ".h5" || ext == ".hdf5";
+}
+
+}  // namespace
 
 Prompt parse_prompt(const std::string& text, const std::string& source) {
   std::string cleaned = text;
@@ -66,15 +77,6 @@ PromptBatch make_batch(const std::vector<Prompt>& prompts) {
   return batch;
 }
 
-namespace {
-
-bool is_hdf5_path(const std::string& path) {
-  const std::string ext = std::filesystem::path(path).extension().string();
-  return ext == ".h5" || ext == ".hdf5";
-}
-
-}  // namespace
-
 // Prompts from a text file (one prompt of ids per line) or from /tokens of an earlier record.
 PromptSet load_prompt_set(const std::string& path) {
   if (!is_hdf5_path(path)) return make_prompt_set(read_prompt_file(path));
@@ -88,6 +90,57 @@ PromptSet load_prompt_set(const std::string& path) {
   }
   MECHLENS_CHECK(InputError, set.size() > 0, "{}: record holds no prompts", path);
   return set;
+}
+
+void add_token_options(po::options_description& options) {
+  // clang-format off
+  options.add_options()
+      ("tokens", po::value<std::vector<std::string>>()->composing(), "a prompt of token ids, 1,2,3 or '1 2 3' (repeat for more prompts)")
+      ("tokens-file", po::value<std::string>(), "prompts from a file: one prompt of ids per line, or a record's .h5 (/tokens)");
+  // clang-format on
+}
+
+bool has_token_options(const po::variables_map& vm) { return vm.count("tokens") + vm.count("tokens-file") > 0; }
+
+PromptSet prompts_from_options(const po::variables_map& vm) {
+  std::vector<Prompt> inline_prompts;
+  if (vm.count("tokens")) {
+    for (const std::string& text : vm["tokens"].as<std::vector<std::string>>()) {
+      std::error_code ignored;
+      if (std::filesystem::exists(text, ignored) || is_hdf5_path(text) || text.find(".txt") != std::string::npos) {
+        throw UsageError{
+            fmt::format("--tokens takes token ids (e.g. --tokens 1,2,3); for the file '{}' use "
+                        "--tokens-file",
+                        text)};
+      }
+      inline_prompts.push_back(parse_prompt(text, "--tokens"));
+    }
+  }
+  if (!vm.count("tokens-file")) {
+    if (inline_prompts.empty()) throw UsageError{"give prompts with --tokens IDS or --tokens-file FILE"};
+    return make_prompt_set(inline_prompts);
+  }
+  PromptSet from_file = load_prompt_set(vm["tokens-file"].as<std::string>());
+  if (inline_prompts.empty()) return from_file;
+  MECHLENS_CHECK(InputError, from_file.annotations.empty(),
+                 "{}: a record's annotated prompts cannot be mixed with --tokens", vm["tokens-file"].as<std::string>());
+  const torch::Tensor lengths = from_file.lengths.to(torch::kLong).contiguous();
+  for (int64_t i = 0; i < from_file.size(); ++i) {
+    const int64_t length = lengths[i].item<int64_t>();
+    const torch::Tensor row = from_file.tokens[i].narrow(0, 0, length).to(torch::kLong).contiguous();
+    inline_prompts.emplace_back(row.data_ptr<int64_t>(), row.data_ptr<int64_t>() + length);
+  }
+  return make_prompt_set(inline_prompts);
+}
+
+PromptBatch batch_of(const PromptSet& prompts) {
+  PromptBatch batch;
+  batch.tokens = prompts.tokens.to(torch::kLong);
+  const torch::Tensor lengths = prompts.lengths.to(torch::kLong).contiguous();
+  batch.lengths.assign(lengths.data_ptr<int64_t>(), lengths.data_ptr<int64_t>() + lengths.numel());
+  const torch::Tensor mask = torch::arange(batch.tokens.size(1)).unsqueeze(0).lt(lengths.unsqueeze(1));
+  if (!mask.all().item<bool>()) batch.attention_mask = mask.to(torch::kLong);
+  return batch;
 }
 
 }  // namespace mechlens::cli

@@ -4,6 +4,7 @@
 
 #include <torch/types.h>  // torch::Tensor
 
+#include "cli/options.h"
 #include "store/recorder.h"
 
 #include <string>
@@ -30,5 +31,17 @@ PromptBatch make_batch(const std::vector<Prompt>& prompts);
 /// Prompts from a text file (one prompt of ids per line) or from /tokens (with annotations) of a
 /// record (.h5/.hdf5).
 PromptSet load_prompt_set(const std::string& path);
+
+/// The two prompt options, one meaning in every command: `--tokens IDS...` (inline ids, one prompt
+/// per value: "1,2,3" or "1 2 3") and `--tokens-file F` (a text file or a record's .h5).
+void add_token_options(po::options_description& options);
+/// Whether either option was given.
+bool has_token_options(const po::variables_map& vm);
+/// The prompts of both options (inline ones first). Throws UsageError pointing a file given to
+/// --tokens at --tokens-file.
+PromptSet prompts_from_options(const po::variables_map& vm);
+
+/// The prompts as a padded batch with its attention mask.
+PromptBatch batch_of(const PromptSet& prompts);
 
 }  // namespace mechlens::cli

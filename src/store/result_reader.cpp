@@ -109,6 +109,46 @@ double ResultReader::number_attribute(const std::string& name, const std::string
 
 namespace {
 
+nlohmann::json attribute_json(const H5::Attribute& attribute) {
+  const H5T_class_t type_class = attribute.getTypeClass();
+  const H5::DataSpace space = attribute.getSpace();
+  const hssize_t n = space.getSimpleExtentNpoints();
+  const bool scalar = space.getSimpleExtentNdims() == 0;
+  if (type_class == H5T_STRING && scalar) {
+    std::string value;
+    attribute.read(attribute.getStrType(), value);
+    return value;
+  }
+  if (type_class != H5T_INTEGER && type_class != H5T_FLOAT) return nullptr;  // other kinds: not exported
+  std::vector<double> floats(size_t(std::max<hssize_t>(n, 0)));
+  std::vector<int64_t> integers(floats.size());
+  if (type_class == H5T_FLOAT) attribute.read(H5::PredType::NATIVE_DOUBLE, floats.data());
+  else attribute.read(H5::PredType::NATIVE_INT64, integers.data());
+  nlohmann::json values = type_class == H5T_FLOAT ? nlohmann::json(floats) : nlohmann::json(integers);
+  return scalar && !values.empty() ? values[0] : values;
+}
+
+}  // namespace
+
+nlohmann::json ResultReader::attributes(const std::string& object) const {
+  const std::string full = absolute(object);
+  MECHLENS_CHECK(StoreError, exists(full), "{}: no object {}", path_, full);
+  try {
+    return with_object(*file_, full, [&](const H5::H5Object& at) {
+      nlohmann::json out = nlohmann::json::object();
+      for (int i = 0; i < at.getNumAttrs(); ++i) {
+        const H5::Attribute attribute = at.openAttribute(static_cast<unsigned>(i));
+        out[attribute.getName()] = attribute_json(attribute);
+      }
+      return out;
+    });
+  } catch (const H5::Exception& e) {
+    h5::rethrow(e, path_, fmt::format("cannot read the attributes of {}", full));
+  }
+}
+
+namespace {
+
 std::vector<std::string> children(const H5::H5File& file, const std::string& path, const std::string& group,
                                   H5G_obj_t kind) {
   MECHLENS_CHECK(StoreError, group == "/" || file.childObjType(group) == H5O_TYPE_GROUP, "{}: {} is not a group", path,

@@ -8,6 +8,8 @@
 #include <H5Cpp.h>
 #include <torch/types.h>  // torch::Tensor
 
+#include <nlohmann/json.hpp>
+
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -40,6 +42,8 @@ class ResultReader {
   /// A string attribute of `object` (a group or dataset path). Throws StoreError naming both.
   std::string attribute(const std::string& name, const std::string& object = "/") const;
   double number_attribute(const std::string& name, const std::string& object = "/") const;
+  /// Every attribute of `object` as JSON: strings, integers, floats (and 1-D arrays of them).
+  nlohmann::json attributes(const std::string& object = "/") const;
 
   bool exists(const std::string& object) const;
   /// Names of the groups and of the datasets directly under `group`, in file order.

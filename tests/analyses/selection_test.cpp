@@ -91,6 +91,19 @@ TEST(SelectionTest, NumbersKeepingDifferentCountsPerPromptAreRefused) {
   EXPECT_NE(message.find("keeps 2 positions of prompt 0 but 4 of prompt 1"), std::string::npos) << message;
 }
 
+TEST(SelectionTest, PositionsAreNamedByTheNarrowestSpanHoldingThemInEveryPrompt) {
+  // "query" is [5, 7) / [5, 8) / [4, 6): only position 5 is in it for every prompt.
+  std::vector<PositionSpan> spans = known_spans();
+  spans[0].per_prompt[1] = {5, 8};
+  spans.push_back({"wide", {{0, 9}, {0, 9}, {0, 9}}});
+  const auto roles = position_roles(spans, 9);
+  EXPECT_EQ(roles[5], "query");  // narrower than "wide"
+  EXPECT_EQ(roles[6], "wide");   // prompt 2's query ends at 6
+  EXPECT_EQ(roles[2], "wide");   // "rule" moves: [0, 1), [1, 3), [2, 3) share no position
+  EXPECT_EQ(roles[8], "wide");
+  EXPECT_EQ(position_roles(known_spans(), 9)[2], "");
+}
+
 TEST(SelectionTest, SpansAreValidatedAgainstTheBatch) {
   EXPECT_THROW(validate_spans(known_spans(), 2, 9), InputError);  // three prompts' spans for two prompts
   EXPECT_THROW(validate_spans(known_spans(), 3, 7), InputError);  // query of prompt 1 ends at 8

@@ -23,6 +23,15 @@ expect long-prompt 1 "17 tokens, more than the model's n_ctx=16" -- "$mechlens" 
 expect not-integer 1 "'x' is not an integer token id" -- "$mechlens" run --checkpoint "$ck" --tokens "1 x 3"
 expect no-prompts 2 "give prompts with --tokens" -- "$mechlens" run --checkpoint "$ck"
 expect empty-file 1 "token file holds no prompts" -- bash -c ": > '$work/empty.txt'; '$mechlens' run --checkpoint '$ck' --tokens-file '$work/empty.txt'"
+# One meaning per option name: --tokens takes ids, --tokens-file a file, in run and record alike.
+printf '1 2 3\n4 5\n' >"$work/ids.txt"
+expect tokens-is-ids 2 "--tokens takes token ids \(e.g. --tokens 1,2,3\); for the file '.*ids.txt' use --tokens-file" -- \
+  "$mechlens" record --checkpoint "$ck" --tokens "$work/ids.txt" --hooks hook_embed --out "$work/ids.h5"
+expect record-inline-tokens 0 "recorded 1 hooks over 2 prompts" -- "$mechlens" record --checkpoint "$ck" --tokens 1,2,3 \
+  --tokens 4,5 --hooks hook_embed --out "$work/inline.h5" --quiet
+expect run-tokens-file-record 0 "prompt 1: \[4 5\]" -- "$mechlens" run --checkpoint "$ck" --tokens-file "$work/inline.h5"
+expect run-decodes-task-tokens 0 "text: Z implies B" -- "$mechlens" run \
+  --checkpoint "$(dirname "$0")/../../data/checkpoints/logic_3l3h.safetensors" --tokens 25,31,1
 expect unknown-hook 1 "matches none of the model's" -- "$mechlens" run --checkpoint "$ck" --tokens "1" --cache 'blocks.9.*'
 expect unknown-command 2 "unknown command 'frobnicate'" -- "$mechlens" frobnicate
 expect unknown-option 2 "unrecognised option|unrecognized option" -- "$mechlens" info "$ck" --bogus
@@ -43,7 +52,7 @@ cat >"$work/logic_model.json" <<'JSON'
 {"n_layers": 3, "d_model": 32, "n_heads": 3, "d_head": 8, "d_mlp": 64, "n_ctx": 80, "d_vocab": 45, "seed": 1}
 JSON
 "$mechlens" init --config "$work/logic_model.json" --out "$work/logic.safetensors" >/dev/null
-expect record-data-h5 0 "recorded 3 hooks over 30 prompts" -- "$mechlens" record --checkpoint "$work/logic.safetensors" --tokens "$work/logic.h5" --out "$work/logic_rec.h5" --quiet
+expect record-data-h5 0 "recorded 3 hooks over 30 prompts" -- "$mechlens" record --checkpoint "$work/logic.safetensors" --tokens-file "$work/logic.h5" --out "$work/logic_rec.h5" --quiet
 expect record-task 0 "recorded 1 hooks over 12 prompts" -- "$mechlens" record --checkpoint "$work/logic.safetensors" --task logic --n 12 --seed 3 --pairs --hooks blocks.2.hook_resid_post --positions -1 --out "$work/logic_task.h5" --quiet
 expect record-annotations 0 "^ok$" -- /usr/bin/python3 -c "
 import h5py, json
@@ -54,7 +63,7 @@ assert (a['tokens'][:12] == b['tokens'][:]).all()   # same seed, same problems
 print('ok')"
 expect eval-greedy 0 "greedy decoding: [0-9]+ of 20 answers" -- "$mechlens" eval --checkpoint "$work/logic.safetensors" --task logic --n 20 --greedy
 expect bad-task-option 1 "matching task has no option 'depth'" -- "$mechlens" data --task matching --task-option depth=3
-expect task-and-tokens 2 "either --tokens FILE or --task NAME" -- "$mechlens" record --checkpoint "$work/logic.safetensors" --task logic --tokens "$work/logic.h5" --out "$work/x.h5"
+expect task-and-tokens 2 "either --tokens-file FILE \(or --tokens IDS\) or --task NAME" -- "$mechlens" record --checkpoint "$work/logic.safetensors" --task logic --tokens-file "$work/logic.h5" --out "$work/x.h5"
 
 # Training: a few steps, then a staged run from that checkpoint (--init-from) with its provenance.
 cat >"$work/matching_model.json" <<'JSON'

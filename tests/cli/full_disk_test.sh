@@ -35,8 +35,8 @@ full() {
   [ ! -e "$output" ] && ok || bad "$name left $output"
 }
 full init-full "write failed|disk full|No space" "$disk/big.safetensors" -- "$mechlens" init --config "$work/big.json" --out "$disk/big.safetensors"
-full record-full "disk full" "$disk/r.h5" -- "$mechlens" record --checkpoint "$ck" --tokens "$work/prompts.txt" --hooks 'blocks.*.attn.hook_pattern' --out "$disk/r.h5" --quiet
-full record-gzip-full "disk full" "$disk/g.h5" -- "$mechlens" record --checkpoint "$ck" --tokens "$work/prompts.txt" --hooks 'blocks.*.attn.hook_pattern' --compress gzip:1 --out "$disk/g.h5" --quiet
+full record-full "disk full" "$disk/r.h5" -- "$mechlens" record --checkpoint "$ck" --tokens-file "$work/prompts.txt" --hooks 'blocks.*.attn.hook_pattern' --out "$disk/r.h5" --quiet
+full record-gzip-full "disk full" "$disk/g.h5" -- "$mechlens" record --checkpoint "$ck" --tokens-file "$work/prompts.txt" --hooks 'blocks.*.attn.hook_pattern' --compress gzip:1 --out "$disk/g.h5" --quiet
 full data-h5-full "disk full|cannot" "$disk/d.h5" -- "$mechlens" data --task logic --n 20000 --out "$disk/d.h5"
 full data-txt-full "write failed \(disk full\?\)|cannot write to disk" "$disk/d.txt" -- "$mechlens" data --task logic --n 20000 --out "$disk/d.txt"
 full save-cache-full "write failed|disk full" "$disk/c.safetensors" -- "$mechlens" run --checkpoint "$ck" --tokens-file "$work/prompts.txt" --cache '*' --save-cache "$disk/c.safetensors"

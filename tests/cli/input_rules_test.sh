@@ -34,16 +34,17 @@ echo "1 2 3" >"$work/p.txt"
 expect gzip-junk 2 "gzip level must be an integer 1..9, got 'gzip:4x'" -- "$mechlens" record --checkpoint "$ck" --task logic --n 2 --hooks hook_embed --compress gzip:4x --out "$work/r.h5"
 expect logop-junk 1 "logop_share=0.5x is not a number" -- "$mechlens" data --task logic --task-option logop_share=0.5x --n 2
 expect n-huge 2 "--n is 1000000000000, expected 1..10000000" -- "$mechlens" data --task logic --n 1000000000000
-for bad in "--warmup -1" "--grad-clip -1" "--eval-every -5" "--checkpoint-every -1" "--seed -3" "--lr -1" "--min-lr 0.1 --lr 0.01"; do
+for bad in "--warmup -1" "--grad-clip -1" "--eval-every -5" "--checkpoint-every -1" "--seed -3" "--lr -1" "--min-lr 0.1 --lr 0.01" "--batch 99999999999"; do
   name=${bad%% *}
   expect "train$name" 2 "${name#--}" -- "$mechlens" train --task logic --config "$work/small.json" --out "$work/t.safetensors" $bad --steps 1 --quiet
 done
+expect train-steps-huge 2 "--steps is 100000000000000, expected 1..1000000000" -- "$mechlens" train --task logic --config "$work/small.json" --out "$work/t.safetensors" --steps 100000000000000 --quiet
 [ ! -e "$work/t.safetensors" ] && ok || bad "train left t.safetensors"
-expect n-without-task 2 "--n applies to task prompts only" -- "$mechlens" record --checkpoint "$ck" --tokens "$work/p.txt" --n 5 --hooks hook_embed --out "$work/r.h5"
-expect option-without-task 2 "--task-option applies to task prompts only" -- "$mechlens" record --checkpoint "$ck" --tokens "$work/p.txt" --task-option depth=2 --hooks hook_embed --out "$work/r.h5"
+expect n-without-task 2 "--n applies to task prompts only" -- "$mechlens" record --checkpoint "$ck" --tokens-file "$work/p.txt" --n 5 --hooks hook_embed --out "$work/r.h5"
+expect option-without-task 2 "--task-option applies to task prompts only" -- "$mechlens" record --checkpoint "$ck" --tokens-file "$work/p.txt" --task-option depth=2 --hooks hook_embed --out "$work/r.h5"
 expect answer-pos-with-task 2 "--answer-pos applies to --clean/--corrupted files" -- "$mechlens" patch --checkpoint "$ck" --task logic --n 2 --answer-pos 3
 mkdir -p "$work/outdir"
-expect record-out-dir 2 "--out '.*outdir' is a directory" -- "$mechlens" record --checkpoint "$ck" --tokens "$work/p.txt" --hooks hook_embed --out "$work/outdir"
+expect record-out-dir 2 "--out '.*outdir' is a directory" -- "$mechlens" record --checkpoint "$ck" --tokens-file "$work/p.txt" --hooks hook_embed --out "$work/outdir"
 expect data-out-dir 2 "--out '.*outdir' is a directory" -- "$mechlens" data --task logic --n 2 --out "$work/outdir"
 
 # Outputs are never replaced silently; unknown options get the closest known one.
@@ -67,15 +68,15 @@ expect quiet-location 1 "no such file, expected a JSON file$" -- "$mechlens" ini
 expect verbose-location 1 "no such file, expected a JSON file \[.*json_text.cpp:[0-9]+\]" -- "$mechlens" init --config "$work/none.json" --out "$work/x.safetensors" --verbose
 
 # Damaged records: a missing group or dataset is named, never an uncaught HDF5 exception.
-"$mechlens" record --checkpoint "$ck" --tokens "$work/p.txt" --hooks hook_embed --out "$work/good.h5" --quiet >/dev/null
+"$mechlens" record --checkpoint "$ck" --tokens-file "$work/p.txt" --hooks hook_embed --out "$work/good.h5" --quiet >/dev/null
 for damage in acts tokens lengths; do
   cp "$work/good.h5" "$work/no_$damage.h5"
   "$python" -c "import h5py; f = h5py.File('$work/no_$damage.h5', 'a'); del f['$damage']"
-  expect "record-without-$damage" 1 "no_$damage.h5: no (group|dataset) /$damage" -- "$mechlens" record --checkpoint "$ck" --tokens "$work/no_$damage.h5" --hooks hook_embed --out "$work/r2.h5"
+  expect "record-without-$damage" 1 "no_$damage.h5: no (group|dataset) /$damage" -- "$mechlens" record --checkpoint "$ck" --tokens-file "$work/no_$damage.h5" --hooks hook_embed --out "$work/r2.h5"
 done
 cp "$work/good.h5" "$work/zero_length.h5"
 "$python" -c "import h5py; f = h5py.File('$work/zero_length.h5', 'a'); f['lengths'][0] = 0"
-expect record-zero-length 1 "zero_length.h5: /lengths holds values 0..0, expected 1..3" -- "$mechlens" record --checkpoint "$ck" --tokens "$work/zero_length.h5" --hooks hook_embed --out "$work/r2.h5"
+expect record-zero-length 1 "zero_length.h5: /lengths holds values 0..0, expected 1..3" -- "$mechlens" record --checkpoint "$ck" --tokens-file "$work/zero_length.h5" --hooks hook_embed --out "$work/r2.h5"
 [ ! -e "$work/r2.h5" ] && ok || bad "a refused record left r2.h5"
 
 # One writer per output: a second record to the same --out is refused while the first runs, and the
@@ -84,11 +85,11 @@ expect record-zero-length 1 "zero_length.h5: /lengths holds values 0..0, expecte
 import random
 random.seed(1)
 print('\n'.join(' '.join(str(random.randrange(50)) for _ in range(16)) for _ in range(3000)))" >"$work/many.txt"
-"$mechlens" record --checkpoint "$ck" --tokens "$work/many.txt" --hooks 'blocks.*.attn.hook_pattern' --batch 1 --out "$work/busy.h5" --quiet >/dev/null 2>&1 &
+"$mechlens" record --checkpoint "$ck" --tokens-file "$work/many.txt" --hooks 'blocks.*.attn.hook_pattern' --batch 1 --out "$work/busy.h5" --quiet >/dev/null 2>&1 &
 first=$!
 for _ in $(seq 1 500); do [ -e "$work/busy.h5.partial" ] && break; sleep 0.01; done
-expect second-writer 1 "another mechlens is writing this output" -- "$mechlens" record --checkpoint "$ck" --tokens "$work/p.txt" --hooks hook_embed --out "$work/busy.h5"
-expect resume-while-running 1 "another mechlens is writing this output" -- "$mechlens" record --checkpoint "$ck" --tokens "$work/many.txt" --hooks 'blocks.*.attn.hook_pattern' --batch 1 --out "$work/busy.h5" --resume
+expect second-writer 1 "another mechlens is writing this output" -- "$mechlens" record --checkpoint "$ck" --tokens-file "$work/p.txt" --hooks hook_embed --out "$work/busy.h5"
+expect resume-while-running 1 "another mechlens is writing this output" -- "$mechlens" record --checkpoint "$ck" --tokens-file "$work/many.txt" --hooks 'blocks.*.attn.hook_pattern' --batch 1 --out "$work/busy.h5" --resume
 wait "$first"
 rc=$?
 [ "$rc" -eq 0 ] && ok || bad "first writer exited $rc"

@@ -10,7 +10,7 @@ python=/usr/bin/python3
 [ -x "$python" ] || python=python3
 ck="$source/data/checkpoints/logic_3l3h.safetensors"
 
-expect patch-task 0 "layer 0, pos 34, head 2 +score \+1\.0" -- "$mechlens" patch --checkpoint "$ck" --task logic \
+expect patch-task 0 "layer 0, pos 34 \(query\), head 2 +score \+1\.0" -- "$mechlens" patch --checkpoint "$ck" --task logic \
   --pairs query-flip --n 16 --seed 3 --component head_z --positions=-5: --direction noising --quiet --out "$work/p.h5"
 expect patch-h5 0 "^ok$" -- "$python" - "$work/p.h5" <<'PY'
 import sys, h5py, numpy as np
@@ -98,7 +98,7 @@ expect record-span-varying 1 "span 'queried_rule' covers .* positions in prompt 
   --checkpoint "$ck" --task logic --n 40 --hooks hook_embed --positions queried_rule --out "$work/bad_span.h5" --quiet
 [ ! -e "$work/bad_span.h5" ] && ok || bad "record left bad_span.h5"
 expect record-span-no-task 1 "named spans come from a task's annotations; use --task" -- "$mechlens" record \
-  --checkpoint "$ck" --tokens "$work/plain.txt" --hooks hook_embed --positions query --out "$work/bad_span.h5"
+  --checkpoint "$ck" --tokens-file "$work/plain.txt" --hooks hook_embed --positions query --out "$work/bad_span.h5"
 
 # Necessity checks from the command line: the query-moving head the sweep finds (L0H2) is needed,
 # a head it scores near zero (L2H1) is not; errors name the bad part.

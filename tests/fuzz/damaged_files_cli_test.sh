@@ -40,7 +40,7 @@ for file in "$corpus"/config_json/*; do
   clean_outcome "$file" "$mechlens" init --config "$file" --out "$work/out.safetensors"
 done
 for file in "$corpus"/record/*; do
-  clean_outcome "$file" "$mechlens" record --checkpoint "$work/tiny.safetensors" --tokens "$file" \
+  clean_outcome "$file" "$mechlens" record --checkpoint "$work/tiny.safetensors" --tokens-file "$file" \
     --hooks hook_embed --out "$work/out.h5" --quiet
 done
 echo "damaged files: $passed passed, $failed failed"
