@@ -1,5 +1,8 @@
 #include "patching/components.h"
 
+#include <algorithm>
+#include <sstream>
+
 #include <fmt/format.h>
 #include <torch/torch.h>
 
@@ -70,6 +73,19 @@ std::string component_names() {
 }
 
 std::vector<Component> parse_components(const std::string& text, const ModelConfig& config) {
+  // "resid_pre,head_z_all": each part on its own, in order, each component once.
+  if (text.find(',') != std::string::npos) {
+    std::vector<Component> all;
+    std::stringstream parts(text);
+    for (std::string part; std::getline(parts, part, ',');) {
+      for (const Component& component : parse_components(part, config)) {
+        const bool seen =
+            std::any_of(all.begin(), all.end(), [&](const Component& c) { return c.name() == component.name(); });
+        if (!seen) all.push_back(component);
+      }
+    }
+    return all;
+  }
   std::vector<Component> components;
   if (text == "blocks") {
     components = {{ActKind::kResidPre, false}, {ActKind::kAttnOut, false}, {ActKind::kMlpOut, false}};

@@ -260,7 +260,7 @@ int run_patch(const std::vector<std::string>& args) {
       ("answers", po::value<std::string>(), "'correct wrong' token ids per prompt (default: each run's own top token)")
       ("answer-pos", po::value<int64_t>()->default_value(-1), "position whose logits the metric reads (-1 = last)")
       ("pairs", po::value<std::string>(), "with --task: the counterfactual kind (logic: query-flip; matching: query-node)")
-      ("component", po::value<std::string>()->default_value("resid_pre"), ("what to patch: " + component_names()).c_str())
+      ("component", po::value<std::string>()->default_value("resid_pre"), ("what to patch (several: comma-separated): " + component_names()).c_str())
       ("positions", po::value<std::string>()->default_value("all"), "positions to patch: all, -5:, 3,7, or with --task its named spans (e.g. query,queried_rule; spans = all)")
       ("layers", po::value<std::string>()->default_value("all"), "layers to patch, e.g. all, 0, 1:3")
       ("direction", po::value<std::string>()->default_value("denoising"), "denoising (clean into corrupted) or noising")

@@ -30,6 +30,11 @@ expect patch-circuit 0 "circuit +\+0\.9" -- "$mechlens" patch --checkpoint "$ck"
 expect patch-blocks-ablation 0 "mlp_out \(noising, layer x pos, ablation mean\)" -- "$mechlens" patch --checkpoint "$ck" \
   --task logic --n 8 --component blocks --ablation mean --positions=-2: --quiet
 
+expect patch-several-components 0 "head_z_all \(denoising, layer x head" -- "$mechlens" patch --checkpoint "$ck" \
+  --task logic --n 4 --component resid_pre,head_z_all,resid_pre --quiet --json "$work/several.json"
+expect patch-several-json 0 "^\['head_z_all', 'resid_pre'\]$" -- "$python" -c "
+import json; print(sorted(json.load(open('$work/several.json'))['results']))"
+
 # Named task spans: whole regions per prompt, labelled by name.
 expect patch-spans 0 "layer 0, query, head 2 +score \+1\.0" -- "$mechlens" patch --checkpoint "$ck" --task logic \
   --n 16 --seed 3 --component head_z --positions query,queried_rule,answer_position --direction noising --quiet \
