@@ -16,8 +16,7 @@ int run_view(const std::vector<std::string>& args) {
       ("out", po::value<std::string>()->required(), "HTML page to write")
       ("examples", po::value<std::string>()->default_value("0"), "attention: prompts to include, e.g. 0, 0:4, all")
       ("layers", po::value<std::string>()->default_value("all"), "attention: recorded layers to include")
-      ("max-mb", po::value<int64_t>()->default_value(256), "refuse pages that would embed more data than this")
-      ("force", po::bool_switch(), "replace an existing --out");
+      ("max-mb", po::value<int64_t>()->default_value(256), "refuse pages that would embed more data than this");
   // clang-format on
   po::positional_options_description positional;
   positional.add("input", 1);

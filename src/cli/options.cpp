@@ -83,7 +83,17 @@ bool parse_options(const std::string& command, const std::string& usage, const s
     std::cout << options << std::endl;
     return false;
   }
-  po::notify(vm);  // throws for missing required options
+  try {
+    po::notify(vm);  // throws for missing required options
+  } catch (const po::required_option& e) {
+    // A missing positional argument is named as the usage line names it, not as an option.
+    std::string name = e.get_option_name();
+    while (!name.empty() && name[0] == '-') name.erase(0, 1);
+    if (positional.max_total_count() > 0 && positional.name_for_position(0) == name) {
+      throw UsageError{fmt::format("missing the {} to read: mechlens {} {}", name, command, usage)};
+    }
+    throw;
+  }
   check_output_paths(vm);
   return true;
 }

@@ -32,6 +32,7 @@ expect record-inline-tokens 0 "recorded 1 hooks over 2 prompts" -- "$mechlens" r
 expect run-tokens-file-record 0 "prompt 1: \[4 5\]" -- "$mechlens" run --checkpoint "$ck" --tokens-file "$work/inline.h5"
 expect run-decodes-task-tokens 0 "text: Z implies B" -- "$mechlens" run \
   --checkpoint "$(dirname "$0")/../../data/checkpoints/logic_3l3h.safetensors" --tokens 25,31,1
+expect info-no-checkpoint 2 "missing the checkpoint to read: mechlens info CHECKPOINT" -- "$mechlens" info
 expect unknown-hook 1 "matches none of the model's" -- "$mechlens" run --checkpoint "$ck" --tokens "1" --cache 'blocks.9.*'
 expect unknown-command 2 "unknown command 'frobnicate'" -- "$mechlens" frobnicate
 expect unknown-option 2 "unrecognised option|unrecognized option" -- "$mechlens" info "$ck" --bogus

@@ -94,5 +94,8 @@ expect view-no-patterns 1 "holds no attention patterns" -- bash -c "'$mechlens' 
 expect view-missing-dataset 1 "no dataset /results/head_z/normalised" -- bash -c "cp '$work/patch.h5' '$work/broken.h5' && '$python' -c \"
 import h5py; del h5py.File('$work/broken.h5', 'r+')['results/head_z/normalised']\" && '$mechlens' view '$work/broken.h5' --out '$work/bad.html'"
 [ ! -e "$work/bad.html" ] && [ ! -e "$work/bad.html.partial" ] && ok || bad "a failed view left bad.html"
+expect view-exists 2 "--out '.*patching.html' exists; add --force" -- "$mechlens" view "$work/patch.h5" --out "$work/patching.html"
+expect view-force 0 "wrote" -- "$mechlens" view "$work/patch.h5" --out "$work/patching.html" --force
+expect view-no-input 2 "missing the input to read: mechlens view FILE.h5 --out page.html" -- "$mechlens" view --out "$work/x.html"
 echo "view: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
