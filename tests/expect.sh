@@ -11,3 +11,6 @@ expect() {
   rc=$?
   if [ "$rc" -eq "$code" ] && grep -Eq -- "$regex" <<<"$out"; then ok; else bad "$name: exit $rc (expected $code): $(head -c 800 <<<"$out")"; fi
 }
+# Debian's Python (with python3-h5py and numpy); a virtualenv's python3 earlier on PATH may lack them.
+python=/usr/bin/python3
+[ -x "$python" ] || python=python3

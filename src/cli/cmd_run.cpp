@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <filesystem>
 
 #include "cli/ablation_options.h"
 #include "cli/command.h"
@@ -13,10 +14,17 @@
 #include "cli/task_input.h"
 #include "hooks/hook_names.h"
 #include "io/checkpoint.h"
+#include "store/result_file.h"
+#include "util/sha256.h"
 #include "util/shape_format.h"
 
 namespace mechlens::cli {
 namespace {
+
+bool is_hdf5_output(const std::string& path) {
+  const std::string extension = std::filesystem::path(path).extension().string();
+  return extension == ".h5" || extension == ".hdf5";
+}
 
 // Statistics over real tokens only: padded positions (mask 0) are left out, and so is the -inf
 // that marks masked attention scores.
@@ -51,7 +59,7 @@ int run_run(const std::vector<std::string>& args) {
       ("top-k", po::value<int64_t>()->default_value(5), "predictions to show per prompt")
       ("cache", po::value<std::vector<std::string>>()->multitoken()->composing(),
        "hooks to cache: names, globs (blocks.*.attn.hook_pattern) or shorthand (pattern); '*' = all")
-      ("save-cache", po::value<std::string>(), "write cached activations, tokens and logits to this .safetensors")
+      ("save-cache", po::value<std::string>(), "write cached activations, tokens and logits to this .h5 (HDF5, h5py-readable) or .safetensors")
       ("format", po::value<std::string>()->default_value("text"), "output format: text or json (with --cache: {predictions, cache: [{name, dims, shape}]})");
   // clang-format on
   add_token_options(options);
@@ -136,7 +144,26 @@ int run_run(const std::vector<std::string>& args) {
     fmt::print("{}\n", nlohmann::ordered_json{{"predictions", json_out}, {"cache", hooks}}.dump(2));
   }
   if (!cache.empty() && format == "text") print_cache_summary(cache, batch.attention_mask);
-  if (vm.count("save-cache")) {
+  if (vm.count("save-cache") && is_hdf5_output(vm["save-cache"].as<std::string>())) {
+    // HDF5 (h5py-readable with Debian's packages alone): labelled datasets and provenance.
+    Provenance provenance;
+    provenance.checkpoint = vm["checkpoint"].as<std::string>();
+    provenance.checkpoint_sha256 = sha256_file(provenance.checkpoint);
+    provenance.command_line = fmt::format("mechlens run {}", fmt::join(args, " "));
+    provenance.model_config_json = model->config().to_json().dump();
+    provenance.vocab = vocab;
+    write_result_file(vm["save-cache"].as<std::string>(), "mechlens-cache", 1, [&](H5::H5File& file) {
+      write_provenance(file, provenance);
+      const H5::Group root = file.openGroup("/");
+      write_tensor(root, "tokens", batch.tokens, {"batch", "pos"});
+      write_tensor(root, "lengths", torch::tensor(batch.lengths, torch::kLong), {"batch"});
+      write_tensor(root, "logits", logits, {"batch", "pos", "d_vocab"});
+      const H5::Group acts = file.createGroup("acts");
+      for (const auto& name : cache.names()) write_tensor(acts, name, cache.at(name), cache.dims(name));
+    });
+    if (format == "text")
+      fmt::print("\nsaved {} activations to {}\n", cache.size(), vm["save-cache"].as<std::string>());
+  } else if (vm.count("save-cache")) {
     NamedTensors tensors{{"tokens", batch.tokens}, {"logits", logits}};
     std::map<std::string, std::string> metadata{{"format", "mechlens-cache"}};
     for (const auto& name : cache.names()) {

@@ -27,6 +27,7 @@ constexpr Command kCommands[] = {
     {"export", "a record or result as NumPy (+ JSON sidecars), CSV, CircuitsVis or bertviz files",
      mechlens::cli::run_export},
     {"view", "a self-contained HTML page: attention maps of a record, patching heatmaps", mechlens::cli::run_view},
+    {"plot", "an SVG figure: one head's attention map, every head of a prompt, a patching heatmap", mechlens::cli::run_plot},
     {"data", "generate a synthetic task's examples, annotations and counterfactual pairs", mechlens::cli::run_data},
     {"train", "train a model on a task (AdamW, warm-up + cosine, evaluation, checkpoints, resume)",
      mechlens::cli::run_train},

@@ -32,6 +32,20 @@ expect record-inline-tokens 0 "recorded 1 hooks over 2 prompts" -- "$mechlens" r
 expect run-tokens-file-record 0 "prompt 1: \[4 5\]" -- "$mechlens" run --checkpoint "$ck" --tokens-file "$work/inline.h5"
 expect run-decodes-task-tokens 0 "text: Z implies B" -- "$mechlens" run \
   --checkpoint "$(dirname "$0")/../../data/checkpoints/logic_3l3h.safetensors" --tokens 25,31,1
+# run --save-cache X.h5: the cache as HDF5, equal to what record writes for the same prompts.
+expect save-cache-h5 0 "saved [0-9]+ activations to .*cache.h5" -- "$mechlens" run --checkpoint "$ck" --tokens 1,2,3 \
+  --tokens 4,5 --cache pattern --save-cache "$work/cache.h5"
+"$mechlens" record --checkpoint "$ck" --tokens 1,2,3 --tokens 4,5 --hooks pattern --out "$work/cache_rec.h5" --quiet >/dev/null
+expect save-cache-h5-equal 0 "^ok$" -- /usr/bin/python3 -c "
+import h5py, numpy as np
+with h5py.File('$work/cache.h5') as c, h5py.File('$work/cache_rec.h5') as r:
+    assert c.attrs['format'] == 'mechlens-cache' and list(c['lengths'][:]) == [3, 2]
+    for name in r['acts']:
+        assert c['acts'][name].attrs['dims'] == r['acts'][name].attrs['dims']
+        for b, n in enumerate(c['lengths'][:]):
+            assert np.allclose(c['acts'][name][b, :, :n, :n], r['acts'][name][b, :, :n, :n], atol=1e-6), name
+    assert c['logits'].shape[:2] == (2, 3)
+print('ok')"
 expect info-no-checkpoint 2 "missing the checkpoint to read: mechlens info CHECKPOINT" -- "$mechlens" info
 expect unknown-hook 1 "matches none of the model's" -- "$mechlens" run --checkpoint "$ck" --tokens "1" --cache 'blocks.9.*'
 expect unknown-command 2 "unknown command 'frobnicate'" -- "$mechlens" frobnicate

@@ -8,8 +8,6 @@ set -uo pipefail
 mechlens=$1 source=$2 work=$3
 rm -rf "$work" && mkdir -p "$work"
 source "$(dirname "$0")/../expect.sh"
-python=/usr/bin/python3
-[ -x "$python" ] || python=python3
 ck="$source/data/checkpoints/logic_3l3h.safetensors"
 
 "$mechlens" record --checkpoint "$ck" --task logic --n 4 --seed 2 --hooks pattern hook_embed --out "$work/rec.h5" --quiet >/dev/null

@@ -40,6 +40,7 @@ full record-gzip-full "disk full" "$disk/g.h5" -- "$mechlens" record --checkpoin
 full data-h5-full "disk full|cannot" "$disk/d.h5" -- "$mechlens" data --task logic --n 20000 --out "$disk/d.h5"
 full data-txt-full "write failed \(disk full\?\)|cannot write to disk" "$disk/d.txt" -- "$mechlens" data --task logic --n 20000 --out "$disk/d.txt"
 full save-cache-full "write failed|disk full" "$disk/c.safetensors" -- "$mechlens" run --checkpoint "$ck" --tokens-file "$work/prompts.txt" --cache '*' --save-cache "$disk/c.safetensors"
+full save-cache-h5-full "disk full|cannot|failed" "$disk/c.h5" -- "$mechlens" run --checkpoint "$ck" --tokens-file "$work/prompts.txt" --cache '*' --save-cache "$disk/c.h5"
 # A disk with room for the inputs' few kilobytes but not for the results.
 fill() { rm -rf "${disk:?}"/*; head -c $((1024 * 1024 - $1)) /dev/zero >"$disk/filler" 2>/dev/null; }
 fill 8192

@@ -7,8 +7,6 @@ set -uo pipefail
 mechlens=$1 work=$2
 rm -rf "$work" && mkdir -p "$work"
 source "$(dirname "$0")/../expect.sh"
-python=/usr/bin/python3
-[ -x "$python" ] || python=python3
 
 cat >"$work/small.json" <<'JSON'
 {"n_layers": 2, "d_model": 32, "n_heads": 4, "d_head": 8, "d_mlp": 64, "n_ctx": 16, "d_vocab": 50, "seed": 1}

@@ -6,8 +6,6 @@ set -uo pipefail
 mechlens=$1 source=$2 work=$3
 rm -rf "$work" && mkdir -p "$work"
 source "$(dirname "$0")/../expect.sh"
-python=/usr/bin/python3
-[ -x "$python" ] || python=python3
 ck="$source/data/checkpoints/logic_3l3h.safetensors"
 
 expect patch-task 0 "layer 0, pos 34 \(query\), head 2 +score \+1\.0" -- "$mechlens" patch --checkpoint "$ck" --task logic \
