@@ -10,7 +10,8 @@ function(mechlens_configure_target target)
   endif()
   if(MECHLENS_SANITIZER)
     target_compile_options(${target} PRIVATE -fsanitize=${MECHLENS_SANITIZER} -fno-omit-frame-pointer)
-    target_link_options(${target} PRIVATE -fsanitize=${MECHLENS_SANITIZER})
+    # PUBLIC: a program linking an installed sanitized build needs the sanitizer runtime too.
+    target_link_options(${target} PUBLIC -fsanitize=${MECHLENS_SANITIZER})
   endif()
 endfunction()
 
