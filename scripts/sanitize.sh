@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test suite under AddressSanitizer + UndefinedBehaviorSanitizer (CMakePresets.json preset
-# asan-ubsan, build-asan/): the GoogleTest suites and the scripts that drive the sanitized binary.
-# LibTorch is not instrumented, so only mechlens's own code is checked.
+# asan-ubsan, build-asan/): the GoogleTest suites, fuzz replays, damaged files, SDK examples and
+# notebooks. The cli.* and parity scripts are left out: they test the same library code through the
+# binary, and LibTorch's own uninstrumented allocations make them slow.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bash "$root/scripts/setup.sh"
