@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include "test_util.h"
 #include "util/error.h"
 
 namespace mechlens {
@@ -11,17 +12,6 @@ namespace {
 // Two spans over three prompts: "query" (width 2 everywhere) and "rule" (width 1, 2, 1).
 std::vector<PositionSpan> known_spans() {
   return {{"query", {{5, 7}, {6, 8}, {4, 6}}}, {"rule", {{0, 1}, {1, 3}, {2, 3}}}};
-}
-
-template <typename E, typename F>
-std::string error_of(F&& call) {
-  try {
-    call();
-  } catch (const E& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no error thrown";
-  return "";
 }
 
 TEST(SelectionTest, NumbersResolvePerPromptFromEachPromptsEnd) {
@@ -51,44 +41,45 @@ TEST(SelectionTest, FixedWidthSpansResolveToTheirPositions) {
 
 TEST(SelectionTest, SpansOfVaryingWidthCannotMakeARectangularSelection) {
   const auto known = known_spans();
-  const std::string message = error_of<InputError>([&] {
-    PositionSelection::parse("rule", "--positions", &known).per_prompt({9, 9, 9});
-  });
-  EXPECT_NE(message.find("span 'rule' covers 1 positions in prompt 0 but 2 in prompt 1"), std::string::npos) << message;
+  EXPECT_TRUE(testing::throws_with<InputError>(
+      [&] {
+        PositionSelection::parse("rule", "--positions", &known).per_prompt({9, 9, 9});
+      },
+      "span 'rule' covers 1 positions in prompt 0 but 2 in prompt 1"));
 }
 
 TEST(SelectionTest, ASpanPastAShortPromptIsRefused) {
   const auto known = known_spans();
-  const std::string message = error_of<InputError>([&] {
-    PositionSelection::parse("query", "--positions", &known).per_prompt({9, 7, 9});
-  });
-  EXPECT_NE(message.find("span 'query' of prompt 1 is [6, 8), outside its 7 tokens"), std::string::npos) << message;
+  EXPECT_TRUE(testing::throws_with<InputError>(
+      [&] {
+        PositionSelection::parse("query", "--positions", &known).per_prompt({9, 7, 9});
+      },
+      "span 'query' of prompt 1 is [6, 8), outside its 7 tokens"));
 }
 
 TEST(SelectionTest, UnknownSpanNamesTheKnownOnes) {
   const auto known = known_spans();
-  const std::string message =
-      error_of<InputError>([&] { PositionSelection::parse("query,rules", "--positions", &known); });
-  EXPECT_NE(message.find("unknown span 'rules'; these prompts name query, rule"), std::string::npos) << message;
+  EXPECT_TRUE(testing::throws_with<InputError>([&] { PositionSelection::parse("query,rules", "--positions", &known); },
+                                               "unknown span 'rules'; these prompts name query, rule"));
 }
 
 TEST(SelectionTest, NamesWithoutATaskPointToTheTaskOption) {
-  const std::string message = error_of<InputError>([] { PositionSelection::parse("query", "--positions", nullptr); });
-  EXPECT_NE(message.find("use --task"), std::string::npos) << message;
+  EXPECT_TRUE(testing::throws_with<InputError>([] { PositionSelection::parse("query", "--positions", nullptr); },
+                                               "use --task"));
 }
 
 TEST(SelectionTest, AMalformedIndexIsAParseErrorNamingTheBadPart) {
   const auto known = known_spans();
-  const std::string message = error_of<InputError>([&] { PositionSelection::parse("3:x", "--positions", &known); });
-  EXPECT_NE(message.find("'x' is not an integer"), std::string::npos) << message;
-  EXPECT_EQ(message.find("unknown span"), std::string::npos) << message;
+  EXPECT_TRUE(testing::throws_with<InputError>([&] { PositionSelection::parse("3:x", "--positions", &known); },
+                                               "'x' is not an integer"));
 }
 
 TEST(SelectionTest, NumbersKeepingDifferentCountsPerPromptAreRefused) {
-  const std::string message = error_of<InputError>([] {
-    PositionSelection::parse("2:", "--positions", nullptr).per_prompt({4, 6});
-  });
-  EXPECT_NE(message.find("keeps 2 positions of prompt 0 but 4 of prompt 1"), std::string::npos) << message;
+  EXPECT_TRUE(testing::throws_with<InputError>(
+      [] {
+        PositionSelection::parse("2:", "--positions", nullptr).per_prompt({4, 6});
+      },
+      "keeps 2 positions of prompt 0 but 4 of prompt 1"));
 }
 
 TEST(SelectionTest, PositionsAreNamedByTheNarrowestSpanHoldingThemInEveryPrompt) {

@@ -19,28 +19,10 @@ namespace {
 
 class ResultReaderTest : public ::testing::Test {
  protected:
-  ResultReaderTest()
-      : dir_(std::filesystem::temp_directory_path() /
-             ("mechlens_result_reader_" + std::to_string(::getpid()) + "_" +
-              ::testing::UnitTest::GetInstance()->current_test_info()->name())) {
-    std::filesystem::create_directories(dir_);
-  }
-  ~ResultReaderTest() override { std::filesystem::remove_all(dir_); }
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+  std::string path(const std::string& name) const { return dir_.file(name); }
 
-  std::filesystem::path dir_;
+  testing::TestDir dir_;
 };
-
-template <typename F>
-std::string store_error(F&& call) {
-  try {
-    call();
-  } catch (const StoreError& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no StoreError";
-  return "";
-}
 
 TEST_F(ResultReaderTest, TensorsStringsAndAttributesReadBackAsWritten) {
   const torch::Tensor scores = torch::randn({3, 4, 2});
@@ -85,29 +67,29 @@ TEST_F(ResultReaderTest, MissingObjectsAndWrongKindsNameTheFileAndObject) {
     write_tensor(file.openGroup("/"), "values", torch::zeros({2}));
   });
   const ResultReader reader(path("r.h5"));
-  EXPECT_NE(store_error([&] { reader.read("/results/x"); }).find("r.h5: no dataset /results/x"), std::string::npos);
-  EXPECT_NE(store_error([&] { reader.read("names"); }).find("r.h5: /names: holds string data, expected numbers"),
-            std::string::npos);
-  EXPECT_NE(store_error([&] { reader.strings("values"); }).find("/values: holds numbers, expected strings"),
-            std::string::npos);
-  EXPECT_NE(store_error([&] { reader.attribute("nope"); }).find("r.h5: / has no attribute 'nope'"), std::string::npos);
-  EXPECT_NE(store_error([&] { reader.read("values", 1, 5); }).find("rows [1, 6) requested, the dataset has 2"),
-            std::string::npos);
-  EXPECT_NE(store_error([&] { reader.groups("/values"); }).find("/values is not a group"), std::string::npos);
+  EXPECT_TRUE(testing::throws_with<StoreError>([&] { reader.read("/results/x"); }, "r.h5: no dataset /results/x"));
+  EXPECT_TRUE(testing::throws_with<StoreError>([&] { reader.read("names"); },
+                                               "r.h5: /names: holds string data, expected numbers"));
+  EXPECT_TRUE(
+      testing::throws_with<StoreError>([&] { reader.strings("values"); }, "/values: holds numbers, expected strings"));
+  EXPECT_TRUE(testing::throws_with<StoreError>([&] { reader.attribute("nope"); }, "r.h5: / has no attribute 'nope'"));
+  EXPECT_TRUE(testing::throws_with<StoreError>([&] { reader.read("values", 1, 5); },
+                                               "rows [1, 6) requested, the dataset has 2"));
+  EXPECT_TRUE(testing::throws_with<StoreError>([&] { reader.groups("/values"); }, "/values is not a group"));
 }
 
 TEST_F(ResultReaderTest, FilesThatAreNotMechlensResultsAreRefusedByName) {
-  EXPECT_NE(store_error([&] { ResultReader reader(path("none.h5")); }).find("none.h5: no such file"),
-            std::string::npos);
+  EXPECT_TRUE(testing::throws_with<StoreError>([&] { ResultReader reader(path("none.h5")); }, "none.h5: no such file"));
   std::ofstream(path("run.h5.partial")) << "x";
-  EXPECT_NE(store_error([&] { ResultReader reader(path("run.h5")); }).find("run.h5.partial is unfinished"),
-            std::string::npos);
+  EXPECT_TRUE(
+      testing::throws_with<StoreError>([&] { ResultReader reader(path("run.h5")); }, "run.h5.partial is unfinished"));
   std::ofstream(path("text.h5")) << "not hdf5";
-  EXPECT_NE(store_error([&] { ResultReader reader(path("text.h5")); }).find("cannot open as HDF5"), std::string::npos);
+  EXPECT_TRUE(testing::throws_with<StoreError>([&] { ResultReader reader(path("text.h5")); }, "cannot open as HDF5"));
   { H5::H5File plain(path("plain.h5"), H5F_ACC_TRUNC); }
-  EXPECT_NE(store_error([&] { ResultReader reader(path("plain.h5")); }).find("no root attribute 'format'"),
-            std::string::npos);
-  EXPECT_NE(store_error([&] { ResultReader reader(dir_.string()); }).find("is not a regular file"), std::string::npos);
+  EXPECT_TRUE(
+      testing::throws_with<StoreError>([&] { ResultReader reader(path("plain.h5")); }, "no root attribute 'format'"));
+  EXPECT_TRUE(
+      testing::throws_with<StoreError>([&] { ResultReader reader(dir_.path().string()); }, "is not a regular file"));
 }
 
 }  // namespace
