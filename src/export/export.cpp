@@ -20,13 +20,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Every dataset path in the file, depth first, in file order.
-void list_datasets(const ResultReader& reader, const std::string& group, std::vector<std::string>& out) {
-  for (const std::string& name : reader.datasets(group)) out.push_back(group == "/" ? "/" + name : group + "/" + name);
-  for (const std::string& name : reader.groups(group))
-    list_datasets(reader, group == "/" ? "/" + name : group + "/" + name, out);
-}
-
 std::string parent_of(const std::string& dataset) {
   const size_t slash = dataset.rfind('/');
   return slash == 0 ? "/" : dataset.substr(0, slash);
@@ -60,8 +53,7 @@ nlohmann::json dimension_labels(const ResultReader& reader, const std::string& d
 }
 
 std::vector<std::string> chosen_datasets(const ResultReader& reader, const std::vector<std::string>& globs) {
-  std::vector<std::string> all;
-  list_datasets(reader, "/", all);
+  const std::vector<std::string> all = reader.all_datasets();
   std::vector<std::string> chosen;
   for (const std::string& path : all) {
     bool wanted = globs.empty();

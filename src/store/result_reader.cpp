@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include <filesystem>
+#include <functional>
 
 #include "store/h5_tensor.h"
 #include "store/h5_util.h"
@@ -189,6 +190,17 @@ void ResultReader::require_dataset(const std::string& full) const {
     h5::rethrow(e, path_, fmt::format("cannot read the object {}", full));
   }
   MECHLENS_CHECK(StoreError, found, "{}: no dataset {}", path_, full);
+}
+
+std::vector<std::string> ResultReader::all_datasets() const {
+  std::vector<std::string> out;
+  const std::function<void(const std::string&)> walk = [&](const std::string& group) {
+    const std::string prefix = group == "/" ? "/" : group + "/";
+    for (const std::string& name : datasets(group)) out.push_back(prefix + name);
+    for (const std::string& name : groups(group)) walk(prefix + name);
+  };
+  walk("/");
+  return out;
 }
 
 LabelledTensor ResultReader::read(const std::string& dataset, int64_t start, int64_t count) const {

@@ -49,6 +49,8 @@ class ResultReader {
   /// Names of the groups and of the datasets directly under `group`, in file order.
   std::vector<std::string> groups(const std::string& group) const;
   std::vector<std::string> datasets(const std::string& group) const;
+  /// Every dataset's path in the file ("/results/head_z/normalised"), depth first, in file order.
+  std::vector<std::string> all_datasets() const;
 
   /// A numeric dataset with its dims (rows [start, start + count) of the first axis; -1: all).
   LabelledTensor read(const std::string& dataset, int64_t start = 0, int64_t count = -1) const;

@@ -9,23 +9,6 @@
 #include "store/result_reader.h"
 #include "util/error.h"
 
-namespace {
-
-void read_everything(const mechlens::ResultReader& reader, const std::string& group) {
-  for (const std::string& name : reader.datasets(group)) {
-    const std::string path = group == "/" ? "/" + name : group + "/" + name;
-    try {
-      (void)reader.read(path);
-    } catch (const mechlens::StoreError&) {
-      (void)reader.strings(path);  // a string dataset, or a second clear error
-    }
-  }
-  for (const std::string& name : reader.groups(group))
-    read_everything(reader, group == "/" ? "/" + name : group + "/" + name);
-}
-
-}  // namespace
-
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const mechlens::fuzz::InputFile file(data, size, ".h5");
   try {
@@ -38,7 +21,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {
     const mechlens::ResultReader reader(file.path());
     (void)reader.vocab();
-    read_everything(reader, "/");
+    for (const std::string& path : reader.all_datasets()) {
+      try {
+        (void)reader.read(path);
+      } catch (const mechlens::StoreError&) {
+        (void)reader.strings(path);  // a string dataset, or a second clear error
+      }
+    }
   } catch (const mechlens::Error&) {
   }
   return 0;

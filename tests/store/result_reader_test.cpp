@@ -59,6 +59,9 @@ TEST_F(ResultReaderTest, TensorsStringsAndAttributesReadBackAsWritten) {
   EXPECT_EQ(reader.attribute("metric_name", "results/head_z"), "logit-diff");
   EXPECT_DOUBLE_EQ(reader.number_attribute("clean_metric", "/results/head_z"), 2.5);
   EXPECT_FALSE(reader.exists("/results/nothing/here"));
+  EXPECT_EQ(reader.all_datasets(),
+            (std::vector<std::string>{"/vocab", "/results/head_z/ids", "/results/head_z/label_span",
+                                      "/results/head_z/normalised"}));
 }
 
 TEST_F(ResultReaderTest, MissingObjectsAndWrongKindsNameTheFileAndObject) {
