@@ -9,6 +9,7 @@
 
 #include "core/activation_layout.h"
 #include "core/intervention_plan.h"
+#include "engine/plan_executor.h"
 #include "store/record_reader.h"
 #include "util/error.h"
 #include "util/progress.h"
@@ -57,10 +58,6 @@ struct PatchingSession::Layout {
 
 namespace {
 
-const char* kKeyCache = "attn.hook_k";
-const char* kRotaryKeyCache = "attn.hook_rot_k";
-const char* kValueCache = "attn.hook_v";
-
 std::vector<int64_t> range(int64_t n) {
   std::vector<int64_t> out(n);
   for (int64_t i = 0; i < n; ++i) out[i] = i;
@@ -99,8 +96,7 @@ PatchingSession::PatchingSession(HookedTransformer model, PatchingInputs inputs,
   model_->check_tokens(inputs_.corrupted);
   model_->eval();
   torch::NoGradGuard no_grad;
-  const bool rotary = model_->config().positional_embedding_type == PositionalEmbedding::kRotary;
-  const std::vector<std::string> base{"hook_resid_pre", rotary ? kRotaryKeyCache : kKeyCache, kValueCache};
+  const std::vector<std::string> base = target_cache_hooks(model_->config());
   ProgressBar setup("patch set-up: clean and corrupted runs", 2, progress);
   auto [clean_logits, clean_cache] = cached_run(model_, inputs_.clean, base);
   setup.advance(1, "clean cached");
@@ -322,7 +318,6 @@ PatchResult PatchingSession::run(const Component& component, const PatchOptions&
   const ActivationCache& target = into_clean ? clean_cache_ : corrupted_cache_;
   const torch::Tensor& target_logits = into_clean ? clean_logits_ : corrupted_logits_;
   const ModelConfig& config = model_->config();
-  const bool rotary = config.positional_embedding_type == PositionalEmbedding::kRotary;
   const int64_t batch = inputs_.batch(), n_pos = inputs_.positions();
   const torch::Device device = inputs_.clean.device();
   const std::vector<int64_t> answer_pos = [&] {
@@ -373,53 +368,29 @@ PatchResult PatchingSession::run(const Component& component, const PatchOptions&
   planning.finish();
   // Progress counts work (rows x recomputed positions), not runs: early-position runs cost more.
   ProgressBar progress("patching " + component.name(), std::max<int64_t>(plan_work(packs, n_pos), 1), options.progress);
-  for (const Pack& pack : packs) {
-    const int64_t layer = pack.layer, first = pack.first;
-    const int64_t span = n_pos - first, rows = int64_t(pack.rows.size());
-    std::vector<int64_t> prompts, flat_of_row;
-    for (const PackRow& row : pack.rows) {
-      prompts.push_back(row.prompt);
-      flat_of_row.push_back(pack.sites[size_t(row.run)].flat);
-    }
-    torch::Tensor prompt_of_row = long_tensor(prompts).to(device);  // [rows]
+  const TargetRun target_run{target_tokens, &target, inputs_.answer_pos};
+  const InstallInterventions patch = [&](const PackBatch& pass, HookScope& scope) {
     // [rows, ...] over the recomputed positions
-    torch::Tensor source = sources[layer].narrow(act_layout.position_dim, first, span).index_select(0, prompt_of_row);
-    torch::Tensor mask = patch_mask(act_layout, pack, span, component.n_heads(config)).to(device);
-
-    ForwardOptions forward;
-    forward.start_at_layer = layer;
-    forward.stop_at_layer = config.n_layers;
-    torch::Tensor input =
-        layer == 0
-            ? target_tokens.narrow(1, first, span).index_select(0, prompt_of_row)  // [rows, span]
-            : target.at(layer_hook_name(layer, "hook_resid_pre")).narrow(1, first, span).index_select(0, prompt_of_row);
-    if (first > 0) {
-      for (int64_t l = layer; l < config.n_layers; ++l) {
-        const torch::Tensor& k =
-            target.at(layer_hook_name(l, rotary ? kRotaryKeyCache : kKeyCache));  // [batch, pos, kv_head, d_head]
-        const torch::Tensor& v = target.at(layer_hook_name(l, kValueCache));
-        forward.past_key_values.push_back({k.narrow(1, 0, first).index_select(0, prompt_of_row),
-                                           v.narrow(1, 0, first).index_select(0, prompt_of_row)});
-      }
+    torch::Tensor source = sources[pass.pack.layer]
+                               .narrow(act_layout.position_dim, pass.first, pass.span)
+                               .index_select(0, pass.prompt_of_row);
+    torch::Tensor mask = patch_mask(act_layout, pass.pack, pass.span, component.n_heads(config)).to(device);
+    scope.add(
+        model_->hook_point(component.hook_name(pass.pack.layer)),
+        [source, mask](const torch::Tensor& act, const HookPointImpl&) { return torch::where(mask, source, act); });
+  };
+  const ReadAnswers score = [&](const PackBatch& pass, const torch::Tensor& logits) {
+    std::vector<int64_t> prompts, flat_of_row;
+    for (const PackRow& row : pass.pack.rows) {
+      prompts.push_back(row.prompt);
+      flat_of_row.push_back(pass.pack.sites[size_t(row.run)].flat);
     }
-    HookScope scope;
-    scope.add(model_->hook_point(component.hook_name(layer)),
-              [&](const torch::Tensor& act, const HookPointImpl&) { return torch::where(mask, source, act); });
-    torch::Tensor resid = model_->forward(input, forward);  // [rows, span, d_model]
-    scope.release();
-
-    // Only the answer positions are unembedded; every row's answer is at or after `first`.
-    torch::Tensor row_answer = inputs_.answer_pos.index_select(0, prompt_of_row) - first;
-    torch::Tensor at_answer = resid.index({torch::arange(rows, row_answer.options()), row_answer});
-    torch::Tensor logits = model_->logits_from_resid(at_answer);  // [rows, V]
     site_prompt.index_put_({long_tensor(flat_of_row), long_tensor(prompts)},
-                           metric_.per_prompt(logits, prompt_of_row).to(torch::kCPU, torch::kFloat64));
-    progress.advance(rows * span);
-    result.rows_computed += rows;
-    result.flops +=
-        double(rows) * (double(span) * double(config.n_layers - layer) * config.block_flops_per_token(n_pos) +
-                        2.0 * double(config.d_model) * double(config.d_vocab));
-  }
+                           metric_.per_prompt(logits, pass.prompt_of_row).to(torch::kCPU, torch::kFloat64));
+  };
+  const ExecutionCost cost = execute_plan(model_, packs, target_run, patch, score, progress);
+  result.rows_computed = cost.rows;
+  result.flops = cost.flops;
   progress.finish();
   result.metric = site_prompt.mean(1).to(torch::kFloat32).view(plan.shape);
   std::vector<int64_t> per_prompt_shape = plan.shape;

@@ -1,0 +1,72 @@
+#include "engine/plan_executor.h"
+
+#include <torch/torch.h>
+
+#include "util/error.h"
+
+namespace mechlens {
+namespace {
+
+std::string block_hook(int64_t layer, const char* suffix) { return "blocks." + std::to_string(layer) + "." + suffix; }
+
+const char* key_hook(const ModelConfig& config) {
+  return config.positional_embedding_type == PositionalEmbedding::kRotary ? "attn.hook_rot_k" : "attn.hook_k";
+}
+
+}  // namespace
+
+std::vector<std::string> target_cache_hooks(const ModelConfig& config) {
+  return {"hook_resid_pre", key_hook(config), "attn.hook_v"};
+}
+
+ExecutionCost execute_plan(HookedTransformer& model, const std::vector<Pack>& packs, const TargetRun& target,
+                           const InstallInterventions& install, const ReadAnswers& read, ProgressBar& progress) {
+  torch::NoGradGuard no_grad;
+  MECHLENS_CHECK(InputError, target.cache != nullptr, "execute_plan needs the target run's cache");
+  const ModelConfig& config = model->config();
+  const int64_t n_pos = target.tokens.size(1);
+  const torch::Device device = target.tokens.device();
+  const ActivationCache& cache = *target.cache;
+  ExecutionCost cost;
+  for (const Pack& pack : packs) {
+    const int64_t layer = pack.layer, first = pack.first;
+    const int64_t span = n_pos - first, rows = int64_t(pack.rows.size());
+    std::vector<int64_t> prompts;
+    prompts.reserve(pack.rows.size());
+    for (const PackRow& row : pack.rows) prompts.push_back(row.prompt);
+    const torch::Tensor prompt_of_row = torch::tensor(prompts, torch::kLong).to(device);  // [rows]
+
+    ForwardOptions forward;
+    forward.start_at_layer = layer;
+    forward.stop_at_layer = config.n_layers;
+    torch::Tensor input = layer == 0 ? target.tokens.narrow(1, first, span).index_select(0, prompt_of_row)
+                                     : cache.at(block_hook(layer, "hook_resid_pre"))
+                                           .narrow(1, first, span)
+                                           .index_select(0, prompt_of_row);  // [rows, span(, d_model)]
+    if (first > 0) {
+      for (int64_t l = layer; l < config.n_layers; ++l) {
+        const torch::Tensor& k = cache.at(block_hook(l, key_hook(config)));  // [batch, pos, kv_head, d_head]
+        const torch::Tensor& v = cache.at(block_hook(l, "attn.hook_v"));
+        forward.past_key_values.push_back({k.narrow(1, 0, first).index_select(0, prompt_of_row),
+                                           v.narrow(1, 0, first).index_select(0, prompt_of_row)});
+      }
+    }
+    const PackBatch batch{pack, prompt_of_row, first, span};
+    HookScope scope;
+    install(batch, scope);
+    torch::Tensor resid = model->forward(input, forward);  // [rows, span, d_model]
+    scope.release();
+
+    // Only the answer positions are unembedded; the plan puts every row's answer at or after `first`.
+    torch::Tensor row_answer = target.answer_pos.index_select(0, prompt_of_row) - first;
+    torch::Tensor at_answer = resid.index({torch::arange(rows, row_answer.options()), row_answer});
+    read(batch, model->logits_from_resid(at_answer));  // [rows, V]
+    progress.advance(rows * span);
+    cost.rows += rows;
+    cost.flops += double(rows) * (double(span) * double(config.n_layers - layer) * config.block_flops_per_token(n_pos) +
+                                  2.0 * double(config.d_model) * double(config.d_vocab));
+  }
+  return cost;
+}
+
+}  // namespace mechlens
