@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 
 #include "util/error.h"
@@ -56,6 +57,50 @@ GroupStats group_stats(const torch::Tensor& per_prompt, const PromptGroups& grou
   const torch::Tensor square = values.square().matmul(one_hot) / count;    // [..., group]
   const torch::Tensor std = (square - mean.square()).clamp_min(0).sqrt();  // [..., group]
   return {mean.movedim(-1, 0).to(torch::kFloat32).contiguous(), std.movedim(-1, 0).to(torch::kFloat32).contiguous()};
+}
+
+PromptSummary summarize_prompts(const torch::Tensor& per_prompt, const std::vector<double>& levels) {
+  MECHLENS_CHECK(InputError, per_prompt.dim() >= 1 && per_prompt.size(-1) > 0,
+                 "per-prompt values of shape {} hold no prompts", format_shape(per_prompt.sizes()));
+  for (double level : levels) {
+    MECHLENS_CHECK(InputError, level >= 0 && level <= 1, "quantile level {} is outside [0, 1]", level);
+  }
+  const torch::Tensor values = per_prompt.to(torch::kFloat64);
+  PromptSummary summary;
+  summary.levels = levels;
+  summary.mean = values.mean(-1).to(torch::kFloat32);
+  summary.std = values.std(-1, /*unbiased=*/false).to(torch::kFloat32);
+  if (!levels.empty()) {
+    const torch::Tensor q = torch::tensor(levels, torch::kFloat64);
+    summary.quantiles = torch::quantile(values, q, /*dim=*/-1).to(torch::kFloat32);  // [q, ...]
+  }
+  return summary;
+}
+
+PromptSummary summarize_groups(const torch::Tensor& per_prompt, const PromptGroups& groups,
+                               const std::vector<double>& levels) {
+  const int64_t batch = groups.group_of_prompt.size(0);
+  MECHLENS_CHECK(InputError, per_prompt.dim() >= 1 && per_prompt.size(-1) == batch,
+                 "per-prompt values of shape {} do not end in the {} grouped prompts", format_shape(per_prompt.sizes()),
+                 batch);
+  std::vector<torch::Tensor> means, stds, quantiles;
+  const std::vector<int64_t> shape(per_prompt.sizes().begin(), per_prompt.sizes().end() - 1);
+  std::vector<int64_t> q_shape{int64_t(levels.size())};
+  q_shape.insert(q_shape.end(), shape.begin(), shape.end());
+  for (int64_t g = 0; g < groups.size(); ++g) {
+    const torch::Tensor members = groups.group_of_prompt.eq(g).nonzero().flatten().to(per_prompt.device());
+    if (members.numel() == 0) {
+      means.push_back(torch::full(shape, NAN));
+      stds.push_back(torch::full(shape, NAN));
+      quantiles.push_back(torch::full(q_shape, NAN));
+      continue;
+    }
+    PromptSummary one = summarize_prompts(per_prompt.index_select(-1, members), levels);
+    means.push_back(one.mean);
+    stds.push_back(one.std);
+    quantiles.push_back(levels.empty() ? torch::zeros(q_shape) : one.quantiles);
+  }
+  return {torch::stack(means), torch::stack(stds), torch::stack(quantiles), levels};
 }
 
 }  // namespace mechlens

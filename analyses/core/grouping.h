@@ -34,4 +34,15 @@ struct GroupStats {
 };
 GroupStats group_stats(const torch::Tensor& per_prompt, const PromptGroups& groups);
 
+/// Summary over prompts of per-prompt values [..., batch]: mean, population std, and quantiles
+/// [q, ...] at `levels` in [0, 1] (linear interpolation, numpy's default).
+struct PromptSummary {
+  torch::Tensor mean, std, quantiles;
+  std::vector<double> levels;
+};
+PromptSummary summarize_prompts(const torch::Tensor& per_prompt, const std::vector<double>& levels);
+/// The same per group: [group, ...] and quantiles [group, q, ...]; an empty group's entries are NaN.
+PromptSummary summarize_groups(const torch::Tensor& per_prompt, const PromptGroups& groups,
+                               const std::vector<double>& levels);
+
 }  // namespace mechlens
