@@ -1,0 +1,146 @@
+#include "tracing/information_flow.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <map>
+
+#include "util/error.h"
+#include "util/progress.h"
+#include "util/shape_format.h"
+
+namespace mechlens {
+namespace {
+
+std::string hook(int64_t layer, const std::string& suffix) { return "blocks." + std::to_string(layer) + "." + suffix; }
+
+// Each head's value at each source, written into the residual stream: [batch, src, head, d_model].
+torch::Tensor value_outputs(const torch::Tensor& v, const torch::Tensor& W_O) {
+  torch::Tensor values = v;  // [batch, src, kv_head, d_head]
+  const int64_t n_heads = W_O.size(0);
+  if (values.size(2) != n_heads) values = values.repeat_interleave(n_heads / values.size(2), 2);
+  return torch::einsum("bshd,hdm->bshm", {values, W_O});
+}
+
+// Shares of the parts of y: proximity(z, y) = max(|y|_1 - |y - z|_1, 0), normalised over all parts.
+torch::Tensor proximity(const torch::Tensor& y, const torch::Tensor& part) {
+  return (y.abs().sum(-1) - (y - part).abs().sum(-1)).clamp_min(0);
+}
+
+// Attention block of one layer: shares [batch, head, dest, src] and the residual's [batch, dest].
+std::pair<torch::Tensor, torch::Tensor> attention_shares(const torch::Tensor& resid_pre, const torch::Tensor& attn_out,
+                                                         const torch::Tensor& pattern, const torch::Tensor& vo,
+                                                         int64_t max_chunk_elements) {
+  const int64_t batch = pattern.size(0), n_heads = pattern.size(1), n_pos = pattern.size(2);
+  const int64_t d_model = vo.size(-1);
+  const torch::Tensor y = resid_pre + attn_out;  // [batch, dest, d_model]
+  torch::Tensor shares = torch::zeros({batch, n_heads, n_pos, n_pos}, pattern.options());
+  torch::Tensor residual = torch::zeros({batch, n_pos}, pattern.options());
+  const torch::Tensor y_norm = y.abs().sum(-1);  // [batch, dest]
+  int64_t begin = 0;
+  while (begin < n_pos) {
+    // Destinations [begin, end) see sources [0, end): size the chunk by its parts' elements.
+    int64_t end = begin + 1;
+    while (end < n_pos && batch * (end + 1 - begin) * (end + 1) * n_heads * d_model <= max_chunk_elements) ++end;
+    const int64_t count = end - begin;
+    // parts [batch, dest, src, head, d_model] = A[b, h, t, s] * vo[b, s, h, :]
+    const torch::Tensor weights = pattern.narrow(2, begin, count).narrow(3, 0, end).permute({0, 2, 3, 1});
+    const torch::Tensor parts = weights.unsqueeze(-1) * vo.narrow(1, 0, end).unsqueeze(1);
+    const torch::Tensor y_chunk = y.narrow(1, begin, count);  // [batch, dest, d_model]
+    torch::Tensor near = (y_norm.narrow(1, begin, count).view({batch, count, 1, 1}) -
+                          (y_chunk.view({batch, count, 1, 1, d_model}) - parts).abs().sum(-1))
+                             .clamp_min(0);                                               // [batch, dest, src, head]
+    torch::Tensor near_residual = proximity(y_chunk, resid_pre.narrow(1, begin, count));  // [batch, dest]
+    torch::Tensor total = near.sum({2, 3}) + near_residual;
+    torch::Tensor scale = torch::where(total > 0, 1.0 / total, torch::zeros_like(total));
+    shares.narrow(2, begin, count)
+        .narrow(3, 0, end)
+        .copy_((near * scale.view({batch, count, 1, 1})).permute({0, 3, 1, 2}));
+    residual.narrow(1, begin, count).copy_(near_residual * scale);
+    begin = end;
+  }
+  return {shares, residual};
+}
+
+}  // namespace
+
+InformationFlow information_flow(HookedTransformer& model, const torch::Tensor& tokens,
+                                 const InformationFlowOptions& options) {
+  const ModelConfig& config = model->config();
+  MECHLENS_CHECK(InputError, !config.noise_vo(),
+                 "information flow: this model adds orthogonal VO noise to its attention output, a part the "
+                 "decomposition does not name; trace a model without VO noise");
+  MECHLENS_CHECK(InputError, tokens.dim() == 2 && tokens.size(0) > 0, "tokens must be [batch, pos], got {}",
+                 format_shape(tokens.sizes()));
+  model->check_tokens(tokens);
+  const int64_t batch = tokens.size(0), n_pos = tokens.size(1), n_layers = config.n_layers;
+  const bool has_mlp = !config.attn_only();
+  InformationFlow flow;
+  flow.attention = torch::zeros({batch, n_layers, config.n_heads, n_pos, n_pos});
+  flow.attention_residual = torch::zeros({batch, n_layers, n_pos});
+  if (has_mlp) {
+    flow.mlp = torch::zeros({batch, n_layers, n_pos});
+    flow.mlp_residual = torch::zeros({batch, n_layers, n_pos});
+  }
+  auto params = model->named_parameters();
+  // What the current layer's hooks have seen so far in this forward: one layer at a time.
+  std::map<std::string, torch::Tensor> seen;
+  auto keep = [&seen](const std::string& key) {
+    return [&seen, key](const torch::Tensor& value, const HookPointImpl&) {
+      seen[key] = value;
+      return torch::Tensor();
+    };
+  };
+  ProgressBar progress("information flow", n_layers, options.progress);
+  torch::NoGradGuard no_grad;
+  HookScope scope;
+  for (int64_t layer = 0; layer < n_layers; ++layer) {
+    scope.add(model->hook_point(hook(layer, "hook_resid_pre")), keep("resid_pre"));
+    scope.add(model->hook_point(hook(layer, "attn.hook_v")), keep("v"));
+    scope.add(model->hook_point(hook(layer, "attn.hook_pattern")), keep("pattern"));
+    const torch::Tensor W_O = params[hook(layer, "attn.W_O")];
+    scope.add(model->hook_point(hook(layer, "hook_attn_out")), [&, layer, W_O](const torch::Tensor& attn_out,
+                                                                               const HookPointImpl&) {
+      auto [shares, residual] = attention_shares(seen.at("resid_pre"), attn_out, seen.at("pattern"),
+                                                 value_outputs(seen.at("v"), W_O), options.max_chunk_elements);
+      flow.attention.select(1, layer).copy_(shares);
+      flow.attention_residual.select(1, layer).copy_(residual);
+      seen.clear();
+      if (!has_mlp) progress.advance();
+      return torch::Tensor();
+    });
+    if (!has_mlp) continue;
+    scope.add(model->hook_point(hook(layer, "hook_resid_mid")), keep("resid_mid"));
+    scope.add(model->hook_point(hook(layer, "hook_mlp_out")),
+              [&, layer](const torch::Tensor& mlp_out, const HookPointImpl&) {
+                const torch::Tensor& mid = seen.at("resid_mid");
+                const torch::Tensor y = mid + mlp_out;
+                torch::Tensor near_mlp = proximity(y, mlp_out), near_mid = proximity(y, mid);
+                torch::Tensor total = near_mlp + near_mid;
+                torch::Tensor scale = torch::where(total > 0, 1.0 / total, torch::zeros_like(total));
+                flow.mlp.select(1, layer).copy_(near_mlp * scale);
+                flow.mlp_residual.select(1, layer).copy_(near_mid * scale);
+                seen.clear();
+                progress.advance();
+                return torch::Tensor();
+              });
+  }
+  model->forward(tokens);
+  scope.release();
+  progress.finish();
+  return flow;
+}
+
+torch::Tensor attention_parts(HookedTransformer& model, const torch::Tensor& tokens, int64_t layer) {
+  MECHLENS_CHECK(InputError, layer >= 0 && layer < model->config().n_layers, "layer {} is out of range", layer);
+  torch::NoGradGuard no_grad;
+  const ActivationCache cache =
+      model->run_with_cache(tokens, model->names_filter({hook(layer, "attn.hook_v"), hook(layer, "attn.hook_pattern")}))
+          .second;
+  const torch::Tensor vo =
+      value_outputs(cache.at(hook(layer, "attn.hook_v")), model->named_parameters()[hook(layer, "attn.W_O")]);
+  const torch::Tensor pattern = cache.at(hook(layer, "attn.hook_pattern"));  // [batch, head, dest, src]
+  return pattern.permute({0, 2, 3, 1}).unsqueeze(-1) * vo.unsqueeze(1);      // [batch, dest, src, head, d_model]
+}
+
+}  // namespace mechlens
