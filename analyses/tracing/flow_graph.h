@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "core/selection.h"
 #include "tracing/graph.h"
 #include "tracing/information_flow.h"
 
@@ -19,6 +20,12 @@ namespace mechlens {
 /// `labels[t]` names the token at t (may be empty). Edges of zero weight are left out.
 TraceGraph flow_graph(const InformationFlow& flow, int64_t prompt, int64_t answer_pos,
                       const std::vector<std::string>& labels = {});
+
+/// Information flow between named spans: the attention share that each destination span receives
+/// from each source span, per layer and head (summed over the source span's positions, averaged
+/// over the destination span's): float [layer, head, dest_span, src_span, batch]; a prompt where a
+/// destination span is empty has 0 there.
+torch::Tensor span_flow(const InformationFlow& flow, const std::vector<PositionSpan>& spans);
 
 /// Id of layer `layer`'s output node at `pos` (layer -1: the input node X0_pos).
 std::string layer_output_id(const InformationFlow& flow, int64_t layer, int64_t pos);

@@ -126,9 +126,10 @@ struct KnockoutSession::Grid {
   std::vector<std::string> dims;
   std::vector<std::vector<int64_t>> labels;
   std::vector<int64_t> shape;
-  std::vector<std::pair<int64_t, int64_t>> dest;    // [batch]
-  std::vector<InterventionSite> sites;              // row-major over dims; span = source-set index
-  std::vector<torch::Tensor> blocked;               // per source set: bool [batch, pos]
+  std::vector<std::pair<int64_t, int64_t>> dest;                      // [batch]
+  std::vector<std::vector<std::pair<int64_t, int64_t>>> dest_of_set;  // per source set: [batch]
+  std::vector<InterventionSite> sites;                                // row-major over dims; span = source-set index
+  std::vector<torch::Tensor> blocked;                                 // per source set: bool [batch, pos]
   std::vector<std::vector<int64_t>> first_blocked;  // per source set and prompt: earliest blocked position
 };
 
@@ -204,6 +205,11 @@ KnockoutSession::Grid KnockoutSession::grid(const KnockoutOptions& options) cons
     validate_spans({PositionSpan{"destinations", options.destinations}}, batch, n_pos);
     grid.dest = options.destinations;
   }
+  for (const SourceSet& set : options.sources) {
+    if (!set.destinations.empty())
+      validate_spans({PositionSpan{"destinations of " + set.name, set.destinations}}, batch, n_pos);
+    grid.dest_of_set.push_back(set.destinations.empty() ? grid.dest : set.destinations);
+  }
   std::vector<int64_t> source_index = iota(0, int64_t(options.sources.size()));
   grid.dims = options.per_head ? std::vector<std::string>{"layer", "head", "source"}
                                : std::vector<std::string>{"layer", "source"};
@@ -217,7 +223,9 @@ KnockoutSession::Grid KnockoutSession::grid(const KnockoutOptions& options) cons
   PlanShape shape;
   shape.batch = batch;
   shape.n_pos = n_pos;
-  set_first_positions(grid.sites, shape, [&grid](const InterventionSite&, int64_t b) { return grid.dest[size_t(b)]; });
+  set_first_positions(grid.sites, shape, [&grid](const InterventionSite& site, int64_t b) {
+    return grid.dest_of_set[size_t(site.span)][size_t(b)];
+  });
   return grid;
 }
 
@@ -237,7 +245,9 @@ KnockoutResult KnockoutSession::run(const KnockoutOptions& options) {
   shape.answer_pos = host_longs(prompts_.answer_pos);
   shape.max_batch = options.max_batch;
   shape.from_start = config.orthogonal_noise != OrthogonalNoise::kNone;
-  const SiteRange range = [&plan](const InterventionSite&, int64_t b) { return plan.dest[size_t(b)]; };
+  const SiteRange range = [&plan](const InterventionSite& site, int64_t b) {
+    return plan.dest_of_set[size_t(site.span)][size_t(b)];
+  };
   // A row changes only where a blocked source is visible to one of its destinations (s <= end - 1).
   const SiteChanges changes = [&plan](const InterventionSite& site, int64_t b, int64_t, int64_t end) {
     return plan.first_blocked[size_t(site.span)][size_t(b)] < end;
@@ -291,8 +301,8 @@ KnockoutResult KnockoutSession::run_naive(const KnockoutOptions& options) {
   const torch::Tensor all = torch::arange(batch, torch::kLong).to(prompts_.tokens.device());
   for (const InterventionSite& site : plan.sites) {
     auto [mask, every_source] =
-        knockout_mask(plan.blocked[size_t(site.span)], plan.dest, std::vector<int64_t>(size_t(batch), site.head), 0,
-                      model_->config().n_heads);
+        knockout_mask(plan.blocked[size_t(site.span)], plan.dest_of_set[size_t(site.span)],
+                      std::vector<int64_t>(size_t(batch), site.head), 0, model_->config().n_heads);
     HookScope scope;
     add_knockout_hooks(model_, scope, site.layer, options.window, mask.to(prompts_.tokens.device()), every_source);
     torch::Tensor logits = model_->forward(prompts_.tokens);

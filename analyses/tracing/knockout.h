@@ -40,6 +40,9 @@ void validate_answer_prompts(const AnswerPrompts& prompts, const ModelConfig& co
 struct SourceSet {
   std::string name;       // "pos 3", "query", "all but query"
   torch::Tensor blocked;  // bool [batch, pos], on the host
+  /// Destinations [begin, end) per prompt for this set alone (an edge dest -> source); empty: the
+  /// options' destinations.
+  std::vector<std::pair<int64_t, int64_t>> destinations;
 };
 
 /// Position `pos` in every prompt.

@@ -28,33 +28,8 @@
 namespace mechlens::cli {
 namespace {
 
-// The prompts as [N, T] without padding; `source` names them when their lengths differ.
-torch::Tensor equal_length_tokens(const PromptSet& set, const std::string& source) {
-  const int64_t shortest = set.lengths.min().item<int64_t>(), longest = set.lengths.max().item<int64_t>();
-  MECHLENS_CHECK(InputError, shortest == longest, "{}: patching needs prompts of equal length, got lengths {}..{}",
-                 source, shortest, longest);
-  return set.tokens.narrow(1, 0, longest).contiguous();
-}
-
-torch::Tensor load_equal_length(const std::string& path) { return equal_length_tokens(load_prompt_set(path), path); }
-
-// `--group-by NAME`: the task's data group ("group"), or an annotation with one value per prompt.
-std::optional<PromptGroups> prompt_groups(const po::variables_map& vm, const PatchFileContents& contents) {
-  if (!vm.count("group-by")) return std::nullopt;
-  const std::string by = vm["group-by"].as<std::string>();
-  if (by == "group" && !contents.prompt_groups.empty()) return groups_from_names(by, contents.prompt_groups);
-  std::vector<std::string> known;
-  if (!contents.prompt_groups.empty()) known.push_back("group");
-  for (const auto& [name, tensor] : contents.annotations) {
-    if (name == by) return groups_from_values(by, tensor);
-    if (tensor.dim() == 1 || (tensor.dim() == 2 && tensor.size(1) == 1)) known.push_back(name);
-  }
-  MECHLENS_CHECK(InputError, !known.empty(),
-                 "--group-by {}: these prompts carry no annotations; use --task, or a record made with --task as "
-                 "--clean",
-                 by);
-  MECHLENS_FAIL(InputError, "--group-by {}: the prompts have no annotation '{}'; one value per prompt: {}", by, by,
-                fmt::join(known, ", "));
+torch::Tensor load_equal_length(const std::string& path) {
+  return equal_length_tokens(load_prompt_set(path), path, "patching");
 }
 
 // "correct wrong" token pairs, one line per prompt.
@@ -84,7 +59,7 @@ PatchingInputs inputs_from_task(const po::variables_map& vm, std::vector<Positio
   }
   const PromptSet& prompts = generated.prompts;
   PatchingInputs inputs;
-  inputs.clean = equal_length_tokens(prompts, "task " + generated.task->name());
+  inputs.clean = equal_length_tokens(prompts, "task " + generated.task->name(), "patching");
   const int64_t longest = inputs.clean.size(1);
   for (const auto& [name, tensor] : prompts.annotations) {
     if (name == "corrupt_tokens") inputs.corrupted = tensor.narrow(1, 0, longest).contiguous();
@@ -103,7 +78,7 @@ PatchingInputs inputs_from_files(const po::variables_map& vm, HookedTransformer&
   PatchingInputs inputs;
   const std::string clean_path = vm["clean"].as<std::string>(), corrupted_path = vm["corrupted"].as<std::string>();
   const PromptSet clean = load_prompt_set(clean_path);
-  inputs.clean = equal_length_tokens(clean, clean_path);
+  inputs.clean = equal_length_tokens(clean, clean_path, "patching");
   contents.annotations = clean.annotations;
   contents.annotation_dims = clean.annotation_dims;
   inputs.corrupted = load_equal_length(corrupted_path);
@@ -296,7 +271,7 @@ int run_patch(const std::vector<std::string>& args) {
   PatchFileContents contents;
   contents.inputs = from_task ? inputs_from_task(vm, spans, contents) : inputs_from_files(vm, model, contents);
   const PatchingInputs& inputs = contents.inputs;
-  const std::optional<PromptGroups> groups = prompt_groups(vm, contents);
+  const std::optional<PromptGroups> groups = prompt_groups_option(vm, contents.annotations, contents.prompt_groups);
   const PatchOptions patch_options = patch_options_from(vm, model->config(), components, inputs, spans, from_task);
   std::optional<Circuit> circuit;
   if (vm.count("circuit")) circuit = load_circuit(vm["circuit"].as<std::string>(), model->config(), inputs.positions());

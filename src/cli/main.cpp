@@ -24,6 +24,7 @@ constexpr Command kCommands[] = {
     {"init", "build a randomly initialised model from a config JSON and save it", mechlens::cli::run_init},
     {"record", "stream chosen hooks over many prompts into an HDF5 record", mechlens::cli::run_record},
     {"patch", "activation patching sweeps, ablations, attribution patching, circuit checks", mechlens::cli::run_patch},
+    {"trace", "circuit tracing: span attention statistics, attention knock-out, information-flow graphs", mechlens::cli::run_trace},
     {"export", "a record or result as NumPy (+ JSON sidecars), CSV, CircuitsVis or bertviz files",
      mechlens::cli::run_export},
     {"view", "a self-contained HTML page: attention maps of a record, patching heatmaps", mechlens::cli::run_view},

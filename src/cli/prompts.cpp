@@ -143,4 +143,11 @@ PromptBatch batch_of(const PromptSet& prompts) {
   return batch;
 }
 
+torch::Tensor equal_length_tokens(const PromptSet& set, const std::string& source, const std::string& analysis) {
+  const int64_t shortest = set.lengths.min().item<int64_t>(), longest = set.lengths.max().item<int64_t>();
+  MECHLENS_CHECK(InputError, shortest == longest, "{}: {} needs prompts of equal length, got lengths {}..{}", source,
+                 analysis, shortest, longest);
+  return set.tokens.narrow(1, 0, longest).contiguous();
+}
+
 }  // namespace mechlens::cli

@@ -41,6 +41,9 @@ bool has_token_options(const po::variables_map& vm);
 /// --tokens at --tokens-file.
 PromptSet prompts_from_options(const po::variables_map& vm);
 
+/// The prompts as [N, T] without padding; throws InputError naming `source` and the lengths when
+/// they differ (`analysis`, e.g. "patching", says what needs them equal).
+torch::Tensor equal_length_tokens(const PromptSet& set, const std::string& source, const std::string& analysis);
 /// The prompts as a padded batch with its attention mask.
 PromptBatch batch_of(const PromptSet& prompts);
 

@@ -1,12 +1,14 @@
 #include "cli/task_input.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include "cli/command.h"
 #include "io/safetensors.h"
 #include "tasks/example_tensors.h"
 #include "tasks/task_factory.h"
+#include "util/error.h"
 
 namespace mechlens::cli {
 
@@ -98,6 +100,24 @@ std::vector<PositionSpan> task_spans(const Task& task, const std::vector<Example
     for (size_t i = 0; i < spans.size(); ++i) spans[i].per_prompt.push_back(positions[i]);
   }
   return spans;
+}
+
+std::optional<PromptGroups> prompt_groups_option(const po::variables_map& vm,
+                                                 const std::vector<std::pair<std::string, torch::Tensor>>& annotations,
+                                                 const std::vector<std::string>& data_groups) {
+  if (!vm.count("group-by")) return std::nullopt;
+  const std::string by = vm["group-by"].as<std::string>();
+  if (by == "group" && !data_groups.empty()) return groups_from_names(by, data_groups);
+  std::vector<std::string> known;
+  if (!data_groups.empty()) known.push_back("group");
+  for (const auto& [name, tensor] : annotations) {
+    if (name == by) return groups_from_values(by, tensor);
+    if (tensor.dim() == 1 || (tensor.dim() == 2 && tensor.size(1) == 1)) known.push_back(name);
+  }
+  MECHLENS_CHECK(InputError, !known.empty(),
+                 "--group-by {}: these prompts carry no annotations; use --task, or a record made with --task", by);
+  MECHLENS_FAIL(InputError, "--group-by {}: the prompts have no annotation '{}'; one value per prompt: {}", by, by,
+                fmt::join(known, ", "));
 }
 
 }  // namespace mechlens::cli

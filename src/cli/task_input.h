@@ -2,10 +2,13 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cli/options.h"
+#include "core/grouping.h"
 #include "core/selection.h"
 #include "store/recorder.h"
 #include "tasks/task.h"
@@ -39,5 +42,11 @@ std::vector<std::string> known_vocab(const std::string& checkpoint, const std::s
 
 /// Every named span of the task (Task::span_names), at each example's positions.
 std::vector<PositionSpan> task_spans(const Task& task, const std::vector<Example>& examples);
+
+/// `--group-by NAME`: the task's data group ("group", from `data_groups`), or an annotation with one
+/// value per prompt. nullopt without the option; InputError naming the annotations there are.
+std::optional<PromptGroups> prompt_groups_option(const po::variables_map& vm,
+                                                 const std::vector<std::pair<std::string, torch::Tensor>>& annotations,
+                                                 const std::vector<std::string>& data_groups);
 
 }  // namespace mechlens::cli

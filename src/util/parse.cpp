@@ -27,4 +27,16 @@ std::optional<double> parse_double(const std::string& text) {
   return std::nullopt;
 }
 
+std::vector<std::string> split_list(const std::string& text, char separator) {
+  std::vector<std::string> parts;
+  if (text.empty()) return parts;
+  size_t begin = 0;
+  while (true) {
+    const size_t at = text.find(separator, begin);
+    parts.push_back(text.substr(begin, at == std::string::npos ? std::string::npos : at - begin));
+    if (at == std::string::npos) return parts;
+    begin = at + 1;
+  }
+}
+
 }  // namespace mechlens

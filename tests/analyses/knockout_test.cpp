@@ -55,6 +55,8 @@ TEST_P(KnockoutVariantTest, BatchedGridEqualsOneForwardPerRun) {
       options.max_batch = 7;  // several packs
       options.sources = {source_at_position(0, batch, n_pos), source_at_position(n_pos - 1, batch, n_pos),
                          source_from_span(span, n_pos), source_from_span(span, n_pos, /*all_but=*/true)};
+      // An edge of its own: destination 5 (in every prompt) -> the span.
+      options.sources[2].destinations = std::vector<std::pair<int64_t, int64_t>>(size_t(batch), {5, 6});
       const KnockoutResult batched = session.run(options);
       const KnockoutResult naive = session.run_naive(options);
       SCOPED_TRACE(::testing::Message() << "per_head " << per_head << " window " << window);

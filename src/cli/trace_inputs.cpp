@@ -1,0 +1,147 @@
+#include "cli/trace_inputs.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <torch/torch.h>
+
+#include "cli/command.h"
+#include "cli/prompts.h"
+#include "cli/task_input.h"
+#include "util/error.h"
+#include "util/parse.h"
+
+namespace mechlens::cli {
+namespace {
+
+// Answers from a file: one line per prompt, "correct" or "correct wrong".
+void load_answers(const std::string& path, AnswerPrompts& prompts) {
+  const std::vector<Prompt> lines = read_prompt_file(path);
+  MECHLENS_CHECK(InputError, int64_t(lines.size()) == prompts.batch(), "{}: {} answer lines for {} prompts", path,
+                 lines.size(), prompts.batch());
+  std::vector<int64_t> correct, wrong;
+  const size_t width = lines.empty() ? 1 : lines[0].size();
+  for (size_t i = 0; i < lines.size(); ++i) {
+    MECHLENS_CHECK(InputError, (lines[i].size() == 1 || lines[i].size() == 2) && lines[i].size() == width,
+                   "{}: line {} must hold 'correct' or 'correct wrong' ids, like the first line ({} ids)", path, i + 1,
+                   width);
+    correct.push_back(lines[i][0]);
+    if (width == 2) wrong.push_back(lines[i][1]);
+  }
+  prompts.correct = torch::tensor(correct, torch::kLong);
+  if (width == 2) prompts.wrong = torch::tensor(wrong, torch::kLong);
+}
+
+}  // namespace
+
+void load_trace_prompts(const po::variables_map& vm, HookedTransformer& model, TraceFileContents& contents,
+                        std::string& task_name) {
+  AnswerPrompts& prompts = contents.prompts;
+  if (vm.count("task")) {
+    // Counterfactual pairs give each prompt a contrast answer for the logit difference.
+    TaskPrompts generated = generate_task_prompts(vm, /*pairs=*/true);
+    task_name = generated.task->name();
+    contents.spans = task_spans(*generated.task, generated.examples);
+    prompts.tokens = equal_length_tokens(generated.prompts, "task " + task_name, "tracing");
+    for (const auto& [name, tensor] : generated.prompts.annotations) {
+      if (name == "answer") prompts.correct = tensor.select(1, 0).contiguous();
+      if (name == "corrupt_answer") prompts.wrong = tensor.select(1, 0).contiguous();
+      if (name != "corrupt_tokens" && name != "corrupt_answer") contents.annotations.emplace_back(name, tensor);
+    }
+    contents.annotation_dims = generated.prompts.annotation_dims;
+    for (const Example& example : generated.examples) contents.prompt_groups.push_back(example.group);
+    prompts.answer_pos = torch::full({prompts.batch()}, prompts.positions() - 1, torch::kLong);
+    return;
+  }
+  const PromptSet set = prompts_from_options(vm);
+  prompts.tokens =
+      equal_length_tokens(set, vm.count("tokens-file") ? vm["tokens-file"].as<std::string>() : "--tokens", "tracing");
+  contents.annotations = set.annotations;
+  contents.annotation_dims = set.annotation_dims;
+  model->check_tokens(prompts.tokens);
+  const int64_t n_pos = prompts.positions();
+  int64_t answer_pos = vm["answer-pos"].as<int64_t>();
+  if (answer_pos < 0) answer_pos += n_pos;
+  MECHLENS_CHECK(InputError, answer_pos >= 0 && answer_pos < n_pos, "--answer-pos {} is outside the {} prompt tokens",
+                 vm["answer-pos"].as<int64_t>(), n_pos);
+  prompts.answer_pos = torch::full({prompts.batch()}, answer_pos, torch::kLong);
+  if (vm.count("answers")) {
+    load_answers(vm["answers"].as<std::string>(), prompts);
+  } else {
+    // Default answer: what the model itself predicts there; its runner-up is the contrast.
+    torch::NoGradGuard no_grad;
+    const torch::Tensor top2 = std::get<1>(model->forward(prompts.tokens).select(1, answer_pos).topk(2, -1));
+    prompts.correct = top2.select(1, 0).contiguous();
+    prompts.wrong = top2.select(1, 1).contiguous();
+  }
+}
+
+std::vector<SourceSet> trace_sources(const std::string& text, const TraceFileContents& contents, bool from_task) {
+  const int64_t batch = contents.prompts.batch(), n_pos = contents.prompts.positions();
+  const PositionSelection selection =
+      PositionSelection::parse(text, "--sources", from_task ? &contents.spans : nullptr);
+  std::vector<SourceSet> sets;
+  if (selection.named()) {
+    for (const PositionSpan& span : selection.spans()) sets.push_back(source_from_span(span, n_pos));
+    return sets;
+  }
+  for (int64_t pos : selection.indices().resolve(n_pos, fmt::format("the prompts ({} tokens)", n_pos))) {
+    sets.push_back(source_at_position(pos, batch, n_pos));
+  }
+  return sets;
+}
+
+std::vector<PositionSpan> sets_as_spans(const std::vector<SourceSet>& sets) {
+  std::vector<PositionSpan> spans;
+  for (const SourceSet& set : sets) {
+    // A source set is one contiguous range per prompt when it came from a span or a position.
+    PositionSpan span{set.name, {}};
+    const torch::Tensor blocked = set.blocked.to(torch::kLong);
+    for (int64_t b = 0; b < blocked.size(0); ++b) {
+      const torch::Tensor at = blocked[b].nonzero().flatten();
+      if (at.numel() == 0) {
+        span.per_prompt.emplace_back(0, 0);
+        continue;
+      }
+      const int64_t begin = at[0].item<int64_t>(), end = at[-1].item<int64_t>() + 1;
+      MECHLENS_CHECK(InputError, end - begin == at.numel(), "source set '{}' is not contiguous in prompt {}", set.name,
+                     b);
+      span.per_prompt.emplace_back(begin, end);
+    }
+    spans.push_back(std::move(span));
+  }
+  return spans;
+}
+
+std::vector<std::pair<int64_t, int64_t>> trace_destinations(const std::string& text, const TraceFileContents& contents,
+                                                            bool from_task, std::string& name) {
+  const int64_t n_pos = contents.prompts.positions();
+  if (text == "answer") {
+    name = "answer position";
+    return {};  // the analyses' default
+  }
+  const PositionSelection selection = PositionSelection::parse(text, "--dest", from_task ? &contents.spans : nullptr);
+  if (selection.named()) {
+    if (selection.spans().size() != 1) {
+      throw UsageError{fmt::format("--dest {}: name one span, not {}", text, selection.spans().size())};
+    }
+    name = selection.spans()[0].name;
+    for (size_t b = 0; b < selection.spans()[0].per_prompt.size(); ++b) {
+      const auto [begin, end] = selection.spans()[0].per_prompt[b];
+      MECHLENS_CHECK(InputError, end > begin, "--dest {}: prompt {} has no '{}' span", text, b, name);
+    }
+    return selection.spans()[0].per_prompt;
+  }
+  const std::vector<int64_t> positions =
+      selection.indices().resolve(n_pos, fmt::format("the prompts ({} tokens)", n_pos));
+  if (positions.size() != 1) {
+    throw UsageError{fmt::format("--dest {}: give one position (or one named span), not {}", text, positions.size())};
+  }
+  name = fmt::format("pos {}", positions[0]);
+  return std::vector<std::pair<int64_t, int64_t>>(size_t(contents.prompts.batch()), {positions[0], positions[0] + 1});
+}
+
+std::optional<PromptGroups> trace_groups(const po::variables_map& vm, const TraceFileContents& contents) {
+  return prompt_groups_option(vm, contents.annotations, contents.prompt_groups);
+}
+
+}  // namespace mechlens::cli

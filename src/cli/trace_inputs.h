@@ -1,0 +1,36 @@
+// What `mechlens trace` reads: prompts with their answers (a task's, or token files), the task's
+// named spans and annotations, and the source sets and destination the options select.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cli/options.h"
+#include "core/grouping.h"
+#include "core/selection.h"
+#include "runtime/model.h"
+#include "tracing/knockout.h"
+#include "tracing/trace_file.h"
+
+namespace mechlens::cli {
+
+/// The prompts (from --task or --tokens/--tokens-file), their answers, spans, annotations and
+/// data groups, filled into `contents`; the task's name in `task_name` ("" for token files).
+void load_trace_prompts(const po::variables_map& vm, HookedTransformer& model, TraceFileContents& contents,
+                        std::string& task_name);
+
+/// --sources: a task's named spans (one set each) or positions (one set per position).
+std::vector<SourceSet> trace_sources(const std::string& text, const TraceFileContents& contents, bool from_task);
+/// The source sets as spans (for span statistics).
+std::vector<PositionSpan> sets_as_spans(const std::vector<SourceSet>& sets);
+
+/// --dest: "answer" (each prompt's answer position), one named span, or one position. Returns the
+/// destinations per prompt; `name` says which.
+std::vector<std::pair<int64_t, int64_t>> trace_destinations(const std::string& text, const TraceFileContents& contents,
+                                                            bool from_task, std::string& name);
+
+/// --group-by NAME: "group" (the task's data group) or an annotation with one value per prompt.
+std::optional<PromptGroups> trace_groups(const po::variables_map& vm, const TraceFileContents& contents);
+
+}  // namespace mechlens::cli
