@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# `mechlens trace` on the shipped checkpoints: the HDF5 file holds every analysis with labelled dims
+# and agrees with itself (span statistics equal the mean of their per-prompt values; knock-out
+# accuracy equals the mean of its per-prompt hits; every flow node's shares sum to one), the graph
+# JSON follows circuit-tracer's schema and names the HDF5 graph's edges, the DOT file is a digraph;
+# on the matching model the knock-out finds the hop heads (layer 1 reads hop 1, layer 2 hop 2);
+# bad input is refused with its reason and leaves no file behind.
+# usage: trace_test.sh MECHLENS_BIN SOURCE_DIR WORK_DIR
+set -uo pipefail
+mechlens=$1 source=$2 work=$3
+rm -rf "$work" && mkdir -p "$work"
+source "$(dirname "$0")/../expect.sh"
+logic="$source/data/checkpoints/logic_3l3h.safetensors"
+matching="$source/data/checkpoints/matching_3l1h_post_ln_gamma1.safetensors"
+
+expect trace-logic 0 "wrote .*logic.h5" -- "$mechlens" trace --checkpoint "$logic" --task logic --n 24 \
+  --group-by queried_chain --verify --out "$work/logic.h5" --graph-json "$work/logic.json" --dot "$work/logic.dot" --quiet
+expect trace-logic-file 0 "^ok$" -- "$python" - "$work/logic.h5" "$work/logic.json" "$work/logic.dot" <<'PY'
+import sys, json, h5py, numpy as np
+path, graph_json, dot = sys.argv[1:]
+with h5py.File(path, "r") as f:
+    assert f.attrs["format"] == "mechlens-trace", dict(f.attrs)
+    s = f["span_attention"]
+    assert s["mass"].attrs["dims"] == "layer,head,source,batch"
+    assert list(s["label_source"].asstr()) == list(f["prompts/label_span"].asstr())
+    assert np.allclose(s["mass_mean"][()], s["mass"][()].mean(-1), atol=1e-5)
+    assert s["groups/mass_mean"].shape[0] == 2 and list(s["groups/label_group"].asstr()) == ["0", "1"]
+    k = f["knockout"]
+    assert k["accuracy"].attrs["dims"] == "layer,source"
+    assert np.allclose(k["accuracy"][()], k["correct"][()].mean(-1), atol=1e-6)
+    assert abs(k.attrs["base_accuracy"] - f["knockout/base_correct"][()].mean()) < 1e-6
+    fl = f["flow"]
+    total = fl["attention"][()].sum(axis=(2, 4)) + fl["attention_residual"][()]
+    assert np.allclose(total, 1, atol=1e-4), np.abs(total - 1).max()
+    assert np.allclose(fl["mlp"][()] + fl["mlp_residual"][()], 1, atol=1e-4)
+    assert np.allclose(fl["rollout"][()].sum(-1), 1, atol=1e-4)
+    g = fl["graph"]
+    ids = list(g["node_id"].asstr())
+    edges = {(ids[s], ids[t]) for s, t in zip(g["edge_source"][()], g["edge_target"][()])}
+    assert (g["edge_weight"][()] > 0.04).all()
+    kinds = list(g["edge_kind"].asstr())
+    checked = ~np.isnan(g["edge_knockout"][()])
+    assert all((kind == "attention") == c for kind, c in zip(kinds, checked)), "only attention edges are knocked out"
+doc = json.load(open(graph_json))
+assert doc["metadata"]["schema_version"] == 1 and set(doc) >= {"metadata", "qParams", "nodes", "links"}
+assert {(l["source"], l["target"]) for l in doc["links"]} == edges
+assert {n["node_id"] for n in doc["nodes"]} == set(ids)
+assert any(n["is_target_logit"] for n in doc["nodes"])
+text = open(dot).read()
+assert text.startswith("digraph") and "style=dashed" in text and text.rstrip().endswith("}")
+print("ok")
+PY
+
+# Matching model: knocking out what the answer position reads in layer 1 (hop 1) and layer 2 (hop 2)
+# collapses accuracy; layer 0 knock-outs do not.
+expect trace-matching 0 "L2 +hop2_edge +accuracy 0\.[0-2]" -- "$mechlens" trace --checkpoint "$matching" \
+  --task matching --n 40 --analyses knockout,spans --out "$work/matching.h5" --quiet
+expect trace-matching-hops 0 "^ok$" -- "$python" - "$work/matching.h5" <<'PY'
+import sys, h5py
+with h5py.File(sys.argv[1], "r") as f:
+    k = f["knockout"]
+    names = list(k["label_source"].asstr())
+    acc = k["accuracy"][()]
+    assert acc[1, names.index("hop1_edge")] < 0.3 and acc[2, names.index("hop2_edge")] < 0.3, acc
+    assert (acc[0] > 0.9).all(), acc
+print("ok")
+PY
+
+# Token prompts: positions as sources, answers from the model itself.
+printf '1 2 3 4 5 6\n6 5 4 3 2 1\n' > "$work/prompts.txt"
+expect trace-tokens 0 "graph: " -- "$mechlens" trace --checkpoint "$logic" --tokens-file "$work/prompts.txt" \
+  --sources 0:3 --prune influence --quiet
+
+# Bad input: the reason, exit 2 (usage) or 1 (input), and no output file.
+expect bad-span 1 "unknown span 'nope'; these prompts name rules" -- "$mechlens" trace --checkpoint "$logic" --task logic --n 4 \
+  --sources nope --out "$work/bad.h5" --quiet
+expect bad-dest 2 "--dest 0:3: give one position" -- "$mechlens" trace --checkpoint "$logic" --task logic --n 4 \
+  --dest 0:3 --out "$work/bad.h5" --quiet
+expect bad-analysis 2 "unknown analysis 'graph'" -- "$mechlens" trace --checkpoint "$logic" --task logic --n 4 \
+  --analyses graph --out "$work/bad.h5"
+expect bad-graph-prompt 2 "--graph-prompt 9 is outside the 4 prompts" -- "$mechlens" trace --checkpoint "$logic" \
+  --task logic --n 4 --graph-prompt 9 --out "$work/bad.h5" --quiet
+expect bad-layers 1 "--layers.*out of range|outside" -- "$mechlens" trace --checkpoint "$logic" --task logic --n 4 \
+  --layers 7 --out "$work/bad.h5" --quiet
+expect bad-window 2 "--window 4 exceeds the model's 3 layers" -- "$mechlens" trace --checkpoint "$logic" --task logic \
+  --n 4 --window 4 --analyses knockout --out "$work/bad.h5" --quiet
+expect bad-tau 2 "--tau 1.5 is outside" -- "$mechlens" trace --checkpoint "$logic" --task logic --n 4 --tau 1.5
+expect bad-quantiles 2 "--quantiles: 'x' is not a level" -- "$mechlens" trace --checkpoint "$logic" --task logic \
+  --n 4 --quantiles 0.5,x
+expect bad-prompts 2 "either --task NAME or --tokens" -- "$mechlens" trace --checkpoint "$logic"
+expect bad-answers 1 "1 answer lines for 2 prompts" -- "$mechlens" trace --checkpoint "$logic" \
+  --tokens-file "$work/prompts.txt" --answers <(echo 3) --quiet
+expect bad-group 1 "--group-by nope: the prompts have no annotation 'nope'" -- "$mechlens" trace --checkpoint "$logic" \
+  --task logic --n 4 --group-by nope --quiet
+expect graph-json-exists 2 "--graph-json '.*logic.json' exists; add --force" -- "$mechlens" trace --checkpoint "$logic" \
+  --task logic --n 4 --graph-json "$work/logic.json"
+[ ! -e "$work/bad.h5" ] && ok || bad "a refused run left $work/bad.h5"
+
+echo "trace: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
