@@ -283,6 +283,25 @@ int run_trace(const std::vector<std::string>& args) {
   const std::vector<std::string> vocab = known_vocab(checkpoint, task_name);
   fmt::print("{} prompts of {} tokens; destination: {}\n", batch, contents.prompts.positions(), contents.destination);
 
+  // Every option is checked before the first analysis runs.
+  KnockoutOptions knockout;
+  knockout.window = vm["window"].as<int64_t>();
+  const int64_t starts = model->config().n_layers - knockout.window + 1;
+  if (starts < 1) {
+    throw UsageError{
+        fmt::format("--window {} exceeds the model's {} layers", knockout.window, model->config().n_layers)};
+  }
+  knockout.layers = IndexSpec::parse(vm["layers"].as<std::string>(), "--layers")
+                        .resolve(starts, fmt::format("the window starts (0..{})", starts - 1));
+  knockout.per_head = vm["per-head"].as<bool>();
+  knockout.destinations = destinations;
+  knockout.sources = sources;
+  if (vm["all-but"].as<bool>()) {
+    for (const SourceSet& set : sources)
+      knockout.sources.push_back({"all but " + set.name, set.blocked.logical_not(), {}});
+  }
+  knockout.max_batch = 8 * chunk;
+  knockout.progress = progress;
   if (request.spans) {
     SpanAttentionOptions span_options;
     span_options.sources = sets_as_spans(sources);
@@ -300,24 +319,6 @@ int run_trace(const std::vector<std::string>& args) {
     print_span_attention(stdout, *contents.span_attention, contents.destination, contents.groups);
   }
   if (request.knockout) {
-    KnockoutOptions knockout;
-    knockout.window = vm["window"].as<int64_t>();
-    const int64_t starts = model->config().n_layers - knockout.window + 1;
-    if (starts < 1) {
-      throw UsageError{
-          fmt::format("--window {} exceeds the model's {} layers", knockout.window, model->config().n_layers)};
-    }
-    knockout.layers = IndexSpec::parse(vm["layers"].as<std::string>(), "--layers")
-                          .resolve(starts, fmt::format("the window starts (0..{})", starts - 1));
-    knockout.per_head = vm["per-head"].as<bool>();
-    knockout.destinations = destinations;
-    knockout.sources = sources;
-    if (vm["all-but"].as<bool>()) {
-      for (const SourceSet& set : sources)
-        knockout.sources.push_back({"all but " + set.name, set.blocked.logical_not(), {}});
-    }
-    knockout.max_batch = 8 * chunk;
-    knockout.progress = progress;
     KnockoutSession session(model, contents.prompts);
     contents.knockout = session.run(knockout);
     print_knockout(stdout, *contents.knockout, contents.destination, top);
