@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <map>
+#include <tuple>
 
 #include "util/error.h"
 #include "util/progress.h"
@@ -27,8 +28,9 @@ torch::Tensor proximity(const torch::Tensor& y, const torch::Tensor& part) {
   return (y.abs().sum(-1) - (y - part).abs().sum(-1)).clamp_min(0);
 }
 
-// Attention block of one layer: shares [batch, head, dest, src] and the residual's [batch, dest].
-std::pair<torch::Tensor, torch::Tensor> attention_shares(const torch::Tensor& resid_pre, const torch::Tensor& attn_out,
+// Attention block of one layer: shares [batch, head, dest, src], the residual's [batch, dest] and
+// the coverage [batch, dest].
+std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> attention_shares(const torch::Tensor& resid_pre, const torch::Tensor& attn_out,
                                                          const torch::Tensor& pattern, const torch::Tensor& vo,
                                                          int64_t max_chunk_elements) {
   const int64_t batch = pattern.size(0), n_heads = pattern.size(1), n_pos = pattern.size(2);
@@ -36,6 +38,7 @@ std::pair<torch::Tensor, torch::Tensor> attention_shares(const torch::Tensor& re
   const torch::Tensor y = resid_pre + attn_out;  // [batch, dest, d_model]
   torch::Tensor shares = torch::zeros({batch, n_heads, n_pos, n_pos}, pattern.options());
   torch::Tensor residual = torch::zeros({batch, n_pos}, pattern.options());
+  torch::Tensor coverage = torch::zeros({batch, n_pos}, pattern.options());
   const torch::Tensor y_norm = y.abs().sum(-1);  // [batch, dest]
   int64_t begin = 0;
   while (begin < n_pos) {
@@ -57,12 +60,43 @@ std::pair<torch::Tensor, torch::Tensor> attention_shares(const torch::Tensor& re
         .narrow(3, 0, end)
         .copy_((near * scale.view({batch, count, 1, 1})).permute({0, 3, 1, 2}));
     residual.narrow(1, begin, count).copy_(near_residual * scale);
+    const torch::Tensor norm = y_norm.narrow(1, begin, count);
+    coverage.narrow(1, begin, count).copy_(torch::where(norm > 0, total / norm, torch::zeros_like(total)));
     begin = end;
   }
-  return {shares, residual};
+  return {shares, residual, coverage};
 }
 
 }  // namespace
+
+namespace {
+
+// Applies `op` to every per-prompt tensor of the flows (undefined ones stay undefined).
+template <typename Op>
+InformationFlow map_fields(const std::vector<const InformationFlow*>& flows, Op op) {
+  InformationFlow out;
+  for (torch::Tensor InformationFlow::*field :
+       {&InformationFlow::attention, &InformationFlow::attention_residual, &InformationFlow::mlp,
+        &InformationFlow::mlp_residual, &InformationFlow::attention_coverage, &InformationFlow::mlp_coverage}) {
+    std::vector<torch::Tensor> parts;
+    for (const InformationFlow* flow : flows) parts.push_back(flow->*field);
+    if (!parts.empty() && parts.front().defined()) out.*field = op(parts);
+  }
+  return out;
+}
+
+}  // namespace
+
+InformationFlow narrow_prompts(const InformationFlow& flow, int64_t start, int64_t count) {
+  return map_fields({&flow}, [&](const std::vector<torch::Tensor>& t) { return t[0].narrow(0, start, count).contiguous(); });
+}
+
+InformationFlow concat_prompts(const std::vector<InformationFlow>& flows) {
+  MECHLENS_CHECK(InputError, !flows.empty(), "no flows to concatenate");
+  std::vector<const InformationFlow*> pointers;
+  for (const InformationFlow& flow : flows) pointers.push_back(&flow);
+  return map_fields(pointers, [](const std::vector<torch::Tensor>& t) { return torch::cat(t); });
+}
 
 InformationFlow information_flow(HookedTransformer& model, const torch::Tensor& tokens,
                                  const InformationFlowOptions& options) {
@@ -78,9 +112,11 @@ InformationFlow information_flow(HookedTransformer& model, const torch::Tensor& 
   InformationFlow flow;
   flow.attention = torch::zeros({batch, n_layers, config.n_heads, n_pos, n_pos});
   flow.attention_residual = torch::zeros({batch, n_layers, n_pos});
+  flow.attention_coverage = torch::zeros({batch, n_layers, n_pos});
   if (has_mlp) {
     flow.mlp = torch::zeros({batch, n_layers, n_pos});
     flow.mlp_residual = torch::zeros({batch, n_layers, n_pos});
+    flow.mlp_coverage = torch::zeros({batch, n_layers, n_pos});
   }
   auto params = model->named_parameters();
   // What the current layer's hooks have seen so far in this forward: one layer at a time.
@@ -101,10 +137,11 @@ InformationFlow information_flow(HookedTransformer& model, const torch::Tensor& 
     const torch::Tensor W_O = params[hook(layer, "attn.W_O")];
     scope.add(model->hook_point(hook(layer, "hook_attn_out")), [&, layer, W_O](const torch::Tensor& attn_out,
                                                                                const HookPointImpl&) {
-      auto [shares, residual] = attention_shares(seen.at("resid_pre"), attn_out, seen.at("pattern"),
+      auto [shares, residual, coverage] = attention_shares(seen.at("resid_pre"), attn_out, seen.at("pattern"),
                                                  value_outputs(seen.at("v"), W_O), options.max_chunk_elements);
       flow.attention.select(1, layer).copy_(shares);
       flow.attention_residual.select(1, layer).copy_(residual);
+      flow.attention_coverage.select(1, layer).copy_(coverage);
       seen.clear();
       if (!has_mlp) progress.advance();
       return torch::Tensor();
@@ -120,6 +157,8 @@ InformationFlow information_flow(HookedTransformer& model, const torch::Tensor& 
                 torch::Tensor scale = torch::where(total > 0, 1.0 / total, torch::zeros_like(total));
                 flow.mlp.select(1, layer).copy_(near_mlp * scale);
                 flow.mlp_residual.select(1, layer).copy_(near_mid * scale);
+                const torch::Tensor norm = y.abs().sum(-1);
+                flow.mlp_coverage.select(1, layer).copy_(torch::where(norm > 0, total / norm, torch::zeros_like(total)));
                 seen.clear();
                 progress.advance();
                 return torch::Tensor();

@@ -6,13 +6,15 @@
 //     head h and source s, A_h[t, s] * v_h[s] W_O,h (values include b_V; b_O belongs to the sum
 //     but to no part), and the residual resid_pre[t];
 //   MLP block: y = resid_mid[t] + mlp_out[t]; parts: mlp_out[t] and resid_mid[t].
-// For post-LN models y is the sum before the norm. The per-(head, source) parts are never stored
+// For post-LN models y is the sum before the norm. Where large parts cancel, every one of them can
+// be farther from y than 0 is, and the proximities vanish: `coverage` reports it per node. The per-(head, source) parts are never stored
 // whole: destinations are processed in chunks whose [chunk, src, head, d_model] parts fit a bound.
 #pragma once
 
 #include <torch/types.h>  // torch::Tensor
 
 #include <cstdint>
+#include <vector>
 
 #include "runtime/model.h"
 
@@ -29,12 +31,22 @@ struct InformationFlow {
   torch::Tensor attention;           // float [batch, layer, head, dest, src]
   torch::Tensor attention_residual;  // float [batch, layer, dest]
   torch::Tensor mlp, mlp_residual;   // float [batch, layer, dest]; undefined for attention-only models
+  // How much of each node the shares describe: the sum of the parts' proximities over ||y||_1
+  // [batch, layer, dest]. Near 0 when the large parts cancel each other (each is farther from y
+  // than y is from 0, so its proximity is 0): the shares then rest on the small parts alone and
+  // say little; a knock-out (tracing/knockout.h) is the check there.
+  torch::Tensor attention_coverage, mlp_coverage;
 
   int64_t n_layers() const { return attention.size(1); }
   int64_t n_heads() const { return attention.size(2); }
   int64_t n_pos() const { return attention.size(3); }
   bool has_mlp() const { return mlp.defined(); }
 };
+
+/// Prompts [start, start + count) of `flow`.
+InformationFlow narrow_prompts(const InformationFlow& flow, int64_t start, int64_t count);
+/// The prompts of several flows, in order.
+InformationFlow concat_prompts(const std::vector<InformationFlow>& flows);
 
 /// One forward over `tokens` [batch, pos]. Throws InputError for models whose attention output has
 /// parts this decomposition does not name (orthogonal VO noise).

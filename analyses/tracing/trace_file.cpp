@@ -159,8 +159,14 @@ void write_graph(const H5::Group& parent, const TraceFileContents& contents) {
     for (size_t h = 0; h < graph.edges[e].heads.size(); ++h) heads[int64_t(e)][int64_t(h)] = graph.edges[e].heads[h];
   }
   write_tensor(group, "edge_heads", heads, {"edge", "head"});
-  if (!contents.edge_knockout.empty()) {
-    write_tensor(group, "edge_knockout", torch::tensor(contents.edge_knockout, torch::kFloat64), {"edge"});
+  if (contents.edge_check) {
+    const EdgeCheck& check = *contents.edge_check;
+    h5::write_attr(group, "base_accuracy", check.base_accuracy);
+    write_tensor(group, "edge_knockout", torch::tensor(check.prompt_effect, torch::kFloat64), {"edge"});
+    h5::write_strings(group, "edge_role", check.role);
+    write_tensor(group, "edge_role_accuracy", torch::tensor(check.role_accuracy, torch::kFloat64), {"edge"});
+    write_tensor(group, "edge_control_accuracy", torch::tensor(check.control_accuracy, torch::kFloat64), {"edge"});
+    write_tensor(group, "edge_role_prompts", longs(check.role_prompts), {"edge"});
   }
 }
 
@@ -171,9 +177,11 @@ void write_flow(H5::H5File& file, const TraceFileContents& contents) {
   write_tensor(group, "prompt", longs(contents.flow_prompts), {"batch"});
   write_tensor(group, "attention", flow.attention, {"batch", "layer", "head", "dest", "src"});
   write_tensor(group, "attention_residual", flow.attention_residual, {"batch", "layer", "dest"});
+  write_tensor(group, "attention_coverage", flow.attention_coverage, {"batch", "layer", "dest"});
   if (flow.has_mlp()) {
     write_tensor(group, "mlp", flow.mlp, {"batch", "layer", "dest"});
     write_tensor(group, "mlp_residual", flow.mlp_residual, {"batch", "layer", "dest"});
+    write_tensor(group, "mlp_coverage", flow.mlp_coverage, {"batch", "layer", "dest"});
   }
   if (contents.span_flow.defined()) {
     write_tensor(group, "span_flow", contents.span_flow, {"layer", "head", "dest_span", "src_span", "batch"});

@@ -13,6 +13,7 @@
 #include "core/grouping.h"
 #include "core/selection.h"
 #include "store/result_file.h"
+#include "tracing/edge_check.h"
 #include "tracing/graph.h"
 #include "tracing/information_flow.h"
 #include "tracing/knockout.h"
@@ -42,8 +43,7 @@ struct TraceFileContents {
   std::optional<TraceGraph> graph;
   int64_t graph_prompt = 0;
   std::string pruning;  // how the graph was pruned
-  std::vector<double>
-      edge_knockout;  // per graph edge: relative answer-probability change when knocked out (NaN: not checked)
+  std::optional<EdgeCheck> edge_check;  // --verify
 };
 
 void write_trace_file(const std::string& path, const TraceFileContents& contents, const Provenance& provenance);

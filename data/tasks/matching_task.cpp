@@ -256,12 +256,16 @@ std::map<std::string, std::vector<std::string>> MatchingTask::annotation_dims() 
   return dims;
 }
 
-// hopJ_edge: the (parent, child) pair the J-th hop from the start node follows; empty where the
-// example's order is below J.
+// hopJ_edge: the (parent, child) pair the J-th hop from the start node follows, hopJ_parent and
+// hopJ_child its two positions; empty where the example's order is below J.
 std::vector<std::string> MatchingTask::span_names() const {
   std::vector<std::string> names{"query"};
   const int64_t max_k = *std::max_element(settings_.orders.begin(), settings_.orders.end());
-  for (int64_t j = 1; j <= max_k; ++j) names.push_back(fmt::format("hop{}_edge", j));
+  for (int64_t j = 1; j <= max_k; ++j) {
+    names.push_back(fmt::format("hop{}_edge", j));
+    names.push_back(fmt::format("hop{}_parent", j));
+    names.push_back(fmt::format("hop{}_child", j));
+  }
   if (settings_.layout == MatchingLayout::kSingleChainWithOrder) names.push_back("order_token");
   names.push_back("answer_position");
   return names;
@@ -281,6 +285,8 @@ std::vector<std::pair<int64_t, int64_t>> MatchingTask::span_positions(const Exam
       }
     }
     spans.push_back(edge);
+    spans.push_back(edge.second > edge.first ? std::pair{edge.first, edge.first + 1} : edge);
+    spans.push_back(edge.second > edge.first ? std::pair{edge.first + 1, edge.second} : edge);
   }
   if (settings_.layout == MatchingLayout::kSingleChainWithOrder) spans.push_back({query_pos + 1, query_pos + 2});
   const int64_t last = int64_t(example.prompt.size()) - 1;

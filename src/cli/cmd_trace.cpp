@@ -18,6 +18,7 @@
 #include "cli/trace_inputs.h"
 #include "cli/trace_report.h"
 #include "io/checkpoint.h"
+#include "tracing/edge_check.h"
 #include "tracing/flow_graph.h"
 #include "tracing/graph_export.h"
 #include "tracing/rollout.h"
@@ -94,27 +95,9 @@ void run_flow(HookedTransformer& model, TraceFileContents& contents, int64_t chu
       }()));
     const bool has_graph_prompt = contents.graph_prompt >= start && contents.graph_prompt < start + count;
     if (keep_all) kept.push_back(std::move(flow));
-    else if (has_graph_prompt) {
-      const int64_t at = contents.graph_prompt - start;
-      flow.attention = flow.attention.narrow(0, at, 1).contiguous();
-      flow.attention_residual = flow.attention_residual.narrow(0, at, 1).contiguous();
-      if (flow.has_mlp()) {
-        flow.mlp = flow.mlp.narrow(0, at, 1).contiguous();
-        flow.mlp_residual = flow.mlp_residual.narrow(0, at, 1).contiguous();
-      }
-      kept.push_back(std::move(flow));
-    }
+    else if (has_graph_prompt) kept.push_back(narrow_prompts(flow, contents.graph_prompt - start, 1));
   }
-  InformationFlow all;
-  auto cat = [&](auto member) {
-    std::vector<torch::Tensor> parts;
-    for (const InformationFlow& flow : kept) parts.push_back(flow.*member);
-    return parts.front().defined() ? torch::cat(parts) : torch::Tensor();
-  };
-  all.attention = cat(&InformationFlow::attention);
-  all.attention_residual = cat(&InformationFlow::attention_residual);
-  all.mlp = cat(&InformationFlow::mlp);
-  all.mlp_residual = cat(&InformationFlow::mlp_residual);
+  InformationFlow all = concat_prompts(kept);
   contents.flow = std::move(all);
   if (!span_flows.empty()) contents.span_flow = torch::cat(span_flows, -1);
   if (keep_all) {
@@ -142,43 +125,18 @@ void run_flow(HookedTransformer& model, TraceFileContents& contents, int64_t chu
   contents.rollout = torch::stack(rollouts);
 }
 
-// Knocks out each attention edge of the graph (layer l, destination t <- source s, every head) in
-// the graph's prompt: the relative change of the answer's probability; NaN for other edges.
-std::vector<double> verify_edges(HookedTransformer& model, const TraceFileContents& contents, int64_t max_batch) {
-  const TraceGraph& graph = *contents.graph;
-  const int64_t b = contents.graph_prompt, n_pos = contents.prompts.positions();
-  std::vector<double> effect(graph.edges.size(), std::nan(""));
-  AnswerPrompts one;
-  one.tokens = contents.prompts.tokens.narrow(0, b, 1);
-  one.answer_pos = contents.prompts.answer_pos.narrow(0, b, 1);
-  one.correct = contents.prompts.correct.narrow(0, b, 1);
-  if (contents.prompts.wrong.defined()) one.wrong = contents.prompts.wrong.narrow(0, b, 1);
-  KnockoutOptions options;
-  options.max_batch = max_batch;
-  std::set<int64_t> layers;
-  std::vector<size_t> edge_of_set;
-  for (size_t e = 0; e < graph.edges.size(); ++e) {
-    const GraphEdge& edge = graph.edges[e];
-    if (edge.kind != "attention") continue;
-    const GraphNode& source = graph.nodes[size_t(edge.source)];
-    const GraphNode& target = graph.nodes[size_t(edge.target)];
-    SourceSet set = source_at_position(source.pos, 1, n_pos);
-    set.name = fmt::format("{}->{}", source.id, target.id);
-    set.destinations = {{target.pos, target.pos + 1}};
-    options.sources.push_back(std::move(set));
-    edge_of_set.push_back(e);
-    layers.insert(target.layer);
+// Nodes at the answer position whose shares describe little of the sum (large parts cancel).
+void warn_low_coverage(const InformationFlow& flow, int64_t row, int64_t answer) {
+  constexpr double kLow = 0.1;
+  for (int64_t l = 0; l < flow.n_layers(); ++l) {
+    const double coverage = flow.attention_coverage[row][l][answer].item<double>();
+    if (coverage >= kLow) continue;
+    fmt::print(
+        "  note: at A{}_{} the parts' proximities add up to {:.1f}% of the sum's L1 norm: its large parts cancel "
+        "(each is farther from the sum than 0 is, so its share is 0) and the shares there rest on small parts; "
+        "--verify checks the edges by knock-out\n",
+        l, answer, 100.0 * coverage);
   }
-  if (options.sources.empty()) return effect;
-  options.layers.assign(layers.begin(), layers.end());
-  KnockoutSession session(model, one);
-  const KnockoutResult result = session.run(options);
-  for (size_t i = 0; i < edge_of_set.size(); ++i) {
-    const GraphNode& target = graph.nodes[size_t(graph.edges[edge_of_set[i]].target)];
-    const int64_t row = int64_t(std::distance(layers.begin(), layers.find(target.layer)));
-    effect[edge_of_set[i]] = result.relative_prob_change[row][int64_t(i)].item<double>();
-  }
-  return effect;
 }
 
 nlohmann::json options_used(const po::variables_map& vm) {
@@ -349,9 +307,17 @@ int run_trace(const std::vector<std::string>& args) {
       contents.graph = prune_by_influence(full, pruning);
       contents.pruning = fmt::format("influence: nodes {}, edges {}", pruning.node_threshold, pruning.edge_threshold);
     }
-    if (vm["verify"].as<bool>()) contents.edge_knockout = verify_edges(model, contents, 8 * chunk);
+    if (vm["verify"].as<bool>()) {
+      EdgeCheckOptions check;
+      check.max_batch = 8 * chunk;
+      check.seed = uint64_t(vm["seed"].as<int64_t>());
+      check.progress = progress;
+      contents.edge_check =
+          check_edges(model, contents.prompts, contents.spans, *contents.graph, contents.graph_prompt, check);
+    }
     fmt::print("information-flow graph of prompt {} ({}):\n", contents.graph_prompt, contents.pruning);
-    print_graph(stdout, *contents.graph, contents.edge_knockout, top);
+    warn_low_coverage(*contents.flow, row, answer);
+    print_graph(stdout, *contents.graph, contents.edge_check, top);
 
     GraphDescription description;
     description.slug = fmt::format("{}-prompt-{}", task_name.empty() ? "prompts" : task_name, contents.graph_prompt);

@@ -99,7 +99,7 @@ void print_span_flow(std::FILE* out, const torch::Tensor& span_flow, const std::
   }
 }
 
-void print_graph(std::FILE* out, const TraceGraph& graph, const std::vector<double>& edge_knockout, int64_t top) {
+void print_graph(std::FILE* out, const TraceGraph& graph, const std::optional<EdgeCheck>& check, int64_t top) {
   // Attention edges say which position read which: listed first; residual and MLP edges counted.
   std::vector<size_t> order;
   int64_t other = 0;
@@ -122,10 +122,23 @@ void print_graph(std::FILE* out, const TraceGraph& graph, const std::vector<doub
       const auto best = std::max_element(edge.heads.begin(), edge.heads.end());
       line += fmt::format("  (head {}: {:.3f})", best - edge.heads.begin(), *best);
     }
-    if (order[i] < edge_knockout.size() && !std::isnan(edge_knockout[order[i]])) {
-      line += fmt::format("  knocked out: p(answer) {:+.1f}%", 100.0 * edge_knockout[order[i]]);
+    if (check && !std::isnan(check->prompt_effect[order[i]])) {
+      line += fmt::format("  knocked out: p(answer) {:+.1f}%", 100.0 * check->prompt_effect[order[i]]);
     }
     fmt::print(out, "{}\n", line);
+  }
+  if (!check) return;
+  bool any_role = false;
+  for (size_t i = 0; i < std::min<size_t>(size_t(top), order.size()); ++i) {
+    const size_t e = order[i];
+    if (check->role[e].empty() || std::isnan(check->role_accuracy[e])) continue;
+    if (!any_role) {
+      fmt::print(out, "  the same edges by role, knocked out in every prompt that has them (base accuracy {:.3f}):\n",
+                 check->base_accuracy);
+      any_role = true;
+    }
+    fmt::print(out, "  {:<44} accuracy {:.3f}   control edge {:.3f}   ({} prompts)\n", check->role[e],
+               check->role_accuracy[e], check->control_accuracy[e], check->role_prompts[e]);
   }
 }
 

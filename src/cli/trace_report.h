@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/grouping.h"
+#include "tracing/edge_check.h"
 #include "tracing/graph.h"
 #include "tracing/knockout.h"
 #include "tracing/span_attention.h"
@@ -26,7 +27,9 @@ void print_knockout(std::FILE* out, const KnockoutResult& knockout, const std::s
 void print_span_flow(std::FILE* out, const torch::Tensor& span_flow, const std::vector<std::string>& span_names,
                      int64_t dest_span);
 
-/// The pruned graph's edges (strongest first), with each edge's knock-out effect when checked.
-void print_graph(std::FILE* out, const TraceGraph& graph, const std::vector<double>& edge_knockout, int64_t top);
+/// The pruned graph's attention edges (strongest first), with their causal check (--verify): the
+/// effect in the graph's prompt, and the accuracy over all prompts with the role edge and its control
+/// knocked out.
+void print_graph(std::FILE* out, const TraceGraph& graph, const std::optional<EdgeCheck>& check, int64_t top);
 
 }  // namespace mechlens::cli

@@ -50,6 +50,7 @@ TEST_P(InformationFlowVariantTest, PartsSumToTheAttentionOutputAndSharesFollowTh
         ASSERT_GT(total, 0);
         EXPECT_TRUE(testing::tensors_close(flow.attention[b][layer].select(1, t).transpose(0, 1), near / total, 1e-5));
         EXPECT_NEAR(flow.attention_residual[b][layer][t].item<double>(), residual / total, 1e-5);
+        EXPECT_NEAR(flow.attention_coverage[b][layer][t].item<double>(), total / norm, 1e-4);
       }
     }
   }

@@ -174,15 +174,18 @@ TEST(LogicTaskTest, NamedSpansCoverTheirRegions) {
 TEST(MatchingTaskTest, NamedSpansPointAtTheHopEdges) {
   MatchingTask task(MatchingSettings{});
   const std::vector<std::string> names = task.span_names();
-  EXPECT_EQ(names, (std::vector<std::string>{"query", "hop1_edge", "hop2_edge", "answer_position"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"query", "hop1_edge", "hop1_parent", "hop1_child", "hop2_edge",
+                                             "hop2_parent", "hop2_child", "answer_position"}));
   for (const auto& e : generate_examples(task, 200, 13)) {
     const auto spans = task.span_positions(e);
     const auto& path = e.annotations.at("path");
     for (int64_t j = 1; j <= 2; ++j) {
-      const auto [begin, end] = spans[size_t(j)];
+      const auto [begin, end] = spans[size_t(3 * j - 2)];  // hopJ_edge, then its parent and child
       ASSERT_EQ(end - begin, 2);
       EXPECT_EQ(e.prompt[size_t(begin)], path[size_t(j - 1)]);
       EXPECT_EQ(e.prompt[size_t(begin + 1)], path[size_t(j)]);
+      EXPECT_EQ(spans[size_t(3 * j - 1)], (std::pair<int64_t, int64_t>{begin, begin + 1}));
+      EXPECT_EQ(spans[size_t(3 * j)], (std::pair<int64_t, int64_t>{begin + 1, end}));
     }
     EXPECT_EQ(spans[0].first, e.annotations.at("query_pos")[0]);
   }
