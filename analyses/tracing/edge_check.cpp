@@ -57,7 +57,7 @@ EdgeCheck check_edges(HookedTransformer& model, const AnswerPrompts& prompts, co
   struct Planned {
     int64_t edge, layer;
     int64_t in_prompt = -1, by_role = -1, control = -1;  // source-set indices
-    torch::Tensor has_roles;                              // bool [batch]
+    torch::Tensor has_roles;                             // bool [batch]
   };
   std::vector<Planned> planned;
   std::vector<SourceSet> sets;
@@ -83,8 +83,7 @@ EdgeCheck check_edges(HookedTransformer& model, const AnswerPrompts& prompts, co
     if (!spans.empty()) {
       const Role from = role_of(spans, graph_prompt, source.pos), to = role_of(spans, graph_prompt, target.pos);
       if (from.span >= 0 && to.span >= 0) {
-        check.role[size_t(e)] =
-            fmt::format("L{} {} <- {}", target.layer, role_name(spans, to), role_name(spans, from));
+        check.role[size_t(e)] = fmt::format("L{} {} <- {}", target.layer, role_name(spans, to), role_name(spans, from));
         path_sources.emplace_back(from, e);
         SourceSet by_role = empty_set(check.role[size_t(e)]);
         plan.has_roles = torch::zeros({batch}, torch::kBool);
@@ -149,8 +148,7 @@ EdgeCheck check_edges(HookedTransformer& model, const AnswerPrompts& prompts, co
     check.role_prompts[size_t(plan.edge)] = int64_t(count);
     if (count == 0) continue;
     check.role_accuracy[size_t(plan.edge)] = (result.correct[row][plan.by_role] * mask).sum().item<double>() / count;
-    check.control_accuracy[size_t(plan.edge)] =
-        (result.correct[row][plan.control] * mask).sum().item<double>() / count;
+    check.control_accuracy[size_t(plan.edge)] = (result.correct[row][plan.control] * mask).sum().item<double>() / count;
   }
   return check;
 }

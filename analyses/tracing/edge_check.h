@@ -20,8 +20,9 @@
 namespace mechlens {
 
 struct EdgeCheck {
-  std::vector<double> prompt_effect;     // per graph edge: relative p(answer) change in the graph's prompt; NaN: not attention
-  std::vector<std::string> role;         // per graph edge: "L1 answer_position[0] <- hop1_edge[1]", "" without roles
+  std::vector<double>
+      prompt_effect;              // per graph edge: relative p(answer) change in the graph's prompt; NaN: not attention
+  std::vector<std::string> role;  // per graph edge: "L1 answer_position[0] <- hop1_edge[1]", "" without roles
   std::vector<double> role_accuracy;     // per graph edge: accuracy over prompts with the role edge knocked out; NaN
   std::vector<double> control_accuracy;  // per graph edge: the same for its control edge; NaN
   std::vector<int64_t> role_prompts;     // per graph edge: prompts that have both roles

@@ -30,9 +30,11 @@ torch::Tensor proximity(const torch::Tensor& y, const torch::Tensor& part) {
 
 // Attention block of one layer: shares [batch, head, dest, src], the residual's [batch, dest] and
 // the coverage [batch, dest].
-std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> attention_shares(const torch::Tensor& resid_pre, const torch::Tensor& attn_out,
-                                                         const torch::Tensor& pattern, const torch::Tensor& vo,
-                                                         int64_t max_chunk_elements) {
+std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> attention_shares(const torch::Tensor& resid_pre,
+                                                                         const torch::Tensor& attn_out,
+                                                                         const torch::Tensor& pattern,
+                                                                         const torch::Tensor& vo,
+                                                                         int64_t max_chunk_elements) {
   const int64_t batch = pattern.size(0), n_heads = pattern.size(1), n_pos = pattern.size(2);
   const int64_t d_model = vo.size(-1);
   const torch::Tensor y = resid_pre + attn_out;  // [batch, dest, d_model]
@@ -88,7 +90,8 @@ InformationFlow map_fields(const std::vector<const InformationFlow*>& flows, Op 
 }  // namespace
 
 InformationFlow narrow_prompts(const InformationFlow& flow, int64_t start, int64_t count) {
-  return map_fields({&flow}, [&](const std::vector<torch::Tensor>& t) { return t[0].narrow(0, start, count).contiguous(); });
+  return map_fields({&flow},
+                    [&](const std::vector<torch::Tensor>& t) { return t[0].narrow(0, start, count).contiguous(); });
 }
 
 InformationFlow concat_prompts(const std::vector<InformationFlow>& flows) {
@@ -135,34 +138,35 @@ InformationFlow information_flow(HookedTransformer& model, const torch::Tensor& 
     scope.add(model->hook_point(hook(layer, "attn.hook_v")), keep("v"));
     scope.add(model->hook_point(hook(layer, "attn.hook_pattern")), keep("pattern"));
     const torch::Tensor W_O = params[hook(layer, "attn.W_O")];
-    scope.add(model->hook_point(hook(layer, "hook_attn_out")), [&, layer, W_O](const torch::Tensor& attn_out,
-                                                                               const HookPointImpl&) {
-      auto [shares, residual, coverage] = attention_shares(seen.at("resid_pre"), attn_out, seen.at("pattern"),
-                                                 value_outputs(seen.at("v"), W_O), options.max_chunk_elements);
-      flow.attention.select(1, layer).copy_(shares);
-      flow.attention_residual.select(1, layer).copy_(residual);
-      flow.attention_coverage.select(1, layer).copy_(coverage);
-      seen.clear();
-      if (!has_mlp) progress.advance();
-      return torch::Tensor();
-    });
-    if (!has_mlp) continue;
-    scope.add(model->hook_point(hook(layer, "hook_resid_mid")), keep("resid_mid"));
-    scope.add(model->hook_point(hook(layer, "hook_mlp_out")),
-              [&, layer](const torch::Tensor& mlp_out, const HookPointImpl&) {
-                const torch::Tensor& mid = seen.at("resid_mid");
-                const torch::Tensor y = mid + mlp_out;
-                torch::Tensor near_mlp = proximity(y, mlp_out), near_mid = proximity(y, mid);
-                torch::Tensor total = near_mlp + near_mid;
-                torch::Tensor scale = torch::where(total > 0, 1.0 / total, torch::zeros_like(total));
-                flow.mlp.select(1, layer).copy_(near_mlp * scale);
-                flow.mlp_residual.select(1, layer).copy_(near_mid * scale);
-                const torch::Tensor norm = y.abs().sum(-1);
-                flow.mlp_coverage.select(1, layer).copy_(torch::where(norm > 0, total / norm, torch::zeros_like(total)));
+    scope.add(model->hook_point(hook(layer, "hook_attn_out")),
+              [&, layer, W_O](const torch::Tensor& attn_out, const HookPointImpl&) {
+                auto [shares, residual, coverage] =
+                    attention_shares(seen.at("resid_pre"), attn_out, seen.at("pattern"),
+                                     value_outputs(seen.at("v"), W_O), options.max_chunk_elements);
+                flow.attention.select(1, layer).copy_(shares);
+                flow.attention_residual.select(1, layer).copy_(residual);
+                flow.attention_coverage.select(1, layer).copy_(coverage);
                 seen.clear();
-                progress.advance();
+                if (!has_mlp) progress.advance();
                 return torch::Tensor();
               });
+    if (!has_mlp) continue;
+    scope.add(model->hook_point(hook(layer, "hook_resid_mid")), keep("resid_mid"));
+    scope.add(
+        model->hook_point(hook(layer, "hook_mlp_out")), [&, layer](const torch::Tensor& mlp_out, const HookPointImpl&) {
+          const torch::Tensor& mid = seen.at("resid_mid");
+          const torch::Tensor y = mid + mlp_out;
+          torch::Tensor near_mlp = proximity(y, mlp_out), near_mid = proximity(y, mid);
+          torch::Tensor total = near_mlp + near_mid;
+          torch::Tensor scale = torch::where(total > 0, 1.0 / total, torch::zeros_like(total));
+          flow.mlp.select(1, layer).copy_(near_mlp * scale);
+          flow.mlp_residual.select(1, layer).copy_(near_mid * scale);
+          const torch::Tensor norm = y.abs().sum(-1);
+          flow.mlp_coverage.select(1, layer).copy_(torch::where(norm > 0, total / norm, torch::zeros_like(total)));
+          seen.clear();
+          progress.advance();
+          return torch::Tensor();
+        });
   }
   model->forward(tokens);
   scope.release();

@@ -7,8 +7,8 @@
 //     but to no part), and the residual resid_pre[t];
 //   MLP block: y = resid_mid[t] + mlp_out[t]; parts: mlp_out[t] and resid_mid[t].
 // For post-LN models y is the sum before the norm. Where large parts cancel, every one of them can
-// be farther from y than 0 is, and the proximities vanish: `coverage` reports it per node. The per-(head, source) parts are never stored
-// whole: destinations are processed in chunks whose [chunk, src, head, d_model] parts fit a bound.
+// be farther from y than 0 is, and the proximities vanish: `coverage` reports it per node. The per-(head, source) parts
+// are never stored whole: destinations are processed in chunks whose [chunk, src, head, d_model] parts fit a bound.
 #pragma once
 
 #include <torch/types.h>  // torch::Tensor

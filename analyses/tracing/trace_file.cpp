@@ -120,6 +120,31 @@ void write_knockout(H5::H5File& file, const TraceFileContents& contents) {
   if (contents.groups) write_groups(group, *contents.groups, {}, per_prompt, knockout.dims);
 }
 
+void write_path(H5::H5File& file, const TraceFileContents& contents) {
+  const KnockoutPath& path = *contents.path;
+  H5::Group group = file.createGroup("path");
+  h5::write_attr(group, "start", contents.path_start);
+  h5::write_attr(group, "min_drop", contents.path_min_drop);
+  h5::write_attr(group, "base_accuracy", path.base_accuracy);
+  std::vector<int64_t> layers;
+  std::vector<std::string> destinations, sources;
+  std::vector<double> accuracy, change, control;
+  for (const PathEdge& edge : path.edges) {
+    layers.push_back(edge.layer);
+    destinations.push_back(edge.destination);
+    sources.push_back(edge.source);
+    accuracy.push_back(edge.accuracy);
+    change.push_back(edge.relative_prob_change);
+    control.push_back(edge.control_accuracy);
+  }
+  write_tensor(group, "layer", longs(layers), {"edge"});
+  h5::write_strings(group, "destination", destinations);
+  h5::write_strings(group, "source", sources);
+  write_tensor(group, "accuracy", torch::tensor(accuracy, torch::kFloat64), {"edge"});
+  write_tensor(group, "relative_prob_change", torch::tensor(change, torch::kFloat64), {"edge"});
+  write_tensor(group, "control_accuracy", torch::tensor(control, torch::kFloat64), {"edge"});
+}
+
 void write_graph(const H5::Group& parent, const TraceFileContents& contents) {
   const TraceGraph& graph = *contents.graph;
   H5::Group group = parent.createGroup("graph");
@@ -204,6 +229,7 @@ void write_trace_file(const std::string& path, const TraceFileContents& contents
     write_prompts(file, contents);
     if (contents.span_attention) write_span_attention(file, contents);
     if (contents.knockout) write_knockout(file, contents);
+    if (contents.path) write_path(file, contents);
     if (contents.flow) write_flow(file, contents);
   });
 }

@@ -17,6 +17,7 @@
 #include "tracing/graph.h"
 #include "tracing/information_flow.h"
 #include "tracing/knockout.h"
+#include "tracing/knockout_path.h"
 #include "tracing/span_attention.h"
 
 namespace mechlens {
@@ -35,6 +36,9 @@ struct TraceFileContents {
 
   std::optional<SpanAttention> span_attention;
   std::optional<KnockoutResult> knockout;
+  std::optional<KnockoutPath> path;
+  std::string path_start;
+  double path_min_drop = 0;
   std::optional<InformationFlow> flow;
   torch::Tensor span_flow;            // [layer, head, dest_span, src_span, batch], over `spans`
   torch::Tensor rollout;              // [batch, layer, dest, src]
@@ -42,7 +46,7 @@ struct TraceFileContents {
   torch::Tensor attention_flow;       // [src]: the graph prompt's attention flow from its answer position
   std::optional<TraceGraph> graph;
   int64_t graph_prompt = 0;
-  std::string pruning;  // how the graph was pruned
+  std::string pruning;                  // how the graph was pruned
   std::optional<EdgeCheck> edge_check;  // --verify
 };
 

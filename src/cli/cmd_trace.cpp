@@ -34,7 +34,7 @@ namespace {
 constexpr int64_t kFullFlowElements = int64_t(1) << 26;  // 256 MiB of float shares kept per run
 
 struct TraceRequest {
-  bool spans = false, knockout = false, flow = false;
+  bool spans = false, knockout = false, flow = false, path = false;
 };
 
 TraceRequest parse_analyses(const std::string& text) {
@@ -43,7 +43,8 @@ TraceRequest parse_analyses(const std::string& text) {
     if (part == "spans") request.spans = true;
     else if (part == "knockout") request.knockout = true;
     else if (part == "flow") request.flow = true;
-    else throw UsageError{fmt::format("--analyses: unknown analysis '{}'; expected spans, knockout, flow", part)};
+    else if (part == "path") request.path = true;
+    else throw UsageError{fmt::format("--analyses: unknown analysis '{}'; expected spans, knockout, flow, path", part)};
   }
   return request;
 }
@@ -180,7 +181,8 @@ int run_trace(const std::vector<std::string>& args) {
       ("checkpoint", po::value<std::string>()->required(), "model checkpoint (.safetensors)")
       ("answers", po::value<std::string>(), "token prompts: 'correct' or 'correct wrong' ids per prompt (default: the model's top two tokens)")
       ("answer-pos", po::value<int64_t>()->default_value(-1), "token prompts: the position that predicts the answer (-1 = last)")
-      ("analyses", po::value<std::string>()->default_value("spans,knockout,flow"), "what to run: spans, knockout, flow (comma-separated)")
+      ("analyses", po::value<std::string>(), "what to run, comma-separated: spans, knockout, flow, path (default: all; path needs --task)")
+      ("min-drop", po::value<double>()->default_value(0.3), "path: the accuracy drop that makes a knocked-out edge part of the path")
       ("sources", po::value<std::string>(), "source sets: a task's named spans (query,queried_rule; spans = all) or positions (all, 0:5, 3,7) (default: spans with --task, all without)")
       ("dest", po::value<std::string>()->default_value("answer"), "destination: answer (each prompt's answer position), one named span, or one position")
       ("region", po::value<std::string>(), "span statistics: normalise each head's mass by its mass on this named span (default: the union of the sources)")
@@ -216,7 +218,14 @@ int run_trace(const std::vector<std::string>& args) {
   }
   const bool from_task = vm.count("task") > 0;
   check_trace_usage(vm, from_task);
-  const TraceRequest request = parse_analyses(vm["analyses"].as<std::string>());
+  const TraceRequest request = parse_analyses(vm.count("analyses") ? vm["analyses"].as<std::string>()
+                                              : from_task          ? "spans,knockout,flow,path"
+                                                                   : "spans,knockout,flow");
+  if (request.path && !from_task) {
+    throw UsageError{"--analyses path follows a task's named spans (roles); give --task"};
+  }
+  const double min_drop = vm["min-drop"].as<double>();
+  if (!(min_drop > 0 && min_drop <= 1)) throw UsageError{fmt::format("--min-drop {} is outside (0, 1]", min_drop)};
   const bool progress = !vm["quiet"].as<bool>();
   const int64_t chunk = vm["batch"].as<int64_t>(), top = vm["top"].as<int64_t>();
   const std::string checkpoint = vm["checkpoint"].as<std::string>();
@@ -280,6 +289,18 @@ int run_trace(const std::vector<std::string>& args) {
     KnockoutSession session(model, contents.prompts);
     contents.knockout = session.run(knockout);
     print_knockout(stdout, *contents.knockout, contents.destination, top);
+  }
+  if (request.path) {
+    KnockoutPathOptions path;
+    path.min_drop = min_drop;
+    path.seed = uint64_t(vm["seed"].as<int64_t>());
+    path.max_batch = 8 * chunk;
+    path.progress = progress;
+    const std::string dest = vm["dest"].as<std::string>();
+    contents.path_start = dest == "answer" ? "answer_position" : dest;
+    contents.path_min_drop = min_drop;
+    contents.path = trace_knockout_path(model, contents.prompts, contents.spans, contents.path_start, path);
+    print_path(stdout, *contents.path, contents.path_start);
   }
   if (request.flow) {
     run_flow(model, contents, chunk, progress);

@@ -83,6 +83,16 @@ void print_knockout(std::FILE* out, const KnockoutResult& knockout, const std::s
   }
 }
 
+void print_path(std::FILE* out, const KnockoutPath& path, const std::string& start) {
+  fmt::print(out, "knock-out path from '{}' (edges whose knock-out drops accuracy; base {:.3f}; {} grids):\n", start,
+             path.base_accuracy, path.grids);
+  if (path.edges.empty()) fmt::print(out, "  no single edge drops accuracy by the threshold (see --min-drop)\n");
+  for (const PathEdge& edge : path.edges) {
+    fmt::print(out, "  L{} {:<18} <- {:<18} accuracy {:.3f}  p(answer) {:+.1f}%   control edge {:.3f}\n", edge.layer,
+               edge.destination, edge.source, edge.accuracy, 100.0 * edge.relative_prob_change, edge.control_accuracy);
+  }
+}
+
 void print_span_flow(std::FILE* out, const torch::Tensor& span_flow, const std::vector<std::string>& span_names,
                      int64_t dest_span) {
   // span_flow [layer, head, dest_span, src_span, batch] -> [layer, src_span]

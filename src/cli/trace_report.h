@@ -11,6 +11,7 @@
 #include "tracing/edge_check.h"
 #include "tracing/graph.h"
 #include "tracing/knockout.h"
+#include "tracing/knockout_path.h"
 #include "tracing/span_attention.h"
 
 namespace mechlens::cli {
@@ -22,6 +23,9 @@ void print_span_attention(std::FILE* out, const SpanAttention& spans, const std:
 
 /// The `top` knock-outs with the largest accuracy drop (ties: probability drop).
 void print_knockout(std::FILE* out, const KnockoutResult& knockout, const std::string& destination, int64_t top);
+
+/// The knock-out path, edge by edge, with each edge's control.
+void print_path(std::FILE* out, const KnockoutPath& path, const std::string& start);
 
 /// Span-level information flow into the destination span per layer (heads summed): mean shares.
 void print_span_flow(std::FILE* out, const torch::Tensor& span_flow, const std::vector<std::string>& span_names,

@@ -2,6 +2,7 @@
 // architecture variant; on a hand-built copying head, blocking the copied source breaks the
 // prediction while blocking a source the head provably ignores changes nothing, bit for bit.
 #include "tracing/knockout.h"
+#include "tracing/knockout_path.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -176,6 +177,33 @@ TEST(KnockoutTest, BadGridsAndPromptsAreRefusedWithTheirReason) {
   bad.answer_pos = torch::full({3}, 6, torch::kLong);
   EXPECT_TRUE(testing::throws_with<InputError>([&] { KnockoutSession(HookedTransformer(config), bad); },
                                                "answer_pos[0] = 6 is outside"));
+}
+
+}  // namespace
+}  // namespace mechlens
+
+namespace mechlens {
+namespace {
+
+TEST(KnockoutPathTest, AHandBuiltCopyHeadHasOnePathAndItsControlDoesNothing) {
+  HookedTransformer model = testing::copy_first_token_model();
+  const AnswerPrompts prompts = copy_prompts(model);
+  const std::vector<PositionSpan> roles{{"first", {{0, 1}, {0, 1}}},
+                                        {"middle", {{2, 3}, {2, 3}}},
+                                        {"again_first", {{0, 1}, {0, 1}}},  // a repeat: one role
+                                        {"last", {{5, 6}, {5, 6}}}};
+  KnockoutPathOptions options;
+  options.seed = 3;
+  const KnockoutPath path = trace_knockout_path(model, prompts, roles, "last", options);
+  ASSERT_EQ(path.edges.size(), 1u);
+  EXPECT_EQ(path.edges[0].layer, 0);
+  EXPECT_EQ(path.edges[0].destination, "last");
+  EXPECT_EQ(path.edges[0].source, "first");
+  EXPECT_EQ(path.edges[0].accuracy, 0.0);
+  EXPECT_EQ(path.edges[0].control_accuracy, 1.0);  // any other source has weight exactly 0
+  EXPECT_EQ(path.base_accuracy, 1.0);
+  EXPECT_TRUE(testing::throws_with<InputError>([&] { trace_knockout_path(model, prompts, roles, "nope", options); },
+                                               "no role 'nope' to trace from; the prompts name first, middle"));
 }
 
 }  // namespace

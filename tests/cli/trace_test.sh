@@ -66,6 +66,21 @@ with h5py.File(sys.argv[1], "r") as f:
 print("ok")
 PY
 
+# The knock-out path of the 2-hop answer: query <- hop-2 child (layer 2), query <- hop-1 child (layer 1),
+# hop-1 child <- hop-1 parent (layer 0, pair fusion); every control edge leaves accuracy high.
+expect trace-matching-path 0 "L1 query +<- hop1_child" -- "$mechlens" trace --checkpoint "$matching" --task matching \
+  --task-option orders=2 --n 60 --analyses path --out "$work/path.h5" --quiet
+expect trace-matching-path-file 0 "^ok$" -- "$python" - "$work/path.h5" <<'PY'
+import sys, h5py
+with h5py.File(sys.argv[1], "r") as f:
+    p = f["path"]
+    edges = {(int(l), d, s) for l, d, s in zip(p["layer"][()], p["destination"].asstr(), p["source"].asstr())}
+    assert {(2, "query", "hop2_child"), (1, "query", "hop1_child"), (0, "hop1_child", "hop1_parent")} <= edges, edges
+    assert (p["accuracy"][()] <= p.attrs["base_accuracy"] - p.attrs["min_drop"] + 1e-9).all()
+    assert (p["control_accuracy"][()] > 0.9).all(), p["control_accuracy"][()]
+print("ok")
+PY
+
 # Token prompts: positions as sources, answers from the model itself.
 printf '1 2 3 4 5 6\n6 5 4 3 2 1\n' > "$work/prompts.txt"
 expect trace-tokens 0 "graph: " -- "$mechlens" trace --checkpoint "$logic" --tokens-file "$work/prompts.txt" \
@@ -76,6 +91,8 @@ expect bad-span 1 "unknown span 'nope'; these prompts name rules" -- "$mechlens"
   --sources nope --out "$work/bad.h5" --quiet
 expect bad-dest 2 "--dest 0:3: give one position" -- "$mechlens" trace --checkpoint "$logic" --task logic --n 4 \
   --dest 0:3 --out "$work/bad.h5" --quiet
+expect bad-path 2 "path follows a task's named spans" -- "$mechlens" trace --checkpoint "$logic" \
+  --tokens-file "$work/prompts.txt" --analyses path
 expect bad-analysis 2 "unknown analysis 'graph'" -- "$mechlens" trace --checkpoint "$logic" --task logic --n 4 \
   --analyses graph --out "$work/bad.h5"
 expect bad-graph-prompt 2 "--graph-prompt 9 is outside the 4 prompts" -- "$mechlens" trace --checkpoint "$logic" \
