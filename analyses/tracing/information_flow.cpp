@@ -1,8 +1,10 @@
 #include "tracing/information_flow.h"
 
+#include <ATen/Parallel.h>
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <tuple>
 
@@ -28,45 +30,59 @@ torch::Tensor proximity(const torch::Tensor& y, const torch::Tensor& part) {
   return (y.abs().sum(-1) - (y - part).abs().sum(-1)).clamp_min(0);
 }
 
+// sum_m |y_m - a * v_m| over d elements, in 8 independent lanes (vectorised without reassociation).
+float l1_distance_scaled(const float* y, const float* v, float a, int64_t d) {
+  float lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t m = 0;
+  for (; m + 8 <= d; m += 8) {
+    for (int k = 0; k < 8; ++k) lane[k] += std::fabs(y[m + k] - a * v[m + k]);
+  }
+  float sum = ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
+  for (; m < d; ++m) sum += std::fabs(y[m] - a * v[m]);
+  return sum;
+}
+
 // Attention block of one layer: shares [batch, head, dest, src], the residual's [batch, dest] and
-// the coverage [batch, dest].
+// the coverage [batch, dest]. Each part A[t, s, h] vo[s, h] is compared with y[t] on the fly: no
+// [dest, src, head, d_model] tensor is ever made, and sources after t (A = 0) are skipped.
 std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> attention_shares(const torch::Tensor& resid_pre,
                                                                          const torch::Tensor& attn_out,
                                                                          const torch::Tensor& pattern,
-                                                                         const torch::Tensor& vo,
-                                                                         int64_t max_chunk_elements) {
-  const int64_t batch = pattern.size(0), n_heads = pattern.size(1), n_pos = pattern.size(2);
+                                                                         const torch::Tensor& vo) {
+  const int64_t batch = pattern.size(0), n_heads = pattern.size(1), n_pos = pattern.size(2), n_src = pattern.size(3);
   const int64_t d_model = vo.size(-1);
-  const torch::Tensor y = resid_pre + attn_out;  // [batch, dest, d_model]
-  torch::Tensor shares = torch::zeros({batch, n_heads, n_pos, n_pos}, pattern.options());
-  torch::Tensor residual = torch::zeros({batch, n_pos}, pattern.options());
-  torch::Tensor coverage = torch::zeros({batch, n_pos}, pattern.options());
-  const torch::Tensor y_norm = y.abs().sum(-1);  // [batch, dest]
-  int64_t begin = 0;
-  while (begin < n_pos) {
-    // Destinations [begin, end) see sources [0, end): size the chunk by its parts' elements.
-    int64_t end = begin + 1;
-    while (end < n_pos && batch * (end + 1 - begin) * (end + 1) * n_heads * d_model <= max_chunk_elements) ++end;
-    const int64_t count = end - begin;
-    // parts [batch, dest, src, head, d_model] = A[b, h, t, s] * vo[b, s, h, :]
-    const torch::Tensor weights = pattern.narrow(2, begin, count).narrow(3, 0, end).permute({0, 2, 3, 1});
-    const torch::Tensor parts = weights.unsqueeze(-1) * vo.narrow(1, 0, end).unsqueeze(1);
-    const torch::Tensor y_chunk = y.narrow(1, begin, count);  // [batch, dest, d_model]
-    torch::Tensor near = (y_norm.narrow(1, begin, count).view({batch, count, 1, 1}) -
-                          (y_chunk.view({batch, count, 1, 1, d_model}) - parts).abs().sum(-1))
-                             .clamp_min(0);                                               // [batch, dest, src, head]
-    torch::Tensor near_residual = proximity(y_chunk, resid_pre.narrow(1, begin, count));  // [batch, dest]
-    torch::Tensor total = near.sum({2, 3}) + near_residual;
-    torch::Tensor scale = torch::where(total > 0, 1.0 / total, torch::zeros_like(total));
-    shares.narrow(2, begin, count)
-        .narrow(3, 0, end)
-        .copy_((near * scale.view({batch, count, 1, 1})).permute({0, 3, 1, 2}));
-    residual.narrow(1, begin, count).copy_(near_residual * scale);
-    const torch::Tensor norm = y_norm.narrow(1, begin, count);
-    coverage.narrow(1, begin, count).copy_(torch::where(norm > 0, total / norm, torch::zeros_like(total)));
-    begin = end;
-  }
-  return {shares, residual, coverage};
+  const torch::Tensor y =
+      (resid_pre + attn_out).to(torch::kCPU, torch::kFloat32).contiguous();             // [batch, dest, d_model]
+  const torch::Tensor weights = pattern.to(torch::kCPU, torch::kFloat32).contiguous();  // [batch, head, dest, src]
+  const torch::Tensor values = vo.to(torch::kCPU, torch::kFloat32).contiguous();        // [batch, src, head, d_model]
+  const torch::Tensor y_norm = y.abs().sum(-1);                                         // [batch, dest]
+  torch::Tensor near = torch::zeros({batch, n_heads, n_pos, n_src});
+  const float* y_data = y.data_ptr<float>();
+  const float* w_data = weights.data_ptr<float>();
+  const float* v_data = values.data_ptr<float>();
+  const float* norm_data = y_norm.data_ptr<float>();
+  float* near_data = near.data_ptr<float>();
+  at::parallel_for(0, batch * n_pos, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t bt = begin; bt < end; ++bt) {
+      const int64_t b = bt / n_pos, t = bt % n_pos;
+      const float* y_row = y_data + bt * d_model;
+      const float norm = norm_data[bt];
+      for (int64_t h = 0; h < n_heads; ++h) {
+        const int64_t row = ((b * n_heads + h) * n_pos + t) * n_src;
+        for (int64_t s = 0; s < n_src; ++s) {
+          const float a = w_data[row + s];
+          if (a == 0.0f) continue;  // a zero part is as far from y as 0 is: proximity 0
+          const float* v_row = v_data + ((b * n_src + s) * n_heads + h) * d_model;
+          near_data[row + s] = std::max(0.0f, norm - l1_distance_scaled(y_row, v_row, a, d_model));
+        }
+      }
+    }
+  });
+  const torch::Tensor near_residual = proximity(y, resid_pre.to(torch::kCPU, torch::kFloat32));  // [batch, dest]
+  const torch::Tensor total = near.sum({1, 3}) + near_residual;                                  // [batch, dest]
+  const torch::Tensor scale = torch::where(total > 0, 1.0 / total, torch::zeros_like(total));
+  const torch::Tensor coverage = torch::where(y_norm > 0, total / y_norm, torch::zeros_like(total));
+  return {near * scale.view({batch, 1, n_pos, 1}), near_residual * scale, coverage};
 }
 
 }  // namespace
@@ -140,9 +156,8 @@ InformationFlow information_flow(HookedTransformer& model, const torch::Tensor& 
     const torch::Tensor W_O = params[hook(layer, "attn.W_O")];
     scope.add(model->hook_point(hook(layer, "hook_attn_out")),
               [&, layer, W_O](const torch::Tensor& attn_out, const HookPointImpl&) {
-                auto [shares, residual, coverage] =
-                    attention_shares(seen.at("resid_pre"), attn_out, seen.at("pattern"),
-                                     value_outputs(seen.at("v"), W_O), options.max_chunk_elements);
+                auto [shares, residual, coverage] = attention_shares(seen.at("resid_pre"), attn_out, seen.at("pattern"),
+                                                                     value_outputs(seen.at("v"), W_O));
                 flow.attention.select(1, layer).copy_(shares);
                 flow.attention_residual.select(1, layer).copy_(residual);
                 flow.attention_coverage.select(1, layer).copy_(coverage);

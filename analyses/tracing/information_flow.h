@@ -7,8 +7,9 @@
 //     but to no part), and the residual resid_pre[t];
 //   MLP block: y = resid_mid[t] + mlp_out[t]; parts: mlp_out[t] and resid_mid[t].
 // For post-LN models y is the sum before the norm. Where large parts cancel, every one of them can
-// be farther from y than 0 is, and the proximities vanish: `coverage` reports it per node. The per-(head, source) parts
-// are never stored whole: destinations are processed in chunks whose [chunk, src, head, d_model] parts fit a bound.
+// be farther from y than 0 is, and the proximities vanish: `coverage` reports it per node. The
+// per-(head, source) parts are never stored: each is compared with its sum as it is formed, one
+// layer at a time (memory: one layer's activations, and the [layer, head, dest, src] shares).
 #pragma once
 
 #include <torch/types.h>  // torch::Tensor
@@ -21,7 +22,6 @@
 namespace mechlens {
 
 struct InformationFlowOptions {
-  int64_t max_chunk_elements = int64_t(1) << 24;  // floats of one chunk's parts (64 MiB)
   bool progress = false;
 };
 

@@ -36,11 +36,13 @@ std::pair<torch::Tensor, bool> knockout_mask(const torch::Tensor& blocked,
                                              const std::vector<std::pair<int64_t, int64_t>>& dest,
                                              const std::vector<int64_t>& heads, int64_t first, int64_t n_heads) {
   const int64_t rows = blocked.size(0), n_pos = blocked.size(1), span = n_pos - first;
-  torch::Tensor is_dest = torch::zeros({rows, span}, torch::kBool);  // [rows, span]
-  for (int64_t r = 0; r < rows; ++r) {
-    const auto [begin, end] = dest[size_t(r)];
-    if (end > begin) is_dest[r].narrow(0, begin - first, end - begin).fill_(true);
-  }
+  std::vector<int64_t> bounds;
+  bounds.reserve(2 * dest.size());
+  for (const auto& [begin, end] : dest) bounds.insert(bounds.end(), {begin, end});
+  const torch::Tensor range = torch::tensor(bounds, torch::kLong).view({rows, 2});
+  const torch::Tensor position = torch::arange(first, n_pos, torch::kLong).unsqueeze(0);  // [1, span]
+  const torch::Tensor is_dest = position.ge(range.select(1, 0).unsqueeze(1))
+                                    .logical_and(position.lt(range.select(1, 1).unsqueeze(1)));  // [rows, span]
   // visible[d, s]: source s is at or before destination first + d (causal attention)
   torch::Tensor dest_pos = torch::arange(first, n_pos, torch::kLong).unsqueeze(1);
   torch::Tensor visible = torch::arange(n_pos, torch::kLong).unsqueeze(0).le(dest_pos);    // [span, pos]
@@ -50,8 +52,8 @@ std::pair<torch::Tensor, bool> knockout_mask(const torch::Tensor& blocked,
       blocked_visible.sum(-1).eq(visible.sum(-1).unsqueeze(0)).logical_and(is_dest).any().item<bool>();
   const bool per_head = std::any_of(heads.begin(), heads.end(), [](int64_t h) { return h >= 0; });
   if (!per_head) return {mask.unsqueeze(1), every_source};
-  torch::Tensor head_of_row = torch::zeros({rows, n_heads}, torch::kBool);
-  for (int64_t r = 0; r < rows; ++r) head_of_row[r][heads[size_t(r)]] = true;
+  const torch::Tensor head_of_row =
+      torch::one_hot(torch::tensor(heads, torch::kLong).clamp_min(0), n_heads).to(torch::kBool);  // [rows, head]
   return {head_of_row.view({rows, n_heads, 1, 1}).logical_and(mask.unsqueeze(1)), every_source};
 }
 
@@ -260,18 +262,20 @@ KnockoutResult KnockoutSession::run(const KnockoutOptions& options) {
   }
 
   ProgressBar progress("knock-out", std::max<int64_t>(plan_work(packs, n_pos), 1), options.progress);
+  const torch::Tensor all_blocked = torch::cat(plan.blocked);  // [sets * batch, pos]
   const TargetRun target{prompts_.tokens, &cache_, prompts_.answer_pos};
   const InstallInterventions knock_out = [&](const PackBatch& pass, HookScope& scope) {
-    std::vector<torch::Tensor> blocked;
+    std::vector<int64_t> blocked_row;  // row of all_blocked: set * batch + prompt
     std::vector<std::pair<int64_t, int64_t>> dest;
     std::vector<int64_t> heads;
     for (const PackRow& row : pass.pack.rows) {
       const InterventionSite& site = pass.pack.sites[size_t(row.run)];
-      blocked.push_back(plan.blocked[size_t(site.span)][row.prompt]);
+      blocked_row.push_back(site.span * batch + row.prompt);
       dest.emplace_back(row.begin, row.end);
       heads.push_back(site.head);
     }
-    auto [mask, every_source] = knockout_mask(torch::stack(blocked), dest, heads, pass.first, config.n_heads);
+    const torch::Tensor blocked = all_blocked.index_select(0, torch::tensor(blocked_row, torch::kLong));
+    auto [mask, every_source] = knockout_mask(blocked, dest, heads, pass.first, config.n_heads);
     add_knockout_hooks(model_, scope, pass.pack.layer, options.window, mask.to(prompts_.tokens.device()), every_source);
   };
   const ReadAnswers read = [&](const PackBatch& pass, const torch::Tensor& logits) {

@@ -2,6 +2,10 @@
 
 #include <ATen/Parallel.h>
 
+#if defined(__linux__)
+#include <sched.h>
+#endif
+
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
@@ -24,6 +28,15 @@ int env_threads(const char* name) {
   }
 }
 
+// Cores this process may run on (taskset, cgroup cpusets), else the machine's.
+int usable_cores() {
+#if defined(__linux__)
+  cpu_set_t cpus;
+  if (sched_getaffinity(0, sizeof(cpus), &cpus) == 0) return std::max(1, CPU_COUNT(&cpus));
+#endif
+  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
 }  // namespace
 
 int configure_process() {
@@ -35,7 +48,7 @@ int configure_process() {
 #endif
   int threads = env_threads("MECHLENS_NUM_THREADS");
   if (threads == 0) threads = env_threads("OMP_NUM_THREADS");
-  if (threads == 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  if (threads == 0) threads = usable_cores();
   at::set_num_threads(threads);
   return at::get_num_threads();
 }

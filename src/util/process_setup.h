@@ -10,7 +10,8 @@
 namespace mechlens {
 
 /// Sets LibTorch's intra-op threads from MECHLENS_NUM_THREADS, else OMP_NUM_THREADS, else the
-/// number of cores, and tunes glibc's allocator as above. Returns the thread count in effect.
+/// number of cores this process may use (its CPU affinity), and tunes glibc's allocator as above. Returns the thread
+/// count in effect.
 int configure_process();
 
 }  // namespace mechlens
