@@ -162,6 +162,7 @@ Example LogicTask::make_problem(const std::vector<int64_t>& v1, const std::vecto
   notes["v3"] = v3;
   notes["truths"] = {truths[0], truths[1], truths[2]};
   notes["structure"] = {swapped, logop_first};
+  notes["logop_first"] = {logop_first};  // listing order, one value per example (for --group-by)
   notes["fact_order"] = fact_order;
   notes["queried_chain"] = {query_logop ? 0 : 1};
   notes["query_pos"] = {query_pos};
@@ -261,6 +262,7 @@ std::map<std::string, std::vector<std::string>> LogicTask::annotation_dims() con
           {"v3", {"batch", "node"}},
           {"truths", {"batch", "source"}},
           {"structure", {"batch", "flag"}},
+          {"logop_first", {"batch", "one"}},
           {"fact_order", {"batch", "fact"}},
           {"queried_chain", {"batch", "one"}},
           {"query_pos", {"batch", "one"}},

@@ -10,6 +10,8 @@
 #include "store/result_reader.h"
 #include "util/error.h"
 #include "util/index_spec.h"
+#include "view/page_parts.h"
+#include "view/trace_page.h"
 
 namespace mechlens {
 
@@ -65,19 +67,6 @@ nlohmann::json attention_page(const ResultReader& reader, const ViewRequest& req
   return page;
 }
 
-std::string decoded_prompt(const ResultReader& reader, const std::string& dataset,
-                           const std::vector<std::string>& vocab) {
-  if (!reader.exists(dataset)) return "";
-  const torch::Tensor ids = reader.read(dataset, 0, 1).values[0].to(torch::kLong);
-  std::string text;
-  for (int64_t p = 0; p < ids.size(0); ++p) {
-    const int64_t id = ids[p].item<int64_t>();
-    if (!text.empty()) text += ' ';
-    text += id >= 0 && id < int64_t(vocab.size()) ? vocab[size_t(id)] : std::to_string(id);
-  }
-  return text;
-}
-
 // Patching: every result's normalised scores with their labels; positions carry their role.
 nlohmann::json patching_page(const ResultReader& reader) {
   const std::vector<std::string> vocab = reader.vocab();
@@ -98,8 +87,7 @@ nlohmann::json patching_page(const ResultReader& reader) {
     nlohmann::json result;
     result["dims"] = scores.dims;
     result["shape"] = scores.values.sizes().vec();
-    const torch::Tensor flat = scores.values.to(torch::kFloat64).contiguous().flatten().nan_to_num(0.0);
-    result["values"] = std::vector<double>(flat.data_ptr<double>(), flat.data_ptr<double>() + flat.numel());
+    result["values"] = flat_values(scores.values);
     for (const std::string& dim : scores.dims) {
       const std::string labels = group + "/label_" + dim;
       nlohmann::json entry = nlohmann::json::array();
@@ -148,8 +136,9 @@ std::string render_view(const ViewRequest& request) {
   nlohmann::json page;
   if (reader.format() == "mechlens-record") page = attention_page(reader, request);
   else if (reader.format() == "mechlens-patching") page = patching_page(reader);
+  else if (reader.format() == "mechlens-trace") page = trace_page(reader);
   else
-    MECHLENS_FAIL(InputError, "{}: no page kind shows '{}' files yet (record, patching)", request.input,
+    MECHLENS_FAIL(InputError, "{}: no page kind shows '{}' files yet (record, patching, trace)", request.input,
                   reader.format());
   // Inside <script>, "</" would end the element: JSON allows escaping the slash.
   std::string json = page.dump();

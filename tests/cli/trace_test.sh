@@ -81,6 +81,32 @@ with h5py.File(sys.argv[1], "r") as f:
 print("ok")
 PY
 
+# The trace page: self-contained, the knock-out heatmap's hover value is the file's, the graph drawn.
+expect view-trace 0 "wrote .*trace-path.html" -- "$mechlens" view "$work/path.h5" --out "$work/trace-path.html"
+expect view-trace-full 0 "wrote .*trace.html" -- "$mechlens" view "$work/logic.h5" --out "$work/trace.html"
+browser=$(command -v chromium || command -v chromium-browser || true)
+if [ -n "$browser" ]; then
+  timeout 60 "$browser" --headless --no-sandbox --disable-gpu --disable-background-networking --disable-sync \
+    --disable-component-update --no-first-run --user-data-dir="$work/profile" --enable-logging=stderr --v=0 \
+    --virtual-time-budget=3000 --dump-dom "file://$work/trace.html#selftest=1,0" >"$work/trace.dom" 2>"$work/trace.log"
+  expect browser-trace 0 "^ok$" -- "$python" - "$work/logic.h5" "$work/trace.dom" "$work/trace.log" <<'PY'
+import sys, re, h5py
+path, dom, log = sys.argv[1:]
+text = open(dom).read()
+assert 'data-ready="true"' in text, "the page did not finish rendering"
+assert not re.search(r"Uncaught|ERROR:CONSOLE", open(log).read()), open(log).read()[-2000:]
+assert '<svg' in text and text.count('<line') > 0, "no graph drawn"
+tip = re.search(r'<pre id="selftest">.*?tooltip=(.*?)</pre>', text, re.S).group(1)
+with h5py.File(path, "r") as f:
+    k = f["knockout"]
+    source = k["label_source"].asstr()[0]
+    expected = k["accuracy"][1, 0] - k.attrs["base_accuracy"]
+assert tip.startswith("layer 1, source " + source), tip
+assert abs(float(tip.rsplit(":", 1)[1]) - expected) < 1e-3, (tip, expected)
+print("ok")
+PY
+fi
+
 # Token prompts: positions as sources, answers from the model itself.
 printf '1 2 3 4 5 6\n6 5 4 3 2 1\n' > "$work/prompts.txt"
 expect trace-tokens 0 "graph: " -- "$mechlens" trace --checkpoint "$logic" --tokens-file "$work/prompts.txt" \

@@ -1,0 +1,25 @@
+#include "view/page_parts.h"
+
+#include <torch/torch.h>
+
+namespace mechlens {
+
+std::string decoded_prompt(const ResultReader& reader, const std::string& dataset,
+                           const std::vector<std::string>& vocab, int64_t row) {
+  if (!reader.exists(dataset)) return "";
+  const torch::Tensor ids = reader.read(dataset, row, 1).values[0].to(torch::kLong);
+  std::string text;
+  for (int64_t p = 0; p < ids.size(0); ++p) {
+    const int64_t id = ids[p].item<int64_t>();
+    if (!text.empty()) text += ' ';
+    text += id >= 0 && id < int64_t(vocab.size()) ? vocab[size_t(id)] : std::to_string(id);
+  }
+  return text;
+}
+
+std::vector<double> flat_values(const torch::Tensor& tensor) {
+  const torch::Tensor flat = tensor.to(torch::kFloat64).contiguous().flatten().nan_to_num(0.0);
+  return std::vector<double>(flat.data_ptr<double>(), flat.data_ptr<double>() + flat.numel());
+}
+
+}  // namespace mechlens
