@@ -87,12 +87,18 @@ echo "== mechlens record: the post-LN matching model's attention on 1,000 2-hop 
   --task-option split=test --n 1000 --seed 12345 --hooks 'blocks.*.attn.hook_pattern' \
   --out "$out/matching_patterns.h5" --quiet
 "$python" "$root/scripts/matching_flow.py" "$out/matching_patterns.h5"
+echo
+echo "== mechlens trace: the 2-hop answer's path, traced by attention knock-out (each edge against a control)"
+"$mechlens" trace --checkpoint "$root/data/checkpoints/matching_3l1h_post_ln_gamma1.safetensors" --task matching \
+  --task-option orders=2 --n 500 --seed 12345 --analyses path,knockout,spans,flow --verify --top 6 \
+  --out "$out/matching_trace.h5" --graph-json "$out/matching_graph.json" --quiet
 
 # Pictures, one command away: self-contained HTML pages (open them from file://, no network needed).
 echo
-echo "== mechlens view: the logic model's attention maps and the patching heatmaps as HTML pages"
+echo "== mechlens view: the logic model's attention maps, the patching heatmaps and the matching trace as HTML pages"
 "$mechlens" record --checkpoint "$logic" --task logic --n 4 --seed 12345 --hooks 'blocks.*.attn.hook_pattern' \
   --out "$out/logic_attention.h5" --quiet
 "$mechlens" view "$out/logic_attention.h5" --examples all --out "$out/logic_attention.html"
 "$mechlens" view "$out/logic_patching.h5" --out "$out/logic_patching.html"
-echo "open file://$out/logic_attention.html and file://$out/logic_patching.html in a browser"
+"$mechlens" view "$out/matching_trace.h5" --out "$out/matching_trace.html"
+echo "open file://$out/logic_attention.html, file://$out/logic_patching.html and file://$out/matching_trace.html in a browser"
