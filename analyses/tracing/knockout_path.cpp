@@ -68,6 +68,7 @@ KnockoutPath trace_knockout_path(HookedTransformer& model, const AnswerPrompts& 
 
   KnockoutSession session(model, prompts);
   KnockoutPath path;
+  path.start = from;
   std::deque<std::pair<size_t, int64_t>> queue{{index.at(from), n_layers}};  // (destination role, layers below)
   std::set<std::pair<size_t, int64_t>> seen{queue.front()};
   std::set<std::tuple<int64_t, size_t, size_t>> found;  // (layer, destination, source)
@@ -157,6 +158,49 @@ KnockoutPath trace_knockout_path(HookedTransformer& model, const AnswerPrompts& 
     path.edges[e].control_accuracy = checked.accuracy[row][int64_t(e)].item<double>();
   }
   return path;
+}
+
+TraceGraph knockout_path_graph(const KnockoutPath& path, int64_t n_layers) {
+  const std::string& start = path.start;
+  TraceGraph graph;
+  std::map<std::string, int64_t> index;
+  std::map<std::string, int64_t> role_index;  // ctx_idx stand-in: roles in order of appearance
+  auto role_pos = [&](const std::string& role) {
+    return role_index.emplace(role, int64_t(role_index.size())).first->second;
+  };
+  auto node = [&](const std::string& role, int64_t layer, const char* stage) {
+    const std::string id = layer < 0 ? "X0_" + role : stage + std::to_string(layer) + "_" + role;
+    const auto found = index.find(id);
+    if (found != index.end()) return found->second;
+    const std::string type = layer < 0 ? "embedding" : std::string(stage) == "A" ? "attention" : "residual";
+    graph.nodes.push_back(GraphNode{id, type, layer, role_pos(role), role});
+    return index[id] = int64_t(graph.nodes.size()) - 1;
+  };
+  // The output node of `role` after layer `layer` (-1: the input).
+  auto output = [&](const std::string& role, int64_t layer) { return node(role, layer, layer < 0 ? "X" : "I"); };
+  role_pos(start);
+  const int64_t root = output(start, n_layers - 1);
+  for (const PathEdge& edge : path.edges) {
+    const int64_t target = node(edge.destination, edge.layer, "A");
+    const int64_t source = output(edge.source, edge.layer - 1);
+    graph.edges.push_back({source, target, path.base_accuracy - edge.accuracy, "attention", {}});
+  }
+  // Residual edges: each attention node feeds its role's state up to the next node of that role
+  // (the next attention node, or the layer output that is read, or the root).
+  std::map<std::string, std::vector<int64_t>> by_role;  // role -> node indices
+  for (size_t i = 0; i < graph.nodes.size(); ++i) by_role[graph.nodes[i].label].push_back(int64_t(i));
+  for (auto& [role, members] : by_role) {
+    auto rank = [&](int64_t i) {  // input, then per layer: attention before output
+      const GraphNode& n = graph.nodes[size_t(i)];
+      return n.layer < 0 ? -1.0 : double(n.layer) + (n.type == "attention" ? 0.25 : 0.75);
+    };
+    std::sort(members.begin(), members.end(), [&](int64_t a, int64_t b) { return rank(a) < rank(b); });
+    for (size_t k = 0; k + 1 < members.size(); ++k)
+      graph.edges.push_back({members[k], members[k + 1], 1.0, "residual", {}});
+  }
+  graph.roots = {root};
+  graph.root_weights = {1.0};
+  return graph;
 }
 
 }  // namespace mechlens

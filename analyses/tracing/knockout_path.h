@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/selection.h"
+#include "tracing/graph.h"
 #include "tracing/knockout.h"
 
 namespace mechlens {
@@ -26,6 +27,7 @@ struct PathEdge {
 };
 
 struct KnockoutPath {
+  std::string start;            // the role traced from (a repeated role under the name it repeats)
   std::vector<PathEdge> edges;  // in the order found: from the destination backwards
   double base_accuracy = 0;
   int64_t grids = 0;  // knock-out grids run
@@ -44,5 +46,12 @@ struct KnockoutPathOptions {
 KnockoutPath trace_knockout_path(HookedTransformer& model, const AnswerPrompts& prompts,
                                  const std::vector<PositionSpan>& roles, const std::string& start,
                                  const KnockoutPathOptions& options = {});
+
+/// The path as a tracing graph (so that it prunes and exports like every graph): a node per role
+/// and layer stage ("X0_query" input, "A1_query" after layer 1's attention, "I1_query" after layer
+/// 1), an attention edge per path edge weighted by its accuracy drop (base - accuracy), and
+/// residual edges of weight 1 (not measured) carrying a role's state up to the layer where it is
+/// read. The root is path.start after the last layer.
+TraceGraph knockout_path_graph(const KnockoutPath& path, int64_t n_layers);
 
 }  // namespace mechlens

@@ -140,6 +140,18 @@ void warn_low_coverage(const InformationFlow& flow, int64_t row, int64_t answer)
   }
 }
 
+// --graph-json and --dot.
+void write_graph_files(const po::variables_map& vm, const TraceGraph& graph, const GraphDescription& description) {
+  if (vm.count("graph-json")) {
+    write_file_atomically(vm["graph-json"].as<std::string>(), graph_json(graph, description) + "\n");
+    fmt::print("wrote {}\n", vm["graph-json"].as<std::string>());
+  }
+  if (vm.count("dot")) {
+    write_file_atomically(vm["dot"].as<std::string>(), graph_dot(graph, description));
+    fmt::print("wrote {}\n", vm["dot"].as<std::string>());
+  }
+}
+
 nlohmann::json options_used(const po::variables_map& vm) {
   nlohmann::json used = nlohmann::json::object();
   for (const auto& [name, value] : vm) {
@@ -200,8 +212,9 @@ int run_trace(const std::vector<std::string>& args) {
       ("verify", po::bool_switch(), "flow: knock out every kept attention edge and report its effect beside its weight")
       ("batch", po::value<int64_t>()->default_value(64), "prompts per forward (knock-out: x8 rows)")
       ("out", po::value<std::string>(), "HDF5 file for every result (layout: docs/TRACING.md)")
-      ("graph-json", po::value<std::string>(), "flow: the pruned graph as circuit-tracer graph JSON")
-      ("dot", po::value<std::string>(), "flow: the pruned graph as Graphviz DOT")
+      ("graph", po::value<std::string>(), "which graph --graph-json and --dot write: flow (the pruned information-flow graph) or path (the knock-out path) (default: flow when it runs)")
+      ("graph-json", po::value<std::string>(), "the graph as circuit-tracer graph JSON")
+      ("dot", po::value<std::string>(), "the graph as Graphviz DOT")
       ("top", po::value<int64_t>()->default_value(10), "knock-outs and edges to list in the summary")
       ("quiet", po::bool_switch(), "no progress bar");
   // clang-format on
@@ -251,6 +264,19 @@ int run_trace(const std::vector<std::string>& args) {
   fmt::print("{} prompts of {} tokens; destination: {}\n", batch, contents.prompts.positions(), contents.destination);
 
   // Every option is checked before the first analysis runs.
+  const std::string graph_kind = vm.count("graph") ? vm["graph"].as<std::string>()
+                                 : request.flow    ? "flow"
+                                 : request.path    ? "path"
+                                                   : "";
+  if (graph_kind != "" && graph_kind != "flow" && graph_kind != "path") {
+    throw UsageError{fmt::format("--graph {}: expected flow or path", graph_kind)};
+  }
+  if ((graph_kind == "flow" && !request.flow) || (graph_kind == "path" && !request.path)) {
+    throw UsageError{fmt::format("--graph {} needs --analyses {}", graph_kind, graph_kind)};
+  }
+  if ((vm.count("graph-json") || vm.count("dot")) && graph_kind.empty()) {
+    throw UsageError{"--graph-json and --dot write the flow or path graph: add flow or path to --analyses"};
+  }
   KnockoutOptions knockout;
   knockout.window = vm["window"].as<int64_t>();
   const int64_t starts = model->config().n_layers - knockout.window + 1;
@@ -302,6 +328,7 @@ int run_trace(const std::vector<std::string>& args) {
     contents.path = trace_knockout_path(model, contents.prompts, contents.spans, contents.path_start, path);
     print_path(stdout, *contents.path, contents.path_start);
   }
+  GraphDescription flow_description;
   if (request.flow) {
     run_flow(model, contents, chunk, progress);
     if (contents.span_flow.defined()) {
@@ -340,26 +367,30 @@ int run_trace(const std::vector<std::string>& args) {
     warn_low_coverage(*contents.flow, row, answer);
     print_graph(stdout, *contents.graph, contents.edge_check, top);
 
+    flow_description.slug =
+        fmt::format("{}-prompt-{}", task_name.empty() ? "prompts" : task_name, contents.graph_prompt);
+    flow_description.prompt_tokens = labels;
+    flow_description.method = "information flow routes";
+    flow_description.pruning = contents.pruning;
+    flow_description.checkpoint = checkpoint;
+    torch::NoGradGuard no_grad;
+    const torch::Tensor top_tokens =
+        model->forward(contents.prompts.tokens.narrow(0, contents.graph_prompt, 1))[0].argmax(-1);
+    flow_description.predictions = token_labels(top_tokens, vocab);
+  }
+  if (graph_kind == "flow") write_graph_files(vm, *contents.graph, flow_description);
+  if (graph_kind == "path") {
+    const TraceGraph graph = knockout_path_graph(*contents.path, model->config().n_layers);
     GraphDescription description;
-    description.slug = fmt::format("{}-prompt-{}", task_name.empty() ? "prompts" : task_name, contents.graph_prompt);
-    description.prompt_tokens = labels;
-    description.method = "information flow routes";
-    description.pruning = contents.pruning;
+    description.slug = fmt::format("{}-knockout-path", task_name);
+    for (const GraphNode& node : graph.nodes) {
+      if (size_t(node.pos) >= description.prompt_tokens.size()) description.prompt_tokens.resize(size_t(node.pos) + 1);
+      description.prompt_tokens[size_t(node.pos)] = node.label;  // a role per column
+    }
+    description.method = "knock-out path (edge weight: accuracy drop)";
+    description.pruning = fmt::format("edges dropping accuracy by >= {}", contents.path_min_drop);
     description.checkpoint = checkpoint;
-    {
-      torch::NoGradGuard no_grad;
-      const torch::Tensor top_tokens =
-          model->forward(contents.prompts.tokens.narrow(0, contents.graph_prompt, 1))[0].argmax(-1);
-      description.predictions = token_labels(top_tokens, vocab);
-    }
-    if (vm.count("graph-json")) {
-      write_file_atomically(vm["graph-json"].as<std::string>(), graph_json(*contents.graph, description) + "\n");
-      fmt::print("wrote {}\n", vm["graph-json"].as<std::string>());
-    }
-    if (vm.count("dot")) {
-      write_file_atomically(vm["dot"].as<std::string>(), graph_dot(*contents.graph, description));
-      fmt::print("wrote {}\n", vm["dot"].as<std::string>());
-    }
+    write_graph_files(vm, graph, description);
   }
   if (vm.count("out")) {
     Provenance provenance;

@@ -202,6 +202,15 @@ TEST(KnockoutPathTest, AHandBuiltCopyHeadHasOnePathAndItsControlDoesNothing) {
   EXPECT_EQ(path.edges[0].accuracy, 0.0);
   EXPECT_EQ(path.edges[0].control_accuracy, 1.0);  // any other source has weight exactly 0
   EXPECT_EQ(path.base_accuracy, 1.0);
+  // As a graph: input 'first' -> after layer 0's attention at 'last' -> its output (the root).
+  const TraceGraph graph = knockout_path_graph(path, 1);
+  ASSERT_EQ(graph.edges.size(), 2u);
+  EXPECT_EQ(graph.nodes[size_t(graph.edges[0].source)].id, "X0_first");
+  EXPECT_EQ(graph.nodes[size_t(graph.edges[0].target)].id, "A0_last");
+  EXPECT_EQ(graph.edges[0].weight, 1.0);  // the accuracy drop
+  EXPECT_EQ(graph.edges[1].kind, "residual");
+  EXPECT_EQ(graph.nodes[size_t(graph.roots[0])].id, "I0_last");
+  EXPECT_EQ(prune_by_threshold(graph, 0.5).edges.size(), 2u);  // the pruning engine takes it as is
   EXPECT_TRUE(testing::throws_with<InputError>([&] { trace_knockout_path(model, prompts, roles, "nope", options); },
                                                "no role 'nope' to trace from; the prompts name first, middle"));
 }

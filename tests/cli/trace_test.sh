@@ -69,7 +69,15 @@ PY
 # The knock-out path of the 2-hop answer: query <- hop-2 child (layer 2), query <- hop-1 child (layer 1),
 # hop-1 child <- hop-1 parent (layer 0, pair fusion); every control edge leaves accuracy high.
 expect trace-matching-path 0 "L1 query +<- hop1_child" -- "$mechlens" trace --checkpoint "$matching" --task matching \
-  --task-option orders=2 --n 60 --analyses path --out "$work/path.h5" --quiet
+  --task-option orders=2 --n 60 --analyses path --out "$work/path.h5" --graph-json "$work/path.json" --quiet
+expect trace-path-graph 0 "^ok$" -- "$python" - "$work/path.json" <<'PY'
+import sys, json
+doc = json.load(open(sys.argv[1]))
+links = {(l["source"], l["target"]) for l in doc["links"] if l["kind"] == "attention"}
+assert {("I1_hop2_child", "A2_query"), ("I0_hop1_child", "A1_query"), ("X0_hop1_parent", "A0_hop1_child")} <= links, links
+assert [n["node_id"] for n in doc["nodes"] if n["is_target_logit"]] == ["I2_query"]
+print("ok")
+PY
 expect trace-matching-path-file 0 "^ok$" -- "$python" - "$work/path.h5" <<'PY'
 import sys, h5py
 with h5py.File(sys.argv[1], "r") as f:
@@ -117,6 +125,8 @@ expect bad-span 1 "unknown span 'nope'; these prompts name rules" -- "$mechlens"
   --sources nope --out "$work/bad.h5" --quiet
 expect bad-dest 2 "--dest 0:3: give one position" -- "$mechlens" trace --checkpoint "$logic" --task logic --n 4 \
   --dest 0:3 --out "$work/bad.h5" --quiet
+expect bad-graph 2 "--graph path needs --analyses path" -- "$mechlens" trace --checkpoint "$logic" --task logic --n 4 \
+  --analyses flow --graph path --graph-json "$work/bad.json"
 expect bad-path 2 "path follows a task's named spans" -- "$mechlens" trace --checkpoint "$logic" \
   --tokens-file "$work/prompts.txt" --analyses path
 expect bad-analysis 2 "unknown analysis 'graph'" -- "$mechlens" trace --checkpoint "$logic" --task logic --n 4 \
