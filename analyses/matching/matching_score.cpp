@@ -1,0 +1,126 @@
+#include "matching/matching_score.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <torch/torch.h>
+
+#include <cmath>
+
+#include "runtime/block.h"
+#include "util/error.h"
+
+namespace mechlens {
+namespace {
+
+torch::Tensor parameter(HookedTransformer& model, const std::string& name) {
+  auto params = model->named_parameters();
+  MECHLENS_CHECK(InputError, params.contains(name), "the model has no parameter '{}'", name);
+  return params[name].detach().to(torch::kCPU, torch::kFloat32);
+}
+
+int64_t kv_head(const ModelConfig& config, int64_t head) { return head / (config.n_heads / config.kv_heads()); }
+
+void check_head(const ModelConfig& config, int64_t layer, int64_t head) {
+  MECHLENS_CHECK(InputError, layer >= 0 && layer < config.n_layers, "layer {} is out of range (0..{})", layer,
+                 config.n_layers - 1);
+  MECHLENS_CHECK(InputError, head >= 0 && head < config.n_heads, "head {} is out of range (0..{})", head,
+                 config.n_heads - 1);
+}
+
+// A layer's value-output map summed over its heads: [d_model, d_model].
+torch::Tensor layer_vo(HookedTransformer& model, int64_t layer) {
+  torch::Tensor sum;
+  for (int64_t h = 0; h < model->config().n_heads; ++h) {
+    const torch::Tensor vo = vo_product(model, layer, h);
+    sum = sum.defined() ? sum + vo : vo;
+  }
+  return sum;
+}
+
+}  // namespace
+
+torch::Tensor qk_product(HookedTransformer& model, int64_t layer, int64_t head) {
+  const ModelConfig& config = model->config();
+  check_head(config, layer, head);
+  const std::string prefix = "blocks." + std::to_string(layer) + ".attn.";
+  const torch::Tensor q = parameter(model, prefix + "W_Q")[head];                   // [d_model, d_head]
+  const torch::Tensor k = parameter(model, prefix + "W_K")[kv_head(config, head)];  // [d_model, d_head]
+  return q.matmul(k.t());
+}
+
+torch::Tensor vo_product(HookedTransformer& model, int64_t layer, int64_t head) {
+  const ModelConfig& config = model->config();
+  check_head(config, layer, head);
+  const std::string prefix = "blocks." + std::to_string(layer) + ".attn.";
+  const torch::Tensor v = parameter(model, prefix + "W_V")[kv_head(config, head)];  // [d_model, d_head]
+  const torch::Tensor o = parameter(model, prefix + "W_O")[head];                   // [d_head, d_model]
+  return v.matmul(o);
+}
+
+double identity_kernel_score(const torch::Tensor& kernel) {
+  MECHLENS_CHECK(InputError, kernel.dim() == 2 && kernel.size(0) == kernel.size(1),
+                 "the kernel must be square, got [{}]", fmt::join(kernel.sizes(), ", "));
+  const torch::Tensor k = kernel.to(torch::kFloat64);
+  const double frobenius = k.square().sum().item<double>();
+  if (frobenius == 0) return 0;
+  const double trace = k.trace().item<double>();
+  return trace * trace / (double(k.size(0)) * frobenius);
+}
+
+MatchingScores matching_scores(HookedTransformer& model, const MatchingOptions& options) {
+  const ModelConfig& config = model->config();
+  MECHLENS_CHECK(InputError, config.n_layers >= 2,
+                 "matching scores need a pair-fusion layer and at least one hop layer; the model has {} layer",
+                 config.n_layers);
+  torch::NoGradGuard no_grad;
+  MatchingScores out;
+  out.tokens = options.tokens;
+  if (out.tokens.empty()) {
+    for (int64_t t = 0; t < config.d_vocab; ++t) out.tokens.push_back(t);
+  }
+  for (int64_t token : out.tokens) {
+    MECHLENS_CHECK(InputError, token >= 0 && token < config.d_vocab,
+                   "token {} is not in the model's vocabulary (0..{})", token, config.d_vocab - 1);
+  }
+  const torch::Tensor ids = torch::tensor(out.tokens, torch::kLong);
+  torch::Tensor embeddings = parameter(model, "embed.W_E").index_select(0, ids);  // [T, d_model]
+  out.embeddings = "raw";
+  if (options.positional) {
+    MECHLENS_CHECK(InputError, config.positional_embedding_type == PositionalEmbedding::kStandard,
+                   "the model has no learned positional embedding to add (positions: {})",
+                   to_string(config.positional_embedding_type));
+    embeddings = embeddings + parameter(model, "pos_embed.W_pos").mean(0, /*keepdim=*/true);
+  }
+  if (options.normalised && config.has_norm()) {
+    // Layer 0's first norm, as the model applies it (pre-LN: before attention; post-LN: after it).
+    auto block = model->blocks[0]->as<TransformerBlock>();
+    embeddings = block->ln1->forward(embeddings.unsqueeze(0).to(parameter(model, "embed.W_E").device())).squeeze(0);
+    embeddings = embeddings.to(torch::kCPU, torch::kFloat32);
+    out.embeddings = "layer-0 norm";
+  }
+  if (options.positional) out.embeddings += " + mean position";
+  const double scale = 1.0 / std::sqrt(double(config.d_head));
+  const int64_t n_tokens = int64_t(out.tokens.size()), n_heads = config.n_heads;
+  std::vector<torch::Tensor> matrices, scores, top1, kernels;
+  for (int64_t layer = 1; layer < config.n_layers; ++layer) {
+    out.layers.push_back(layer);
+    const torch::Tensor carry = layer == 1 ? torch::eye(config.d_model) : layer_vo(model, layer - 1);  // X_l = E carry
+    for (int64_t h = 0; h < n_heads; ++h) {
+      const torch::Tensor kernel = carry.matmul(qk_product(model, layer, h)).matmul(layer_vo(model, 0).t());
+      const torch::Tensor m = embeddings.matmul(kernel).matmul(embeddings.t());  // [T, T] = X_l W_QK (E W_VO0)^T
+      const torch::Tensor p = torch::softmax(m.to(torch::kFloat64) * scale, -1);
+      matrices.push_back(m);
+      scores.push_back(p.diagonal().mean().to(torch::kFloat32));
+      top1.push_back(m.argmax(-1).eq(torch::arange(n_tokens)).to(torch::kFloat32).mean());
+      kernels.push_back(torch::tensor(float(identity_kernel_score(kernel))));
+    }
+  }
+  const int64_t n_layers = int64_t(out.layers.size());
+  out.matrix = torch::stack(matrices).view({n_layers, n_heads, n_tokens, n_tokens});
+  out.score = torch::stack(scores).view({n_layers, n_heads});
+  out.top1 = torch::stack(top1).view({n_layers, n_heads});
+  out.kernel_score = torch::stack(kernels).view({n_layers, n_heads});
+  return out;
+}
+
+}  // namespace mechlens
