@@ -29,5 +29,6 @@ int run_export(const std::vector<std::string>& args);
 int run_view(const std::vector<std::string>& args);
 int run_plot(const std::vector<std::string>& args);
 int run_trace(const std::vector<std::string>& args);
+int run_match(const std::vector<std::string>& args);
 
 }  // namespace mechlens::cli

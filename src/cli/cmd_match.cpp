@@ -1,0 +1,155 @@
+// `mechlens match`: matching-mechanism scores of a checkpoint (docs/MATCHING.md): per hop layer and
+// head the matching score, top-1 hit rate and kernel score from the weights, and with --task the
+// activation-based score (the share of the answer position's attention on the j-th hop's child in
+// layer j), written to HDF5 with the matching matrices.
+#include <fmt/ranges.h>
+#include <torch/torch.h>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/command.h"
+#include "cli/options.h"
+#include "cli/prompts.h"
+#include "cli/task_input.h"
+#include "io/checkpoint.h"
+#include "matching/matching_score.h"
+#include "store/h5_util.h"
+#include "store/result_file.h"
+#include "tracing/span_attention.h"
+#include "util/error.h"
+#include "util/index_spec.h"
+#include "util/sha256.h"
+
+namespace mechlens::cli {
+namespace {
+
+// --tokens: id (1..100), ood (101..200), all (every id of the model), or an index selection.
+std::vector<int64_t> token_set(const std::string& text, int64_t d_vocab) {
+  std::vector<int64_t> tokens;
+  auto range = [&](int64_t first, int64_t last) {
+    if (last >= d_vocab) {
+      throw UsageError{fmt::format("--tokens {}: the model's vocabulary ends at {}", text, d_vocab - 1)};
+    }
+    for (int64_t t = first; t <= last; ++t) tokens.push_back(t);
+  };
+  if (text == "id") range(1, 100);
+  else if (text == "ood") range(101, 200);
+  else tokens = IndexSpec::parse(text, "--tokens").resolve(d_vocab, fmt::format("the vocabulary ({} ids)", d_vocab));
+  return tokens;
+}
+
+}  // namespace
+
+int run_match(const std::vector<std::string>& args) {
+  po::options_description options("options");
+  // clang-format off
+  options.add_options()
+      ("checkpoint", po::value<std::string>()->required(), "model checkpoint (.safetensors)")
+      ("tokens", po::value<std::string>()->default_value("id"), "token set: id (1..100), ood (101..200), or ids (all, 1:50, 3,7,9)")
+      ("embeddings", po::value<std::string>()->default_value("normalised"), "normalised (through layer 0's norm, as the model applies it) or raw")
+      ("positional", po::bool_switch(), "add the mean positional embedding to every token's")
+      ("out", po::value<std::string>(), "HDF5 file: scores and matching matrices")
+      ("quiet", po::bool_switch(), "no progress bar");
+  // clang-format on
+  add_task_options(options);
+  po::variables_map vm;
+  if (!parse_options("match", "--checkpoint CK [--tokens id|ood|IDS] [--task matching --n N] [--out F.h5]",
+                     "Matching-mechanism scores (Wang et al. 2024; the project's reconstruction, docs/MATCHING.md): "
+                     "per hop layer and head, from the weights; with --task, from the attention on the hop children.",
+                     options, {}, args, vm)) {
+    return 0;
+  }
+  refuse_task_options_without_task(vm);
+  const std::string embeddings = vm["embeddings"].as<std::string>();
+  if (embeddings != "normalised" && embeddings != "raw") {
+    throw UsageError{fmt::format("--embeddings {}: expected normalised or raw", embeddings)};
+  }
+  const std::string checkpoint = vm["checkpoint"].as<std::string>();
+  if (vm.count("task")) check_checkpoint_task(checkpoint, vm["task"].as<std::string>());
+  HookedTransformer model = load_checkpoint(checkpoint);
+  model->eval();
+  MatchingOptions request;
+  request.tokens = token_set(vm["tokens"].as<std::string>(), model->config().d_vocab);
+  request.normalised = embeddings == "normalised";
+  request.positional = vm["positional"].as<bool>();
+  const MatchingScores scores = matching_scores(model, request);
+  fmt::print(
+      "matching scores over {} tokens ({}), embeddings: {}; score = mean row-softmax diagonal of "
+      "M / sqrt(d_head), chance {:.4f}:\n",
+      scores.tokens.size(), vm["tokens"].as<std::string>(), scores.embeddings, 1.0 / double(scores.tokens.size()));
+  fmt::print("  {:<8} {:>8} {:>8} {:>8}\n", "head", "score", "top-1", "kernel");
+  for (size_t i = 0; i < scores.layers.size(); ++i) {
+    for (int64_t h = 0; h < scores.score.size(1); ++h) {
+      fmt::print("  L{}H{:<5} {:>8.4f} {:>8.4f} {:>8.4f}\n", scores.layers[i], h,
+                 scores.score[int64_t(i)][h].item<float>(), scores.top1[int64_t(i)][h].item<float>(),
+                 scores.kernel_score[int64_t(i)][h].item<float>());
+    }
+  }
+
+  // Activation-based: layer j's attention from the answer position onto hop j's child.
+  torch::Tensor activation;  // [hop, head, batch]
+  std::vector<std::string> hop_names;
+  if (vm.count("task")) {
+    const TaskPrompts generated = generate_task_prompts(vm, /*pairs=*/false);
+    MECHLENS_CHECK(InputError, generated.task->name() == "matching",
+                   "--task {}: the activation score reads a matching task's hop children", generated.task->name());
+    const std::vector<PositionSpan> spans = task_spans(*generated.task, generated.examples);
+    SpanAttentionOptions span_options;
+    for (const PositionSpan& span : spans) {
+      if (span.name.size() > 6 && span.name.compare(span.name.size() - 6, 6, "_child") == 0) {
+        span_options.sources.push_back(span);
+      }
+    }
+    const torch::Tensor tokens = equal_length_tokens(generated.prompts, "task matching", "matching scores");
+    span_options.answer_pos = torch::full({tokens.size(0)}, tokens.size(1) - 1, torch::kLong);
+    span_options.progress = !vm["quiet"].as<bool>();
+    const SpanAttention attention = span_attention(model, tokens, span_options);
+    std::vector<torch::Tensor> per_hop;
+    for (size_t j = 0; j < span_options.sources.size() && int64_t(j + 1) < model->config().n_layers; ++j) {
+      per_hop.push_back(
+          attention.mass[int64_t(j + 1)].select(1, int64_t(j)));  // layer j+1, hop j+1's child: [head, batch]
+      hop_names.push_back(span_options.sources[j].name);
+    }
+    if (!per_hop.empty()) {
+      activation = torch::stack(per_hop);
+      fmt::print(
+          "activation score: share of the answer position's attention in layer j on hop j's child "
+          "({} prompts; mean per head):\n",
+          tokens.size(0));
+      for (size_t j = 0; j < hop_names.size(); ++j) {
+        const torch::Tensor mean = activation[int64_t(j)].mean(-1).contiguous();  // [head]
+        const std::vector<float> heads(mean.data_ptr<float>(), mean.data_ptr<float>() + mean.numel());
+        fmt::print("  L{} -> {:<12} {:.4f}\n", j + 1, hop_names[j], fmt::join(heads, "  "));
+      }
+    }
+  }
+
+  if (vm.count("out")) {
+    Provenance provenance;
+    provenance.checkpoint = checkpoint;
+    provenance.checkpoint_sha256 = sha256_file(checkpoint);
+    provenance.command_line = fmt::format("mechlens match {}", fmt::join(args, " "));
+    provenance.model_config_json = model->config().to_json().dump();
+    write_result_file(vm["out"].as<std::string>(), "mechlens-matching", 1, [&](H5::H5File& file) {
+      write_provenance(file, provenance);
+      H5::Group group = file.createGroup("matching");
+      h5::write_attr(group, "embeddings", scores.embeddings);
+      h5::write_attr(group, "score", std::string("mean over tokens of softmax(M / sqrt(d_head)) diagonal (ours)"));
+      h5::write_attr(group, "kernel_score", std::string("(tr K)^2 / (d_model ||K||_F^2) (ours)"));
+      write_tensor(group, "label_layer", torch::tensor(scores.layers, torch::kLong), {"layer"});
+      write_tensor(group, "label_token", torch::tensor(scores.tokens, torch::kLong), {"token"});
+      write_tensor(group, "score", scores.score, {"layer", "head"});
+      write_tensor(group, "top1", scores.top1, {"layer", "head"});
+      write_tensor(group, "kernel_score", scores.kernel_score, {"layer", "head"});
+      write_tensor(group, "matrix", scores.matrix, {"layer", "head", "query_token", "key_token"});
+      if (activation.defined()) {
+        write_tensor(group, "activation_score", activation, {"hop", "head", "batch"});
+        write_tensor(group, "activation_score_mean", activation.mean(-1), {"hop", "head"});
+      }
+    });
+    fmt::print("wrote {}\n", vm["out"].as<std::string>());
+  }
+  return 0;
+}
+
+}  // namespace mechlens::cli
