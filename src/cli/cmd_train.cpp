@@ -6,6 +6,7 @@
 #include "cli/command.h"
 #include "cli/options.h"
 #include "io/checkpoint.h"
+#include "matching/matching_score.h"
 #include "tasks/task_factory.h"
 #include "train/trainer.h"
 #include "util/error.h"
@@ -129,6 +130,21 @@ int run_train(const std::vector<std::string>& args) {
   require(vm["eval-n"].as<int64_t>() >= 1 && vm["eval-n"].as<int64_t>() <= 10'000'000, "--eval-n must be 1..10000000");
   require(settings.stop_after == -1 || settings.stop_after >= 1, "--stop-after must be >= 1 (or -1: run to --steps)");
 
+  // The matching task's log also follows the matching score of every hop layer (docs/MATCHING.md),
+  // so that it can be plotted against the abrupt accuracy jump.
+  if (task_name == "matching" && model->config().n_layers >= 2 && model->config().d_vocab > 100) {
+    for (int64_t layer = 1; layer < model->config().n_layers; ++layer) {
+      settings.extra_metrics.names.push_back(fmt::format("match_score_L{}", layer));
+    }
+    settings.extra_metrics.compute = [](HookedTransformer& trained) {
+      MatchingOptions options;
+      for (int64_t token = 1; token <= 100; ++token) options.tokens.push_back(token);
+      const MatchingScores scores = matching_scores(trained, options);
+      // One value per hop layer: its best head.
+      const torch::Tensor best = std::get<0>(scores.score.max(1));
+      return std::vector<double>(best.data_ptr<float>(), best.data_ptr<float>() + best.numel());
+    };
+  }
   const auto eval = evaluation_examples(task_name, task_options, vm["eval-n"].as<int64_t>(), settings.seed);
   const TrainResult result = train(model, *task, eval, settings);
   fmt::print("trained {} steps in {:.1f} s ({:.0f} tokens/s); checkpoint {}\n", result.steps_done, result.seconds,

@@ -215,6 +215,7 @@ TrainResult train(HookedTransformer& model, const Task& task, const std::vector<
     if (log.is_open() && !settings.resume) {
       log << "step,lr,train_loss";
       for (const auto& group : log_groups) log << fmt::format(",{0}_loss,{0}_first_token_acc,{0}_exact_match", group);
+      for (const auto& name : settings.extra_metrics.names) log << "," << name;
       log << "\n";
     }
   }
@@ -272,6 +273,14 @@ TrainResult train(HookedTransformer& model, const Task& task, const std::vector<
         for (const auto& group : log_groups) {
           const GroupMetrics& m = metrics[group];
           log << fmt::format(",{:.6g},{:.6g},{:.6g}", m.loss, m.first_token_accuracy, m.exact_match);
+        }
+        if (settings.extra_metrics.compute) {
+          torch::NoGradGuard no_grad;
+          const std::vector<double> values = settings.extra_metrics.compute(model);
+          MECHLENS_CHECK(InputError, values.size() == settings.extra_metrics.names.size(),
+                         "extra training metrics: {} values for {} columns", values.size(),
+                         settings.extra_metrics.names.size());
+          for (double value : values) log << fmt::format(",{:.6g}", value);
         }
         log << "\n";
         log.flush();

@@ -17,6 +17,13 @@
 
 namespace mechlens {
 
+/// Model-level metrics logged at every evaluation after the groups' columns (e.g. the matching score
+/// per layer; the command line supplies them, as analyses sit beside the trainer, not below it).
+struct ExtraMetrics {
+  std::vector<std::string> names;                                  // CSV column names, stable across a run
+  std::function<std::vector<double>(HookedTransformer&)> compute;  // one value per name, called without gradients
+};
+
 struct TrainSettings {
   int64_t steps = 1000;
   int64_t batch_size = 64;
@@ -32,6 +39,7 @@ struct TrainSettings {
   int64_t stop_after = -1;  // end this run (with a checkpoint) after N steps; -1 = run to `steps`
   bool show_progress = true;
   std::map<std::string, std::string> metadata;  // stored in the checkpoint (task, command line, ...)
+  ExtraMetrics extra_metrics;                   // optional: more CSV columns per evaluation
 };
 
 struct TrainResult {

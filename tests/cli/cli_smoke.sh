@@ -85,6 +85,16 @@ cat >"$work/matching_model.json" <<'JSON'
 {"n_layers": 2, "d_model": 16, "n_heads": 2, "d_head": 8, "d_mlp": 32, "n_ctx": 14, "d_vocab": 201, "norm_placement": "post", "seed": 1}
 JSON
 expect train 0 "trained 3 steps .*tokens/s" -- "$mechlens" train --task matching --task-option orders=1 --config "$work/matching_model.json" --out "$work/hop1.safetensors" --steps 3 --batch 8 --eval-n 8 --quiet
+# The matching task's log follows each hop layer's matching score (a number in [0, 1]) at every evaluation.
+expect train-match-log 0 "trained 4 steps" -- "$mechlens" train --task matching --task-option orders=1 --config "$work/matching_model.json" --out "$work/logged.safetensors" --steps 4 --batch 8 --eval-n 8 --eval-every 2 --log "$work/logged.csv" --quiet
+expect train-match-columns 0 "^ok$" -- "$python" - "$work/logged.csv" <<'PY'
+import sys, csv
+rows = list(csv.DictReader(open(sys.argv[1])))
+columns = [c for c in rows[0] if c.startswith("match_score_L")]
+assert columns and len(rows) == 2, (list(rows[0]), len(rows))
+assert all(0 <= float(r[c]) <= 1 for r in rows for c in columns)
+print("ok")
+PY
 expect train-init-from 0 "trained 2 steps" -- "$mechlens" train --task matching --init-from "$work/hop1.safetensors" --out "$work/hop2.safetensors" --steps 2 --batch 8 --eval-n 8 --quiet
 expect info-metadata 0 "init_from +.*hop1.safetensors sha256:[0-9a-f]{64}" -- "$mechlens" info "$work/hop2.safetensors"
 expect info-train-command 0 "train_command +mechlens train --task matching --init-from" -- "$mechlens" info "$work/hop2.safetensors"
