@@ -11,7 +11,10 @@
 namespace mechlens {
 namespace {
 
-constexpr int64_t kIdLow = 1, kIdHigh = 100, kOodLow = 101, kOodHigh = 200;
+constexpr int64_t kIdLow = 1, kOodLow = 101;
+// The highest node id in distribution and out of it.
+int64_t id_high(MatchingRanges ranges) { return ranges == MatchingRanges::kPaper ? 99 : 100; }
+int64_t ood_high(MatchingRanges ranges) { return ranges == MatchingRanges::kPaper ? 199 : 200; }
 constexpr int kMaxChainAttempts = 1000;
 
 const char* layout_name(MatchingLayout layout) {
@@ -65,6 +68,13 @@ MatchingSplit parse_matching_split(const std::string& text) {
   MECHLENS_FAIL(InputError, "matching split '{}' is unknown; expected train, test or ood", text);
 }
 
+MatchingRanges parse_matching_ranges(const std::string& text) {
+  if (text == "paper") return MatchingRanges::kPaper;
+  if (text == "full") return MatchingRanges::kFull;
+  MECHLENS_FAIL(InputError,
+                "matching ranges '{}' are unknown; expected paper (1..99, 101..199) or full (1..100, 101..200)", text);
+}
+
 MatchingTask::MatchingTask(MatchingSettings settings) : settings_(std::move(settings)) {
   MECHLENS_CHECK(InputError, !settings_.orders.empty(), "matching task needs at least one order (hop count)");
   const int64_t edges = edges_per_chain();
@@ -105,11 +115,12 @@ std::string MatchingTask::settings_json() const {
   json["split"] = split_name(settings_.split);
   json["orders"] = settings_.orders;
   json["seq_len"] = settings_.seq_len;
+  json["ranges"] = settings_.ranges == MatchingRanges::kPaper ? "paper" : "full";
   return json.dump();
 }
 
 std::vector<int64_t> MatchingTask::make_chain(Rng& rng, int64_t n_nodes, std::vector<bool>& used, bool ood) const {
-  const int64_t low = ood ? kOodLow : kIdLow, high = ood ? kOodHigh : kIdHigh;
+  const int64_t low = ood ? kOodLow : kIdLow, high = ood ? ood_high(settings_.ranges) : id_high(settings_.ranges);
   const std::vector<int64_t> deltas = allowed_deltas(settings_.split);
   for (int attempt = 0; attempt < kMaxChainAttempts; ++attempt) {
     std::vector<bool> taken = used;

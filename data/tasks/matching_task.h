@@ -1,6 +1,8 @@
 // Multi-step reasoning by matching (Wang et al. 2024, arXiv 2405.15302): shuffled (parent, child)
-// pairs, then a start node; the answer is the node k hops later. Vocabulary 201: 0 = PAD,
-// 1..100 in-distribution, 101..200 out-of-distribution. Train edges have (child - parent) mod 5 in
+// pairs, then a start node; the answer is the node k hops later. Vocabulary 201: 0 = PAD; nodes
+// 1..99 in distribution and 101..199 out of it, as the authors' generator draws them (ranges=paper),
+// or 1..100 and 101..200 (ranges=full, what mechlens used before; the shipped matching checkpoints
+// were trained on it). Train edges have (child - parent) mod 5 in
 // {0,1,4}, test edges in {2,3}, so test pairs never occur in training.
 #pragma once
 
@@ -17,12 +19,14 @@ enum class MatchingLayout {
   kSingleChainWithOrder,  // one chain, then [x_i, k] -> x_{i+k}
 };
 enum class MatchingSplit { kTrain, kTest, kOod };
+enum class MatchingRanges { kPaper, kFull };  // node ids 1..99 / 101..199, or 1..100 / 101..200
 
 struct MatchingSettings {
   MatchingLayout layout = MatchingLayout::kSingleChain;
   MatchingSplit split = MatchingSplit::kTrain;
   std::vector<int64_t> orders = {2};  // hop counts k, one drawn per example (mixed orders)
   int64_t seq_len = 13;               // input tokens; sets the number of edges per layout
+  MatchingRanges ranges = MatchingRanges::kPaper;
 };
 
 class MatchingTask : public Task {
@@ -55,5 +59,6 @@ class MatchingTask : public Task {
 
 MatchingLayout parse_matching_layout(const std::string& text);
 MatchingSplit parse_matching_split(const std::string& text);
+MatchingRanges parse_matching_ranges(const std::string& text);  // paper | full
 
 }  // namespace mechlens

@@ -39,11 +39,12 @@ std::vector<std::string> task_names() { return {"matching", "logic"}; }
 
 std::unique_ptr<Task> make_task(const std::string& name, const std::vector<std::string>& options) {
   if (name == "matching") {
-    const auto values = parse_options(name, options, {"layout", "split", "orders", "seq_len"});
+    const auto values = parse_options(name, options, {"layout", "split", "orders", "seq_len", "ranges"});
     MatchingSettings settings;
     if (values.count("layout")) settings.layout = parse_matching_layout(values.at("layout"));
     if (values.count("split")) settings.split = parse_matching_split(values.at("split"));
     if (values.count("seq_len")) settings.seq_len = to_int("seq_len", values.at("seq_len"));
+    if (values.count("ranges")) settings.ranges = parse_matching_ranges(values.at("ranges"));
     if (values.count("orders")) {
       settings.orders.clear();
       std::stringstream stream(values.at("orders"));

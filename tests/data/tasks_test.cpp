@@ -171,6 +171,29 @@ TEST(LogicTaskTest, NamedSpansCoverTheirRegions) {
   }
 }
 
+TEST(MatchingTaskTest, PaperRangesLeaveOut100And200AndFullRangesUseThem) {
+  auto nodes = [](const std::string& ranges, const std::string& split) {
+    std::vector<std::string> options{"split=" + split};
+    if (!ranges.empty()) options.push_back("ranges=" + ranges);
+    const std::unique_ptr<Task> task = make_task("matching", options);
+    std::set<int64_t> seen;
+    for (const auto& e : generate_examples(*task, 2000, 3)) {
+      seen.insert(e.prompt.begin(), e.prompt.end());
+      seen.insert(e.answer.begin(), e.answer.end());
+    }
+    return seen;
+  };
+  for (const std::string split : {"train", "test", "ood"}) {
+    const std::set<int64_t> paper = nodes("", split);  // the default
+    EXPECT_EQ(paper.count(100) + paper.count(200), 0u) << split;
+    EXPECT_EQ(nodes("paper", split), paper) << split;
+    EXPECT_LE(*paper.rbegin(), split == "ood" ? 199 : 99) << split;
+  }
+  EXPECT_EQ(nodes("full", "train").count(100), 1u);
+  EXPECT_EQ(nodes("full", "ood").count(200), 1u);
+  EXPECT_THROW(make_task("matching", {"ranges=wide"}), InputError);
+}
+
 TEST(MatchingTaskTest, NamedSpansPointAtTheHopEdges) {
   MatchingTask task(MatchingSettings{});
   const std::vector<std::string> names = task.span_names();
