@@ -101,18 +101,31 @@ MatchingScores matching_scores(HookedTransformer& model, const MatchingOptions& 
   if (options.positional) out.embeddings += " + mean position";
   const double scale = 1.0 / std::sqrt(double(config.d_head));
   const int64_t n_tokens = int64_t(out.tokens.size()), n_heads = config.n_heads;
+  // Low-rank throughout: per head M = (X_l W_Q)(E W_VO(0) W_K)^T, and the kernel
+  // K = carry W_Q W_K^T W_VO(0)^T = A B^T with A = carry W_Q, B = W_VO(0) W_K [d_model, d_head], whose
+  // trace is sum(A * B) and squared Frobenius norm sum((A^T A) * (B^T B)): no d_model x d_model product.
+  const torch::Tensor vo0 = layer_vo(model, 0);
+  const torch::Tensor keys = embeddings.matmul(vo0);  // [T, d_model]: E W_VO(0)
   std::vector<torch::Tensor> matrices, scores, top1, kernels;
   for (int64_t layer = 1; layer < config.n_layers; ++layer) {
     out.layers.push_back(layer);
-    const torch::Tensor carry = layer == 1 ? torch::eye(config.d_model) : layer_vo(model, layer - 1);  // X_l = E carry
+    const std::string prefix = "blocks." + std::to_string(layer) + ".attn.";
+    const torch::Tensor W_Q = parameter(model, prefix + "W_Q"), W_K = parameter(model, prefix + "W_K");
+    const torch::Tensor carry = layer == 1 ? torch::Tensor() : layer_vo(model, layer - 1);  // X_l = E carry
+    const torch::Tensor queries = carry.defined() ? embeddings.matmul(carry) : embeddings;  // [T, d_model]
     for (int64_t h = 0; h < n_heads; ++h) {
-      const torch::Tensor kernel = carry.matmul(qk_product(model, layer, h)).matmul(layer_vo(model, 0).t());
-      const torch::Tensor m = embeddings.matmul(kernel).matmul(embeddings.t());  // [T, T] = X_l W_QK (E W_VO0)^T
+      const torch::Tensor w_q = W_Q[h], w_k = W_K[kv_head(config, h)];           // [d_model, d_head]
+      const torch::Tensor m = queries.matmul(w_q).matmul(keys.matmul(w_k).t());  // [T, T]
       const torch::Tensor p = torch::softmax(m.to(torch::kFloat64) * scale, -1);
       matrices.push_back(m);
       scores.push_back(p.diagonal().mean().to(torch::kFloat32));
       top1.push_back(m.argmax(-1).eq(torch::arange(n_tokens)).to(torch::kFloat32).mean());
-      kernels.push_back(torch::tensor(float(identity_kernel_score(kernel))));
+      const torch::Tensor a = (carry.defined() ? carry.matmul(w_q) : w_q).to(torch::kFloat64);
+      const torch::Tensor b = vo0.matmul(w_k).to(torch::kFloat64);
+      const double trace = (a * b).sum().item<double>();
+      const double frobenius = (a.t().matmul(a) * b.t().matmul(b)).sum().item<double>();
+      kernels.push_back(
+          torch::tensor(float(frobenius > 0 ? trace * trace / (double(config.d_model) * frobenius) : 0.0)));
     }
   }
   const int64_t n_layers = int64_t(out.layers.size());
