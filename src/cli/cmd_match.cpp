@@ -77,9 +77,11 @@ int run_match(const std::vector<std::string>& args) {
       "matching scores over {} tokens ({}), embeddings: {}; score = mean row-softmax diagonal of "
       "M / sqrt(d_head), chance {:.4f}:\n",
       scores.tokens.size(), vm["tokens"].as<std::string>(), scores.embeddings, 1.0 / double(scores.tokens.size()));
-  fmt::print("  {:<8} {:>8} {:>8} {:>8}\n", "head", "score", "top-1", "kernel");
+  fmt::print("  {:<8} {:>8} {:>8} {:>8}   (heads of a layer ranked by score)\n", "head", "score", "top-1", "kernel");
   for (size_t i = 0; i < scores.layers.size(); ++i) {
-    for (int64_t h = 0; h < scores.score.size(1); ++h) {
+    const torch::Tensor ranked = std::get<1>(scores.score[int64_t(i)].sort(/*dim=*/0, /*descending=*/true));
+    for (int64_t r = 0; r < ranked.numel(); ++r) {
+      const int64_t h = ranked[r].item<int64_t>();
       fmt::print("  L{}H{:<5} {:>8.4f} {:>8.4f} {:>8.4f}\n", scores.layers[i], h,
                  scores.score[int64_t(i)][h].item<float>(), scores.top1[int64_t(i)][h].item<float>(),
                  scores.kernel_score[int64_t(i)][h].item<float>());
