@@ -9,6 +9,16 @@
 namespace mechlens {
 namespace {
 
+// Throws InputError naming the file and the datasets when per-item arrays disagree in length.
+void check_lengths(const ResultReader& reader, const std::string& group,
+                   const std::vector<std::pair<std::string, size_t>>& arrays) {
+  for (const auto& [name, size] : arrays) {
+    MECHLENS_CHECK(InputError, size == arrays.front().second,
+                   "{}: {}/{} holds {} entries but {}/{} holds {}; the arrays must describe the same items",
+                   reader.path(), group, name, size, group, arrays.front().first, arrays.front().second);
+  }
+}
+
 std::vector<std::string> long_labels(const ResultReader& reader, const std::string& dataset) {
   std::vector<std::string> out;
   const torch::Tensor values = reader.read(dataset).values.to(torch::kLong).contiguous();
@@ -24,9 +34,16 @@ nlohmann::json knockout_heatmap(const ResultReader& reader) {
   result["dims"] = accuracy.dims;
   result["shape"] = accuracy.values.sizes().vec();
   result["values"] = flat_values(accuracy.values - base);
-  for (const std::string& dim : accuracy.dims) {
-    const std::string labels = "/knockout/label_" + dim;
-    result["labels"].push_back(dim == "source" ? reader.strings(labels) : long_labels(reader, labels));
+  MECHLENS_CHECK(InputError, accuracy.values.dim() >= 2 && accuracy.dims.size() == size_t(accuracy.values.dim()),
+                 "{}: /knockout/accuracy must have 2 or 3 named dimensions", reader.path());
+  for (size_t d = 0; d < accuracy.dims.size(); ++d) {
+    const std::string labels = "/knockout/label_" + accuracy.dims[d];
+    const std::vector<std::string> entries =
+        accuracy.dims[d] == "source" ? reader.strings(labels) : long_labels(reader, labels);
+    MECHLENS_CHECK(InputError, int64_t(entries.size()) == accuracy.values.size(int64_t(d)),
+                   "{}: {} holds {} labels for {} entries of /knockout/accuracy", reader.path(), labels, entries.size(),
+                   accuracy.values.size(int64_t(d)));
+    result["labels"].push_back(entries);
   }
   const nlohmann::json attrs = reader.attributes("/knockout");
   result["title"] = fmt::format(
@@ -62,6 +79,13 @@ nlohmann::json path_table(const ResultReader& reader) {
   const std::vector<double> accuracy = flat_values(reader.read("/path/accuracy").values);
   const std::vector<double> change = flat_values(reader.read("/path/relative_prob_change").values);
   const std::vector<double> control = flat_values(reader.read("/path/control_accuracy").values);
+  check_lengths(reader, "/path",
+                {{"layer", size_t(layer.numel())},
+                 {"destination", destination.size()},
+                 {"source", source.size()},
+                 {"accuracy", accuracy.size()},
+                 {"relative_prob_change", change.size()},
+                 {"control_accuracy", control.size()}});
   nlohmann::json edges = nlohmann::json::array();
   for (int64_t e = 0; e < layer.numel(); ++e) {
     edges.push_back({{"layer", layer[e].item<int64_t>()},
@@ -93,9 +117,25 @@ nlohmann::json flow_graph(const ResultReader& reader, const std::vector<std::str
     const torch::Tensor values = reader.read(g + "/edge_knockout").values.to(torch::kFloat64).contiguous();
     check.assign(values.data_ptr<double>(), values.data_ptr<double>() + values.numel());
   }
+  check_lengths(reader, g,
+                {{"node_id", ids.size()},
+                 {"node_type", types.size()},
+                 {"node_label", labels.size()},
+                 {"node_layer", size_t(layer.numel())},
+                 {"node_pos", size_t(pos.numel())}});
+  check_lengths(reader, g,
+                {{"edge_source", size_t(source.numel())},
+                 {"edge_target", size_t(target.numel())},
+                 {"edge_weight", weight.size()},
+                 {"edge_kind", kinds.size()}});
   std::vector<bool> root(ids.size(), false);
   const torch::Tensor roots = reader.read(g + "/roots").values.to(torch::kLong);
-  for (int64_t r = 0; r < roots.numel(); ++r) root.at(size_t(roots[r].item<int64_t>())) = true;
+  for (int64_t r = 0; r < roots.numel(); ++r) {
+    const int64_t index = roots[r].item<int64_t>();
+    MECHLENS_CHECK(InputError, index >= 0 && size_t(index) < ids.size(), "{}: {}/roots names node {} of {}",
+                   reader.path(), g, index, ids.size());
+    root[size_t(index)] = true;
+  }
   nlohmann::json nodes = nlohmann::json::array(), edges = nlohmann::json::array();
   int64_t last_pos = 0;
   for (size_t i = 0; i < ids.size(); ++i) {

@@ -115,6 +115,19 @@ print("ok")
 PY
 fi
 
+# A damaged trace file: the page is refused with the file and the datasets that disagree, no page left.
+cp "$work/logic.h5" "$work/damaged.h5"
+"$python" - "$work/damaged.h5" <<'PY'
+import sys, h5py
+with h5py.File(sys.argv[1], "r+") as f:
+    kinds = f["flow/graph/edge_kind"].asstr()[:-1]
+    del f["flow/graph/edge_kind"]
+    f.create_dataset("flow/graph/edge_kind", data=list(kinds), dtype=h5py.string_dtype())
+PY
+expect view-damaged 1 "damaged.h5: /flow/graph/edge_kind holds [0-9]+ entries but /flow/graph/edge_source holds" -- \
+  "$mechlens" view "$work/damaged.h5" --out "$work/damaged.html"
+[ ! -e "$work/damaged.html" ] && ok || bad "a refused page left $work/damaged.html"
+
 # Token prompts: positions as sources, answers from the model itself.
 printf '1 2 3 4 5 6\n6 5 4 3 2 1\n' > "$work/prompts.txt"
 expect trace-tokens 0 "graph: " -- "$mechlens" trace --checkpoint "$logic" --tokens-file "$work/prompts.txt" \
