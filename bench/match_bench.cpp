@@ -9,6 +9,7 @@
 #include <chrono>
 #include <fstream>
 
+#include "bench_models.h"
 #include "io/checkpoint.h"
 #include "matching/matching_score.h"
 #include "util/process_setup.h"
@@ -22,15 +23,7 @@ int main(int argc, char** argv) {
   }
   const std::string work = argv[1];
   const int threads = configure_process();
-  ModelConfig config;
-  config.n_layers = 12;
-  config.d_model = 768;
-  config.n_heads = 12;
-  config.d_head = 64;
-  config.d_mlp = 3072;
-  config.d_vocab = 1024;
-  config.n_ctx = 64;
-  config.act_fn = ActFn::kGELU;
+  ModelConfig config = bench::gpt2_small_shape(/*d_vocab=*/1024, /*n_ctx=*/64);
   config.seed = 4;
   HookedTransformer model(config);
   model->eval();

@@ -14,6 +14,7 @@
 #include <cstring>
 #include <fstream>
 
+#include "bench_models.h"
 #include "io/checkpoint.h"
 #include "patching/patching.h"
 #include "tasks/example_tensors.h"
@@ -89,16 +90,7 @@ int main(int argc, char** argv) {
   PatchingInputs inputs;
   std::string checkpoint;
   if (large) {
-    ModelConfig config;
-    config.n_layers = 12;
-    config.d_model = 768;
-    config.n_heads = 12;
-    config.d_head = 64;
-    config.d_mlp = 3072;
-    config.d_vocab = 2048;
-    config.n_ctx = 64;
-    config.act_fn = ActFn::kGELU;
-    model = HookedTransformer(config);
+    model = HookedTransformer(bench::gpt2_small_shape(/*d_vocab=*/2048, /*n_ctx=*/64));
     checkpoint = work + "/large.safetensors";
     save_checkpoint(model, checkpoint);
     inputs = random_pairs(model, 8, 32);

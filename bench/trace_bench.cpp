@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstring>
 
+#include "bench_models.h"
 #include "io/checkpoint.h"
 #include "tasks/example_tensors.h"
 #include "tasks/task_factory.h"
@@ -51,15 +52,8 @@ double peak_rss_mib() {
 }
 
 HookedTransformer gpt2_shape(int64_t n_ctx) {
-  ModelConfig config;
-  config.n_layers = 12;
-  config.d_model = 768;
-  config.n_heads = 12;
-  config.d_head = 64;
-  config.d_mlp = 3072;
-  config.d_vocab = 50257;
-  config.n_ctx = n_ctx;
-  config.act_fn = ActFn::kGELUNew;
+  ModelConfig config = bench::gpt2_small_shape(/*d_vocab=*/50257, n_ctx);
+  config.act_fn = ActFn::kGELUNew;  // GPT-2's own
   config.seed = 1;
   HookedTransformer model(config);
   model->eval();

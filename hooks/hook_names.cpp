@@ -76,4 +76,8 @@ std::vector<std::string> closest_names(const std::string& name, const std::vecto
   return result;
 }
 
+std::string layer_hook_name(int64_t layer, const std::string& suffix) {
+  return "blocks." + std::to_string(layer) + "." + suffix;
+}
+
 }  // namespace mechlens

@@ -12,6 +12,9 @@ namespace mechlens {
 /// Names that already look like full hook names are returned unchanged.
 std::string act_name(const std::string& short_name, int64_t layer = -1);
 
+/// "blocks.<layer>.<suffix>", e.g. layer_hook_name(2, "attn.hook_z"): a per-layer hook by its suffix.
+std::string layer_hook_name(int64_t layer, const std::string& suffix);
+
 /// Index of a hook's query-position dimension ("pos", or "dest" for attention patterns), or -1.
 int64_t position_dim(const std::vector<std::string>& dims);
 

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <torch/torch.h>
 
 #include <algorithm>
 #include <cctype>
@@ -114,6 +115,15 @@ std::vector<std::vector<int64_t>> PositionSelection::per_prompt(const std::vecto
   MECHLENS_CHECK(InputError, lengths.empty() || !out.front().empty(), "{} {}: the spans are empty in every prompt",
                  what_, text_);
   return out;
+}
+
+torch::Tensor span_mask(const std::vector<std::pair<int64_t, int64_t>>& per_prompt, int64_t n_pos) {
+  std::vector<int64_t> bounds;
+  bounds.reserve(2 * per_prompt.size());
+  for (const auto& [begin, end] : per_prompt) bounds.insert(bounds.end(), {begin, end});
+  const torch::Tensor range = torch::tensor(bounds, torch::kLong).view({int64_t(per_prompt.size()), 2});
+  const torch::Tensor position = torch::arange(n_pos, torch::kLong).unsqueeze(0);  // [1, pos]
+  return position.ge(range.select(1, 0).unsqueeze(1)).logical_and(position.lt(range.select(1, 1).unsqueeze(1)));
 }
 
 }  // namespace mechlens

@@ -10,6 +10,8 @@
 #include <utility>
 #include <vector>
 
+#include <torch/types.h>  // torch::Tensor
+
 #include "util/index_spec.h"
 
 namespace mechlens {
@@ -23,6 +25,9 @@ struct PositionSpan {
 /// Throws InputError naming the span and prompt when `spans` do not hold one [begin, end) within
 /// 0..n_pos per prompt.
 void validate_spans(const std::vector<PositionSpan>& spans, int64_t batch, int64_t n_pos);
+
+/// Where each prompt's [begin, end) range lies: bool [batch, n_pos] (ranges as in a PositionSpan).
+torch::Tensor span_mask(const std::vector<std::pair<int64_t, int64_t>>& per_prompt, int64_t n_pos);
 
 /// What each absolute position 0..n_pos-1 is in every prompt: the name of the narrowest span that
 /// holds it in all of them, "" where none does (spans move between prompts, or no span covers it).

@@ -2,12 +2,11 @@
 
 #include <torch/torch.h>
 
+#include "hooks/hook_names.h"
 #include "util/error.h"
 
 namespace mechlens {
 namespace {
-
-std::string block_hook(int64_t layer, const char* suffix) { return "blocks." + std::to_string(layer) + "." + suffix; }
 
 const char* key_hook(const ModelConfig& config) {
   return config.positional_embedding_type == PositionalEmbedding::kRotary ? "attn.hook_rot_k" : "attn.hook_k";
@@ -31,27 +30,31 @@ ExecutionCost execute_plan(HookedTransformer& model, const std::vector<Pack>& pa
   for (const Pack& pack : packs) {
     const int64_t layer = pack.layer, first = pack.first;
     const int64_t span = n_pos - first, rows = int64_t(pack.rows.size());
-    std::vector<int64_t> prompts;
+    std::vector<int64_t> prompts, flat_of_row;
     prompts.reserve(pack.rows.size());
-    for (const PackRow& row : pack.rows) prompts.push_back(row.prompt);
+    flat_of_row.reserve(pack.rows.size());
+    for (const PackRow& row : pack.rows) {
+      prompts.push_back(row.prompt);
+      flat_of_row.push_back(pack.sites[size_t(row.run)].flat);
+    }
     const torch::Tensor prompt_of_row = torch::tensor(prompts, torch::kLong).to(device);  // [rows]
 
     ForwardOptions forward;
     forward.start_at_layer = layer;
     forward.stop_at_layer = config.n_layers;
     torch::Tensor input = layer == 0 ? target.tokens.narrow(1, first, span).index_select(0, prompt_of_row)
-                                     : cache.at(block_hook(layer, "hook_resid_pre"))
+                                     : cache.at(layer_hook_name(layer, "hook_resid_pre"))
                                            .narrow(1, first, span)
                                            .index_select(0, prompt_of_row);  // [rows, span(, d_model)]
     if (first > 0) {
       for (int64_t l = layer; l < config.n_layers; ++l) {
-        const torch::Tensor& k = cache.at(block_hook(l, key_hook(config)));  // [batch, pos, kv_head, d_head]
-        const torch::Tensor& v = cache.at(block_hook(l, "attn.hook_v"));
+        const torch::Tensor& k = cache.at(layer_hook_name(l, key_hook(config)));  // [batch, pos, kv_head, d_head]
+        const torch::Tensor& v = cache.at(layer_hook_name(l, "attn.hook_v"));
         forward.past_key_values.push_back({k.narrow(1, 0, first).index_select(0, prompt_of_row),
                                            v.narrow(1, 0, first).index_select(0, prompt_of_row)});
       }
     }
-    const PackBatch batch{pack, prompt_of_row, first, span};
+    const PackBatch batch{pack, std::move(prompts), std::move(flat_of_row), prompt_of_row, first, span};
     HookScope scope;
     install(batch, scope);
     torch::Tensor resid = model->forward(input, forward);  // [rows, span, d_model]

@@ -35,9 +35,11 @@ std::vector<std::string> target_cache_hooks(const ModelConfig& config);
 /// What one pack's hooks and read-out see.
 struct PackBatch {
   const Pack& pack;
-  torch::Tensor prompt_of_row;  // long [rows], on the model's device: the target prompt of each row
-  int64_t first = 0;            // first recomputed position; activations hold positions first..n_pos-1
-  int64_t span = 0;             // recomputed positions (n_pos - first)
+  std::vector<int64_t> prompts;      // [rows]: the target prompt of each row
+  std::vector<int64_t> flat_of_row;  // [rows]: the result index (site.flat) of each row's run
+  torch::Tensor prompt_of_row;       // long [rows], on the model's device: `prompts`
+  int64_t first = 0;                 // first recomputed position; activations hold positions first..n_pos-1
+  int64_t span = 0;                  // recomputed positions (n_pos - first)
 };
 
 /// Adds the pack's interventions to `scope` (removed after the pass).

@@ -36,10 +36,6 @@ const std::map<ActKind, KindInfo>& kind_table() {
 
 }  // namespace
 
-std::string layer_hook_name(int64_t layer, const std::string& suffix) {
-  return "blocks." + std::to_string(layer) + "." + suffix;
-}
-
 torch::Tensor replace_packed(const torch::Tensor& act, int64_t runs, int64_t batch, const torch::Tensor& mask,
                              const torch::Tensor& replacement) {
   std::vector<int64_t> shape{runs, batch};

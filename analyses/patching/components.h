@@ -9,12 +9,10 @@
 
 #include <torch/types.h>  // torch::Tensor
 
+#include "hooks/hook_names.h"  // layer_hook_name
 #include "runtime/config.h"
 
 namespace mechlens {
-
-/// "blocks.<layer>.<suffix>", e.g. layer_hook_name(2, "attn.hook_z").
-std::string layer_hook_name(int64_t layer, const std::string& suffix);
 
 enum class ActKind { kResidPre, kResidMid, kResidPost, kAttnOut, kMlpOut, kZ, kQ, kK, kV, kPattern };
 

@@ -147,16 +147,7 @@ void write_patch_file(const std::string& path, const PatchFileContents& contents
       write_tensor(prompts, "corrupted_metric", contents.corrupted_per_prompt, {"batch"});
     }
     if (!contents.prompt_groups.empty()) h5::write_strings(prompts, "group", contents.prompt_groups);
-    if (!contents.annotations.empty()) {
-      H5::Group annotations = prompts.createGroup("annotations");
-      for (const auto& [name, tensor] : contents.annotations) {
-        const auto dims = contents.annotation_dims.find(name);
-        write_tensor(annotations, name, tensor,
-                     dims != contents.annotation_dims.end() && dims->second.size() == size_t(tensor.dim())
-                         ? dims->second
-                         : std::vector<std::string>{});
-      }
-    }
+    if (!contents.annotations.empty()) write_annotations(prompts, contents.annotations, contents.annotation_dims);
 
     H5::Group results = file.createGroup("results");
     for (const PatchRecord& record : records) {

@@ -380,12 +380,7 @@ PatchResult PatchingSession::run(const Component& component, const PatchOptions&
         [source, mask](const torch::Tensor& act, const HookPointImpl&) { return torch::where(mask, source, act); });
   };
   const ReadAnswers score = [&](const PackBatch& pass, const torch::Tensor& logits) {
-    std::vector<int64_t> prompts, flat_of_row;
-    for (const PackRow& row : pass.pack.rows) {
-      prompts.push_back(row.prompt);
-      flat_of_row.push_back(pass.pack.sites[size_t(row.run)].flat);
-    }
-    site_prompt.index_put_({long_tensor(flat_of_row), long_tensor(prompts)},
+    site_prompt.index_put_({long_tensor(pass.flat_of_row), long_tensor(pass.prompts)},
                            metric_.per_prompt(logits, pass.prompt_of_row).to(torch::kCPU, torch::kFloat64));
   };
   const ExecutionCost cost = execute_plan(model_, packs, target_run, patch, score, progress);

@@ -5,7 +5,6 @@
 
 #include <cmath>
 #include <map>
-#include <random>
 #include <set>
 
 #include "util/error.h"
@@ -63,7 +62,7 @@ EdgeCheck check_edges(HookedTransformer& model, const AnswerPrompts& prompts, co
   std::vector<SourceSet> sets;
   std::set<int64_t> layers;
   // Source roles of the whole path: a control source is none of them.
-  std::vector<std::pair<Role, int64_t>> path_sources;  // (role, edge)
+  std::vector<Role> path_sources;
   auto empty_set = [&](std::string name) {
     return SourceSet{std::move(name), torch::zeros({batch, n_pos}, torch::kBool),
                      std::vector<std::pair<int64_t, int64_t>>(size_t(batch), {0, 0})};
@@ -73,7 +72,7 @@ EdgeCheck check_edges(HookedTransformer& model, const AnswerPrompts& prompts, co
     if (edge.kind != "attention") continue;
     const GraphNode& source = graph.nodes[size_t(edge.source)];
     const GraphNode& target = graph.nodes[size_t(edge.target)];
-    Planned plan{e, target.layer};
+    Planned plan{e, target.layer, -1, -1, -1, {}};
     layers.insert(target.layer);
     SourceSet own = empty_set(fmt::format("{}->{}", source.id, target.id));
     own.blocked[graph_prompt][source.pos] = true;
@@ -84,7 +83,7 @@ EdgeCheck check_edges(HookedTransformer& model, const AnswerPrompts& prompts, co
       const Role from = role_of(spans, graph_prompt, source.pos), to = role_of(spans, graph_prompt, target.pos);
       if (from.span >= 0 && to.span >= 0) {
         check.role[size_t(e)] = fmt::format("L{} {} <- {}", target.layer, role_name(spans, to), role_name(spans, from));
-        path_sources.emplace_back(from, e);
+        path_sources.push_back(from);
         SourceSet by_role = empty_set(check.role[size_t(e)]);
         plan.has_roles = torch::zeros({batch}, torch::kBool);
         for (int64_t b = 0; b < batch; ++b) {
@@ -101,29 +100,19 @@ EdgeCheck check_edges(HookedTransformer& model, const AnswerPrompts& prompts, co
     planned.push_back(std::move(plan));
   }
   // Controls: same layer and destination, a seeded random source outside the path's source roles.
+  torch::Tensor path_positions = torch::zeros({batch, n_pos}, torch::kBool);
+  for (const Role& role : path_sources) {
+    for (int64_t b = 0; b < batch; ++b) {
+      const int64_t s = position_of(spans, role, b);
+      if (s >= 0) path_positions[b][s] = true;
+    }
+  }
   for (Planned& plan : planned) {
     if (plan.by_role < 0) continue;
-    std::mt19937_64 rng(options.seed + uint64_t(plan.edge));
-    SourceSet control = empty_set("control of " + check.role[size_t(plan.edge)]);
-    const SourceSet& by_role = sets[size_t(plan.by_role)];
-    for (int64_t b = 0; b < batch; ++b) {
-      if (!plan.has_roles[b].item<bool>()) continue;
-      const int64_t t = by_role.destinations[size_t(b)].first;
-      std::set<int64_t> excluded{t};
-      for (const auto& [role, edge] : path_sources) {
-        const int64_t s = position_of(spans, role, b);
-        if (s >= 0) excluded.insert(s);
-      }
-      std::vector<int64_t> candidates;
-      for (int64_t p = 0; p <= t; ++p) {
-        if (!excluded.count(p)) candidates.push_back(p);
-      }
-      if (candidates.empty()) continue;
-      control.blocked[b][candidates[std::uniform_int_distribution<size_t>(0, candidates.size() - 1)(rng)]] = true;
-      control.destinations[size_t(b)] = {t, t + 1};
-    }
+    const std::string name = "control of " + check.role[size_t(plan.edge)];
+    const auto& destinations = sets[size_t(plan.by_role)].destinations;  // empty where a prompt lacks the roles
     plan.control = int64_t(sets.size());
-    sets.push_back(std::move(control));
+    sets.push_back(random_control_source(name, destinations, path_positions, options.seed + uint64_t(plan.edge)));
   }
   if (sets.empty()) return check;
 

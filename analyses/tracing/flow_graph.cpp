@@ -73,17 +73,12 @@ TraceGraph flow_graph(const InformationFlow& flow, int64_t prompt, int64_t answe
 }
 
 torch::Tensor span_flow(const InformationFlow& flow, const std::vector<PositionSpan>& spans) {
-  const int64_t batch = flow.attention.size(0), n_pos = flow.n_pos(), k = int64_t(spans.size());
+  const int64_t batch = flow.attention.size(0), n_pos = flow.n_pos();
   validate_spans(spans, batch, n_pos);
-  torch::Tensor source = torch::zeros({batch, k, n_pos}), dest = torch::zeros({batch, k, n_pos});
-  for (int64_t i = 0; i < k; ++i) {
-    for (int64_t b = 0; b < batch; ++b) {
-      const auto [begin, end] = spans[size_t(i)].per_prompt[size_t(b)];
-      if (end <= begin) continue;
-      source[b][i].narrow(0, begin, end - begin).fill_(1.0);
-      dest[b][i].narrow(0, begin, end - begin).fill_(1.0 / double(end - begin));
-    }
-  }
+  std::vector<torch::Tensor> masks;
+  for (const PositionSpan& span : spans) masks.push_back(span_mask(span.per_prompt, n_pos));
+  const torch::Tensor source = torch::stack(masks, 1).to(torch::kFloat32);            // [batch, span, pos]
+  const torch::Tensor dest = source / source.sum(-1, /*keepdim=*/true).clamp_min(1);  // mean over the span
   // attention [batch, layer, head, dest, src]
   return torch::einsum("bkt,blhts,bjs->lhkjb", {dest, flow.attention.to(torch::kFloat32), source}).contiguous();
 }

@@ -8,14 +8,13 @@
 #include <map>
 #include <tuple>
 
+#include "hooks/hook_names.h"
 #include "util/error.h"
 #include "util/progress.h"
 #include "util/shape_format.h"
 
 namespace mechlens {
 namespace {
-
-std::string hook(int64_t layer, const std::string& suffix) { return "blocks." + std::to_string(layer) + "." + suffix; }
 
 // Each head's value at each source, written into the residual stream: [batch, src, head, d_model].
 torch::Tensor value_outputs(const torch::Tensor& v, const torch::Tensor& W_O) {
@@ -150,11 +149,11 @@ InformationFlow information_flow(HookedTransformer& model, const torch::Tensor& 
   torch::NoGradGuard no_grad;
   HookScope scope;
   for (int64_t layer = 0; layer < n_layers; ++layer) {
-    scope.add(model->hook_point(hook(layer, "hook_resid_pre")), keep("resid_pre"));
-    scope.add(model->hook_point(hook(layer, "attn.hook_v")), keep("v"));
-    scope.add(model->hook_point(hook(layer, "attn.hook_pattern")), keep("pattern"));
-    const torch::Tensor W_O = params[hook(layer, "attn.W_O")];
-    scope.add(model->hook_point(hook(layer, "hook_attn_out")),
+    scope.add(model->hook_point(layer_hook_name(layer, "hook_resid_pre")), keep("resid_pre"));
+    scope.add(model->hook_point(layer_hook_name(layer, "attn.hook_v")), keep("v"));
+    scope.add(model->hook_point(layer_hook_name(layer, "attn.hook_pattern")), keep("pattern"));
+    const torch::Tensor W_O = params["blocks." + std::to_string(layer) + ".attn.W_O"];
+    scope.add(model->hook_point(layer_hook_name(layer, "hook_attn_out")),
               [&, layer, W_O](const torch::Tensor& attn_out, const HookPointImpl&) {
                 auto [shares, residual, coverage] = attention_shares(seen.at("resid_pre"), attn_out, seen.at("pattern"),
                                                                      value_outputs(seen.at("v"), W_O));
@@ -166,22 +165,22 @@ InformationFlow information_flow(HookedTransformer& model, const torch::Tensor& 
                 return torch::Tensor();
               });
     if (!has_mlp) continue;
-    scope.add(model->hook_point(hook(layer, "hook_resid_mid")), keep("resid_mid"));
-    scope.add(
-        model->hook_point(hook(layer, "hook_mlp_out")), [&, layer](const torch::Tensor& mlp_out, const HookPointImpl&) {
-          const torch::Tensor& mid = seen.at("resid_mid");
-          const torch::Tensor y = mid + mlp_out;
-          torch::Tensor near_mlp = proximity(y, mlp_out), near_mid = proximity(y, mid);
-          torch::Tensor total = near_mlp + near_mid;
-          torch::Tensor scale = torch::where(total > 0, 1.0 / total, torch::zeros_like(total));
-          flow.mlp.select(1, layer).copy_(near_mlp * scale);
-          flow.mlp_residual.select(1, layer).copy_(near_mid * scale);
-          const torch::Tensor norm = y.abs().sum(-1);
-          flow.mlp_coverage.select(1, layer).copy_(torch::where(norm > 0, total / norm, torch::zeros_like(total)));
-          seen.clear();
-          progress.advance();
-          return torch::Tensor();
-        });
+    scope.add(model->hook_point(layer_hook_name(layer, "hook_resid_mid")), keep("resid_mid"));
+    scope.add(model->hook_point(layer_hook_name(layer, "hook_mlp_out")), [&, layer](const torch::Tensor& mlp_out,
+                                                                                    const HookPointImpl&) {
+      const torch::Tensor& mid = seen.at("resid_mid");
+      const torch::Tensor y = mid + mlp_out;
+      torch::Tensor near_mlp = proximity(y, mlp_out), near_mid = proximity(y, mid);
+      torch::Tensor total = near_mlp + near_mid;
+      torch::Tensor scale = torch::where(total > 0, 1.0 / total, torch::zeros_like(total));
+      flow.mlp.select(1, layer).copy_(near_mlp * scale);
+      flow.mlp_residual.select(1, layer).copy_(near_mid * scale);
+      const torch::Tensor norm = y.abs().sum(-1);
+      flow.mlp_coverage.select(1, layer).copy_(torch::where(norm > 0, total / norm, torch::zeros_like(total)));
+      seen.clear();
+      progress.advance();
+      return torch::Tensor();
+    });
   }
   model->forward(tokens);
   scope.release();
@@ -193,12 +192,14 @@ torch::Tensor attention_parts(HookedTransformer& model, const torch::Tensor& tok
   MECHLENS_CHECK(InputError, layer >= 0 && layer < model->config().n_layers, "layer {} is out of range", layer);
   torch::NoGradGuard no_grad;
   const ActivationCache cache =
-      model->run_with_cache(tokens, model->names_filter({hook(layer, "attn.hook_v"), hook(layer, "attn.hook_pattern")}))
+      model
+          ->run_with_cache(tokens, model->names_filter({layer_hook_name(layer, "attn.hook_v"),
+                                                        layer_hook_name(layer, "attn.hook_pattern")}))
           .second;
-  const torch::Tensor vo =
-      value_outputs(cache.at(hook(layer, "attn.hook_v")), model->named_parameters()[hook(layer, "attn.W_O")]);
-  const torch::Tensor pattern = cache.at(hook(layer, "attn.hook_pattern"));  // [batch, head, dest, src]
-  return pattern.permute({0, 2, 3, 1}).unsqueeze(-1) * vo.unsqueeze(1);      // [batch, dest, src, head, d_model]
+  const torch::Tensor vo = value_outputs(cache.at(layer_hook_name(layer, "attn.hook_v")),
+                                         model->named_parameters()["blocks." + std::to_string(layer) + ".attn.W_O"]);
+  const torch::Tensor pattern = cache.at(layer_hook_name(layer, "attn.hook_pattern"));  // [batch, head, dest, src]
+  return pattern.permute({0, 2, 3, 1}).unsqueeze(-1) * vo.unsqueeze(1);  // [batch, dest, src, head, d_model]
 }
 
 }  // namespace mechlens

@@ -4,18 +4,17 @@
 
 #include <algorithm>
 #include <limits>
+#include <random>
 
 #include "core/intervention_plan.h"
 #include "engine/plan_executor.h"
+#include "hooks/hook_names.h"
 #include "util/error.h"
 #include "util/progress.h"
 #include "util/shape_format.h"
 
 namespace mechlens {
 namespace {
-
-std::string scores_hook(int64_t layer) { return "blocks." + std::to_string(layer) + ".attn.hook_attn_scores"; }
-std::string pattern_hook(int64_t layer) { return "blocks." + std::to_string(layer) + ".attn.hook_pattern"; }
 
 std::vector<int64_t> iota(int64_t begin, int64_t end) {
   std::vector<int64_t> out;
@@ -35,14 +34,8 @@ std::vector<int64_t> host_longs(const torch::Tensor& t) {
 std::pair<torch::Tensor, bool> knockout_mask(const torch::Tensor& blocked,
                                              const std::vector<std::pair<int64_t, int64_t>>& dest,
                                              const std::vector<int64_t>& heads, int64_t first, int64_t n_heads) {
-  const int64_t rows = blocked.size(0), n_pos = blocked.size(1), span = n_pos - first;
-  std::vector<int64_t> bounds;
-  bounds.reserve(2 * dest.size());
-  for (const auto& [begin, end] : dest) bounds.insert(bounds.end(), {begin, end});
-  const torch::Tensor range = torch::tensor(bounds, torch::kLong).view({rows, 2});
-  const torch::Tensor position = torch::arange(first, n_pos, torch::kLong).unsqueeze(0);  // [1, span]
-  const torch::Tensor is_dest = position.ge(range.select(1, 0).unsqueeze(1))
-                                    .logical_and(position.lt(range.select(1, 1).unsqueeze(1)));  // [rows, span]
+  const int64_t rows = blocked.size(0), n_pos = blocked.size(1);
+  const torch::Tensor is_dest = span_mask(dest, n_pos).narrow(1, first, n_pos - first);  // [rows, span]
   // visible[d, s]: source s is at or before destination first + d (causal attention)
   torch::Tensor dest_pos = torch::arange(first, n_pos, torch::kLong).unsqueeze(1);
   torch::Tensor visible = torch::arange(n_pos, torch::kLong).unsqueeze(0).le(dest_pos);    // [span, pos]
@@ -63,12 +56,13 @@ void add_knockout_hooks(HookedTransformer& model, HookScope& scope, int64_t laye
   const int64_t last = std::min(layer + window, model->config().n_layers);
   const double minus_inf = -std::numeric_limits<double>::infinity();
   for (int64_t l = layer; l < last; ++l) {
-    scope.add(model->hook_point(scores_hook(l)), [mask, minus_inf](const torch::Tensor& scores, const HookPointImpl&) {
-      return scores.masked_fill(mask, minus_inf);  // [rows, head, dest, src]
-    });
+    scope.add(model->hook_point(layer_hook_name(l, "attn.hook_attn_scores")),
+              [mask, minus_inf](const torch::Tensor& scores, const HookPointImpl&) {
+                return scores.masked_fill(mask, minus_inf);  // [rows, head, dest, src]
+              });
     // A fully blocked row has softmax NaN: the head then attends nowhere.
     if (every_source) {
-      scope.add(model->hook_point(pattern_hook(l)),
+      scope.add(model->hook_point(layer_hook_name(l, "attn.hook_pattern")),
                 [](const torch::Tensor& pattern, const HookPointImpl&) { return torch::nan_to_num(pattern, 0.0); });
     }
   }
@@ -107,21 +101,38 @@ void validate_answer_prompts(const AnswerPrompts& prompts, const ModelConfig& co
 SourceSet source_at_position(int64_t pos, int64_t batch, int64_t n_pos) {
   MECHLENS_CHECK(InputError, pos >= 0 && pos < n_pos, "source position {} is outside the prompts' {} positions", pos,
                  n_pos);
-  SourceSet set{"pos " + std::to_string(pos), torch::zeros({batch, n_pos}, torch::kBool)};
+  SourceSet set{"pos " + std::to_string(pos), torch::zeros({batch, n_pos}, torch::kBool), {}};
   set.blocked.select(1, pos).fill_(true);
   return set;
 }
 
 SourceSet source_from_span(const PositionSpan& span, int64_t n_pos, bool all_but) {
   validate_spans({span}, int64_t(span.per_prompt.size()), n_pos);
-  const int64_t batch = int64_t(span.per_prompt.size());
-  SourceSet set{all_but ? "all but " + span.name : span.name, torch::zeros({batch, n_pos}, torch::kBool)};
-  for (int64_t b = 0; b < batch; ++b) {
-    const auto [begin, end] = span.per_prompt[size_t(b)];
-    if (end > begin) set.blocked[b].narrow(0, begin, end - begin).fill_(true);
-  }
-  if (all_but) set.blocked = set.blocked.logical_not();
+  const torch::Tensor inside = span_mask(span.per_prompt, n_pos);  // [batch, pos]
+  SourceSet set{all_but ? "all but " + span.name : span.name, all_but ? inside.logical_not() : inside, {}};
   return set;
+}
+
+SourceSet random_control_source(std::string name, const std::vector<std::pair<int64_t, int64_t>>& destinations,
+                                const torch::Tensor& excluded, uint64_t seed) {
+  const int64_t batch = excluded.size(0), n_pos = excluded.size(1);
+  MECHLENS_CHECK(InputError, int64_t(destinations.size()) == batch, "{}: {} destinations for {} prompts", name,
+                 destinations.size(), batch);
+  const torch::Tensor skip = excluded.to(torch::kCPU, torch::kBool).contiguous();
+  const bool* skip_data = skip.data_ptr<bool>();
+  SourceSet control{std::move(name), torch::zeros({batch, n_pos}, torch::kBool), destinations};
+  std::mt19937_64 rng(seed);
+  for (int64_t b = 0; b < batch; ++b) {
+    // Sources a destination sees, before it (the destinations themselves are not candidates).
+    const auto [begin, end] = destinations[size_t(b)];
+    std::vector<int64_t> candidates;
+    for (int64_t p = 0; end > begin && p < begin; ++p) {
+      if (!skip_data[b * n_pos + p]) candidates.push_back(p);
+    }
+    if (candidates.empty()) continue;
+    control.blocked[b][candidates[std::uniform_int_distribution<size_t>(0, candidates.size() - 1)(rng)]] = true;
+  }
+  return control;
 }
 
 struct KnockoutSession::Grid {
@@ -279,13 +290,9 @@ KnockoutResult KnockoutSession::run(const KnockoutOptions& options) {
     add_knockout_hooks(model_, scope, pass.pack.layer, options.window, mask.to(prompts_.tokens.device()), every_source);
   };
   const ReadAnswers read = [&](const PackBatch& pass, const torch::Tensor& logits) {
-    std::vector<int64_t> prompts, flat_of_row;
-    for (const PackRow& row : pass.pack.rows) {
-      prompts.push_back(row.prompt);
-      flat_of_row.push_back(pass.pack.sites[size_t(row.run)].flat);
-    }
     const std::vector<torch::Tensor> scores = score(logits, pass.prompt_of_row);
-    const torch::Tensor rows = torch::tensor(flat_of_row, torch::kLong), cols = torch::tensor(prompts, torch::kLong);
+    const torch::Tensor rows = torch::tensor(pass.flat_of_row, torch::kLong);
+    const torch::Tensor cols = torch::tensor(pass.prompts, torch::kLong);
     for (size_t i = 0; i < scores.size(); ++i) site_prompt[i].index_put_({rows, cols}, scores[i]);
   };
   const ExecutionCost cost = execute_plan(model_, packs, target, knock_out, read, progress);

@@ -50,6 +50,13 @@ SourceSet source_at_position(int64_t pos, int64_t batch, int64_t n_pos);
 /// The span's positions in each prompt, or (all_but) every other position.
 SourceSet source_from_span(const PositionSpan& span, int64_t n_pos, bool all_but = false);
 
+/// A control for the knock-out of an edge into `destinations` (per prompt [begin, end)): in each
+/// prompt one random source (seeded; drawn in prompt order) among the positions before the
+/// destination's end that are neither a destination nor `excluded` (bool [batch, pos]). A prompt with
+/// no destination or no candidate blocks nothing.
+SourceSet random_control_source(std::string name, const std::vector<std::pair<int64_t, int64_t>>& destinations,
+                                const torch::Tensor& excluded, uint64_t seed);
+
 struct KnockoutOptions {
   std::vector<int64_t> layers;  // first layer of each window; empty: every start 0..n_layers - window
   int64_t window = 1;           // layers knocked out together: [layer, layer + window) clipped to the model

@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <deque>
 #include <map>
-#include <random>
 #include <set>
 #include <tuple>
 
@@ -120,33 +119,17 @@ KnockoutPath trace_knockout_path(HookedTransformer& model, const AnswerPrompts& 
   if (path.edges.empty()) return path;
 
   // Controls: per edge, a seeded random source outside every role the path reads.
-  std::set<size_t> path_sources;
-  for (const PathEdge& edge : path.edges) path_sources.insert(index.at(edge.source));
+  torch::Tensor path_positions = torch::zeros({batch, n_pos}, torch::kBool);
+  for (const PathEdge& edge : path.edges) {
+    path_positions.logical_or_(source_from_span(roles[index.at(edge.source)], n_pos).blocked);
+  }
   KnockoutOptions controls;
   std::set<int64_t> layers;
   for (size_t e = 0; e < path.edges.size(); ++e) {
     const PathEdge& edge = path.edges[e];
     layers.insert(edge.layer);
-    const PositionSpan& dest = roles[index.at(edge.destination)];
-    std::mt19937_64 rng(options.seed + e);
-    SourceSet control{fmt::format("control {}", e), torch::zeros({batch, n_pos}, torch::kBool), dest.per_prompt};
-    for (int64_t b = 0; b < batch; ++b) {
-      const auto [begin, end] = dest.per_prompt[size_t(b)];
-      if (end <= begin) continue;
-      std::vector<bool> excluded(size_t(n_pos), false);
-      for (size_t s : path_sources) {
-        const auto [sb, se] = roles[s].per_prompt[size_t(b)];
-        for (int64_t p = sb; p < se; ++p) excluded[size_t(p)] = true;
-      }
-      for (int64_t p = begin; p < end; ++p) excluded[size_t(p)] = true;
-      std::vector<int64_t> candidates;
-      for (int64_t p = 0; p < end; ++p) {
-        if (!excluded[size_t(p)]) candidates.push_back(p);
-      }
-      if (candidates.empty()) continue;
-      control.blocked[b][candidates[std::uniform_int_distribution<size_t>(0, candidates.size() - 1)(rng)]] = true;
-    }
-    controls.sources.push_back(std::move(control));
+    controls.sources.push_back(random_control_source(
+        fmt::format("control {}", e), roles[index.at(edge.destination)].per_prompt, path_positions, options.seed + e));
   }
   controls.layers.assign(layers.begin(), layers.end());
   controls.max_batch = options.max_batch;

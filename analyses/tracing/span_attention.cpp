@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "hooks/hook_names.h"
 #include "util/error.h"
 #include "util/progress.h"
 #include "util/shape_format.h"
@@ -13,12 +14,7 @@ namespace {
 
 // [batch, pos] float indicator of each prompt's [begin, end) range.
 torch::Tensor indicator(const std::vector<std::pair<int64_t, int64_t>>& ranges, int64_t n_pos) {
-  torch::Tensor out = torch::zeros({int64_t(ranges.size()), n_pos});
-  for (size_t b = 0; b < ranges.size(); ++b) {
-    const auto [begin, end] = ranges[b];
-    if (end > begin) out[int64_t(b)].narrow(0, begin, end - begin).fill_(1.0);
-  }
-  return out;
+  return span_mask(ranges, n_pos).to(torch::kFloat32);
 }
 
 }  // namespace
@@ -89,7 +85,7 @@ SpanAttention span_attention(HookedTransformer& model, const torch::Tensor& toke
     const torch::Tensor chunk_sources = sources.narrow(0, start, count);
     HookScope scope;
     for (int64_t i = 0; i < n_layers; ++i) {
-      const std::string name = "blocks." + std::to_string(out.layers[size_t(i)]) + ".attn.hook_pattern";
+      const std::string name = layer_hook_name(out.layers[size_t(i)], "attn.hook_pattern");
       scope.add(model->hook_point(name), [&, i, start, count](const torch::Tensor& pattern, const HookPointImpl&) {
         // pattern [b, head, dest, src] -> mass [head, span, b]
         torch::Tensor from_dest = torch::einsum("bd,bhds->bhs", {chunk_dest, pattern});

@@ -60,15 +60,7 @@ void write_prompts(H5::H5File& file, const TraceFileContents& contents) {
     write_tensor(prompts, "spans", ranges, {"span", "batch", "bound"});
     h5::write_strings(prompts, "label_span", names);
   }
-  if (contents.annotations.empty()) return;
-  H5::Group annotations = prompts.createGroup("annotations");
-  for (const auto& [name, tensor] : contents.annotations) {
-    const auto dims = contents.annotation_dims.find(name);
-    write_tensor(annotations, name, tensor,
-                 dims != contents.annotation_dims.end() && dims->second.size() == size_t(tensor.dim())
-                     ? dims->second
-                     : std::vector<std::string>{});
-  }
+  if (!contents.annotations.empty()) write_annotations(prompts, contents.annotations, contents.annotation_dims);
 }
 
 void write_span_attention(H5::H5File& file, const TraceFileContents& contents) {

@@ -10,6 +10,7 @@
 #include "cli/command.h"
 #include "cli/options.h"
 #include "cli/prompts.h"
+#include "cli/provenance.h"
 #include "cli/task_input.h"
 #include "io/checkpoint.h"
 #include "matching/matching_score.h"
@@ -18,7 +19,6 @@
 #include "tracing/span_attention.h"
 #include "util/error.h"
 #include "util/index_spec.h"
-#include "util/sha256.h"
 
 namespace mechlens::cli {
 namespace {
@@ -127,11 +127,7 @@ int run_match(const std::vector<std::string>& args) {
   }
 
   if (vm.count("out")) {
-    Provenance provenance;
-    provenance.checkpoint = checkpoint;
-    provenance.checkpoint_sha256 = sha256_file(checkpoint);
-    provenance.command_line = fmt::format("mechlens match {}", fmt::join(args, " "));
-    provenance.model_config_json = model->config().to_json().dump();
+    const Provenance provenance = command_provenance("match", args, checkpoint, model->config(), options_json(vm));
     write_result_file(vm["out"].as<std::string>(), "mechlens-matching", 1, [&](H5::H5File& file) {
       write_provenance(file, provenance);
       H5::Group group = file.createGroup("matching");

@@ -13,6 +13,7 @@
 #include "cli/command.h"
 #include "cli/options.h"
 #include "cli/prompts.h"
+#include "cli/provenance.h"
 #include "cli/task_input.h"
 #include "core/grouping.h"
 #include "core/selection.h"
@@ -209,17 +210,10 @@ CircuitReport run_circuit_check(PatchingSession& session, const Circuit& circuit
 // The options that shaped this run, for the result file: every option given, and the defaults that
 // were used (not --n or --seed for token files, unless --seed seeded a resample ablation).
 nlohmann::json options_used(const po::variables_map& vm, bool from_task, Ablation ablation) {
-  nlohmann::json used = nlohmann::json::object();
-  for (const auto& [name, value] : vm) {
+  return options_json(vm, [&](const std::string& name, const po::variable_value& value) {
     const bool task_only = name == "n" || (name == "seed" && ablation != Ablation::kResample);
-    if (value.defaulted() && !from_task && task_only) continue;
-    if (value.value().type() == typeid(std::string)) used[name] = value.as<std::string>();
-    else if (value.value().type() == typeid(int64_t)) used[name] = value.as<int64_t>();
-    else if (value.value().type() == typeid(bool)) used[name] = value.as<bool>();
-    else if (value.value().type() == typeid(std::vector<std::string>))
-      used[name] = value.as<std::vector<std::string>>();
-  }
-  return used;
+    return value.defaulted() && !from_task && task_only;
+  });
 }
 
 }  // namespace
@@ -299,12 +293,9 @@ int run_patch(const std::vector<std::string>& args) {
   if (circuit) report = run_circuit_check(session, *circuit, human);
 
   if (vm.count("out")) {
-    PatchProvenance provenance;
-    provenance.checkpoint = checkpoint;
-    provenance.checkpoint_sha256 = checkpoint_sha256;
-    provenance.command_line = fmt::format("mechlens patch {}", fmt::join(args, " "));
-    provenance.model_config_json = model->config().to_json().dump();
-    provenance.options_json = options_used(vm, from_task, patch_options.ablation).dump();
+    PatchProvenance provenance =
+        command_provenance("patch", args, checkpoint, model->config(),
+                           options_used(vm, from_task, patch_options.ablation), checkpoint_sha256);
     provenance.vocab = vocab;
     write_patch_file(vm["out"].as<std::string>(), contents, records, report, provenance);
     fmt::print(human, "wrote {}\n", vm["out"].as<std::string>());

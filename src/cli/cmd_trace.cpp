@@ -14,9 +14,11 @@
 #include "cli/command.h"
 #include "cli/options.h"
 #include "cli/prompts.h"
+#include "cli/provenance.h"
 #include "cli/task_input.h"
 #include "cli/trace_inputs.h"
 #include "cli/trace_report.h"
+#include "hooks/hook_names.h"
 #include "io/checkpoint.h"
 #include "tracing/edge_check.h"
 #include "tracing/flow_graph.h"
@@ -26,7 +28,6 @@
 #include "util/index_spec.h"
 #include "util/output_file.h"
 #include "util/parse.h"
-#include "util/sha256.h"
 
 namespace mechlens::cli {
 namespace {
@@ -114,7 +115,7 @@ void run_flow(HookedTransformer& model, TraceFileContents& contents, int64_t chu
         model->run_with_cache(tokens.narrow(0, b, 1), model->names_filter({"pattern"})).second;
     std::vector<torch::Tensor> patterns;
     for (int64_t l = 0; l < config.n_layers; ++l) {
-      patterns.push_back(cache.at("blocks." + std::to_string(l) + ".attn.hook_pattern")[0]);
+      patterns.push_back(cache.at(layer_hook_name(l, "attn.hook_pattern"))[0]);
     }
     const torch::Tensor stacked = torch::stack(patterns);  // [layer, head, dest, src]
     rollouts.push_back(attention_rollout(stacked));
@@ -150,19 +151,6 @@ void write_graph_files(const po::variables_map& vm, const TraceGraph& graph, con
     write_file_atomically(vm["dot"].as<std::string>(), graph_dot(graph, description));
     fmt::print("wrote {}\n", vm["dot"].as<std::string>());
   }
-}
-
-nlohmann::json options_used(const po::variables_map& vm) {
-  nlohmann::json used = nlohmann::json::object();
-  for (const auto& [name, value] : vm) {
-    if (value.value().type() == typeid(std::string)) used[name] = value.as<std::string>();
-    else if (value.value().type() == typeid(int64_t)) used[name] = value.as<int64_t>();
-    else if (value.value().type() == typeid(double)) used[name] = value.as<double>();
-    else if (value.value().type() == typeid(bool)) used[name] = value.as<bool>();
-    else if (value.value().type() == typeid(std::vector<std::string>))
-      used[name] = value.as<std::vector<std::string>>();
-  }
-  return used;
 }
 
 void check_trace_usage(const po::variables_map& vm, bool from_task) {
@@ -253,7 +241,7 @@ int run_trace(const std::vector<std::string>& args) {
   contents.quantile_levels = parse_levels(vm["quantiles"].as<std::string>());
   contents.groups = trace_groups(vm, contents);
   const std::string sources_text = vm.count("sources") ? vm["sources"].as<std::string>() : from_task ? "spans" : "all";
-  std::vector<SourceSet> sources = trace_sources(sources_text, contents, from_task);
+  const std::vector<PositionSpan> sources = trace_sources(sources_text, contents, from_task);
   const auto destinations = trace_destinations(vm["dest"].as<std::string>(), contents, from_task, contents.destination);
   contents.graph_prompt = vm["graph-prompt"].as<int64_t>();
   if (contents.graph_prompt < 0 || contents.graph_prompt >= batch) {
@@ -288,16 +276,17 @@ int run_trace(const std::vector<std::string>& args) {
                         .resolve(starts, fmt::format("the window starts (0..{})", starts - 1));
   knockout.per_head = vm["per-head"].as<bool>();
   knockout.destinations = destinations;
-  knockout.sources = sources;
+  const int64_t n_pos = contents.prompts.positions();
+  for (const PositionSpan& span : sources) knockout.sources.push_back(source_from_span(span, n_pos));
   if (vm["all-but"].as<bool>()) {
-    for (const SourceSet& set : sources)
-      knockout.sources.push_back({"all but " + set.name, set.blocked.logical_not(), {}});
+    for (const PositionSpan& span : sources)
+      knockout.sources.push_back(source_from_span(span, n_pos, /*all_but=*/true));
   }
   knockout.max_batch = 8 * chunk;
   knockout.progress = progress;
   if (request.spans) {
     SpanAttentionOptions span_options;
-    span_options.sources = sets_as_spans(sources);
+    span_options.sources = sources;
     span_options.destinations = destinations;
     span_options.answer_pos = contents.prompts.answer_pos;
     span_options.max_batch = chunk;
@@ -393,12 +382,7 @@ int run_trace(const std::vector<std::string>& args) {
     write_graph_files(vm, graph, description);
   }
   if (vm.count("out")) {
-    Provenance provenance;
-    provenance.checkpoint = checkpoint;
-    provenance.checkpoint_sha256 = sha256_file(checkpoint);
-    provenance.command_line = fmt::format("mechlens trace {}", fmt::join(args, " "));
-    provenance.model_config_json = model->config().to_json().dump();
-    provenance.options_json = options_used(vm).dump();
+    Provenance provenance = command_provenance("trace", args, checkpoint, model->config(), options_json(vm));
     provenance.vocab = vocab;
     write_trace_file(vm["out"].as<std::string>(), contents, provenance);
     fmt::print("wrote {}\n", vm["out"].as<std::string>());

@@ -75,39 +75,15 @@ void load_trace_prompts(const po::variables_map& vm, HookedTransformer& model, T
   }
 }
 
-std::vector<SourceSet> trace_sources(const std::string& text, const TraceFileContents& contents, bool from_task) {
+std::vector<PositionSpan> trace_sources(const std::string& text, const TraceFileContents& contents, bool from_task) {
   const int64_t batch = contents.prompts.batch(), n_pos = contents.prompts.positions();
   const PositionSelection selection =
       PositionSelection::parse(text, "--sources", from_task ? &contents.spans : nullptr);
-  std::vector<SourceSet> sets;
-  if (selection.named()) {
-    for (const PositionSpan& span : selection.spans()) sets.push_back(source_from_span(span, n_pos));
-    return sets;
-  }
-  for (int64_t pos : selection.indices().resolve(n_pos, fmt::format("the prompts ({} tokens)", n_pos))) {
-    sets.push_back(source_at_position(pos, batch, n_pos));
-  }
-  return sets;
-}
-
-std::vector<PositionSpan> sets_as_spans(const std::vector<SourceSet>& sets) {
+  if (selection.named()) return selection.spans();
   std::vector<PositionSpan> spans;
-  for (const SourceSet& set : sets) {
-    // A source set is one contiguous range per prompt when it came from a span or a position.
-    PositionSpan span{set.name, {}};
-    const torch::Tensor blocked = set.blocked.to(torch::kLong);
-    for (int64_t b = 0; b < blocked.size(0); ++b) {
-      const torch::Tensor at = blocked[b].nonzero().flatten();
-      if (at.numel() == 0) {
-        span.per_prompt.emplace_back(0, 0);
-        continue;
-      }
-      const int64_t begin = at[0].item<int64_t>(), end = at[-1].item<int64_t>() + 1;
-      MECHLENS_CHECK(InputError, end - begin == at.numel(), "source set '{}' is not contiguous in prompt {}", set.name,
-                     b);
-      span.per_prompt.emplace_back(begin, end);
-    }
-    spans.push_back(std::move(span));
+  for (int64_t pos : selection.indices().resolve(n_pos, fmt::format("the prompts ({} tokens)", n_pos))) {
+    spans.push_back(
+        {fmt::format("pos {}", pos), std::vector<std::pair<int64_t, int64_t>>(size_t(batch), {pos, pos + 1})});
   }
   return spans;
 }

@@ -20,10 +20,8 @@ namespace mechlens::cli {
 void load_trace_prompts(const po::variables_map& vm, HookedTransformer& model, TraceFileContents& contents,
                         std::string& task_name);
 
-/// --sources: a task's named spans (one set each) or positions (one set per position).
-std::vector<SourceSet> trace_sources(const std::string& text, const TraceFileContents& contents, bool from_task);
-/// The source sets as spans (for span statistics).
-std::vector<PositionSpan> sets_as_spans(const std::vector<SourceSet>& sets);
+/// --sources: a task's named spans, or positions (each a one-position span "pos P" in every prompt).
+std::vector<PositionSpan> trace_sources(const std::string& text, const TraceFileContents& contents, bool from_task);
 
 /// --dest: "answer" (each prompt's answer position), one named span, or one position. Returns the
 /// destinations per prompt; `name` says which.

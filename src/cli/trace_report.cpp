@@ -49,12 +49,14 @@ void print_span_attention(std::FILE* out, const SpanAttention& spans, const std:
 
 void print_knockout(std::FILE* out, const KnockoutResult& knockout, const std::string& destination, int64_t top) {
   const torch::Tensor accuracy = knockout.accuracy.flatten(), change = knockout.relative_prob_change.flatten();
+  // Sort on host copies: no tensor indexing inside the comparator.
+  const torch::Tensor host_accuracy = accuracy.contiguous(), host_change = change.contiguous();
+  const float* acc = host_accuracy.data_ptr<float>();
+  const float* drop = host_change.data_ptr<float>();
   std::vector<int64_t> order(size_t(accuracy.numel()));
   std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
-    const float da = accuracy[a].item<float>(), db = accuracy[b].item<float>();
-    return da != db ? da < db : change[a].item<float>() < change[b].item<float>();
-  });
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int64_t a, int64_t b) { return acc[a] != acc[b] ? acc[a] < acc[b] : drop[a] < drop[b]; });
   fmt::print(out, "attention knock-out ({} -> source, window {} layer{}): base accuracy {:.3f}; strongest {}:\n",
              destination, knockout.window, knockout.window == 1 ? "" : "s", knockout.base_accuracy,
              std::min<int64_t>(top, accuracy.numel()));

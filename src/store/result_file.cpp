@@ -79,4 +79,15 @@ void write_result_file(const std::string& path, const std::string& format, int64
   }
 }
 
+void write_annotations(const H5::Group& prompts, const std::vector<std::pair<std::string, torch::Tensor>>& annotations,
+                       const std::map<std::string, std::vector<std::string>>& dims) {
+  H5::Group group = prompts.createGroup("annotations");
+  for (const auto& [name, tensor] : annotations) {
+    const auto named = dims.find(name);
+    h5::write_tensor(group, name, tensor,
+                     named != dims.end() && named->second.size() == size_t(tensor.dim()) ? named->second
+                                                                                         : std::vector<std::string>{});
+  }
+}
+
 }  // namespace mechlens

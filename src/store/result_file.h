@@ -9,7 +9,9 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "store/h5_tensor.h"
@@ -36,6 +38,11 @@ void write_provenance(const H5::Group& group, const Provenance& provenance);
 /// records), then whatever `fill` writes. Throws StoreError naming the file.
 void write_result_file(const std::string& path, const std::string& format, int64_t format_version,
                        const std::function<void(H5::H5File&)>& fill);
+
+/// Per-prompt annotations ([batch, ...] each) as the group "annotations" of `prompts`, each with its
+/// dims where `dims` names them (and their count matches the tensor's rank).
+void write_annotations(const H5::Group& prompts, const std::vector<std::pair<std::string, torch::Tensor>>& annotations,
+                       const std::map<std::string, std::vector<std::string>>& dims);
 
 using h5::write_tensor;  // store/h5_tensor.h: how every mechlens file stores a tensor
 

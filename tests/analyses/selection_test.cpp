@@ -2,6 +2,7 @@
 #include "core/selection.h"
 
 #include <gtest/gtest.h>
+#include <torch/torch.h>
 
 #include "test_util.h"
 #include "util/error.h"
@@ -99,6 +100,18 @@ TEST(SelectionTest, SpansAreValidatedAgainstTheBatch) {
   EXPECT_THROW(validate_spans(known_spans(), 2, 9), InputError);  // three prompts' spans for two prompts
   EXPECT_THROW(validate_spans(known_spans(), 3, 7), InputError);  // query of prompt 1 ends at 8
   EXPECT_NO_THROW(validate_spans(known_spans(), 3, 9));
+}
+
+}  // namespace
+}  // namespace mechlens
+
+namespace mechlens {
+namespace {
+
+TEST(SelectionTest, SpanMaskMarksEachPromptsRangeAndNothingForAnEmptyOne) {
+  const torch::Tensor mask = span_mask({{1, 3}, {0, 0}, {4, 5}}, 5);
+  const torch::Tensor expected = torch::tensor({{0, 1, 1, 0, 0}, {0, 0, 0, 0, 0}, {0, 0, 0, 0, 1}}).to(torch::kBool);
+  EXPECT_TRUE(torch::equal(mask, expected));
 }
 
 }  // namespace
