@@ -23,6 +23,7 @@ int run_init(const std::vector<std::string>& args);
 int run_record(const std::vector<std::string>& args);
 int run_data(const std::vector<std::string>& args);
 int run_train(const std::vector<std::string>& args);
+int run_sweep(const std::vector<std::string>& args);
 int run_eval(const std::vector<std::string>& args);
 int run_patch(const std::vector<std::string>& args);
 int run_export(const std::vector<std::string>& args);

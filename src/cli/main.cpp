@@ -37,6 +37,8 @@ constexpr Command kCommands[] = {
     {"data", "generate a synthetic task's examples, annotations and counterfactual pairs", mechlens::cli::run_data},
     {"train", "train a model on a task (AdamW, warm-up + cosine, evaluation, checkpoints, resume)",
      mechlens::cli::run_train},
+    {"sweep", "train a grid of matching models (init rate x LayerNorm, orthogonal noise, depth) and tabulate them",
+     mechlens::cli::run_sweep},
     {"eval", "accuracy of a checkpoint on held-out task examples, per group", mechlens::cli::run_eval},
 };
 

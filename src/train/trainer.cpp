@@ -231,7 +231,7 @@ TrainResult train(HookedTransformer& model, const Task& task, const std::vector<
   TrainResult result;
   const int64_t end_step =
       settings.stop_after >= 0 ? std::min(settings.steps, start_step + settings.stop_after) : settings.steps;
-  ProgressBar progress("train", end_step - start_step, settings.show_progress);
+  ProgressBar progress(settings.progress_label, end_step - start_step, settings.show_progress);
   const auto started = std::chrono::steady_clock::now();
   int64_t tokens_seen = 0;
   std::map<std::string, GroupMetrics> metrics;

@@ -1,0 +1,103 @@
+#include "cli/train_options.h"
+
+#include <fmt/format.h>
+
+#include <cmath>
+
+#include "cli/command.h"
+#include "matching/matching_score.h"
+#include "tasks/task_factory.h"
+
+namespace mechlens::cli {
+
+void add_training_options(po::options_description& options, const TrainSettings& defaults, int64_t eval_n) {
+  // clang-format off
+  options.add_options()
+      ("steps", po::value<int64_t>()->default_value(defaults.steps), "optimizer steps")
+      ("batch", po::value<int64_t>()->default_value(defaults.batch_size), "examples per step")
+      ("lr", po::value<double>()->default_value(defaults.schedule.lr), "peak learning rate (AdamW)")
+      ("min-lr", po::value<double>()->default_value(defaults.schedule.min_lr), "learning rate at the end of the cosine decay")
+      ("warmup", po::value<int64_t>()->default_value(defaults.schedule.warmup_steps), "linear warm-up steps (from 0.1 x lr)")
+      ("weight-decay", po::value<double>()->default_value(defaults.weight_decay), "AdamW weight decay")
+      ("grad-clip", po::value<double>()->default_value(defaults.grad_clip), "max global gradient norm (0 = off)")
+      ("eval-every", po::value<int64_t>()->default_value(defaults.eval_every), "evaluate every N steps")
+      ("eval-n", po::value<int64_t>()->default_value(eval_n), "held-out examples per evaluation group")
+      ("checkpoint-every", po::value<int64_t>()->default_value(defaults.checkpoint_every), "save checkpoint and optimizer state every N steps")
+      ("quiet", po::bool_switch(), "no progress bar");
+  // clang-format on
+}
+
+TrainSettings training_settings(const po::variables_map& vm) {
+  TrainSettings settings;
+  settings.steps = vm["steps"].as<int64_t>();
+  settings.batch_size = vm["batch"].as<int64_t>();
+  settings.schedule.lr = vm["lr"].as<double>();
+  settings.schedule.min_lr = vm["min-lr"].as<double>();
+  settings.schedule.warmup_steps = vm["warmup"].as<int64_t>();
+  settings.schedule.total_steps = settings.steps;
+  settings.weight_decay = vm["weight-decay"].as<double>();
+  settings.grad_clip = vm["grad-clip"].as<double>();
+  settings.eval_every = vm["eval-every"].as<int64_t>();
+  settings.checkpoint_every = vm["checkpoint-every"].as<int64_t>();
+  settings.show_progress = !vm["quiet"].as<bool>();
+
+  auto require = [](bool ok, const std::string& message) {
+    if (!ok) throw UsageError{message};
+  };
+  // Bounds that catch a typo before hours of work: a billion steps or sequences per batch is beyond
+  // any run these models make (the shipped ones take 2,000-40,000 steps of 64-1,000).
+  constexpr int64_t kMaxSteps = 1'000'000'000, kMaxBatch = 1'000'000;
+  require(settings.steps >= 1 && settings.steps <= kMaxSteps,
+          fmt::format("--steps is {}, expected 1..{}", settings.steps, kMaxSteps));
+  require(settings.batch_size >= 1 && settings.batch_size <= kMaxBatch,
+          fmt::format("--batch is {}, expected 1..{}", settings.batch_size, kMaxBatch));
+  const double lr = settings.schedule.lr, min_lr = settings.schedule.min_lr;
+  require(std::isfinite(lr) && lr > 0, fmt::format("--lr is {}, expected a positive number", lr));
+  require(std::isfinite(min_lr) && min_lr >= 0 && min_lr <= lr,
+          fmt::format("--min-lr is {}, expected 0..--lr ({})", min_lr, lr));
+  require(settings.schedule.warmup_steps >= 0, "--warmup must be >= 0");
+  require(std::isfinite(settings.weight_decay) && settings.weight_decay >= 0, "--weight-decay must be >= 0");
+  require(std::isfinite(settings.grad_clip) && settings.grad_clip >= 0, "--grad-clip must be >= 0 (0 = off)");
+  require(settings.eval_every >= 0, "--eval-every must be >= 0 (0 = only at the end)");
+  require(settings.checkpoint_every >= 0, "--checkpoint-every must be >= 0 (0 = only at the end)");
+  require(vm["eval-n"].as<int64_t>() >= 1 && vm["eval-n"].as<int64_t>() <= 10'000'000, "--eval-n must be 1..10000000");
+  return settings;
+}
+
+std::vector<Example> evaluation_examples(const std::string& task_name, const std::vector<std::string>& task_options,
+                                         int64_t n, uint64_t seed) {
+  std::vector<Example> examples;
+  if (task_name != "matching") return generate_examples(*make_task(task_name, task_options), n, seed ^ 0x5eedull);
+  uint64_t offset = 1;
+  for (const char* split : {"train", "test", "ood"}) {
+    std::vector<std::string> split_options;
+    for (const auto& option : task_options) {
+      if (option.rfind("split=", 0) != 0) split_options.push_back(option);
+    }
+    split_options.push_back(fmt::format("split={}", split));
+    for (auto& e : generate_examples(*make_task(task_name, split_options), n, seed ^ (0x5eedull + offset++))) {
+      examples.push_back(std::move(e));
+    }
+  }
+  return examples;
+}
+
+ExtraMetrics matching_score_metrics(const std::string& task_name, const ModelConfig& config) {
+  // The matching task's log also follows the matching score of every hop layer (docs/MATCHING.md),
+  // so that it can be plotted against the abrupt accuracy jump.
+  ExtraMetrics metrics;
+  if (task_name != "matching" || config.n_layers < 2 || config.d_vocab <= 100) return metrics;
+  for (int64_t layer = 1; layer < config.n_layers; ++layer)
+    metrics.names.push_back(fmt::format("match_score_L{}", layer));
+  metrics.compute = [](HookedTransformer& trained) {
+    MatchingOptions options;
+    for (int64_t token = 1; token <= 100; ++token) options.tokens.push_back(token);
+    const MatchingScores scores = matching_scores(trained, options);
+    // One value per hop layer: its best head.
+    const torch::Tensor best = std::get<0>(scores.score.max(1));
+    return std::vector<double>(best.data_ptr<float>(), best.data_ptr<float>() + best.numel());
+  };
+  return metrics;
+}
+
+}  // namespace mechlens::cli

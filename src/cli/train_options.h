@@ -1,0 +1,30 @@
+// What `mechlens train` and `mechlens sweep` share: the optimiser and schedule options (one
+// definition, one validation), the held-out evaluation sets and the matching-score log columns.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "cli/options.h"
+#include "runtime/config.h"
+#include "train/trainer.h"
+
+namespace mechlens::cli {
+
+/// Adds --steps, --batch, --lr, --min-lr, --warmup, --weight-decay, --grad-clip, --eval-every,
+/// --eval-n, --checkpoint-every and --quiet, with the given defaults.
+void add_training_options(po::options_description& options, const TrainSettings& defaults, int64_t eval_n);
+
+/// The settings those options give (out, log, seed and metadata left to the caller); throws
+/// UsageError naming the option that is out of range.
+TrainSettings training_settings(const po::variables_map& vm);
+
+/// Held-out examples: for matching one set per split (train, test, ood), for other tasks one set.
+std::vector<Example> evaluation_examples(const std::string& task_name, const std::vector<std::string>& task_options,
+                                         int64_t n, uint64_t seed);
+
+/// For a matching model: the matching score of every hop layer's best head (over ID tokens 1..100)
+/// as log columns match_score_L1..; no columns for other models.
+ExtraMetrics matching_score_metrics(const std::string& task_name, const ModelConfig& config);
+
+}  // namespace mechlens::cli

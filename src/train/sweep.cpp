@@ -1,0 +1,182 @@
+#include "train/sweep.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <cctype>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+
+#include "io/safetensors.h"
+#include "util/error.h"
+#include "util/parse.h"
+
+namespace mechlens {
+namespace {
+
+nlohmann::json parse_axis_value(const std::string& text) {
+  if (const auto integer = parse_int(text)) return *integer;
+  if (const auto number = parse_double(text)) return *number;
+  if (text == "true") return true;
+  if (text == "false") return false;
+  return text;
+}
+
+std::string value_text(const nlohmann::json& value) {
+  return value.is_string() ? value.get<std::string>() : value.dump();
+}
+
+// Run names become file names: keep letters, digits and ".-"; anything else turns into '_'.
+std::string file_safe(const std::string& text) {
+  std::string out;
+  for (char c : text) out += (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-') ? c : '_';
+  return out;
+}
+
+// A run is finished when its checkpoint holds the last step and its log has that step's row (a kill
+// between the two leaves a run that --resume completes).
+bool run_finished(const std::string& checkpoint, const std::string& log, int64_t steps) {
+  if (!std::filesystem::exists(checkpoint) || !std::filesystem::exists(log)) return false;
+  const auto metadata = read_safetensors_metadata(checkpoint);
+  const auto stored = metadata.find("train_steps");
+  if (stored == metadata.end() || parse_int(stored->second) != steps) return false;
+  const TrainingCurves curves = read_training_log(log);
+  return !curves.steps.empty() && curves.steps.back() == steps;
+}
+
+}  // namespace
+
+SweepAxis parse_sweep_axis(const std::string& text, const std::string& what) {
+  const size_t equals = text.find('=');
+  MECHLENS_CHECK(InputError, equals != std::string::npos && equals > 0,
+                 "{} '{}': expected KEY=V1,V2,... (a model config key and its values)", what, text);
+  SweepAxis axis{text.substr(0, equals), {}};
+  for (const std::string& part : split_list(text.substr(equals + 1))) {
+    MECHLENS_CHECK(InputError, !part.empty(), "{} '{}': an empty value in the list", what, text);
+    axis.values.push_back(parse_axis_value(part));
+  }
+  MECHLENS_CHECK(InputError, !axis.values.empty(), "{} '{}': no values after '='", what, text);
+  return axis;
+}
+
+std::vector<SweepPoint> expand_sweep(const ModelConfig& base, const std::vector<SweepAxis>& axes,
+                                     const std::vector<int64_t>& seeds) {
+  MECHLENS_CHECK(InputError, !seeds.empty(), "a sweep needs at least one seed");
+  const nlohmann::json base_json = base.to_json();
+  for (const SweepAxis& axis : axes) {
+    MECHLENS_CHECK(InputError, axis.key != "seed", "vary the seed with --seeds, not as a config axis");
+    std::vector<std::string> keys;
+    for (const auto& item : base_json.items()) keys.push_back(item.key());
+    MECHLENS_CHECK(InputError, base_json.contains(axis.key), "sweep axis '{}' is not a model config key (keys: {})",
+                   axis.key, fmt::join(keys, ", "));
+    MECHLENS_CHECK(InputError, !axis.values.empty(), "sweep axis '{}' has no values", axis.key);
+  }
+  std::vector<SweepPoint> points;
+  std::vector<size_t> index(axes.size(), 0);
+  while (true) {
+    for (int64_t seed : seeds) {
+      SweepPoint point;
+      nlohmann::json config = base_json;
+      std::vector<std::string> name_parts;
+      for (size_t a = 0; a < axes.size(); ++a) {
+        const nlohmann::json& value = axes[a].values[index[a]];
+        config[axes[a].key] = value;
+        point.values.push_back(value_text(value));
+        name_parts.push_back(file_safe(axes[a].key + "-" + value_text(value)));
+      }
+      config["seed"] = seed;
+      name_parts.push_back(fmt::format("seed-{}", seed));
+      point.name = fmt::format("{}", fmt::join(name_parts, "_"));
+      point.seed = seed;
+      try {
+        point.config = ModelConfig::from_json(config);
+      } catch (const ConfigError& e) {
+        MECHLENS_FAIL(ConfigError, "sweep run {}: {}", point.name, e.what());
+      }
+      points.push_back(std::move(point));
+    }
+    // Next combination, the last axis fastest.
+    size_t a = axes.size();
+    while (a > 0 && ++index[a - 1] == axes[a - 1].values.size()) index[--a] = 0;
+    if (a == 0) break;
+  }
+  return points;
+}
+
+TrainingCurves read_training_log(const std::string& path) {
+  std::ifstream in(path);
+  MECHLENS_CHECK(InputError, in.good(), "{}: cannot read the training log", path);
+  TrainingCurves curves;
+  std::string line;
+  MECHLENS_CHECK(InputError, std::getline(in, line) && line.rfind("step,", 0) == 0,
+                 "{}: line 1 is not a training-log header (expected 'step,...')", path);
+  const std::vector<std::string> header = split_list(line);
+  curves.columns.assign(header.begin() + 1, header.end());
+  for (int64_t number = 2; std::getline(in, line); ++number) {
+    if (line.empty()) continue;
+    const std::vector<std::string> cells = split_list(line);
+    MECHLENS_CHECK(InputError, cells.size() == header.size(), "{}: line {} has {} values, expected {}", path, number,
+                   cells.size(), header.size());
+    const auto step = parse_int(cells[0]);
+    MECHLENS_CHECK(InputError, step.has_value(), "{}: line {}: step '{}' is not an integer", path, number, cells[0]);
+    std::vector<double> row;
+    for (size_t c = 1; c < cells.size(); ++c) {
+      const auto value = parse_double(cells[c]);
+      // The trainer writes finite numbers; "nan"/"inf" (a diverged loss) are kept as NaN.
+      row.push_back(value ? *value : std::numeric_limits<double>::quiet_NaN());
+    }
+    curves.steps.push_back(*step);
+    curves.rows.push_back(std::move(row));
+  }
+  return curves;
+}
+
+std::string sweep_checkpoint_path(const std::string& out_dir, const SweepPoint& point) {
+  return (std::filesystem::path(out_dir) / (point.name + ".safetensors")).string();
+}
+
+std::string sweep_log_path(const std::string& out_dir, const SweepPoint& point) {
+  return (std::filesystem::path(out_dir) / (point.name + ".train_log.csv")).string();
+}
+
+std::vector<SweepRun> run_sweep(const SweepSettings& settings, const Task& task) {
+  std::vector<SweepRun> runs;
+  const auto started = std::chrono::steady_clock::now();
+  int64_t trained = 0;
+  for (size_t i = 0; i < settings.points.size(); ++i) {
+    const SweepPoint& point = settings.points[i];
+    TrainSettings run_settings = settings.train;
+    run_settings.out = sweep_checkpoint_path(settings.out_dir, point);
+    run_settings.log_path = sweep_log_path(settings.out_dir, point);
+    run_settings.seed = static_cast<uint64_t>(point.seed);
+    run_settings.resume = std::filesystem::exists(run_settings.out + ".state");
+    run_settings.progress_label = fmt::format("run {}/{}", i + 1, settings.points.size());
+    run_settings.metadata["sweep_run"] = point.name;
+    if (run_finished(run_settings.out, run_settings.log_path, run_settings.steps)) {
+      runs.push_back(SweepRun{point, read_training_log(run_settings.log_path), 0.0});
+      continue;
+    }
+    if (settings.extra_metrics) run_settings.extra_metrics = settings.extra_metrics(point.config);
+    if (run_settings.show_progress)
+      fmt::print(stderr, "run {}/{}: {}{}\n", i + 1, settings.points.size(), point.name,
+                 run_settings.resume ? " (continuing)" : "");
+    HookedTransformer model(point.config);
+    const TrainResult result = train(model, task, settings.eval_examples, run_settings);
+    SweepRun run{point, read_training_log(run_settings.log_path), result.seconds};
+    if (result.steps_done > 0) ++trained;
+    runs.push_back(std::move(run));
+    if (settings.train.show_progress && trained > 0 && i + 1 < settings.points.size()) {
+      // Time left, from the runs trained so far in this invocation (runs of one sweep cost alike,
+      // except for depth, where the estimate is a lower bound).
+      const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+      const double per_run = elapsed / double(trained);
+      fmt::print(stderr, "sweep: {}/{} runs done, about {:.0f} min left\n", i + 1, settings.points.size(),
+                 per_run * double(settings.points.size() - i - 1) / 60.0);
+    }
+  }
+  return runs;
+}
+
+}  // namespace mechlens

@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# `mechlens sweep`: a grid of tiny matching models trains into one folder, the result file and CSVs
+# hold every run, a rerun reuses finished runs, a killed sweep continues to the same numbers as an
+# uninterrupted one, runs of another budget are refused, and bad input is refused.
+# usage: sweep_test.sh MECHLENS_BIN SOURCE_DIR WORK_DIR
+set -uo pipefail
+mechlens=$1 source=$2 work=$3
+rm -rf "$work" && mkdir -p "$work"
+source "$(dirname "$0")/../expect.sh"
+export OMP_NUM_THREADS=1
+"$python" - "$source/data/configs/matching_3l1h_post_ln_gamma1.json" "$work/tiny.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c.update(d_model=32, d_head=16, d_mlp=64)
+json.dump(c, open(sys.argv[2], "w"))
+PY
+budget=(--batch 16 --warmup 5 --eval-every 20 --eval-n 40 --checkpoint-every 20 --quiet)
+
+expect sweep-grid 0 "init_gamma=1.0,norm_placement=post +2 " -- "$mechlens" sweep --grid init-ln --config "$work/tiny.json" \
+  --out-dir "$work/grid" --seeds 0,1 --steps 40 "${budget[@]}"
+expect sweep-file 0 "^ok$" -- "$python" - "$work/grid" <<'PY'
+import csv, json, sys, h5py, numpy as np
+d = sys.argv[1]
+with h5py.File(d + "/sweep.h5", "r") as f:
+    assert f.attrs["format"] == "mechlens-sweep" and f.attrs["grid"] == "init-ln"
+    assert f.attrs["axes"] == "init_gamma,norm_placement"
+    runs = [r.decode() for r in f["runs/label_run"][()]]
+    assert len(runs) == 8 and runs[0] == "init_gamma-0.5_norm_placement-pre_seed-0", runs
+    assert [v.decode() for v in f["runs/axis_norm_placement"][()]][:4] == ["pre", "pre", "post", "post"]
+    assert list(f["runs/seed"][()]) == [0, 1] * 4
+    v = f["curves/values"]
+    assert v.attrs["dims"] == "run,step,metric" and v.shape[:2] == (8, 2)
+    assert list(f["curves/label_step"][()]) == [20, 40]
+    metrics = [m.decode() for m in f["curves/label_metric"][()]]
+    assert "test_first_token_acc" in metrics and "match_score_L2" in metrics, metrics
+    # the final values are each run's last curve row, and the condition means average its two seeds
+    assert np.array_equal(f["final/values"][()], v[:, -1, :])
+    assert np.allclose(f["conditions/mean"][()], f["final/values"][()].reshape(4, 2, -1).mean(1))
+    # every run's config is the base with its axis values and seed
+    cfg = json.loads(f["runs/config_json"][3])
+    assert cfg["init_gamma"] == 0.5 and cfg["norm_placement"] == "post" and cfg["seed"] == 1 and cfg["d_model"] == 32
+    # the per-run curves are the runs' own training logs
+    log = list(csv.DictReader(open(d + "/" + runs[5] + ".train_log.csv")))
+    col = metrics.index("test_first_token_acc")
+    assert np.allclose([float(r["test_first_token_acc"]) for r in log], v[5, :, col], atol=1e-6)
+rows = list(csv.DictReader(open(d + "/runs.csv")))
+assert len(rows) == 8 and rows[7]["run"] == "init_gamma-1.0_norm_placement-post_seed-1" and rows[7]["final_step"] == "40"
+assert len(list(csv.DictReader(open(d + "/conditions.csv")))) == 4
+print("ok")
+PY
+
+# A rerun with more seeds trains only the new runs.
+before=$(stat -c %Y "$work/grid/init_gamma-0.5_norm_placement-pre_seed-0.train_log.csv")
+sleep 1
+expect sweep-more-seeds 0 "init_gamma=0.5,norm_placement=pre +3 " -- "$mechlens" sweep --grid init-ln --config "$work/tiny.json" \
+  --out-dir "$work/grid" --seeds 0,1,2 --steps 40 "${budget[@]}"
+after=$(stat -c %Y "$work/grid/init_gamma-0.5_norm_placement-pre_seed-0.train_log.csv")
+if [ "$before" = "$after" ] && [ -f "$work/grid/init_gamma-0.5_norm_placement-pre_seed-2.train_log.csv" ]; then ok; else bad "sweep-reuse: a finished run was trained again"; fi
+
+# Runs of another budget are refused by name; --force starts over.
+expect sweep-other-budget 2 "holds runs of another sweep \(train.steps: there 40, now 60" -- "$mechlens" sweep --grid init-ln \
+  --config "$work/tiny.json" --out-dir "$work/grid" "${budget[@]}" --steps 60
+expect sweep-force 0 "wrote" -- "$mechlens" sweep --grid custom --config "$work/tiny.json" --out-dir "$work/grid" \
+  --seeds 0 "${budget[@]}" --steps 60 --force
+[ ! -e "$work/grid/init_gamma-0.5_norm_placement-pre_seed-0.safetensors" ] && ok || bad "sweep-force: old runs left behind"
+
+# Killed mid-run, the same command continues to the numbers of an uninterrupted sweep.
+long=(--grid custom --vary init_gamma=0.5,1 --config "$work/tiny.json" --seeds 0 --steps 300 --batch 16 --warmup 5
+  --eval-every 50 --eval-n 40 --checkpoint-every 50 --quiet)
+"$mechlens" sweep "${long[@]}" --out-dir "$work/whole" >/dev/null 2>&1
+"$mechlens" sweep "${long[@]}" --out-dir "$work/killed" >/dev/null 2>&1 &
+pid=$!
+# Killed once the first run has a checkpoint (step 50 of 300): mid-run, whatever the machine's speed.
+for _ in $(seq 600); do [ -e "$work/killed/init_gamma-0.5_seed-0.safetensors.state" ] && break; sleep 0.05; done
+kill -9 "$pid" 2>/dev/null && ok || bad "sweep-kill: the sweep ended before it could be killed"
+wait "$pid" 2>/dev/null
+[ ! -e "$work/killed/sweep.h5" ] && ok || bad "sweep-kill: a result file exists after the kill"
+expect sweep-continue 0 "wrote" -- "$mechlens" sweep "${long[@]}" --out-dir "$work/killed"
+cmp -s "$work/whole/runs.csv" "$work/killed/runs.csv" && ok || bad "sweep-continue: runs.csv differs from the uninterrupted sweep: $(diff "$work/whole/runs.csv" "$work/killed/runs.csv" | head -5)"
+
+# The grids' model is the shipped post-LN matching model's config.
+expect sweep-preset-model 0 "wrote" -- "$mechlens" sweep --grid noise --vary orthogonal_noise=none --out-dir "$work/preset" \
+  --seeds 0 --steps 1 --batch 4 --eval-n 4 --quiet
+expect sweep-preset-config 0 "^ok$" -- "$python" - "$work/preset/sweep.json" "$source/data/configs/matching_3l1h_post_ln_gamma1.json" <<'PY'
+import json, sys
+spec, shipped = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+base = spec["base_config"]
+assert all(base[k] == v for k, v in shipped.items()), {k: (base[k], v) for k, v in shipped.items() if base[k] != v}
+assert spec["train"]["batch"] == 4 and spec["train"]["lr"] == 5e-4 and spec["train"]["warmup"] == 1000
+print("ok")
+PY
+expect sweep-dry-run 0 "^  n_layers-6_seed-1$" -- "$mechlens" sweep --grid depth --out-dir "$work/depth" --dry-run
+[ ! -e "$work/depth" ] && ok || bad "sweep-dry-run wrote a folder"
+
+expect bad-grid 2 "--grid 'gamma': expected one of init-ln, noise, depth, custom" -- "$mechlens" sweep --grid gamma --out-dir "$work/x"
+expect bad-key 1 "sweep axis 'gamma' is not a model config key" -- "$mechlens" sweep --grid custom --vary gamma=1 --out-dir "$work/x"
+expect bad-value 1 "sweep run norm_placement-sideways_seed-0: config field 'norm_placement' is 'sideways'" -- \
+  "$mechlens" sweep --grid custom --vary norm_placement=sideways --out-dir "$work/x"
+expect bad-vary 1 "--vary 'init_gamma': expected KEY=V1,V2" -- "$mechlens" sweep --grid custom --vary init_gamma --out-dir "$work/x"
+expect bad-seeds 2 "--seeds '0,x': 'x' is not a seed" -- "$mechlens" sweep --grid custom --seeds 0,x --out-dir "$work/x"
+expect bad-threshold 2 "--jump-at and --reach-at must be in 0..1" -- "$mechlens" sweep --grid custom --jump-at 2 --out-dir "$work/x"
+touch "$work/file"
+expect out-dir-file 2 "--out-dir '.*/file' is a file" -- "$mechlens" sweep --grid custom --out-dir "$work/file" --steps 1
+expect out-dir-parent 2 "folder '.*/missing' does not exist" -- "$mechlens" sweep --grid custom --out-dir "$work/missing/d" --steps 1
+echo "sweep: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
