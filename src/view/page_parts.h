@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "store/result_reader.h"
@@ -18,5 +19,13 @@ std::string decoded_prompt(const ResultReader& reader, const std::string& datase
 
 /// The values of a tensor, row-major, as doubles (NaN as 0: JSON has no NaN).
 std::vector<double> flat_values(const torch::Tensor& tensor);
+
+/// Throws InputError naming the file and the datasets when the per-item arrays of `group`
+/// ({name, length}) disagree in length.
+void check_lengths(const ResultReader& reader, const std::string& group,
+                   const std::vector<std::pair<std::string, size_t>>& arrays);
+
+/// An integer dataset's values as text labels ("0", "1", ...).
+std::vector<std::string> long_labels(const ResultReader& reader, const std::string& dataset);
 
 }  // namespace mechlens

@@ -9,23 +9,6 @@
 namespace mechlens {
 namespace {
 
-// Throws InputError naming the file and the datasets when per-item arrays disagree in length.
-void check_lengths(const ResultReader& reader, const std::string& group,
-                   const std::vector<std::pair<std::string, size_t>>& arrays) {
-  for (const auto& [name, size] : arrays) {
-    MECHLENS_CHECK(InputError, size == arrays.front().second,
-                   "{}: {}/{} holds {} entries but {}/{} holds {}; the arrays must describe the same items",
-                   reader.path(), group, name, size, group, arrays.front().first, arrays.front().second);
-  }
-}
-
-std::vector<std::string> long_labels(const ResultReader& reader, const std::string& dataset) {
-  std::vector<std::string> out;
-  const torch::Tensor values = reader.read(dataset).values.to(torch::kLong).contiguous();
-  for (int64_t i = 0; i < values.numel(); ++i) out.push_back(std::to_string(values.data_ptr<int64_t>()[i]));
-  return out;
-}
-
 // The knock-out grid: accuracy change (red: the knock-out hurts) per [layer(, head), source].
 nlohmann::json knockout_heatmap(const ResultReader& reader) {
   const LabelledTensor accuracy = reader.read("/knockout/accuracy");

@@ -10,7 +10,9 @@
 #include "store/result_reader.h"
 #include "util/error.h"
 #include "util/index_spec.h"
+#include "view/matching_page.h"
 #include "view/page_parts.h"
+#include "view/sweep_page.h"
 #include "view/trace_page.h"
 
 namespace mechlens {
@@ -137,9 +139,11 @@ std::string render_view(const ViewRequest& request) {
   if (reader.format() == "mechlens-record") page = attention_page(reader, request);
   else if (reader.format() == "mechlens-patching") page = patching_page(reader);
   else if (reader.format() == "mechlens-trace") page = trace_page(reader);
+  else if (reader.format() == "mechlens-matching") page = matching_page(reader);
+  else if (reader.format() == "mechlens-sweep") page = sweep_page(reader);
   else
-    MECHLENS_FAIL(InputError, "{}: no page kind shows '{}' files yet (record, patching, trace)", request.input,
-                  reader.format());
+    MECHLENS_FAIL(InputError, "{}: no page kind shows '{}' files yet (record, patching, trace, matching, sweep)",
+                  request.input, reader.format());
   // Inside <script>, "</" would end the element: JSON allows escaping the slash.
   std::string json = page.dump();
   for (size_t at = json.find("</"); at != std::string::npos; at = json.find("</", at + 3)) json.replace(at, 2, "<\\/");

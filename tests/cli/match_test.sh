@@ -27,6 +27,37 @@ with h5py.File(sys.argv[1], "r") as f:
     assert (m["activation_score_mean"][()] > 0.85).all(), m["activation_score_mean"][()]
 print("ok")
 PY
+# The page: the score table, and each head's row-softmax matching matrix as a heatmap whose hover
+# value is the file's matrix through the same softmax.
+expect match-view 0 "wrote" -- "$mechlens" view "$work/match.h5" --out "$work/match.html"
+if [ -n "$browser" ]; then
+  run_page "$work/match.html" "selftest=3,7" >"$work/match.dom"
+  expect match-page 0 "^ok$" -- "$python" - "$work/match.h5" "$work/match.dom" "$work/match.html.log" <<'PY'
+import re, sys, h5py, numpy as np
+h5, dom, log = sys.argv[1:]
+text = open(dom).read()
+assert "Uncaught" not in open(log).read(), open(log).read()[-2000:]
+assert re.search(r'<td>L1H0</td><td>0\.9\d\d</td>', text), "no score table"
+selftest = re.search(r'<pre id="selftest">(.*?)</pre>', text, re.S).group(1)
+assert "cells=2" in selftest, selftest
+value = float(re.search(r"query \d+, key \d+: ([0-9.]+)", selftest).group(1))
+with h5py.File(h5, "r") as f:
+    M = f["matching/matrix"][0, 0].astype(np.float64) / 8.0
+p = np.exp(M - M.max(1, keepdims=True)); p /= p.sum(1, keepdims=True)
+assert abs(value - p[3, 7]) < 1e-3, (value, p[3, 7])
+print("ok")
+PY
+fi
+cp "$work/match.h5" "$work/damaged.h5"
+"$python" - "$work/damaged.h5" <<'PY'
+import sys, h5py
+with h5py.File(sys.argv[1], "r+") as f:
+    del f["matching/label_token"]
+    f["matching/label_token"] = list(range(1, 51))
+PY
+expect view-damaged 1 "damaged.h5: /matching/matrix must be \[layer, head, token, token\].*label_token \(50\)" -- \
+  "$mechlens" view "$work/damaged.h5" --out "$work/damaged.html"
+[ ! -e "$work/damaged.html" ] && ok || bad "a refused page left $work/damaged.html"
 expect match-raw 0 "L1H0 +0\.0[0-4]" -- "$mechlens" match --checkpoint "$ck" --embeddings raw
 expect bad-tokens 1 "--tokens '300'.*outside" -- "$mechlens" match --checkpoint "$ck" --tokens 300
 expect bad-embeddings 2 "--embeddings x: expected normalised or raw" -- "$mechlens" match --checkpoint "$ck" --embeddings x

@@ -49,6 +49,34 @@ assert len(list(csv.DictReader(open(d + "/conditions.csv")))) == 4
 print("ok")
 PY
 
+# The page: one curve per run, the conditions table.
+expect sweep-view 0 "wrote" -- "$mechlens" view "$work/grid/sweep.h5" --out "$work/sweep.html"
+if [ -n "$browser" ]; then
+  run_page "$work/sweep.html" "selftest=0,0" >"$work/sweep.dom"
+  expect sweep-page 0 "^ok$" -- "$python" - "$work/sweep.dom" "$work/sweep.html.log" <<'PY'
+import re, sys
+text, log = open(sys.argv[1]).read(), open(sys.argv[2]).read()
+assert "Uncaught" not in log, log[-2000:]
+assert len(re.findall(r"<polyline data-run=\"\d", text)) == 8, "one curve per run"
+assert len(re.findall(r"<tr><td>init_gamma=", text)) == 4, "conditions table"
+selftest = re.search(r'<pre id="selftest">(.*?)</pre>', text, re.S).group(1)
+assert "init_gamma-0.5_norm_placement-pre_seed-0" in selftest and "at the end" in selftest, selftest
+print("ok")
+PY
+fi
+
+# A damaged sweep file: the page is refused naming the file and the datasets, and no page is left.
+cp "$work/grid/sweep.h5" "$work/damaged.h5"
+"$python" - "$work/damaged.h5" <<'PY'
+import sys, h5py
+with h5py.File(sys.argv[1], "r+") as f:
+    del f["runs/seed"]
+    f["runs/seed"] = [0, 1, 0]
+PY
+expect view-damaged 1 "damaged.h5: /runs/seed holds 3 entries but /runs/label_run holds 8" -- \
+  "$mechlens" view "$work/damaged.h5" --out "$work/damaged.html"
+[ ! -e "$work/damaged.html" ] && ok || bad "a refused page left $work/damaged.html"
+
 # A rerun with more seeds trains only the new runs.
 before=$(stat -c %Y "$work/grid/init_gamma-0.5_norm_placement-pre_seed-0.train_log.csv")
 sleep 1

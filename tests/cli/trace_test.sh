@@ -92,12 +92,9 @@ PY
 # The trace page: self-contained, the knock-out heatmap's hover value is the file's, the graph drawn.
 expect view-trace 0 "wrote .*trace-path.html" -- "$mechlens" view "$work/path.h5" --out "$work/trace-path.html"
 expect view-trace-full 0 "wrote .*trace.html" -- "$mechlens" view "$work/logic.h5" --out "$work/trace.html"
-browser=$(command -v chromium || command -v chromium-browser || true)
 if [ -n "$browser" ]; then
-  timeout 60 "$browser" --headless --no-sandbox --disable-gpu --disable-background-networking --disable-sync \
-    --disable-component-update --no-first-run --user-data-dir="$work/profile" --enable-logging=stderr --v=0 \
-    --virtual-time-budget=3000 --dump-dom "file://$work/trace.html#selftest=1,0" >"$work/trace.dom" 2>"$work/trace.log"
-  expect browser-trace 0 "^ok$" -- "$python" - "$work/logic.h5" "$work/trace.dom" "$work/trace.log" <<'PY'
+  run_page "$work/trace.html" "selftest=1,0" >"$work/trace.dom"
+  expect browser-trace 0 "^ok$" -- "$python" - "$work/logic.h5" "$work/trace.dom" "$work/trace.html.log" <<'PY'
 import sys, re, h5py
 path, dom, log = sys.argv[1:]
 text = open(dom).read()

@@ -37,13 +37,7 @@ PY
 
 # In a browser: no console errors, every head drawn, the hover text of cell (dest 5, src 2) of
 # layer 0 head 0 is the record's value.
-browser=$(command -v chromium || command -v chromium-browser || true)
 if [ -n "$browser" ]; then
-  run_page() {  # PAGE HASH -> the DOM after the scripts ran, console messages in PAGE.log
-    timeout 60 "$browser" --headless --no-sandbox --disable-gpu --disable-background-networking --disable-sync \
-      --disable-component-update --no-first-run --user-data-dir="$work/profile" --enable-logging=stderr --v=0 \
-      --virtual-time-budget=3000 --dump-dom "file://$1#$2" 2>"$1.log"
-  }
   run_page "$work/attention.html" "selftest=5,2" >"$work/attention.dom"
   expect browser-attention 0 "^ok$" -- "$python" - "$work/rec.h5" "$work/attention.dom" "$work/attention.html.log" <<'PY'
 import sys, re, h5py
