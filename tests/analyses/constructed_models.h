@@ -40,4 +40,30 @@ inline HookedTransformer copy_first_token_model(int64_t d_vocab = 8, int64_t n_c
   return model;
 }
 
+/// One attention-only layer, one head, no norm: d_model = n_ctx one-hot position directions. The
+/// query of position p asks for direction p − 1 with a score so large that softmax puts all of the
+/// attention there: every position q >= 1 attends to q − 1 alone, position 0 to itself.
+inline HookedTransformer previous_token_model(int64_t n_ctx = 8, int64_t d_vocab = 5) {
+  ModelConfig config;
+  config.n_layers = 1;
+  config.d_mlp = 0;
+  config.n_heads = 1;
+  config.d_model = n_ctx;
+  config.d_head = n_ctx;
+  config.d_vocab = d_vocab;
+  config.n_ctx = n_ctx;
+  config.normalization_type = NormType::kNone;
+  HookedTransformer model(config);
+  model->eval();
+  torch::NoGradGuard no_grad;
+  auto params = model->named_parameters();
+  for (auto& item : params) item.value().zero_();
+  for (int64_t p = 0; p < n_ctx; ++p) {
+    params["pos_embed.W_pos"][p][p] = 1.0;
+    params["blocks.0.attn.W_K"][0][p][p] = 1.0;
+    if (p >= 1) params["blocks.0.attn.W_Q"][0][p][p - 1] = 1e4;
+  }
+  return model;
+}
+
 }  // namespace mechlens::testing
