@@ -26,6 +26,8 @@ constexpr Command kCommands[] = {
     {"patch", "activation patching sweeps, ablations, attribution patching, circuit checks", mechlens::cli::run_patch},
     {"trace", "circuit tracing: span attention statistics, attention knock-out, information-flow graphs",
      mechlens::cli::run_trace},
+    {"heads", "name every head with its evidence: pattern detectors, logit attribution, ablation, logit lens",
+     mechlens::cli::run_heads},
     {"match", "matching-mechanism scores per hop layer and head: from the weights, and from the attention",
      mechlens::cli::run_match},
     {"export", "a record or result as NumPy (+ JSON sidecars), CSV, CircuitsVis or bertviz files",

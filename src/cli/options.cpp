@@ -12,7 +12,7 @@
 namespace mechlens::cli {
 namespace {
 
-constexpr const char* kOutputOptions[] = {"out", "json", "save-cache", "graph-json", "dot"};
+constexpr const char* kOutputOptions[] = {"out", "json", "report", "save-cache", "graph-json", "dot"};
 
 // Every command's output files are checked before any work: a directory, or a path whose folder
 // does not exist, would otherwise fail only at the final rename, after minutes of work; an existing

@@ -1,0 +1,287 @@
+// `mechlens heads`: name every head of a model with the evidence behind each name: attention
+// pattern detectors, direct logit attribution, mean ablation and (matching models) matching scores,
+// plus the logit lens; a Markdown and JSON report and an HDF5 file (docs/HEADS.md).
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <torch/torch.h>
+
+#include <chrono>
+#include <iostream>
+
+#include "cli/command.h"
+#include "cli/options.h"
+#include "cli/prompts.h"
+#include "cli/provenance.h"
+#include "cli/task_input.h"
+#include "cli/trace_inputs.h"
+#include "heads/head_detectors.h"
+#include "heads/head_report.h"
+#include "heads/heads_file.h"
+#include "heads/logit_attribution.h"
+#include "io/checkpoint.h"
+#include "matching/matching_score.h"
+#include "patching/patching.h"
+#include "util/error.h"
+#include "util/output_file.h"
+#include "util/parse.h"
+
+namespace mechlens::cli {
+namespace {
+
+// Seconds per stage, printed at the end (the benchmark of `heads` reads them).
+class StageClock {
+ public:
+  void mark(const std::string& stage) {
+    const auto now = std::chrono::steady_clock::now();
+    stages_.emplace_back(stage, std::chrono::duration<double>(now - last_).count());
+    last_ = now;
+  }
+  std::string summary() const {
+    std::vector<std::string> parts;
+    for (const auto& [stage, seconds] : stages_) parts.push_back(fmt::format("{} {:.2f} s", stage, seconds));
+    return fmt::format("{}", fmt::join(parts, ", "));
+  }
+
+ private:
+  std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
+  std::vector<std::pair<std::string, double>> stages_;
+};
+
+// Destination ranges per prompt: "answer" is each prompt's answer position.
+std::vector<std::pair<int64_t, int64_t>> detector_destinations(const std::string& text,
+                                                               const TraceFileContents& contents, bool from_task) {
+  if (text == "answer") {
+    std::vector<std::pair<int64_t, int64_t>> rows;
+    for (int64_t b = 0; b < contents.prompts.batch(); ++b) {
+      const int64_t pos = contents.prompts.answer_pos[b].item<int64_t>();
+      rows.emplace_back(pos, pos + 1);
+    }
+    return rows;
+  }
+  std::string name;
+  return trace_destinations(text, contents, from_task, name);
+}
+
+// --detectors: previous, duplicate, induction, bos, or DEST->SRC (DEST: answer, a named span or a
+// position; SRC: a named span or a position). With a task, every span S adds answer->S by default.
+std::vector<DetectionPattern> detection_patterns(const std::string& text, const TraceFileContents& contents,
+                                                 bool from_task) {
+  const torch::Tensor& tokens = contents.prompts.tokens;
+  std::vector<std::string> parts = split_list(text);
+  std::vector<DetectionPattern> patterns;
+  for (const std::string& part : parts) {
+    if (part == "previous") patterns.push_back(previous_token_pattern(tokens));
+    else if (part == "duplicate") patterns.push_back(duplicate_token_pattern(tokens));
+    else if (part == "induction") patterns.push_back(induction_pattern(tokens));
+    else if (part == "bos") patterns.push_back(bos_pattern(tokens));
+    else if (part == "spans") {
+      if (!from_task) throw UsageError{"--detectors spans needs --task (its named spans)"};
+      const auto destinations = detector_destinations("answer", contents, from_task);
+      for (const PositionSpan& span : contents.spans)
+        patterns.push_back(span_pattern("answer->" + span.name, destinations, span.per_prompt, tokens.size(1)));
+    } else if (const size_t arrow = part.find("->"); arrow != std::string::npos) {
+      const auto destinations = detector_destinations(part.substr(0, arrow), contents, from_task);
+      const std::vector<PositionSpan> sources = trace_sources(part.substr(arrow + 2), contents, from_task);
+      if (sources.size() != 1) {
+        throw UsageError{fmt::format("--detectors '{}': the source names {} positions; give one span or one position",
+                                     part, sources.size())};
+      }
+      patterns.push_back(span_pattern(part, destinations, sources[0].per_prompt, tokens.size(1)));
+    } else {
+      throw UsageError{fmt::format(
+          "--detectors: '{}' is not a detector; expected previous, duplicate, induction, bos, spans or DEST->SRC",
+          part)};
+    }
+  }
+  if (patterns.empty()) throw UsageError{"--detectors names no detector"};
+  return patterns;
+}
+
+// The logit difference a head's mean ablation costs, as a share of the clean one. [layer, head]
+void run_ablation(HookedTransformer& model, const AnswerPrompts& prompts, const std::string& kind, int64_t batch,
+                  bool progress, HeadsFileContents& contents) {
+  PatchingInputs inputs;
+  inputs.clean = prompts.tokens;
+  inputs.corrupted = prompts.tokens;  // ablations run on the clean prompts; no corrupted run is read
+  inputs.answer_pos = prompts.answer_pos;
+  inputs.correct = prompts.correct;
+  inputs.wrong = prompts.wrong;
+  PatchingSession session(model, inputs, MetricKind::kLogitDiff);
+  PatchOptions options;
+  options.ablation = parse_ablation(kind);
+  options.max_batch = batch * 8;
+  options.progress = progress;
+  const PatchResult result = session.run(parse_components("head_z_all", model->config()).at(0), options);
+  contents.ablation = kind;
+  contents.ablation_per_prompt = result.per_prompt;  // [layer, head, batch]
+  const double clean = session.clean_metric();
+  contents.clean_metric = clean;
+  contents.ablation_drop = (clean - result.metric) / (std::abs(clean) > 0 ? std::abs(clean) : 1.0);
+}
+
+torch::Tensor matching_by_layer(HookedTransformer& model) {
+  const ModelConfig& config = model->config();
+  torch::Tensor out = torch::full({config.n_layers, config.n_heads}, std::numeric_limits<float>::quiet_NaN());
+  MatchingOptions options;
+  for (int64_t token = 1; token <= std::min<int64_t>(100, config.d_vocab - 1); ++token) options.tokens.push_back(token);
+  const MatchingScores scores = matching_scores(model, options);
+  for (size_t i = 0; i < scores.layers.size(); ++i) out[scores.layers[i]].copy_(scores.score[int64_t(i)]);
+  return out;
+}
+
+}  // namespace
+
+int run_heads(const std::vector<std::string>& args) {
+  po::options_description options("options");
+  // clang-format off
+  options.add_options()
+      ("checkpoint", po::value<std::string>()->required(), "model checkpoint (.safetensors)")
+      ("answers", po::value<std::string>(), "token prompts: 'correct' or 'correct wrong' ids per prompt (default: the model's top two tokens)")
+      ("answer-pos", po::value<int64_t>()->default_value(-1), "token prompts: the position that predicts the answer (-1 = last)")
+      ("detectors", po::value<std::string>(), "pattern detectors: previous, duplicate, induction, bos, spans (answer -> each named span of the task), DEST->SRC (default: previous,duplicate,induction,bos, and spans with --task)")
+      ("measure", po::value<std::string>()->default_value("mul"), "detector score: mul (share of attention on the pattern, 0..1) or abs (1 - mean absolute difference, -1..1), as TransformerLens")
+      ("exclude-bos", po::bool_switch(), "detectors: leave out the attention on position 0")
+      ("exclude-current", po::bool_switch(), "detectors: leave out each position's attention to itself")
+      ("ablation", po::value<std::string>()->default_value("mean"), "causal evidence: mean or zero ablation of each head (all positions), or none")
+      ("pattern-threshold", po::value<double>()->default_value(0.5), "detector score that earns a pattern label")
+      ("dla-share", po::value<double>()->default_value(0.2), "|direct logit attribution| / mean logit difference that earns 'writes (suppresses) the answer'")
+      ("ablation-drop", po::value<double>()->default_value(0.2), "normalised drop of the logit difference under ablation that earns 'needed'")
+      ("matching-threshold", po::value<double>()->default_value(0.5), "matching score that earns 'matches' (matching models)")
+      ("top-k", po::value<int64_t>()->default_value(5), "logit lens: tokens kept per layer")
+      ("batch", po::value<int64_t>()->default_value(64), "prompts per forward")
+      ("out", po::value<std::string>(), "HDF5 file with every number (layout: docs/HEADS.md)")
+      ("report", po::value<std::string>(), "Markdown report")
+      ("json", po::value<std::string>(), "JSON report ('-' for stdout)")
+      ("quiet", po::bool_switch(), "no progress bar");
+  // clang-format on
+  add_task_options(options);
+  add_token_options(options);
+  po::variables_map vm;
+  if (!parse_options("heads", "--checkpoint CK (--task NAME --n N | --tokens-file F) [--out F.h5] [--report F.md]",
+                     "Name every head with the evidence behind each name: attention-pattern detectors, direct logit "
+                     "attribution, mean ablation, matching scores, and the logit lens (docs/HEADS.md).",
+                     options, {}, args, vm)) {
+    return 0;
+  }
+  const bool from_task = vm.count("task") > 0;
+  if (!from_task && !has_token_options(vm))
+    throw UsageError{"heads needs --task NAME --n N, or --tokens/--tokens-file"};
+  if (from_task && (!vm["answer-pos"].defaulted() || vm.count("answers")))
+    throw UsageError{"--answers and --answer-pos are for token prompts; a task gives each prompt its answer"};
+  HeadThresholds thresholds;
+  thresholds.pattern = vm["pattern-threshold"].as<double>();
+  thresholds.dla_share = vm["dla-share"].as<double>();
+  thresholds.ablation = vm["ablation-drop"].as<double>();
+  thresholds.matching = vm["matching-threshold"].as<double>();
+  for (const char* name : {"pattern-threshold", "dla-share", "ablation-drop", "matching-threshold"}) {
+    const double value = vm[name].as<double>();
+    if (!std::isfinite(value)) throw UsageError{fmt::format("--{} must be a finite number", name)};
+  }
+  const std::string ablation = vm["ablation"].as<std::string>();
+  if (ablation != "mean" && ablation != "zero" && ablation != "none")
+    throw UsageError{fmt::format("--ablation {}: expected mean, zero or none", ablation)};
+  const int64_t batch = vm["batch"].as<int64_t>();
+  if (batch < 1) throw UsageError{"--batch must be >= 1"};
+  DetectorOptions detector_options;
+  detector_options.measure = parse_detection_measure(vm["measure"].as<std::string>(), "--measure");
+  detector_options.exclude_bos = vm["exclude-bos"].as<bool>();
+  detector_options.exclude_current_token = vm["exclude-current"].as<bool>();
+  detector_options.max_batch = batch;
+  const bool progress = !vm["quiet"].as<bool>();
+  detector_options.progress = progress;
+
+  const std::string checkpoint = vm["checkpoint"].as<std::string>();
+  HookedTransformer model = load_checkpoint(checkpoint);
+  model->eval();
+  if (from_task) check_checkpoint_task(checkpoint, vm["task"].as<std::string>());
+  StageClock clock;
+  TraceFileContents prompts_in;
+  std::string task_name;
+  load_trace_prompts(vm, model, prompts_in, task_name);
+  const AnswerPrompts& prompts = prompts_in.prompts;
+  validate_answer_prompts(prompts, model->config());
+  const std::string detector_text = vm.count("detectors") ? vm["detectors"].as<std::string>()
+                                                          : (from_task ? "previous,duplicate,induction,bos,spans"
+                                                                       : "previous,duplicate,induction,bos");
+  const std::vector<DetectionPattern> patterns = detection_patterns(detector_text, prompts_in, from_task);
+  clock.mark("inputs");
+
+  HeadsFileContents contents;
+  contents.prompts = &prompts;
+  const HeadDetection detection = detect_heads(model, prompts.tokens, patterns, detector_options);
+  contents.detection = &detection;
+  clock.mark("detectors");
+
+  HeadEvidence evidence;
+  evidence.n_layers = model->config().n_layers;
+  evidence.n_heads = model->config().n_heads;
+  evidence.n_prompts = prompts.batch();
+  evidence.detectors = detection.names;
+  evidence.detector_mean = detection.mean;
+  const ModelConfig& config = model->config();
+  if (config.norm_placement == NormPlacement::kPost && config.normalization_type != NormType::kNone) {
+    evidence.dla_note =
+        "post-LN model: its blocks renormalise the residual stream, so heads' outputs do not add up "
+        "to the logits";
+  } else if (config.noise_vo()) {
+    evidence.dla_note = "the model adds orthogonal VO noise to its heads' outputs";
+  } else {
+    contents.dla = direct_logit_attribution(model, prompts, batch, progress);
+    evidence.dla_mean = contents.dla->head.mean(2);
+    evidence.metric_mean = contents.dla->metric.mean().item<double>();
+  }
+  clock.mark("attribution");
+  if (ablation != "none") {
+    run_ablation(model, prompts, ablation, batch, progress, contents);
+    evidence.ablation_drop = contents.ablation_drop;
+    evidence.ablation = ablation;
+  }
+  clock.mark("ablation");
+  contents.lens = logit_lens(model, prompts, vm["top-k"].as<int64_t>(), batch, progress);
+  clock.mark("logit lens");
+  if (task_name == "matching" && config.n_layers >= 2) {
+    contents.matching_score = matching_by_layer(model);
+    evidence.matching_score = contents.matching_score;
+    clock.mark("matching");
+  }
+
+  const std::vector<HeadRole> roles = name_heads(evidence, thresholds);
+  const nlohmann::json report = heads_json(evidence, thresholds, roles);
+  contents.report_json = report.dump();
+  const std::string title = fmt::format("Heads of {}", checkpoint);
+  const std::string markdown = heads_markdown(evidence, thresholds, roles, title);
+  if (!(vm.count("json") && vm["json"].as<std::string>() == "-")) fmt::print("{}", markdown);
+
+  // The logit lens in one line per stage: where the answer becomes the prediction.
+  const LogitLens& lens = *contents.lens;
+  std::string lens_text = "\nlogit lens at the answer position (mean over prompts):\n";
+  for (int64_t s = 0; s < lens.answer_prob.size(0); ++s) {
+    lens_text += fmt::format("  {:<18} p(answer) {:.3f}  top-1 {:.3f}  KL to final {:.3f}\n",
+                             s < config.n_layers ? fmt::format("before layer {}", s) : "after the last layer",
+                             lens.answer_prob[s].mean().item<double>(),
+                             lens.answer_rank[s].eq(0).to(torch::kFloat32).mean().item<double>(),
+                             lens.kl_to_final[s].mean().item<double>());
+  }
+  if (!(vm.count("json") && vm["json"].as<std::string>() == "-")) fmt::print("{}", lens_text);
+  clock.mark("report");
+  std::cerr << "time: " << clock.summary() << "\n";
+
+  if (vm.count("out")) {
+    nlohmann::json option_values = options_json(vm);
+    contents.provenance = command_provenance("heads", args, checkpoint, config, option_values);
+    contents.provenance.vocab = known_vocab(checkpoint, task_name);
+    write_heads_file(vm["out"].as<std::string>(), contents);
+    fmt::print("wrote {}\n", vm["out"].as<std::string>());
+  }
+  if (vm.count("report")) {
+    write_file_atomically(vm["report"].as<std::string>(), markdown + lens_text);
+    fmt::print("wrote {}\n", vm["report"].as<std::string>());
+  }
+  if (vm.count("json")) {
+    if (vm["json"].as<std::string>() == "-") fmt::print("{}\n", report.dump(2));
+    else write_file_atomically(vm["json"].as<std::string>(), report.dump(2) + "\n");
+  }
+  return 0;
+}
+
+}  // namespace mechlens::cli
