@@ -10,7 +10,10 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
+
+#include "core/confound_scan.h"
 
 namespace mechlens {
 
@@ -24,13 +27,18 @@ struct HeadEvidence {
   torch::Tensor ablation_drop;   // [layer, head]: (clean − ablated) / clean logit difference (undefined: not run)
   std::string ablation;          // "mean" or "zero"
   torch::Tensor matching_score;  // [layer, head]: hop layers' matching scores; NaN elsewhere (undefined: not run)
+  // The confound scan (optional): per-head per-prompt statistics and how the task's variables explain them.
+  std::vector<std::string> scan_statistics;             // "answer->query", "dla", "ablation effect"
+  std::vector<std::pair<int64_t, int64_t>> scan_heads;  // (layer, head) of each statistic
+  ConfoundScan scan;
 };
 
 struct HeadThresholds {
-  double pattern = 0.5;    // detector score (mul) for a pattern label
-  double dla_share = 0.2;  // |DLA| as a share of the mean logit difference for "writes/suppresses the answer"
-  double ablation = 0.2;   // normalised drop of the logit difference for "needed"
-  double matching = 0.5;   // matching score for "matches"
+  double pattern = 0.5;      // detector score (mul) for a pattern label
+  double dla_share = 0.2;    // |DLA| as a share of the mean logit difference for "writes/suppresses the answer"
+  double ablation = 0.2;     // normalised drop of the logit difference for "needed"
+  double matching = 0.5;     // matching score for "matches"
+  double scan_effect = 0.1;  // η² a variable needs to be reported by the confound scan
 };
 
 struct HeadLabel {

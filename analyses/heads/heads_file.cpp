@@ -55,6 +55,18 @@ void write_heads_file(const std::string& path, const HeadsFileContents& c) {
       group = file.createGroup("matching");
       write_tensor(group, "score", c.matching_score, {"layer", "head"});
     }
+    if (c.scan) {
+      group = file.createGroup("confound_scan");
+      h5::write_strings(group, "label_statistic", c.scan_statistics);
+      std::vector<int64_t> layers, heads;
+      for (const auto& [layer, head] : c.scan_heads) layers.push_back(layer), heads.push_back(head);
+      write_tensor(group, "stat_layer", torch::tensor(layers, torch::kLong), {"stat"});
+      write_tensor(group, "stat_head", torch::tensor(heads, torch::kLong), {"stat"});
+      h5::write_strings(group, "label_variable", c.scan->variables);
+      write_tensor(group, "eta2", c.scan->eta2, {"stat", "variable"});
+      write_tensor(group, "eta2_given_best", c.scan->eta2_given_best, {"stat", "variable"});
+      write_tensor(group, "best", c.scan->best, {"stat"});
+    }
     group = file.createGroup("roles");
     h5::write_strings(group, "report_json", {c.report_json});
   });

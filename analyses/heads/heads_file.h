@@ -7,6 +7,8 @@
 //                = (clean_metric − mean metric) / |clean_metric| (attribute clean_metric)
 //   /logit_lens  answer_prob, answer_rank, kl_to_final [stage, batch], top_tokens, top_probs [stage, batch, k]
 //   /matching    score [layer, head] (matching models)
+//   /confound_scan  label_statistic, stat_layer, stat_head [stat], label_variable [variable],
+//                eta2 and eta2_given_best [stat, variable], best [stat] (−1: a constant statistic)
 //   /roles       report_json [1]: the labels and the numbers behind them, as heads --json writes them
 // with the provenance as root attributes.
 #pragma once
@@ -14,6 +16,7 @@
 #include <optional>
 #include <string>
 
+#include "core/confound_scan.h"
 #include "heads/head_detectors.h"
 #include "heads/logit_attribution.h"
 #include "store/result_file.h"
@@ -30,7 +33,10 @@ struct HeadsFileContents {
   std::string ablation;               // "mean" or "zero"
   double clean_metric = 0;            // the unablated mean logit difference
   std::optional<LogitLens> lens;
-  torch::Tensor matching_score;  // [layer, head]; undefined: not run
+  torch::Tensor matching_score;                         // [layer, head]; undefined: not run
+  const ConfoundScan* scan = nullptr;                   // absent: not run
+  std::vector<std::string> scan_statistics;             // per statistic: its name
+  std::vector<std::pair<int64_t, int64_t>> scan_heads;  // per statistic: (layer, head)
   std::string report_json;
   Provenance provenance;
 };

@@ -165,6 +165,9 @@ Example LogicTask::make_problem(const std::vector<int64_t>& v1, const std::vecto
   notes["logop_first"] = {logop_first};  // listing order, one value per example (for --group-by)
   notes["fact_order"] = fact_order;
   notes["queried_chain"] = {query_logop ? 0 : 1};
+  // Whether the queried chain's rules come first in the listing: with logop_first, the rule
+  // positions a head reading "the queried rule" must find.
+  notes["queried_first"] = {query_logop == logop_first ? 1 : 0};
   notes["query_pos"] = {query_pos};
   notes["rule_spans"] = rule_spans;
   notes["fact_spans"] = fact_spans;
@@ -265,6 +268,7 @@ std::map<std::string, std::vector<std::string>> LogicTask::annotation_dims() con
           {"logop_first", {"batch", "one"}},
           {"fact_order", {"batch", "fact"}},
           {"queried_chain", {"batch", "one"}},
+          {"queried_first", {"batch", "one"}},
           {"query_pos", {"batch", "one"}},
           {"rule_spans", {"batch", "rule_bound"}},
           {"fact_spans", {"batch", "fact_bound"}},

@@ -14,6 +14,7 @@
 #include "cli/provenance.h"
 #include "cli/task_input.h"
 #include "cli/trace_inputs.h"
+#include "core/confound_scan.h"
 #include "heads/head_detectors.h"
 #include "heads/head_report.h"
 #include "heads/heads_file.h"
@@ -97,9 +98,10 @@ std::vector<DetectionPattern> detection_patterns(const std::string& text, const 
   return patterns;
 }
 
-// The logit difference a head's mean ablation costs, as a share of the clean one. [layer, head]
-void run_ablation(HookedTransformer& model, const AnswerPrompts& prompts, const std::string& kind, int64_t batch,
-                  bool progress, HeadsFileContents& contents) {
+// The logit difference a head's mean ablation costs, as a share of the clean one ([layer, head], in
+// `contents`); returns the clean logit difference per prompt.
+torch::Tensor run_ablation(HookedTransformer& model, const AnswerPrompts& prompts, const std::string& kind,
+                           int64_t batch, bool progress, HeadsFileContents& contents) {
   PatchingInputs inputs;
   inputs.clean = prompts.tokens;
   inputs.corrupted = prompts.tokens;  // ablations run on the clean prompts; no corrupted run is read
@@ -117,6 +119,45 @@ void run_ablation(HookedTransformer& model, const AnswerPrompts& prompts, const 
   const double clean = session.clean_metric();
   contents.clean_metric = clean;
   contents.ablation_drop = (clean - result.metric) / (std::abs(clean) > 0 ? std::abs(clean) : 1.0);
+  return session.clean_per_prompt();
+}
+
+// Per-head per-prompt statistics for the confound scan: every detector's score, the head's direct
+// logit attribution and its ablation effect (clean − ablated logit difference), as [stat, batch].
+torch::Tensor scan_statistics(const HeadDetection& detection, const HeadsFileContents& contents,
+                              const torch::Tensor& clean_per_prompt, HeadEvidence& evidence) {
+  std::vector<torch::Tensor> rows;
+  for (int64_t l = 0; l < evidence.n_layers; ++l) {
+    for (int64_t h = 0; h < evidence.n_heads; ++h) {
+      auto add = [&](const std::string& name, const torch::Tensor& values) {
+        evidence.scan_statistics.push_back(name);
+        evidence.scan_heads.emplace_back(l, h);
+        rows.push_back(values.to(torch::kFloat32));
+      };
+      for (size_t d = 0; d < detection.names.size(); ++d)
+        add(detection.names[d], detection.per_prompt[int64_t(d)][l][h]);
+      if (contents.dla) add("dla", contents.dla->head[l][h]);
+      if (contents.ablation_per_prompt.defined())
+        add("ablation effect", clean_per_prompt - contents.ablation_per_prompt[l][h]);
+    }
+  }
+  return torch::stack(rows);
+}
+
+// The annotations that are per-prompt variables: not positions (dims ending in "bound": spans), not
+// the answer tokens themselves, not the counterfactual's.
+std::vector<std::pair<std::string, torch::Tensor>> scan_annotations(const TraceFileContents& contents) {
+  std::vector<std::pair<std::string, torch::Tensor>> kept;
+  for (const auto& [name, tensor] : contents.annotations) {
+    const auto dims = contents.annotation_dims.find(name);
+    const std::string last =
+        dims != contents.annotation_dims.end() && dims->second.size() >= 2 ? dims->second.back() : "";
+    const bool position = last.size() >= 5 && last.compare(last.size() - 5, 5, "bound") == 0;
+    if (position || last == "answer_pos" || name.rfind("corrupt", 0) == 0 || name == "answer" && last != "one")
+      continue;
+    kept.emplace_back(name, tensor);
+  }
+  return kept;
 }
 
 torch::Tensor matching_by_layer(HookedTransformer& model) {
@@ -147,6 +188,7 @@ int run_heads(const std::vector<std::string>& args) {
       ("dla-share", po::value<double>()->default_value(0.2), "|direct logit attribution| / mean logit difference that earns 'writes (suppresses) the answer'")
       ("ablation-drop", po::value<double>()->default_value(0.2), "normalised drop of the logit difference under ablation that earns 'needed'")
       ("matching-threshold", po::value<double>()->default_value(0.5), "matching score that earns 'matches' (matching models)")
+      ("scan-effect", po::value<double>()->default_value(0.1), "confound scan: the η² a variable needs to be reported")
       ("top-k", po::value<int64_t>()->default_value(5), "logit lens: tokens kept per layer")
       ("batch", po::value<int64_t>()->default_value(64), "prompts per forward")
       ("out", po::value<std::string>(), "HDF5 file with every number (layout: docs/HEADS.md)")
@@ -173,7 +215,8 @@ int run_heads(const std::vector<std::string>& args) {
   thresholds.dla_share = vm["dla-share"].as<double>();
   thresholds.ablation = vm["ablation-drop"].as<double>();
   thresholds.matching = vm["matching-threshold"].as<double>();
-  for (const char* name : {"pattern-threshold", "dla-share", "ablation-drop", "matching-threshold"}) {
+  thresholds.scan_effect = vm["scan-effect"].as<double>();
+  for (const char* name : {"pattern-threshold", "dla-share", "ablation-drop", "matching-threshold", "scan-effect"}) {
     const double value = vm[name].as<double>();
     if (!std::isfinite(value)) throw UsageError{fmt::format("--{} must be a finite number", name)};
   }
@@ -231,8 +274,9 @@ int run_heads(const std::vector<std::string>& args) {
     evidence.metric_mean = contents.dla->metric.mean().item<double>();
   }
   clock.mark("attribution");
+  torch::Tensor clean_per_prompt;
   if (ablation != "none") {
-    run_ablation(model, prompts, ablation, batch, progress, contents);
+    clean_per_prompt = run_ablation(model, prompts, ablation, batch, progress, contents);
     evidence.ablation_drop = contents.ablation_drop;
     evidence.ablation = ablation;
   }
@@ -245,6 +289,14 @@ int run_heads(const std::vector<std::string>& args) {
     clock.mark("matching");
   }
 
+  const std::vector<ScanVariable> variables = scan_variables(scan_annotations(prompts_in), prompts_in.prompt_groups);
+  if (!variables.empty()) {
+    evidence.scan = confound_scan(scan_statistics(detection, contents, clean_per_prompt, evidence), variables);
+    contents.scan = &evidence.scan;
+    contents.scan_statistics = evidence.scan_statistics;
+    contents.scan_heads = evidence.scan_heads;
+    clock.mark("confound scan");
+  }
   const std::vector<HeadRole> roles = name_heads(evidence, thresholds);
   const nlohmann::json report = heads_json(evidence, thresholds, roles);
   contents.report_json = report.dump();

@@ -51,6 +51,24 @@ assert "| L1H2 |" in text and "logit lens" in text
 print("ok")
 PY
 
+# The confound scan finds what the last layers' query heads follow: whether the queried chain's rules
+# are listed first (they then read the rules) or second (they read the query), not the chain type.
+expect heads-scan 0 "^ok$" -- "$python" - "$work/heads.h5" <<'PY'
+import sys, h5py, numpy as np
+with h5py.File(sys.argv[1], "r") as f:
+    s = f["confound_scan"]
+    stats = [x.decode() for x in s["label_statistic"][()]]
+    variables = [x.decode() for x in s["label_variable"][()]]
+    assert s["eta2"].attrs["dims"] == "stat,variable" and "queried_first" in variables, variables
+    layer, head = s["stat_layer"][()], s["stat_head"][()]
+    for l, h in [(1, 1), (2, 0)]:
+        i = [k for k in range(len(stats)) if stats[k] == "answer->query" and layer[k] == l and head[k] == h][0]
+        best = variables[s["best"][i]]
+        assert best == "queried_first", (l, h, best)
+        assert s["eta2"][i, s["best"][i]] > 0.9 and s["eta2"][i, variables.index("queried_chain")] < 0.1
+print("ok")
+PY
+
 expect bad-detector 2 "--detectors: 'bogus' is not a detector" -- "$mechlens" heads --checkpoint "$logic" --task logic --n 4 --detectors bogus
 expect bad-span 1 "unknown span 'nowhere'" -- "$mechlens" heads --checkpoint "$logic" --task logic --n 4 --detectors answer-\>nowhere
 expect bad-source-range 2 "the source names 3 positions" -- "$mechlens" heads --checkpoint "$logic" --task logic --n 4 --detectors answer-\>0:3

@@ -110,9 +110,11 @@ TEST(LogicTaskTest, ReproducesThePapersWorkedExample) {
   EXPECT_EQ(task.render(e),
             "Y implies G. X implies J. J or G implies F. Z implies R. R implies T. Facts: X false. "
             "Y true. Z true. Query F. Answer: Y true. Y implies G; G true. J or G implies F; F true. <eos>");
+  EXPECT_EQ(e.annotations.at("queried_first"), std::vector<int64_t>{1});  // the LogOp chain, listed first
   Rng rng(0);
   const Example flipped = task.counterfactual(e, rng);
-  EXPECT_EQ(flipped.prompt[34], 19);  // Query T
+  EXPECT_EQ(flipped.prompt[34], 19);                                            // Query T
+  EXPECT_EQ(flipped.annotations.at("queried_first"), std::vector<int64_t>{0});  // the linear chain, listed second
   EXPECT_EQ(task.render(flipped).substr(task.render(flipped).find("Answer:")),
             "Answer: Z true. Z implies R; R true. R implies T; T true. <eos>");
 }
