@@ -153,7 +153,7 @@ std::vector<std::pair<std::string, torch::Tensor>> scan_annotations(const TraceF
     const std::string last =
         dims != contents.annotation_dims.end() && dims->second.size() >= 2 ? dims->second.back() : "";
     const bool position = last.size() >= 5 && last.compare(last.size() - 5, 5, "bound") == 0;
-    if (position || last == "answer_pos" || name.rfind("corrupt", 0) == 0 || name == "answer" && last != "one")
+    if (position || last == "answer_pos" || name.rfind("corrupt", 0) == 0 || (name == "answer" && last != "one"))
       continue;
     kept.emplace_back(name, tensor);
   }

@@ -32,5 +32,6 @@ int run_plot(const std::vector<std::string>& args);
 int run_trace(const std::vector<std::string>& args);
 int run_match(const std::vector<std::string>& args);
 int run_heads(const std::vector<std::string>& args);
+int run_probe(const std::vector<std::string>& args);
 
 }  // namespace mechlens::cli

@@ -28,6 +28,8 @@ constexpr Command kCommands[] = {
      mechlens::cli::run_trace},
     {"heads", "name every head with its evidence: pattern detectors, logit attribution, ablation, logit lens",
      mechlens::cli::run_heads},
+    {"probe", "linear probes for a task variable per layer or head, with control task and baselines",
+     mechlens::cli::run_probe},
     {"match", "matching-mechanism scores per hop layer and head: from the weights, and from the attention",
      mechlens::cli::run_match},
     {"export", "a record or result as NumPy (+ JSON sidecars), CSV, CircuitsVis or bertviz files",
