@@ -146,6 +146,24 @@ struct KnockoutSession::Grid {
   std::vector<std::vector<int64_t>> first_blocked;  // per source set and prompt: earliest blocked position
 };
 
+std::vector<torch::Tensor> score_answers(const AnswerPrompts& prompts, const torch::Tensor& logits,
+                                         const torch::Tensor& prompt_of_row) {
+  // logits [rows, V]
+  torch::Tensor correct = prompts.correct.index_select(0, prompt_of_row).unsqueeze(1);
+  torch::Tensor log_probs = torch::log_softmax(logits.to(torch::kFloat64), -1);
+  torch::Tensor prob = log_probs.gather(1, correct).squeeze(1).exp();
+  torch::Tensor logit_diff;
+  if (prompts.wrong.defined()) {
+    torch::Tensor wrong = prompts.wrong.index_select(0, prompt_of_row).unsqueeze(1);
+    logit_diff = (logits.gather(1, correct) - logits.gather(1, wrong)).squeeze(1);
+  } else {
+    logit_diff = torch::zeros_like(prob);
+  }
+  torch::Tensor top = logits.argmax(-1).eq(correct.squeeze(1));
+  return {prob.to(torch::kCPU, torch::kFloat32), logit_diff.to(torch::kCPU, torch::kFloat32),
+          top.to(torch::kCPU, torch::kFloat32)};
+}
+
 KnockoutSession::KnockoutSession(HookedTransformer model, AnswerPrompts prompts)
     : model_(std::move(model)), prompts_(std::move(prompts)) {
   validate_answer_prompts(prompts_, model_->config());
@@ -162,20 +180,7 @@ KnockoutSession::KnockoutSession(HookedTransformer model, AnswerPrompts prompts)
 
 std::vector<torch::Tensor> KnockoutSession::score(const torch::Tensor& logits,
                                                   const torch::Tensor& prompt_of_row) const {
-  // logits [rows, V]
-  torch::Tensor correct = prompts_.correct.index_select(0, prompt_of_row).unsqueeze(1);
-  torch::Tensor log_probs = torch::log_softmax(logits.to(torch::kFloat64), -1);
-  torch::Tensor prob = log_probs.gather(1, correct).squeeze(1).exp();
-  torch::Tensor logit_diff;
-  if (prompts_.wrong.defined()) {
-    torch::Tensor wrong = prompts_.wrong.index_select(0, prompt_of_row).unsqueeze(1);
-    logit_diff = (logits.gather(1, correct) - logits.gather(1, wrong)).squeeze(1);
-  } else {
-    logit_diff = torch::zeros_like(prob);
-  }
-  torch::Tensor top = logits.argmax(-1).eq(correct.squeeze(1));
-  return {prob.to(torch::kCPU, torch::kFloat32), logit_diff.to(torch::kCPU, torch::kFloat32),
-          top.to(torch::kCPU, torch::kFloat32)};
+  return score_answers(prompts_, logits, prompt_of_row);
 }
 
 KnockoutSession::Grid KnockoutSession::grid(const KnockoutOptions& options) const {

@@ -36,6 +36,12 @@ struct AnswerPrompts {
 /// Throws InputError naming the field when shapes or token ids do not fit each other or the model.
 void validate_answer_prompts(const AnswerPrompts& prompts, const ModelConfig& config);
 
+/// Scores of answer logits [rows, d_vocab] for the prompts `prompt_of_row` (long [rows]): the correct
+/// token's probability, the logit difference to `wrong` (0 without it), and whether the correct token
+/// is the top one — each float [rows] on the CPU.
+std::vector<torch::Tensor> score_answers(const AnswerPrompts& prompts, const torch::Tensor& logits,
+                                         const torch::Tensor& prompt_of_row);
+
 /// Source positions one knock-out blocks, per prompt.
 struct SourceSet {
   std::string name;       // "pos 3", "query", "all but query"

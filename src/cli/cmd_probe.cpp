@@ -64,16 +64,6 @@ torch::Tensor probe_labels(const std::string& text, const TraceFileContents& con
   return codes;
 }
 
-// --at: the probed position per prompt: answer, a named span (its first position) or a position.
-torch::Tensor probe_positions(const std::string& text, const TraceFileContents& contents, bool from_task) {
-  if (text == "answer") return contents.prompts.answer_pos.clone();
-  std::string name;
-  const auto ranges = trace_destinations(text, contents, from_task, name);
-  std::vector<int64_t> positions;
-  for (const auto& [begin, end] : ranges) positions.push_back(begin);
-  return torch::tensor(positions, torch::kLong);
-}
-
 // Activations at each prompt's position: [stage, batch, d_model] for the residual stream before every
 // layer and after the last, or [layer, batch, head, d_head] for hook_z.
 torch::Tensor collect(HookedTransformer& model, const torch::Tensor& tokens, const torch::Tensor& positions, bool heads,
@@ -177,7 +167,8 @@ int run_probe(const std::vector<std::string>& args) {
   load_trace_prompts(vm, model, contents, task_name);
   std::vector<std::string> label_values;
   const torch::Tensor labels = probe_labels(vm["label"].as<std::string>(), contents, label_values);
-  const torch::Tensor positions = probe_positions(vm["at"].as<std::string>(), contents, true);
+  std::string at_name;
+  const torch::Tensor positions = position_per_prompt(vm["at"].as<std::string>(), contents, true, at_name);
   const torch::Tensor& tokens = contents.prompts.tokens;
   const torch::Tensor types = tokens.gather(1, positions.unsqueeze(1)).squeeze(1);  // the token probed at
   const ProbeSplit split = probe_split(tokens.size(0), probe_options.train_share, probe_options.seed);

@@ -33,5 +33,6 @@ int run_trace(const std::vector<std::string>& args);
 int run_match(const std::vector<std::string>& args);
 int run_heads(const std::vector<std::string>& args);
 int run_probe(const std::vector<std::string>& args);
+int run_steer(const std::vector<std::string>& args);
 
 }  // namespace mechlens::cli

@@ -30,6 +30,8 @@ constexpr Command kCommands[] = {
      mechlens::cli::run_heads},
     {"probe", "linear probes for a task variable per layer or head, with control task and baselines",
      mechlens::cli::run_probe},
+    {"steer", "add alpha x a direction (difference of group means) at a layer and position; effect on the answer",
+     mechlens::cli::run_steer},
     {"match", "matching-mechanism scores per hop layer and head: from the weights, and from the attention",
      mechlens::cli::run_match},
     {"export", "a record or result as NumPy (+ JSON sidecars), CSV, CircuitsVis or bertviz files",

@@ -116,6 +116,17 @@ std::vector<std::pair<int64_t, int64_t>> trace_destinations(const std::string& t
   return std::vector<std::pair<int64_t, int64_t>>(size_t(contents.prompts.batch()), {positions[0], positions[0] + 1});
 }
 
+torch::Tensor position_per_prompt(const std::string& text, const TraceFileContents& contents, bool from_task,
+                                  std::string& name) {
+  if (text == "answer") {
+    name = "answer position";
+    return contents.prompts.answer_pos.clone();
+  }
+  std::vector<int64_t> positions;
+  for (const auto& [begin, end] : trace_destinations(text, contents, from_task, name)) positions.push_back(begin);
+  return torch::tensor(positions, torch::kLong);
+}
+
 std::optional<PromptGroups> trace_groups(const po::variables_map& vm, const TraceFileContents& contents) {
   return prompt_groups_option(vm, contents.annotations, contents.prompt_groups);
 }

@@ -28,6 +28,11 @@ std::vector<PositionSpan> trace_sources(const std::string& text, const TraceFile
 std::vector<std::pair<int64_t, int64_t>> trace_destinations(const std::string& text, const TraceFileContents& contents,
                                                             bool from_task, std::string& name);
 
+/// One position per prompt (--at): "answer" (its answer position), a named span's first position, or a
+/// position. long [batch]; `name` says which.
+torch::Tensor position_per_prompt(const std::string& text, const TraceFileContents& contents, bool from_task,
+                                  std::string& name);
+
 /// --group-by NAME: "group" (the task's data group) or an annotation with one value per prompt.
 std::optional<PromptGroups> trace_groups(const po::variables_map& vm, const TraceFileContents& contents);
 

@@ -1,0 +1,46 @@
+// Steering: α · direction added to the residual stream entering a layer (blocks.L.hook_resid_pre) at
+// chosen positions of every prompt, for a sweep of α, scored at each prompt's answer. The sweep runs
+// through the shared plan executor (each α one intervened run; rows start at layer L from the cached
+// run and recompute only positions from the first steered one); α = 0 rows are skipped, keeping the
+// unsteered scores exactly. `steer_naive` is the reference: one full forward per α.
+#pragma once
+
+#include <torch/types.h>
+
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+#include "runtime/model.h"
+#include "tracing/knockout.h"  // AnswerPrompts
+
+namespace mechlens {
+
+struct SteeringOptions {
+  int64_t layer = 0;                                   // steer blocks.{layer}.hook_resid_pre
+  std::vector<double> alphas;                          // the sweep
+  std::vector<std::pair<int64_t, int64_t>> positions;  // per prompt: [begin, end) steered
+  int64_t max_batch = 512;                             // rows per forward
+  bool progress = false;
+};
+
+struct SteeringResult {
+  std::vector<double> alphas;
+  torch::Tensor prob;        // [alpha, batch]: probability of the correct answer
+  torch::Tensor logit_diff;  // [alpha, batch]: correct − wrong logit
+  torch::Tensor correct;     // [alpha, batch]: 1 where the correct answer is the top token
+  torch::Tensor to_wrong;    // [alpha, batch]: 1 where `wrong` (the counterfactual's answer) is the top token
+};
+
+/// Throws InputError naming the problem for a direction that is not [d_model], a layer out of range,
+/// or positions that do not fit the prompts.
+SteeringResult steer(HookedTransformer& model, const AnswerPrompts& prompts, const torch::Tensor& direction,
+                     const SteeringOptions& options);
+SteeringResult steer_naive(HookedTransformer& model, const AnswerPrompts& prompts, const torch::Tensor& direction,
+                           const SteeringOptions& options);
+
+/// The difference of the mean activation of the prompts labelled 1 and those labelled 0 (labels long
+/// [batch] of 0/1; activations [batch, d_model]): a steering direction from two groups.
+torch::Tensor mean_difference(const torch::Tensor& activations, const torch::Tensor& labels);
+
+}  // namespace mechlens

@@ -1,0 +1,165 @@
+// `mechlens steer`: add α · direction to the residual stream entering a layer at one position of every
+// prompt, for a sweep of α, and report what it does to the answer; the direction is the difference of
+// two groups' mean activations there (docs/HEADS.md).
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <torch/torch.h>
+
+#include "cli/command.h"
+#include "cli/options.h"
+#include "cli/provenance.h"
+#include "cli/task_input.h"
+#include "cli/trace_inputs.h"
+#include "heads/steering.h"
+#include "hooks/hook_names.h"
+#include "hooks/hook_point.h"
+#include "io/checkpoint.h"
+#include "store/h5_util.h"
+#include "store/result_file.h"
+#include "util/error.h"
+#include "util/parse.h"
+
+namespace mechlens::cli {
+namespace {
+
+// --direction mean-diff:NAME: the annotation (one value per prompt) with exactly two values; label 1
+// is the larger value.
+torch::Tensor binary_label(const std::string& name, const TraceFileContents& contents) {
+  for (const auto& [annotation, tensor] : contents.annotations) {
+    if (annotation != name) continue;
+    const torch::Tensor values = (tensor.dim() == 2 ? tensor.select(1, 0) : tensor).to(torch::kLong);
+    const auto [unique, codes] = at::_unique(values.contiguous(), true, true);
+    if (unique.numel() != 2)
+      throw UsageError{
+          fmt::format("--direction mean-diff:{}: {} takes {} values here, expected two", name, name, unique.numel())};
+    return codes;
+  }
+  throw UsageError{fmt::format("--direction mean-diff:{}: the task has no annotation '{}'", name, name)};
+}
+
+// The residual stream entering `layer` at each prompt's position: [batch, d_model].
+torch::Tensor resid_at(HookedTransformer& model, const torch::Tensor& tokens, int64_t layer,
+                       const torch::Tensor& positions) {
+  torch::NoGradGuard no_grad;
+  torch::Tensor out;
+  HookScope scope;
+  scope.add(model->hook_point(layer_hook_name(layer, "hook_resid_pre")),
+            [&](const torch::Tensor& x, const HookPointImpl&) {
+              out = x.index({torch::arange(x.size(0)), positions});
+              return torch::Tensor();
+            });
+  ForwardOptions forward;
+  forward.stop_at_layer = layer + 1;
+  model->forward(tokens, forward);
+  return out;
+}
+
+}  // namespace
+
+int run_steer(const std::vector<std::string>& args) {
+  po::options_description options("options");
+  // clang-format off
+  options.add_options()
+      ("checkpoint", po::value<std::string>()->required(), "model checkpoint (.safetensors)")
+      ("layer", po::value<int64_t>()->required(), "steer the residual stream entering this layer (blocks.L.hook_resid_pre)")
+      ("at", po::value<std::string>()->required(), "the steered position: a named span (its first position) or a position")
+      ("direction", po::value<std::string>()->required(), "mean-diff:NAME: mean activation of the prompts with the larger value of annotation NAME minus that of the others")
+      ("alphas", po::value<std::string>()->default_value("-4,-2,-1,0,1,2,4"), "multiples of the direction to add")
+      ("batch", po::value<int64_t>()->default_value(512), "rows per forward")
+      ("out", po::value<std::string>(), "HDF5 file: the direction and every prompt's scores per alpha")
+      ("quiet", po::bool_switch(), "no progress bar");
+  // clang-format on
+  add_task_options(options);
+  po::variables_map vm;
+  if (!parse_options("steer", "--checkpoint CK --task NAME --n N --layer L --at POS --direction mean-diff:NAME",
+                     "Steering: add alpha x a direction (a difference of group means) to the residual stream at one "
+                     "position, for a sweep of alpha, through the batched engine; the answer's accuracy, "
+                     "probability, logit difference and switches to the counterfactual's answer (docs/HEADS.md).",
+                     options, {}, args, vm)) {
+    return 0;
+  }
+  if (!vm.count("task")) throw UsageError{"steer needs --task NAME --n N: the groups and answers are the task's"};
+  const std::string direction_text = vm["direction"].as<std::string>();
+  if (direction_text.rfind("mean-diff:", 0) != 0)
+    throw UsageError{fmt::format("--direction {}: expected mean-diff:NAME", direction_text)};
+  std::vector<double> alphas;
+  for (const std::string& part : split_list(vm["alphas"].as<std::string>())) {
+    const auto alpha = parse_double(part);
+    if (!alpha) throw UsageError{fmt::format("--alphas: '{}' is not a number", part)};
+    alphas.push_back(*alpha);
+  }
+  if (alphas.empty()) throw UsageError{"--alphas needs at least one value"};
+
+  const std::string checkpoint = vm["checkpoint"].as<std::string>();
+  check_checkpoint_task(checkpoint, vm["task"].as<std::string>());
+  HookedTransformer model = load_checkpoint(checkpoint);
+  model->eval();
+  TraceFileContents contents;
+  std::string task_name;
+  load_trace_prompts(vm, model, contents, task_name);
+  const AnswerPrompts& prompts = contents.prompts;
+  const int64_t layer = vm["layer"].as<int64_t>();
+  if (layer < 0 || layer >= model->config().n_layers)
+    throw UsageError{
+        fmt::format("--layer {} is outside the model's layers 0..{}", layer, model->config().n_layers - 1)};
+  std::string at_name;
+  const auto ranges = trace_destinations(vm["at"].as<std::string>(), contents, true, at_name);
+  if (ranges.empty())
+    throw UsageError{"--at: give a named span or a position (the answer position is read, not steered)"};
+  std::vector<int64_t> first;
+  SteeringOptions steering;
+  for (const auto& [begin, end] : ranges) {
+    first.push_back(begin);
+    steering.positions.emplace_back(begin, begin + 1);
+  }
+  const std::string label_name = direction_text.substr(10);
+  const torch::Tensor labels = binary_label(label_name, contents);
+  const torch::Tensor positions = torch::tensor(first, torch::kLong);
+  const torch::Tensor direction = mean_difference(resid_at(model, prompts.tokens, layer, positions), labels);
+
+  steering.layer = layer;
+  steering.alphas = alphas;
+  steering.max_batch = vm["batch"].as<int64_t>();
+  if (steering.max_batch < 1) throw UsageError{"--batch must be >= 1"};
+  steering.progress = !vm["quiet"].as<bool>();
+  const SteeringResult result = steer(model, prompts, direction, steering);
+
+  fmt::print("steering blocks.{}.hook_resid_pre at {} along mean({}=1) - mean({}=0) (norm {:.3f}); {} prompts\n", layer,
+             at_name, label_name, label_name, direction.norm().item<double>(), prompts.batch());
+  fmt::print("{:>7} {:>6} | {:>9} {:>9} {:>9} {:>14} | by {}: accuracy 0 / 1, to the counterfactual 0 / 1\n", "alpha",
+             "", "accuracy", "p(answer)", "logit diff", "counterfactual", label_name);
+  const torch::Tensor is_one = labels.eq(1), is_zero = labels.eq(0);
+  for (size_t a = 0; a < alphas.size(); ++a) {
+    const int64_t i = int64_t(a);
+    auto mean_of = [&](const torch::Tensor& t, const torch::Tensor& mask) {
+      return t[i].index({mask}).mean().item<double>();
+    };
+    fmt::print("{:>7.3g} {:>6} | {:>9.3f} {:>9.3f} {:>9.3f} {:>14.3f} | {:.3f} / {:.3f}, {:.3f} / {:.3f}\n", alphas[a],
+               "", result.correct[i].mean().item<double>(), result.prob[i].mean().item<double>(),
+               result.logit_diff[i].mean().item<double>(), result.to_wrong[i].mean().item<double>(),
+               mean_of(result.correct, is_zero), mean_of(result.correct, is_one), mean_of(result.to_wrong, is_zero),
+               mean_of(result.to_wrong, is_one));
+  }
+  if (vm.count("out")) {
+    const Provenance provenance = command_provenance("steer", args, checkpoint, model->config(), options_json(vm));
+    write_result_file(vm["out"].as<std::string>(), "mechlens-steering", 1, [&](H5::H5File& file) {
+      write_provenance(file, provenance);
+      H5::Group group = file.createGroup("steering");
+      h5::write_attr(group, "hook", layer_hook_name(layer, "hook_resid_pre"));
+      h5::write_attr(group, "at", at_name);
+      h5::write_attr(group, "direction_from", direction_text);
+      write_tensor(group, "direction", direction, {"d_model"});
+      write_tensor(group, "label_alpha", torch::tensor(alphas, torch::kFloat64), {"alpha"});
+      write_tensor(group, "labels", labels, {"batch"});
+      write_tensor(group, "positions", positions, {"batch"});
+      write_tensor(group, "prob", result.prob, {"alpha", "batch"});
+      write_tensor(group, "logit_diff", result.logit_diff, {"alpha", "batch"});
+      write_tensor(group, "correct", result.correct, {"alpha", "batch"});
+      write_tensor(group, "to_counterfactual", result.to_wrong, {"alpha", "batch"});
+    });
+    fmt::print("wrote {}\n", vm["out"].as<std::string>());
+  }
+  return 0;
+}
+
+}  // namespace mechlens::cli
