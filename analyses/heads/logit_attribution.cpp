@@ -5,6 +5,7 @@
 
 #include <map>
 
+#include "engine/activations_at.h"
 #include "hooks/hook_names.h"
 #include "hooks/hook_point.h"
 #include "util/error.h"
@@ -13,16 +14,12 @@
 namespace mechlens {
 namespace {
 
-torch::Tensor parameter(HookedTransformer& model, const std::string& name) {
-  const auto params = model->named_parameters();
+using Parameters = torch::OrderedDict<std::string, torch::Tensor>;
+
+// The parameter called `name`; undefined where the model has none (no bias, tied unembedding).
+torch::Tensor parameter(const Parameters& params, const std::string& name) {
   const torch::Tensor* found = params.find(name);
   return found ? *found : torch::Tensor();
-}
-
-// The unembedding matrix [d_model, d_vocab] (tied models use W_E transposed).
-torch::Tensor unembedding(HookedTransformer& model) {
-  const torch::Tensor W_U = parameter(model, "unembed.W_U");
-  return W_U.defined() ? W_U : parameter(model, "embed.W_E").t();
 }
 
 // Rows [b, answer_pos[b]] of an activation [batch, pos, ...].
@@ -62,10 +59,12 @@ LogitAttribution direct_logit_attribution(HookedTransformer& model, const Answer
   out.constant = torch::zeros({batch});
   out.metric = torch::zeros({batch});
 
-  const torch::Tensor W_U = unembedding(model);  // [d_model, d_vocab]
-  const torch::Tensor b_U = parameter(model, "unembed.b_U");
-  const torch::Tensor ln_w = has_norm ? parameter(model, "ln_final.w") : torch::Tensor();
-  const torch::Tensor ln_b = has_norm ? parameter(model, "ln_final.b") : torch::Tensor();
+  const Parameters params = model->named_parameters();
+  // The unembedding [d_model, d_vocab] (tied models use W_E transposed).
+  const torch::Tensor W_U = params.contains("unembed.W_U") ? params["unembed.W_U"] : parameter(params, "embed.W_E").t();
+  const torch::Tensor b_U = parameter(params, "unembed.b_U");
+  const torch::Tensor ln_w = has_norm ? parameter(params, "ln_final.w") : torch::Tensor();
+  const torch::Tensor ln_b = has_norm ? parameter(params, "ln_final.b") : torch::Tensor();
   const torch::Device device = W_U.device();
 
   ProgressBar bar("logit attribution", batch, progress);
@@ -125,7 +124,7 @@ LogitAttribution direct_logit_attribution(HookedTransformer& model, const Answer
     const torch::Tensor rows = torch::arange(count, answer_pos.options());
     for (int64_t l = 0; l < L; ++l) {
       const std::string prefix = "blocks." + std::to_string(l) + ".attn.";
-      const torch::Tensor W_O = parameter(model, prefix + "W_O");          // [head, d_head, d_model]
+      const torch::Tensor W_O = parameter(params, prefix + "W_O");         // [head, d_head, d_model]
       const torch::Tensor Wu = torch::einsum("hdm,bm->bhd", {W_O, u});     // [b, head, d_head]
       const torch::Tensor z = seen.at(layer_hook_name(l, "attn.hook_z"));  // [b, head, d_head]
       out.head[l].narrow(1, start, count).copy_(((z * Wu).sum(2) / scale.unsqueeze(1)).t());
@@ -137,7 +136,7 @@ LogitAttribution direct_logit_attribution(HookedTransformer& model, const Answer
       const torch::Tensor value_read = torch::einsum("bshd,bhd->bhs", {v, Wu});                       // [b, head, k]
       const torch::Tensor by_source = from_answer * value_read / scale.view({count, 1, 1});
       out.head_by_source[l].narrow(2, start, count).copy_(by_source.permute({1, 2, 0}));
-      const torch::Tensor b_O = parameter(model, prefix + "b_O");
+      const torch::Tensor b_O = parameter(params, prefix + "b_O");
       if (b_O.defined()) out.attn_bias[l].narrow(0, start, count).copy_(u.matmul(b_O) / scale);
       if (config.d_mlp > 0) out.mlp[l].narrow(0, start, count).copy_(read(seen.at(layer_hook_name(l, "hook_mlp_out"))));
     }
@@ -164,30 +163,18 @@ LogitLens logit_lens(HookedTransformer& model, const AnswerPrompts& prompts, int
   out.kl_to_final = torch::zeros({stages, batch});
   out.top_tokens = torch::zeros({stages, batch, top_k}, torch::kLong);
   out.top_probs = torch::zeros({stages, batch, top_k});
+  // The residual stream at each answer position before every layer and after the last: [stage, batch, d].
+  const torch::Tensor resid = torch::stack(
+      activations_at(model, prompts.tokens, prompts.answer_pos, residual_stage_hooks(config.n_layers), max_batch));
   ProgressBar bar("logit lens", batch, progress);
   torch::NoGradGuard no_grad;
   for (int64_t start = 0; start < batch; start += max_batch) {
     const int64_t count = std::min(max_batch, batch - start);
-    const torch::Tensor answer_pos = prompts.answer_pos.narrow(0, start, count);
-    const torch::Tensor correct = prompts.correct.narrow(0, start, count);
-    std::vector<torch::Tensor> resid(static_cast<size_t>(stages));
-    HookScope scope;
-    for (int64_t l = 0; l < config.n_layers; ++l) {
-      scope.add(model->hook_point(layer_hook_name(l, "hook_resid_pre")),
-                [&, l](const torch::Tensor& x, const HookPointImpl&) {
-                  resid[size_t(l)] = answer_rows(x, answer_pos.to(x.device()));
-                  return torch::Tensor();
-                });
-    }
-    scope.add(model->hook_point(layer_hook_name(config.n_layers - 1, "hook_resid_post")),
-              [&](const torch::Tensor& x, const HookPointImpl&) {
-                resid[size_t(stages - 1)] = answer_rows(x, answer_pos.to(x.device()));
-                return torch::Tensor();
-              });
-    model->forward(prompts.tokens.narrow(0, start, count));
-    scope.release();
+    const torch::Tensor correct = prompts.correct.narrow(0, start, count).to(torch::kCPU);
     // Each stage through the final norm (its own scale) and the unembedding: [stage, b, d_vocab].
-    const torch::Tensor log_probs = model->logits_from_resid(torch::stack(resid)).log_softmax(-1).to(torch::kCPU);
+    const torch::Tensor log_probs = model->logits_from_resid(resid.narrow(1, start, count).to(prompts.tokens.device()))
+                                        .log_softmax(-1)
+                                        .to(torch::kCPU);
     const torch::Tensor final_log_probs = log_probs[stages - 1];
     const torch::Tensor answer_lp =
         log_probs.gather(2, correct.view({1, count, 1}).expand({stages, count, 1})).squeeze(2);

@@ -48,21 +48,6 @@ class StageClock {
   std::vector<std::pair<std::string, double>> stages_;
 };
 
-// Destination ranges per prompt: "answer" is each prompt's answer position.
-std::vector<std::pair<int64_t, int64_t>> detector_destinations(const std::string& text,
-                                                               const TraceFileContents& contents, bool from_task) {
-  if (text == "answer") {
-    std::vector<std::pair<int64_t, int64_t>> rows;
-    for (int64_t b = 0; b < contents.prompts.batch(); ++b) {
-      const int64_t pos = contents.prompts.answer_pos[b].item<int64_t>();
-      rows.emplace_back(pos, pos + 1);
-    }
-    return rows;
-  }
-  std::string name;
-  return trace_destinations(text, contents, from_task, name);
-}
-
 // --detectors: previous, duplicate, induction, bos, or DEST->SRC (DEST: answer, a named span or a
 // position; SRC: a named span or a position). With a task, every span S adds answer->S by default.
 std::vector<DetectionPattern> detection_patterns(const std::string& text, const TraceFileContents& contents,
@@ -70,6 +55,7 @@ std::vector<DetectionPattern> detection_patterns(const std::string& text, const 
   const torch::Tensor& tokens = contents.prompts.tokens;
   std::vector<std::string> parts = split_list(text);
   std::vector<DetectionPattern> patterns;
+  std::string dest_name;  // trace_destinations names what it selected; the detector's name says it here
   for (const std::string& part : parts) {
     if (part == "previous") patterns.push_back(previous_token_pattern(tokens));
     else if (part == "duplicate") patterns.push_back(duplicate_token_pattern(tokens));
@@ -77,11 +63,11 @@ std::vector<DetectionPattern> detection_patterns(const std::string& text, const 
     else if (part == "bos") patterns.push_back(bos_pattern(tokens));
     else if (part == "spans") {
       if (!from_task) throw UsageError{"--detectors spans needs --task (its named spans)"};
-      const auto destinations = detector_destinations("answer", contents, from_task);
+      const auto destinations = trace_destinations("answer", contents, from_task, dest_name);
       for (const PositionSpan& span : contents.spans)
         patterns.push_back(span_pattern("answer->" + span.name, destinations, span.per_prompt, tokens.size(1)));
     } else if (const size_t arrow = part.find("->"); arrow != std::string::npos) {
-      const auto destinations = detector_destinations(part.substr(0, arrow), contents, from_task);
+      const auto destinations = trace_destinations(part.substr(0, arrow), contents, from_task, dest_name);
       const std::vector<PositionSpan> sources = trace_sources(part.substr(arrow + 2), contents, from_task);
       if (sources.size() != 1) {
         throw UsageError{fmt::format("--detectors '{}': the source names {} positions; give one span or one position",

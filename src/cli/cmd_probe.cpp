@@ -12,9 +12,9 @@
 #include "cli/provenance.h"
 #include "cli/task_input.h"
 #include "cli/trace_inputs.h"
+#include "engine/activations_at.h"
 #include "heads/probes.h"
 #include "hooks/hook_names.h"
-#include "hooks/hook_point.h"
 #include "io/checkpoint.h"
 #include "store/h5_util.h"
 #include "store/result_file.h"
@@ -24,71 +24,17 @@
 namespace mechlens::cli {
 namespace {
 
-// --label NAME or NAME[c]: an annotation with one value per prompt (or that column), or "group";
-// returned as class codes 0..k-1 with the values they stand for.
-torch::Tensor probe_labels(const std::string& text, const TraceFileContents& contents,
-                           std::vector<std::string>& values) {
-  torch::Tensor raw;
-  if (text == "group") {
-    std::vector<int64_t> codes;
-    for (const std::string& g : contents.prompt_groups) {
-      const auto it = std::find(values.begin(), values.end(), g);
-      codes.push_back(it - values.begin());
-      if (it == values.end()) values.push_back(g);
-    }
-    return torch::tensor(codes, torch::kLong);
-  }
-  std::string name = text;
-  int64_t column = 0;
-  if (const size_t bracket = text.find('['); bracket != std::string::npos && text.back() == ']') {
-    name = text.substr(0, bracket);
-    const auto parsed = parse_int(text.substr(bracket + 1, text.size() - bracket - 2));
-    if (!parsed || *parsed < 0) throw UsageError{fmt::format("--label {}: the column must be a number >= 0", text)};
-    column = *parsed;
-  }
-  std::vector<std::string> names;
-  for (const auto& [annotation, tensor] : contents.annotations) {
-    names.push_back(annotation);
-    if (annotation != name) continue;
-    const torch::Tensor values_2d = tensor.dim() == 1 ? tensor.unsqueeze(1) : tensor;
-    if (column >= values_2d.size(1))
-      throw UsageError{fmt::format("--label {}: {} has {} columns", text, name, values_2d.size(1))};
-    raw = values_2d.select(1, column);
-  }
-  if (!raw.defined())
-    throw UsageError{fmt::format("--label {}: the task annotates {} (or use group)", text, fmt::join(names, ", "))};
-  const auto [unique, codes] = at::_unique(raw.to(torch::kLong).contiguous(), true, true);
-  if (unique.numel() < 2) throw UsageError{fmt::format("--label {}: every prompt has the same value", text)};
-  if (unique.numel() > 100) throw UsageError{fmt::format("--label {}: {} classes (at most 100)", text, unique.numel())};
-  for (int64_t i = 0; i < unique.numel(); ++i) values.push_back(std::to_string(unique[i].item<int64_t>()));
-  return codes;
-}
-
 // Activations at each prompt's position: [stage, batch, d_model] for the residual stream before every
 // layer and after the last, or [layer, batch, head, d_head] for hook_z.
 torch::Tensor collect(HookedTransformer& model, const torch::Tensor& tokens, const torch::Tensor& positions, bool heads,
                       int64_t max_batch) {
-  const int64_t L = model->config().n_layers, batch = tokens.size(0);
-  std::vector<std::vector<torch::Tensor>> parts(size_t(heads ? L : L + 1));
-  torch::NoGradGuard no_grad;
-  for (int64_t start = 0; start < batch; start += max_batch) {
-    const int64_t count = std::min(max_batch, batch - start);
-    const torch::Tensor pos = positions.narrow(0, start, count), rows = torch::arange(count);
-    HookScope scope;
-    for (int64_t stage = 0; stage < int64_t(parts.size()); ++stage) {
-      const std::string name = heads       ? layer_hook_name(stage, "attn.hook_z")
-                               : stage < L ? layer_hook_name(stage, "hook_resid_pre")
-                                           : layer_hook_name(L - 1, "hook_resid_post");
-      scope.add(model->hook_point(name), [&, stage](const torch::Tensor& x, const HookPointImpl&) {
-        parts[size_t(stage)].push_back(x.index({rows, pos}).to(torch::kCPU));
-        return torch::Tensor();
-      });
-    }
-    model->forward(tokens.narrow(0, start, count));
+  const int64_t L = model->config().n_layers;
+  std::vector<std::string> names = residual_stage_hooks(L);
+  if (heads) {
+    names.clear();
+    for (int64_t layer = 0; layer < L; ++layer) names.push_back(layer_hook_name(layer, "attn.hook_z"));
   }
-  std::vector<torch::Tensor> stages;
-  for (auto& p : parts) stages.push_back(torch::cat(p));
-  return torch::stack(stages);
+  return torch::stack(activations_at(model, tokens, positions, names, max_batch));
 }
 
 struct ProbeTable {
@@ -166,7 +112,10 @@ int run_probe(const std::vector<std::string>& args) {
   std::string task_name;
   load_trace_prompts(vm, model, contents, task_name);
   std::vector<std::string> label_values;
-  const torch::Tensor labels = probe_labels(vm["label"].as<std::string>(), contents, label_values);
+  const torch::Tensor labels = prompt_variable(vm["label"].as<std::string>(), "--label", contents, label_values);
+  if (label_values.size() > 100)
+    throw UsageError{
+        fmt::format("--label {}: {} classes (at most 100)", vm["label"].as<std::string>(), label_values.size())};
   std::string at_name;
   const torch::Tensor positions = position_per_prompt(vm["at"].as<std::string>(), contents, true, at_name);
   const torch::Tensor& tokens = contents.prompts.tokens;

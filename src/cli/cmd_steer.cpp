@@ -10,9 +10,9 @@
 #include "cli/provenance.h"
 #include "cli/task_input.h"
 #include "cli/trace_inputs.h"
+#include "engine/activations_at.h"
 #include "heads/steering.h"
 #include "hooks/hook_names.h"
-#include "hooks/hook_point.h"
 #include "io/checkpoint.h"
 #include "store/h5_util.h"
 #include "store/result_file.h"
@@ -20,41 +20,7 @@
 #include "util/parse.h"
 
 namespace mechlens::cli {
-namespace {
-
-// --direction mean-diff:NAME: the annotation (one value per prompt) with exactly two values; label 1
-// is the larger value.
-torch::Tensor binary_label(const std::string& name, const TraceFileContents& contents) {
-  for (const auto& [annotation, tensor] : contents.annotations) {
-    if (annotation != name) continue;
-    const torch::Tensor values = (tensor.dim() == 2 ? tensor.select(1, 0) : tensor).to(torch::kLong);
-    const auto [unique, codes] = at::_unique(values.contiguous(), true, true);
-    if (unique.numel() != 2)
-      throw UsageError{
-          fmt::format("--direction mean-diff:{}: {} takes {} values here, expected two", name, name, unique.numel())};
-    return codes;
-  }
-  throw UsageError{fmt::format("--direction mean-diff:{}: the task has no annotation '{}'", name, name)};
-}
-
-// The residual stream entering `layer` at each prompt's position: [batch, d_model].
-torch::Tensor resid_at(HookedTransformer& model, const torch::Tensor& tokens, int64_t layer,
-                       const torch::Tensor& positions) {
-  torch::NoGradGuard no_grad;
-  torch::Tensor out;
-  HookScope scope;
-  scope.add(model->hook_point(layer_hook_name(layer, "hook_resid_pre")),
-            [&](const torch::Tensor& x, const HookPointImpl&) {
-              out = x.index({torch::arange(x.size(0)), positions});
-              return torch::Tensor();
-            });
-  ForwardOptions forward;
-  forward.stop_at_layer = layer + 1;
-  model->forward(tokens, forward);
-  return out;
-}
-
-}  // namespace
+namespace {}  // namespace
 
 int run_steer(const std::vector<std::string>& args) {
   po::options_description options("options");
@@ -89,6 +55,8 @@ int run_steer(const std::vector<std::string>& args) {
     alphas.push_back(*alpha);
   }
   if (alphas.empty()) throw UsageError{"--alphas needs at least one value"};
+  const int64_t max_batch = vm["batch"].as<int64_t>();
+  if (max_batch < 1) throw UsageError{"--batch must be >= 1"};
 
   const std::string checkpoint = vm["checkpoint"].as<std::string>();
   check_checkpoint_task(checkpoint, vm["task"].as<std::string>());
@@ -102,25 +70,29 @@ int run_steer(const std::vector<std::string>& args) {
   if (layer < 0 || layer >= model->config().n_layers)
     throw UsageError{
         fmt::format("--layer {} is outside the model's layers 0..{}", layer, model->config().n_layers - 1)};
-  std::string at_name;
-  const auto ranges = trace_destinations(vm["at"].as<std::string>(), contents, true, at_name);
-  if (ranges.empty())
+  if (vm["at"].as<std::string>() == "answer")
     throw UsageError{"--at: give a named span or a position (the answer position is read, not steered)"};
-  std::vector<int64_t> first;
+  std::string at_name;
+  const torch::Tensor positions = position_per_prompt(vm["at"].as<std::string>(), contents, true, at_name);
   SteeringOptions steering;
-  for (const auto& [begin, end] : ranges) {
-    first.push_back(begin);
-    steering.positions.emplace_back(begin, begin + 1);
+  for (int64_t b = 0; b < positions.numel(); ++b) {
+    const int64_t pos = positions[b].item<int64_t>();
+    steering.positions.emplace_back(pos, pos + 1);
   }
   const std::string label_name = direction_text.substr(10);
-  const torch::Tensor labels = binary_label(label_name, contents);
-  const torch::Tensor positions = torch::tensor(first, torch::kLong);
-  const torch::Tensor direction = mean_difference(resid_at(model, prompts.tokens, layer, positions), labels);
+  std::vector<std::string> label_values;
+  const torch::Tensor labels = prompt_variable(label_name, "--direction mean-diff:", contents, label_values);
+  if (label_values.size() != 2)
+    throw UsageError{fmt::format("--direction mean-diff:{}: {} takes {} values here, expected two", label_name,
+                                 label_name, label_values.size())};
+  const torch::Tensor resid =
+      activations_at(model, prompts.tokens, positions, {layer_hook_name(layer, "hook_resid_pre")}, max_batch,
+                     layer + 1)[0];  // [batch, d_model]
+  const torch::Tensor direction = mean_difference(resid, labels);
 
   steering.layer = layer;
   steering.alphas = alphas;
-  steering.max_batch = vm["batch"].as<int64_t>();
-  if (steering.max_batch < 1) throw UsageError{"--batch must be >= 1"};
+  steering.max_batch = max_batch;
   steering.progress = !vm["quiet"].as<bool>();
   const SteeringResult result = steer(model, prompts, direction, steering);
 

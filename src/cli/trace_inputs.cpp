@@ -93,7 +93,12 @@ std::vector<std::pair<int64_t, int64_t>> trace_destinations(const std::string& t
   const int64_t n_pos = contents.prompts.positions();
   if (text == "answer") {
     name = "answer position";
-    return {};  // the analyses' default
+    std::vector<std::pair<int64_t, int64_t>> rows;
+    for (int64_t b = 0; b < contents.prompts.batch(); ++b) {
+      const int64_t pos = contents.prompts.answer_pos[b].item<int64_t>();
+      rows.emplace_back(pos, pos + 1);
+    }
+    return rows;
   }
   const PositionSelection selection = PositionSelection::parse(text, "--dest", from_task ? &contents.spans : nullptr);
   if (selection.named()) {
@@ -118,13 +123,46 @@ std::vector<std::pair<int64_t, int64_t>> trace_destinations(const std::string& t
 
 torch::Tensor position_per_prompt(const std::string& text, const TraceFileContents& contents, bool from_task,
                                   std::string& name) {
-  if (text == "answer") {
-    name = "answer position";
-    return contents.prompts.answer_pos.clone();
-  }
   std::vector<int64_t> positions;
   for (const auto& [begin, end] : trace_destinations(text, contents, from_task, name)) positions.push_back(begin);
   return torch::tensor(positions, torch::kLong);
+}
+
+torch::Tensor prompt_variable(const std::string& text, const std::string& option, const TraceFileContents& contents,
+                              std::vector<std::string>& values) {
+  torch::Tensor raw;
+  if (text == "group") {
+    std::vector<int64_t> codes;
+    for (const std::string& g : contents.prompt_groups) {
+      const auto it = std::find(values.begin(), values.end(), g);
+      codes.push_back(it - values.begin());
+      if (it == values.end()) values.push_back(g);
+    }
+    return torch::tensor(codes, torch::kLong);
+  }
+  std::string name = text;
+  int64_t column = 0;
+  if (const size_t bracket = text.find('['); bracket != std::string::npos && text.back() == ']') {
+    name = text.substr(0, bracket);
+    const auto parsed = parse_int(text.substr(bracket + 1, text.size() - bracket - 2));
+    if (!parsed || *parsed < 0) throw UsageError{fmt::format("{} {}: the column must be a number >= 0", option, text)};
+    column = *parsed;
+  }
+  std::vector<std::string> names;
+  for (const auto& [annotation, tensor] : contents.annotations) {
+    names.push_back(annotation);
+    if (annotation != name) continue;
+    const torch::Tensor values_2d = tensor.dim() == 1 ? tensor.unsqueeze(1) : tensor;
+    if (column >= values_2d.size(1))
+      throw UsageError{fmt::format("{} {}: {} has {} columns", option, text, name, values_2d.size(1))};
+    raw = values_2d.select(1, column);
+  }
+  if (!raw.defined())
+    throw UsageError{fmt::format("{} {}: the task annotates {} (or use group)", option, text, fmt::join(names, ", "))};
+  const auto [unique, codes] = at::_unique(raw.to(torch::kLong).contiguous(), true, true);
+  if (unique.numel() < 2) throw UsageError{fmt::format("{} {}: every prompt has the same value", option, text)};
+  for (int64_t i = 0; i < unique.numel(); ++i) values.push_back(std::to_string(unique[i].item<int64_t>()));
+  return codes;
 }
 
 std::optional<PromptGroups> trace_groups(const po::variables_map& vm, const TraceFileContents& contents) {

@@ -33,6 +33,13 @@ std::vector<std::pair<int64_t, int64_t>> trace_destinations(const std::string& t
 torch::Tensor position_per_prompt(const std::string& text, const TraceFileContents& contents, bool from_task,
                                   std::string& name);
 
+/// A per-prompt variable as class codes 0..k-1 (long [batch]), `values` receiving what each code
+/// stands for: an annotation with one value per prompt (NAME), one column of one (NAME[c]), or the
+/// data group ("group"). Throws UsageError starting with `option` for unknown names, columns out of
+/// range and variables with one value.
+torch::Tensor prompt_variable(const std::string& text, const std::string& option, const TraceFileContents& contents,
+                              std::vector<std::string>& values);
+
 /// --group-by NAME: "group" (the task's data group) or an annotation with one value per prompt.
 std::optional<PromptGroups> trace_groups(const po::variables_map& vm, const TraceFileContents& contents);
 
