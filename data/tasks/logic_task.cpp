@@ -4,7 +4,6 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
-#include <numeric>
 
 #include "util/error.h"
 
@@ -65,12 +64,32 @@ LogicOperator parse_logic_operator(const std::string& text) {
   MECHLENS_FAIL(InputError, "logic operator '{}' is unknown; expected or, and", text);
 }
 
+LogicFormat parse_logic_format(const std::string& text) {
+  if (text == "mechlens") return LogicFormat::kMechlens;
+  if (text == "authors") return LogicFormat::kAuthors;
+  MECHLENS_FAIL(InputError, "logic format '{}' is unknown; expected mechlens, authors", text);
+}
+
 LogicTask::LogicTask(LogicSettings settings) : settings_(settings) {
   MECHLENS_CHECK(InputError, settings_.depth >= 2 && 3 * settings_.depth <= kVariables,
                  "logic depth {} needs 2 <= depth <= {} (3 chains of distinct variables A..Z)", settings_.depth,
                  kVariables / 3);
   MECHLENS_CHECK(InputError, settings_.logop_share >= 0.0 && settings_.logop_share <= 1.0,
                  "logic logop_share {} must be in [0, 1]", settings_.logop_share);
+  // The shortest proof (linear chain: its fact, depth-1 steps, EOS) must keep an answer token.
+  const int64_t shortest_proof = 3 + (settings_.depth - 1) * 7 + (settings_.format == LogicFormat::kMechlens ? 1 : 0);
+  MECHLENS_CHECK(InputError, settings_.proof_prefix >= 0 && settings_.proof_prefix < shortest_proof,
+                 "logic proof_prefix {} must be in 0..{} (the shortest proof at depth {} has {} tokens)",
+                 settings_.proof_prefix, shortest_proof - 1, settings_.depth, shortest_proof);
+  MECHLENS_CHECK(InputError, settings_.counterfactual != LogicCounterfactual::kFactFlip || settings_.proof_prefix <= 1,
+                 "logic proof_prefix {} with counterfactual=fact-flip: a fact flip changes the proof at token 0 (which "
+                 "fact to cite) or 1 (its truth value), so proof_prefix must be 0 or 1",
+                 settings_.proof_prefix);
+  // Only LogOp queries can change which fact is cited first; any query can change a cited truth value.
+  MECHLENS_CHECK(InputError,
+                 settings_.counterfactual != LogicCounterfactual::kFactFlip || settings_.proof_prefix == 1 ||
+                     settings_.logop_share > 0.0,
+                 "logic counterfactual=fact-flip with proof_prefix=0 needs LogOp queries (logop_share is 0)");
 }
 
 std::string LogicTask::settings_json() const {
@@ -79,6 +98,10 @@ std::string LogicTask::settings_json() const {
   json["depth"] = settings_.depth;
   json["logop_share"] = settings_.logop_share;
   json["operator"] = settings_.op == LogicOperator::kOr ? "or" : "and";
+  // Written only when set, so that the records of the default problems stay as they were.
+  if (settings_.format != LogicFormat::kMechlens) json["format"] = "authors";
+  if (settings_.counterfactual != LogicCounterfactual::kQueryFlip) json["counterfactual"] = counterfactual_kind();
+  if (settings_.proof_prefix != 0) json["proof_prefix"] = settings_.proof_prefix;
   return json.dump();
 }
 
@@ -89,22 +112,6 @@ int64_t LogicTask::max_sequence_length() const {
   const int64_t logop_answer = 2 * 3 + 2 * (d - 2) * 7 + 9 + 1;
   const int64_t linear_answer = 3 + (d - 1) * 7 + 1;
   return prompt + std::max(logop_answer, linear_answer);
-}
-
-Example LogicTask::sample(Rng& rng) const {
-  const int64_t d = settings_.depth;
-  std::vector<int64_t> variables(kVariables);
-  std::iota(variables.begin(), variables.end(), 0);
-  rng.shuffle(variables);  // the first 3d are the problem's distinct variables
-  const std::vector<int64_t> v1(variables.begin(), variables.begin() + d),
-      v2(variables.begin() + d, variables.begin() + 2 * d), v3(variables.begin() + 2 * d, variables.begin() + 3 * d);
-  const bool swapped = rng.coin();
-  const bool logop_first = rng.coin();
-  std::vector<int64_t> fact_order{0, 1, 2};
-  rng.shuffle(fact_order);
-  const std::vector<bool> truths{rng.coin(), rng.coin(), rng.coin()};
-  const bool query_logop = rng.coin(settings_.logop_share);
-  return make_problem(v1, v2, v3, swapped, logop_first, fact_order, truths, query_logop);
 }
 
 Example LogicTask::make_problem(const std::vector<int64_t>& v1, const std::vector<int64_t>& v2,
@@ -173,17 +180,23 @@ Example LogicTask::make_problem(const std::vector<int64_t>& v1, const std::vecto
   notes["fact_spans"] = fact_spans;
   notes["queried_rule"] = {rule_spans[2 * queried_rule], rule_spans[2 * queried_rule + 1]};
   example.answer = proof(example, query_logop);
-  notes["first_answer"] = {example.answer[0]};
   const int64_t first_fact = std::find(sources.begin(), sources.end(), example.answer[0]) - sources.begin();
   notes["correct_fact"] = {fact_spans[2 * first_fact], fact_spans[2 * first_fact + 1]};
-  std::vector<int64_t> padded(max_sequence_length() - static_cast<int64_t>(prompt.size()), -1);
+  set_answer_notes(example);
+  example.group = query_logop ? "logop" : "linear";
+  return example;
+}
+
+// first_answer, answer (padded with -1 to the longest prompt + answer) and answer_length.
+void LogicTask::set_answer_notes(Example& example) const {
+  std::vector<int64_t> padded(static_cast<size_t>(max_sequence_length() - static_cast<int64_t>(example.prompt.size())),
+                              -1);
   MECHLENS_CHECK(InputError, example.answer.size() <= padded.size(),
                  "logic answer of {} tokens exceeds the {} reserved", example.answer.size(), padded.size());
   std::copy(example.answer.begin(), example.answer.end(), padded.begin());
-  notes["answer"] = padded;
-  notes["answer_length"] = {static_cast<int64_t>(example.answer.size())};
-  example.group = query_logop ? "logop" : "linear";
-  return example;
+  example.annotations["first_answer"] = {example.answer[0]};
+  example.annotations["answer"] = padded;
+  example.annotations["answer_length"] = {static_cast<int64_t>(example.answer.size())};
 }
 
 std::vector<int64_t> LogicTask::proof(const Example& problem, bool query_logop) const {
@@ -214,24 +227,23 @@ std::vector<int64_t> LogicTask::proof(const Example& problem, bool query_logop) 
               : t2     ? std::vector<int>{2}
                        : std::vector<int>{1, 2};
     else cited = t1 && t2 ? std::vector<int>{1, 2} : !t1 ? std::vector<int>{1} : std::vector<int>{2};
-    for (int b : cited) fact(b == 1 ? v1[0] : v2[0], b == 1 ? t1 : t2);
+    if (settings_.format == LogicFormat::kAuthors && cited.size() == 2) {
+      // The authors' generator cites two facts as one statement: "a FALSE b FALSE ."
+      out.insert(out.end(), {v1[0], t1 ? kTrue : kFalse, v2[0], t2 ? kTrue : kFalse, kSep});
+    } else {
+      for (int b : cited) fact(b == 1 ? v1[0] : v2[0], b == 1 ? t1 : t2);
+    }
     for (int b : cited) chain_rules(b == 1 ? v1 : v2, d - 2, b == 1 ? t1 : t2);
     const bool conclusion = is_or ? (t1 || t2) : (t1 && t2);
     const int64_t a = swapped ? v2[d - 2] : v1[d - 2], c = swapped ? v1[d - 2] : v2[d - 2];
     out.insert(out.end(), {a, is_or ? kDisj : kConj, c, kThen, v1[d - 1], kSemicolon, v1[d - 1],
                            conclusion ? kTrue : kUndetermined, kSep});
   }
-  out.push_back(kEos);
+  if (settings_.format == LogicFormat::kMechlens) out.push_back(kEos);  // the authors' proofs end without one
   return out;
 }
 
-Example LogicTask::counterfactual(const Example& clean, Rng&) const {
-  const auto& notes = clean.annotations;
-  std::vector<bool> truths;
-  for (int64_t t : notes.at("truths")) truths.push_back(t != 0);
-  return make_problem(notes.at("v1"), notes.at("v2"), notes.at("v3"), notes.at("structure")[0] != 0,
-                      notes.at("structure")[1] != 0, notes.at("fact_order"), truths, notes.at("queried_chain")[0] != 0);
-}
+int64_t LogicTask::end_token() const { return settings_.format == LogicFormat::kMechlens ? kEos : -1; }
 
 std::vector<std::string> LogicTask::token_strings() const {
   std::vector<std::string> strings;
@@ -260,23 +272,25 @@ std::string LogicTask::render(const Example& example) const {
 }
 
 std::map<std::string, std::vector<std::string>> LogicTask::annotation_dims() const {
-  return {{"v1", {"batch", "node"}},
-          {"v2", {"batch", "node"}},
-          {"v3", {"batch", "node"}},
-          {"truths", {"batch", "source"}},
-          {"structure", {"batch", "flag"}},
-          {"logop_first", {"batch", "one"}},
-          {"fact_order", {"batch", "fact"}},
-          {"queried_chain", {"batch", "one"}},
-          {"queried_first", {"batch", "one"}},
-          {"query_pos", {"batch", "one"}},
-          {"rule_spans", {"batch", "rule_bound"}},
-          {"fact_spans", {"batch", "fact_bound"}},
-          {"queried_rule", {"batch", "bound"}},
-          {"first_answer", {"batch", "one"}},
-          {"correct_fact", {"batch", "bound"}},
-          {"answer", {"batch", "answer_pos"}},
-          {"answer_length", {"batch", "one"}}};
+  std::map<std::string, std::vector<std::string>> dims{{"v1", {"batch", "node"}},
+                                                       {"v2", {"batch", "node"}},
+                                                       {"v3", {"batch", "node"}},
+                                                       {"truths", {"batch", "source"}},
+                                                       {"structure", {"batch", "flag"}},
+                                                       {"logop_first", {"batch", "one"}},
+                                                       {"fact_order", {"batch", "fact"}},
+                                                       {"queried_chain", {"batch", "one"}},
+                                                       {"queried_first", {"batch", "one"}},
+                                                       {"query_pos", {"batch", "one"}},
+                                                       {"rule_spans", {"batch", "rule_bound"}},
+                                                       {"fact_spans", {"batch", "fact_bound"}},
+                                                       {"queried_rule", {"batch", "bound"}},
+                                                       {"first_answer", {"batch", "one"}},
+                                                       {"correct_fact", {"batch", "bound"}},
+                                                       {"answer", {"batch", "answer_pos"}},
+                                                       {"answer_length", {"batch", "one"}}};
+  if (settings_.counterfactual == LogicCounterfactual::kFactFlip) dims["flipped_fact"] = {"batch", "one"};
+  return dims;
 }
 
 // Rules come first, as two contiguous blocks: the LogOp chain's 2(depth-2)+1 rules (ending with the

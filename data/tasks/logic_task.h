@@ -20,11 +20,24 @@ inline constexpr int64_t kVariables = 26;
 }  // namespace logic_tokens
 
 enum class LogicOperator { kOr, kAnd };
+/// What counterfactual() changes: the query names the other chain (planning), or the fact the proof
+/// cites first has its truth value flipped (reading facts).
+enum class LogicCounterfactual { kQueryFlip, kFactFlip };
+
+/// The proof's spelling: mechlens's (each cited fact its own statement, EOS at the end) or the authors'
+/// generator's (two cited facts as one statement "a FALSE b FALSE .", no EOS).
+enum class LogicFormat { kMechlens, kAuthors };
 
 struct LogicSettings {
   int64_t depth = 3;         // nodes per chain (the paper's small model: 3)
   double logop_share = 0.8;  // share of problems that query the LogOp chain
   LogicOperator op = LogicOperator::kOr;
+  LogicCounterfactual counterfactual = LogicCounterfactual::kQueryFlip;
+  /// Proof tokens moved into the prompt: the model predicts proof token K given tokens 0..K-1 (the
+  /// later proof steps). With fact-flip, problems are drawn so that a pair's proofs agree on tokens
+  /// 0..K-1 and differ at K (so K is 0, a changed plan, or 1, a changed truth value).
+  int64_t proof_prefix = 0;
+  LogicFormat format = LogicFormat::kMechlens;
 };
 
 class LogicTask : public Task {
@@ -37,15 +50,19 @@ class LogicTask : public Task {
   int64_t vocab_size() const override { return logic_tokens::kVocab; }
   int64_t max_sequence_length() const override;
   Example sample(Rng& rng) const override;
-  /// Query flip: the same problem asking for the other chain's conclusion.
+  /// The same problem with the query flipped or the first cited fact's truth flipped (settings), and
+  /// the same number of proof tokens in the prompt.
   Example counterfactual(const Example& clean, Rng& rng) const override;
+  std::string counterfactual_kind() const override;
+  int64_t end_token() const override;
   std::string render(const Example& example) const override;
   std::map<std::string, std::vector<std::string>> annotation_dims() const override;
   std::vector<std::string> span_names() const override;
   std::vector<std::pair<int64_t, int64_t>> span_positions(const Example& example) const override;
 
   int64_t n_rules() const { return 2 * (settings_.depth - 2) + 1 + (settings_.depth - 1); }
-  /// Answer tokens for a query on the given problem (the minimal proof, ending with EOS).
+  /// Answer tokens for a query on the given problem (the minimal proof, ending with EOS in the
+  /// mechlens format).
   std::vector<int64_t> proof(const Example& problem, bool query_logop) const;
 
   /// A specific problem. v1: LogOp branch 1 ending in the conclusion; v2: branch 2 (its last node
@@ -56,9 +73,27 @@ class LogicTask : public Task {
                        const std::vector<bool>& truths, bool query_logop) const;
 
  private:
+  // The random choices behind one problem (make_problem's arguments).
+  struct Draw {
+    std::vector<int64_t> v1, v2, v3, fact_order;
+    bool swapped = false, logop_first = false, query_logop = false;
+    std::vector<bool> truths;
+  };
+  Draw draw(Rng& rng) const;
+  static Draw draw_of(const Example& problem);
+  Example build(const Draw& d) const;  // the problem with its full proof as the answer
+  // The counterfactual's choices; `clean` = build(d). Sets `flipped_fact` for fact flips.
+  Draw partner(const Draw& d, const Example& clean, int64_t& flipped_fact) const;
+  // Moves the first proof_prefix answer tokens into the prompt; notes the flipped fact (fact-flip).
+  Example finish(Example problem, int64_t flipped_fact) const;
+  // first_answer, answer (padded with -1 to the longest prompt + answer) and answer_length.
+  void set_answer_notes(Example& example) const;
+
   LogicSettings settings_;
 };
 
 LogicOperator parse_logic_operator(const std::string& text);
+LogicCounterfactual parse_logic_counterfactual(const std::string& text);  // query-flip | fact-flip
+LogicFormat parse_logic_format(const std::string& text);                  // mechlens | authors
 
 }  // namespace mechlens

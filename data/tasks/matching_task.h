@@ -43,6 +43,7 @@ class MatchingTask : public Task {
   int64_t max_sequence_length() const override { return settings_.seq_len + 1; }
   Example sample(Rng& rng) const override;
   Example counterfactual(const Example& clean, Rng& rng) const override;
+  std::string counterfactual_kind() const override { return "query-node"; }
   std::string render(const Example& example) const override;
   std::map<std::string, std::vector<std::string>> annotation_dims() const override;
   std::vector<std::string> span_names() const override;

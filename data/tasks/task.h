@@ -36,6 +36,10 @@ class Task {
   virtual Example sample(Rng& rng) const = 0;
   /// The same problem with one input changed so that the answer changes (same prompt length).
   virtual Example counterfactual(const Example& clean, Rng& rng) const = 0;
+  /// The name of what counterfactual() changes ("query-flip", "fact-flip", "query-node").
+  virtual std::string counterfactual_kind() const = 0;
+  /// The token that ends every answer (greedy decoding stops there), or -1 when answers have none.
+  virtual int64_t end_token() const { return -1; }
   /// A human-readable rendering ("Y implies G. X implies J. ... Query F." / "13->72 72->12 ...").
   virtual std::string render(const Example& example) const = 0;
   /// Dimension names of each annotation (after the example dimension).

@@ -53,7 +53,8 @@ std::unique_ptr<Task> make_task(const std::string& name, const std::vector<std::
     return std::make_unique<MatchingTask>(settings);
   }
   if (name == "logic") {
-    const auto values = parse_options(name, options, {"depth", "logop_share", "operator"});
+    const auto values =
+        parse_options(name, options, {"depth", "logop_share", "operator", "counterfactual", "proof_prefix", "format"});
     LogicSettings settings;
     if (values.count("depth")) settings.depth = to_int("depth", values.at("depth"));
     if (values.count("logop_share")) {
@@ -63,6 +64,10 @@ std::unique_ptr<Task> make_task(const std::string& name, const std::vector<std::
       settings.logop_share = *share;
     }
     if (values.count("operator")) settings.op = parse_logic_operator(values.at("operator"));
+    if (values.count("counterfactual"))
+      settings.counterfactual = parse_logic_counterfactual(values.at("counterfactual"));
+    if (values.count("format")) settings.format = parse_logic_format(values.at("format"));
+    if (values.count("proof_prefix")) settings.proof_prefix = to_int("proof_prefix", values.at("proof_prefix"));
     return std::make_unique<LogicTask>(settings);
   }
   MECHLENS_FAIL(InputError, "unknown task '{}'; known tasks: {}", name, fmt::join(task_names(), ", "));

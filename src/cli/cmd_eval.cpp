@@ -8,7 +8,6 @@
 #include "cli/task_input.h"
 #include "io/checkpoint.h"
 #include "tasks/example_tensors.h"
-#include "tasks/logic_task.h"
 #include "train/evaluation.h"
 
 namespace mechlens::cli {
@@ -47,13 +46,16 @@ int run_eval(const std::vector<std::string>& args) {
     int64_t max_answer = 0;
     for (const auto& e : generated.examples)
       max_answer = std::max<int64_t>(max_answer, static_cast<int64_t>(e.answer.size()));
-    const int64_t eos = generated.task->name() == "logic" ? logic_tokens::kEos : -1;
+    const int64_t eos = generated.task->end_token();
     const auto decoded = greedy_decode(model, generated.examples, max_answer, eos, !vm["quiet"].as<bool>());
     int64_t exact = 0;
     for (size_t i = 0; i < decoded.size(); ++i) {
       std::vector<int64_t> expected = generated.examples[i].prompt;
       expected.insert(expected.end(), generated.examples[i].answer.begin(), generated.examples[i].answer.end());
-      exact += decoded[i] == expected;
+      // Without an end token, decoding runs to the longest answer: compare the answer's length only.
+      std::vector<int64_t> got = decoded[i];
+      if (eos < 0 && got.size() > expected.size()) got.resize(expected.size());
+      exact += got == expected;
     }
     fmt::print("greedy decoding: {} of {} answers generated exactly ({:.4f})\n", exact, decoded.size(),
                static_cast<double>(exact) / static_cast<double>(decoded.size()));

@@ -46,11 +46,10 @@ int run_info(const std::vector<std::string>& args) {
   const std::string format = vm["format"].as<std::string>();
   if (format != "text" && format != "json") throw UsageError{"--format must be text or json, got '" + format + "'"};
 
-  const SafetensorsFile file = read_safetensors(path);
   HookedTransformer model = load_checkpoint(path);
   const ModelConfig& config = model->config();
   // What the file says of itself besides the config: training command, steps, metrics, init_from.
-  std::map<std::string, std::string> metadata = file.metadata;
+  std::map<std::string, std::string> metadata = read_checkpoint_metadata(path);
   metadata.erase("config");
   if (format == "json") {
     nlohmann::ordered_json out;
@@ -68,8 +67,7 @@ int run_info(const std::vector<std::string>& args) {
     fmt::print("{}\n", out.dump(2));
     return 0;
   }
-  fmt::print("checkpoint  {} ({:.2f} MB)\n", path,
-             static_cast<double>(std::filesystem::file_size(path)) / (1024.0 * 1024.0));
+  fmt::print("checkpoint  {} ({:.2f} MB)\n", path, static_cast<double>(checkpoint_bytes(path)) / (1024.0 * 1024.0));
   fmt::print("parameters  {}\n\nconfig\n", model->n_params());
   const nlohmann::json config_json = config.to_json();
   for (const auto& item : config_json.items()) fmt::print("  {:<26} {}\n", item.key(), item.value().dump());

@@ -24,7 +24,6 @@
 #include "util/error.h"
 #include "util/index_spec.h"
 #include "util/output_file.h"
-#include "util/sha256.h"
 
 namespace mechlens::cli {
 namespace {
@@ -51,12 +50,20 @@ std::pair<torch::Tensor, torch::Tensor> load_answers(const std::string& path, in
 // groups and token strings for the result file.
 PatchingInputs inputs_from_task(const po::variables_map& vm, std::vector<PositionSpan>& spans,
                                 PatchFileContents& contents) {
-  TaskPrompts generated = generate_task_prompts(vm, /*pairs=*/true);
+  // --pairs KIND chooses the logic task's counterfactual (the task option counterfactual=KIND).
+  const std::string pairs = vm.count("pairs") ? vm["pairs"].as<std::string>() : "";
+  std::vector<std::string> extra;
+  if (!pairs.empty() && vm["task"].as<std::string>() == "logic") {
+    if (pairs != "query-flip" && pairs != "fact-flip") {
+      throw UsageError{fmt::format("task 'logic' makes 'query-flip' or 'fact-flip' pairs, not '{}'", pairs)};
+    }
+    extra.push_back("counterfactual=" + pairs);
+  }
+  TaskPrompts generated = generate_task_prompts(vm, /*pairs=*/true, extra);
   spans = task_spans(*generated.task, generated.examples);
-  const std::string expected_pairs = generated.task->name() == "logic" ? "query-flip" : "query-node";
-  if (vm.count("pairs") && vm["pairs"].as<std::string>() != expected_pairs) {
-    throw UsageError{fmt::format("task '{}' makes '{}' pairs, not '{}'", generated.task->name(), expected_pairs,
-                                 vm["pairs"].as<std::string>())};
+  if (!pairs.empty() && pairs != generated.task->counterfactual_kind()) {
+    throw UsageError{fmt::format("task '{}' makes '{}' pairs, not '{}'", generated.task->name(),
+                                 generated.task->counterfactual_kind(), pairs)};
   }
   const PromptSet& prompts = generated.prompts;
   PatchingInputs inputs;
@@ -228,7 +235,7 @@ int run_patch(const std::vector<std::string>& args) {
       ("clean-record", po::value<std::string>(), "take the clean activations from this record of the clean prompts (.h5)")
       ("answers", po::value<std::string>(), "'correct wrong' token ids per prompt (default: each run's own top token)")
       ("answer-pos", po::value<int64_t>()->default_value(-1), "position whose logits the metric reads (-1 = last)")
-      ("pairs", po::value<std::string>(), "with --task: the counterfactual kind (logic: query-flip; matching: query-node)")
+      ("pairs", po::value<std::string>(), "with --task: the counterfactual kind (logic: query-flip or fact-flip; matching: query-node)")
       ("component", po::value<std::string>()->default_value("resid_pre"), ("what to patch (several: comma-separated): " + component_names()).c_str())
       ("positions", po::value<std::string>()->default_value("all"), "positions to patch: all, -5:, 3,7, or with --task its named spans (e.g. query,queried_rule; spans = all)")
       ("layers", po::value<std::string>()->default_value("all"), "layers to patch, e.g. all, 0, 1:3")
@@ -259,7 +266,7 @@ int run_patch(const std::vector<std::string>& args) {
   const std::string checkpoint = vm["checkpoint"].as<std::string>();
   if (from_task) check_checkpoint_task(checkpoint, vm["task"].as<std::string>());
   HookedTransformer model = load_checkpoint(checkpoint);
-  const std::string checkpoint_sha256 = sha256_file(checkpoint);
+  const std::string checkpoint_digest = checkpoint_sha256(checkpoint);
   const std::vector<Component> components = parse_components(vm["component"].as<std::string>(), model->config());
   std::vector<PositionSpan> spans;
   PatchFileContents contents;
@@ -275,7 +282,7 @@ int run_patch(const std::vector<std::string>& args) {
   const MetricKind metric = parse_metric(vm["metric"].as<std::string>());
   PatchingSession session(model, inputs, metric, /*progress=*/!vm["quiet"].as<bool>());
   if (vm.count("clean-record")) {
-    const auto taken = session.use_clean_record(vm["clean-record"].as<std::string>(), checkpoint_sha256);
+    const auto taken = session.use_clean_record(vm["clean-record"].as<std::string>(), checkpoint_digest);
     fmt::print(human, "clean activations of {} hooks from {}\n", taken.size(), vm["clean-record"].as<std::string>());
   }
   fmt::print(human, "{} prompts of {} tokens; {} clean {:.4f}, corrupted {:.4f}\n", inputs.batch(), inputs.positions(),
@@ -295,7 +302,7 @@ int run_patch(const std::vector<std::string>& args) {
   if (vm.count("out")) {
     PatchProvenance provenance =
         command_provenance("patch", args, checkpoint, model->config(),
-                           options_used(vm, from_task, patch_options.ablation), checkpoint_sha256);
+                           options_used(vm, from_task, patch_options.ablation), checkpoint_digest);
     provenance.vocab = vocab;
     write_patch_file(vm["out"].as<std::string>(), contents, records, report, provenance);
     fmt::print(human, "wrote {}\n", vm["out"].as<std::string>());

@@ -18,7 +18,6 @@
 #include "util/error.h"
 #include "util/index_spec.h"
 #include "util/parse.h"
-#include "util/sha256.h"
 
 namespace mechlens::cli {
 namespace {
@@ -117,7 +116,7 @@ int run_record(const std::vector<std::string>& args) {
   RecordProvenance provenance;
   provenance.model_config_json = model->config().to_json().dump();
   provenance.checkpoint = checkpoint;
-  provenance.checkpoint_sha256 = sha256_file(checkpoint);
+  provenance.checkpoint_sha256 = checkpoint_sha256(checkpoint);
   provenance.input_sha256 = prompt_set_sha256(prompts);
   provenance.command_line = fmt::format("mechlens record {}", fmt::join(args, " "));
   provenance.task_json = task_json;

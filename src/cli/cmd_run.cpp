@@ -15,7 +15,6 @@
 #include "hooks/hook_names.h"
 #include "io/checkpoint.h"
 #include "store/result_file.h"
-#include "util/sha256.h"
 #include "util/shape_format.h"
 
 namespace mechlens::cli {
@@ -148,7 +147,7 @@ int run_run(const std::vector<std::string>& args) {
     // HDF5 (h5py-readable with Debian's packages alone): labelled datasets and provenance.
     Provenance provenance;
     provenance.checkpoint = vm["checkpoint"].as<std::string>();
-    provenance.checkpoint_sha256 = sha256_file(provenance.checkpoint);
+    provenance.checkpoint_sha256 = checkpoint_sha256(provenance.checkpoint);
     provenance.command_line = fmt::format("mechlens run {}", fmt::join(args, " "));
     provenance.model_config_json = model->config().to_json().dump();
     provenance.vocab = vocab;

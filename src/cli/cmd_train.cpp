@@ -8,7 +8,6 @@
 #include "tasks/task_factory.h"
 #include "train/trainer.h"
 #include "util/error.h"
-#include "util/sha256.h"
 
 namespace mechlens::cli {
 
@@ -63,7 +62,7 @@ int run_train(const std::vector<std::string>& args) {
   if (vm.count("init-from")) {
     // Provenance of a staged run: which weights it started from, by content.
     const std::string init = vm["init-from"].as<std::string>();
-    settings.metadata["init_from"] = fmt::format("{} sha256:{}", init, sha256_file(init));
+    settings.metadata["init_from"] = fmt::format("{} sha256:{}", init, checkpoint_sha256(init));
   }
   auto require = [](bool ok, const std::string& message) {
     if (!ok) throw UsageError{message};

@@ -3,7 +3,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include "util/sha256.h"
+#include "io/checkpoint.h"
 
 namespace mechlens::cli {
 
@@ -27,7 +27,7 @@ Provenance command_provenance(const std::string& command, const std::vector<std:
                               const std::string& sha256) {
   Provenance provenance;
   provenance.checkpoint = checkpoint;
-  provenance.checkpoint_sha256 = sha256.empty() ? sha256_file(checkpoint) : sha256;
+  provenance.checkpoint_sha256 = sha256.empty() ? checkpoint_sha256(checkpoint) : sha256;
   provenance.command_line = fmt::format("mechlens {} {}", command, fmt::join(args, " "));
   provenance.model_config_json = config.to_json().dump();
   provenance.options_json = options.dump();

@@ -5,7 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/command.h"
-#include "io/safetensors.h"
+#include "io/checkpoint.h"
 #include "tasks/example_tensors.h"
 #include "tasks/task_factory.h"
 #include "util/error.h"
@@ -17,7 +17,8 @@ void add_task_options(po::options_description& options) {
   options.add_options()
       ("task", po::value<std::string>(), "generate prompts with a task: matching or logic")
       ("task-option", po::value<std::vector<std::string>>()->composing(),
-       "task setting key=value (matching: layout, split, orders, seq_len; logic: depth, logop_share, operator)")
+       "task setting key=value (matching: layout, split, orders, seq_len; logic: depth, logop_share, operator, "
+       "counterfactual, proof_prefix, format)")
       ("n", po::value<int64_t>()->default_value(1000), "number of task examples")
       ("seed", po::value<int64_t>()->default_value(0), "task generation seed");
   // clang-format on
@@ -37,7 +38,7 @@ namespace {
 
 // The task a checkpoint was trained on, by its metadata ("" when unrecorded or unreadable).
 std::string trained_task(const std::string& checkpoint) {
-  const auto metadata = read_safetensors_metadata(checkpoint);
+  const auto metadata = read_checkpoint_metadata(checkpoint);
   const auto recorded = metadata.find("task");
   if (recorded == metadata.end()) return "";
   try {
@@ -64,10 +65,12 @@ void check_checkpoint_task(const std::string& checkpoint, const std::string& tas
   }
 }
 
-TaskPrompts generate_task_prompts(const po::variables_map& vm, bool pairs) {
+TaskPrompts generate_task_prompts(const po::variables_map& vm, bool pairs,
+                                  const std::vector<std::string>& extra_task_options) {
   TaskPrompts out;
   std::vector<std::string> task_options;
   if (vm.count("task-option")) task_options = vm["task-option"].as<std::vector<std::string>>();
+  task_options.insert(task_options.end(), extra_task_options.begin(), extra_task_options.end());
   out.task = make_task(vm["task"].as<std::string>(), task_options);
   const int64_t n = vm["n"].as<int64_t>();
   const int64_t seed = vm["seed"].as<int64_t>();

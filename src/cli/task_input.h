@@ -32,9 +32,11 @@ struct TaskPrompts {
   PromptSet prompts;                     // prompts only, annotations attached
 };
 
-/// Generates the examples named by the task options (with counterfactual pairs when `pairs`):
-/// their corrupted prompts go into the annotations "corrupt_tokens" and "corrupt_answer".
-TaskPrompts generate_task_prompts(const po::variables_map& vm, bool pairs);
+/// Generates the examples named by the task options and `extra_task_options` (key=value, after
+/// --task-option's), with counterfactual pairs when `pairs`: their corrupted prompts go into the
+/// annotations "corrupt_tokens" and "corrupt_answer".
+TaskPrompts generate_task_prompts(const po::variables_map& vm, bool pairs,
+                                  const std::vector<std::string>& extra_task_options = {});
 
 /// Token strings for outputs: those of `task_name` when prompts come from a task (empty: none), else
 /// those of the task the checkpoint's metadata records; empty when neither is known.

@@ -3,14 +3,18 @@
 #include <fmt/ranges.h>
 #include <torch/torch.h>
 
+#include <algorithm>
+#include <filesystem>
 #include <optional>
 #include <set>
 
 #include <nlohmann/json.hpp>
 
+#include "io/hugging_face.h"
 #include "io/transformer_lens.h"
 #include "util/error.h"
 #include "util/json_text.h"
+#include "util/sha256.h"
 #include "util/shape_format.h"
 
 namespace mechlens {
@@ -67,10 +71,57 @@ void save_checkpoint(const HookedTransformer& model, const std::string& path,
 }
 
 ModelConfig read_checkpoint_config(const std::string& path) {
-  return config_from_metadata(read_safetensors(path).metadata, path);
+  if (is_hugging_face_dir(path)) return config_from_hugging_face(read_hugging_face_config(path), path + "/config.json");
+  return config_from_metadata(read_safetensors_metadata(path), path);
+}
+
+std::map<std::string, std::string> read_checkpoint_metadata(const std::string& path) {
+  if (!is_hugging_face_dir(path)) return read_safetensors_metadata(path);
+  const nlohmann::json config = read_hugging_face_config(path);
+  return {{"format", "hugging-face"}, {"model_type", config.value("model_type", "")}, {"config", config.dump()}};
+}
+
+std::string checkpoint_sha256(const std::string& path) {
+  if (!is_hugging_face_dir(path)) return sha256_file(path);
+  // A directory: the hash of its config and weight files' names and hashes, in name order.
+  std::vector<std::string> files;
+  for (const auto& entry : std::filesystem::directory_iterator(path)) {
+    const std::string name = entry.path().filename().string();
+    if (entry.is_regular_file() && (name == "config.json" || name.find(".safetensors") != std::string::npos)) {
+      files.push_back(name);
+    }
+  }
+  std::sort(files.begin(), files.end());
+  std::string listing;
+  for (const std::string& name : files) listing += name + " " + sha256_file(path + "/" + name) + "\n";
+  return sha256_hex(listing);
+}
+
+uint64_t checkpoint_bytes(const std::string& path) {
+  if (!std::filesystem::is_directory(path)) return std::filesystem::file_size(path);
+  uint64_t total = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(path)) {
+    if (entry.is_regular_file()) total += entry.file_size();
+  }
+  return total;
 }
 
 HookedTransformer load_checkpoint(const std::string& path) {
+  if (is_hugging_face_dir(path)) {
+    const nlohmann::json hf_config = read_hugging_face_config(path);
+    ModelConfig config;
+    try {
+      config = config_from_hugging_face(hf_config, path + "/config.json");
+    } catch (const ConfigError& e) {
+      MECHLENS_FAIL(CheckpointError, "{}", e.what());
+    }
+    config.check_fits_in_memory();
+    HookedTransformer model(config);
+    SafetensorsFile file;
+    file.tensors = read_hugging_face_weights(path, hf_config, config);
+    load_weights(model, file, path);
+    return model;
+  }
   SafetensorsFile file = read_safetensors(path);
   HookedTransformer model(config_from_metadata(file.metadata, path));
   if (const auto tl_config = transformer_lens_config(file.metadata, path)) {

@@ -17,11 +17,23 @@ inline constexpr const char* kCheckpointFormatVersion = "1";
 void save_checkpoint(const HookedTransformer& model, const std::string& path,
                      const std::map<std::string, std::string>& extra_metadata = {});
 
-/// Builds the model from the config in the file's metadata and loads its weights.
+/// Builds the model from the config in the file's metadata and loads its weights. `path` is a mechlens
+/// or TransformerLens safetensors file, or a Hugging Face model directory (io/hugging_face.h).
 HookedTransformer load_checkpoint(const std::string& path);
 
-/// Reads only the config stored in a checkpoint's metadata.
+/// Reads only the config stored in a checkpoint's metadata (a Hugging Face directory's config.json).
 ModelConfig read_checkpoint_config(const std::string& path);
+
+/// What a checkpoint says of itself: a safetensors file's metadata; for a Hugging Face directory,
+/// format "hugging-face", its model_type and config.json as "config".
+std::map<std::string, std::string> read_checkpoint_metadata(const std::string& path);
+
+/// SHA-256 of the checkpoint's content: the file's, or for a directory that of its config.json and
+/// safetensors files' names and hashes (so records name what they were made from).
+std::string checkpoint_sha256(const std::string& path);
+
+/// Bytes on disk: the file's size, or the sum of a directory's files.
+uint64_t checkpoint_bytes(const std::string& path);
 
 /// Copies `file`'s tensors into `model`'s parameters. Every parameter must be present with its
 /// exact shape and a floating dtype (converted to the parameter's dtype); no extra tensors allowed.

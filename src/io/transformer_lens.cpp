@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "io/config_fields.h"
 #include "util/error.h"
 #include "util/json_text.h"
 
@@ -16,45 +17,20 @@ namespace {
 
 using json = nlohmann::json;
 
+constexpr const char* kSource = "TransformerLens config";
+
 // A field's value, or `fallback` when it is absent or null.
 template <typename T>
 T field_or(const json& config, const char* name, T fallback) {
-  const auto it = config.find(name);
-  if (it == config.end() || it->is_null()) return fallback;
-  try {
-    return it->get<T>();
-  } catch (const json::exception&) {
-    MECHLENS_FAIL(ConfigError, "TransformerLens config field '{}' is {}, of the wrong type", name, json_excerpt(*it));
-  }
+  return ConfigFields(config, kSource).get_or<T>(name, fallback);
 }
 
-int64_t required_int(const json& config, const char* name) {
-  const auto it = config.find(name);
-  MECHLENS_CHECK(ConfigError, it != config.end() && it->is_number_integer(),
-                 "TransformerLens config field '{}' is {}, expected an integer", name,
-                 it == config.end() ? "missing" : json_excerpt(*it));
-  return it->get<int64_t>();
-}
-
-ActFn act_fn_from(const std::string& name) {
-  static const std::map<std::string, ActFn> kNames{{"relu", ActFn::kReLU},
-                                                   {"gelu", ActFn::kGELU},
-                                                   {"gelu_new", ActFn::kGELUNew},
-                                                   {"gelu_pytorch_tanh", ActFn::kGELUNew},
-                                                   {"silu", ActFn::kSiLU}};
-  const auto it = kNames.find(name);
-  MECHLENS_CHECK(ConfigError, it != kNames.end(),
-                 "TransformerLens config field 'act_fn' is '{}', expected one of relu, gelu, gelu_new, "
-                 "gelu_pytorch_tanh, silu (the others are not implemented in mechlens)",
-                 name);
-  return it->second;
-}
+int64_t required_int(const json& config, const char* name) { return ConfigFields(config, kSource).required_int(name); }
 
 // Fields whose non-default values change the computation in ways mechlens does not implement.
 void refuse_unsupported(const json& config) {
   auto refuse_if = [&](const char* field, bool unsupported, const char* expected) {
-    MECHLENS_CHECK(ConfigError, !unsupported, "TransformerLens config field '{}' is {}; mechlens supports only {}",
-                   field, config.contains(field) ? json_excerpt(config[field]) : "missing", expected);
+    ConfigFields(config, kSource).refuse_if(field, unsupported, expected);
   };
   refuse_if("parallel_attn_mlp", field_or(config, "parallel_attn_mlp", false), "false");
   refuse_if("use_local_attn", field_or(config, "use_local_attn", false), "false");
@@ -118,7 +94,7 @@ ModelConfig config_from_transformer_lens(const json& config) {
   out.n_key_value_heads = field_or<int64_t>(config, "n_key_value_heads", 0);
   const bool attn_only = field_or(config, "attn_only", false);
   out.d_mlp = attn_only ? 0 : field_or<int64_t>(config, "d_mlp", 4 * out.d_model);
-  if (!attn_only) out.act_fn = act_fn_from(field_or<std::string>(config, "act_fn", ""));
+  if (!attn_only) out.act_fn = ConfigFields(config, kSource).act_fn("act_fn");
   out.gated_mlp = !attn_only && field_or(config, "gated_mlp", false);
 
   const std::string norm = field_or<std::string>(config, "normalization_type", "none");

@@ -22,6 +22,23 @@ with h5py.File(sys.argv[1], "r") as f:
     assert f["prompts/clean"].shape == (16, 38) and f["prompts/corrupted"].shape == (16, 38)
 print("ok")
 PY
+# Reasoning pairs: one fact's truth value flipped, the proof's first token already in the prompt; the
+# shipped model copies the cited fact's truth value with layer 1's head 1 at the answer position.
+expect patch-fact-flip 0 "layer 1, pos 38 \(answer_position\), head 1 +score \+0\.9" -- "$mechlens" patch \
+  --checkpoint "$ck" --task logic --pairs fact-flip --task-option proof_prefix=1 --n 32 --seed 3 --component head_z \
+  --direction noising --quiet --out "$work/fact.h5"
+expect patch-fact-flip-h5 0 "^ok$" -- "$python" - "$work/fact.h5" <<'PY'
+import sys, h5py, numpy as np
+with h5py.File(sys.argv[1], "r") as f:
+    clean, corrupted = f["prompts/clean"][:], f["prompts/corrupted"][:]
+    assert clean.shape == (32, 39), clean.shape
+    differs = clean != corrupted
+    assert (differs.sum(1) == 1).all(), differs.sum(1)  # one token per pair: the flipped truth value
+    fact = f["prompts/annotations/correct_fact"][:, 0]
+    assert (np.argmax(differs, 1) == fact + 1).all()
+    assert (clean[:, -1] == clean[np.arange(32), fact]).all()  # the prompt ends naming the cited fact
+print("ok")
+PY
 expect patch-deterministic 0 "^same$" -- bash -c "'$mechlens' patch --checkpoint '$ck' --task logic --n 4 --component resid_pre --quiet --json '$work/a.json' >/dev/null && '$mechlens' patch --checkpoint '$ck' --task logic --n 4 --component resid_pre --quiet --json '$work/b.json' >/dev/null && cmp -s '$work/a.json' '$work/b.json' && echo same"
 expect patch-circuit 0 "circuit +\+0\.9" -- "$mechlens" patch --checkpoint "$ck" --task logic --n 16 --seed 3 \
   --component head_z --positions=-1 --circuit "$source/data/circuits/logic_3l3h_query_flip.json" --quiet
@@ -167,6 +184,6 @@ mkdir -p "$work/a_directory"
 expect patch-out-directory 2 "--out '.*a_directory' is a directory" -- "$mechlens" patch --checkpoint "$ck" --task logic --n 2 --out "$work/a_directory"
 expect patch-out-no-folder 2 "folder '.*no_such_folder' does not exist" -- "$mechlens" patch --checkpoint "$ck" --task logic --n 2 --out "$work/no_such_folder/p.h5"
 expect patch-no-input 2 "either --clean F --corrupted F or --task NAME" -- "$mechlens" patch --checkpoint "$ck"
-expect patch-bad-pairs 2 "makes 'query-flip' pairs, not 'query-node'" -- "$mechlens" patch --checkpoint "$ck" --task logic --pairs query-node
+expect patch-bad-pairs 2 "makes 'query-flip' or 'fact-flip' pairs, not 'query-node'" -- "$mechlens" patch --checkpoint "$ck" --task logic --pairs query-node
 echo "patch cli: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -1,4 +1,5 @@
 // The papers' task generators: formats, the split and OOD rules, semantics, annotations, pairs.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -230,6 +231,105 @@ TEST(LogicTaskTest, MinimalProofCitesOnlyTheNeededBranch) {
       conj.make_problem({0, 1, 2}, {3, 4, 5}, {6, 7, 8}, false, true, {0, 1, 2}, {true, true, true}, true);
   EXPECT_EQ(both.answer.size(), 6u + 14 + 9 + 1);
   EXPECT_EQ(both.prompt[9], logic_tokens::kConj);
+}
+
+TEST(LogicTaskTest, AuthorsFormatCitesTwoFactsAsOneStatementAndEndsWithoutEos) {
+  using namespace logic_tokens;
+  LogicSettings settings;
+  settings.logop_share = 1.0;
+  LogicTask ours(settings);
+  settings.format = LogicFormat::kAuthors;
+  LogicTask authors(settings);
+  auto problem = [](const LogicTask& task, bool t1, bool t2) {
+    return task.make_problem({0, 1, 2}, {3, 4, 5}, {6, 7, 8}, false, true, {0, 1, 2}, {t1, t2, true}, true);
+  };
+  // OR with both inputs FALSE: "A FALSE D FALSE ." where mechlens writes "A FALSE . D FALSE ."
+  const Example both = problem(authors, false, false), both_ours = problem(ours, false, false);
+  EXPECT_EQ(std::vector<int64_t>(both.answer.begin(), both.answer.begin() + 5),
+            (std::vector<int64_t>{0, kFalse, 3, kFalse, kSep}));
+  EXPECT_EQ(std::vector<int64_t>(both_ours.answer.begin(), both_ours.answer.begin() + 6),
+            (std::vector<int64_t>{0, kFalse, kSep, 3, kFalse, kSep}));
+  EXPECT_EQ(both.answer.size() + 2, both_ours.answer.size());  // one SEP and the EOS fewer
+  EXPECT_NE(both.answer.back(), kEos);
+  // One cited fact: the same proof without the EOS (the paper's worked example ends so).
+  const Example one = problem(authors, true, false), one_ours = problem(ours, true, false);
+  EXPECT_EQ(one.answer, std::vector<int64_t>(one_ours.answer.begin(), one_ours.answer.end() - 1));
+  EXPECT_EQ(authors.end_token(), -1);
+  EXPECT_EQ(ours.end_token(), kEos);
+  EXPECT_NE(make_task("logic", {"format=authors"})->settings_json().find("\"format\":\"authors\""), std::string::npos);
+  EXPECT_TRUE(testing::throws_with<InputError>([] { make_task("logic", {"format=paper"}); },
+                                               "logic format 'paper' is unknown"));
+}
+
+TEST(LogicTaskTest, ProofPrefixMovesTheFirstProofTokensIntoThePrompt) {
+  // Query flips draw no extra randomness: the same seed gives the same problems, with K proof tokens moved.
+  const auto plain = generate_examples(*make_task("logic", {}), 200, 21);
+  const auto task = make_task("logic", {"proof_prefix=3"});
+  const auto moved = generate_examples(*task, 200, 21);
+  const auto partners = generate_counterfactuals(*task, moved, 21);
+  for (size_t i = 0; i < plain.size(); ++i) {
+    std::vector<int64_t> prompt = plain[i].prompt;
+    prompt.insert(prompt.end(), plain[i].answer.begin(), plain[i].answer.begin() + 3);
+    ASSERT_EQ(moved[i].prompt, prompt);
+    EXPECT_EQ(moved[i].answer, std::vector<int64_t>(plain[i].answer.begin() + 3, plain[i].answer.end()));
+    EXPECT_EQ(moved[i].annotations.at("first_answer")[0], plain[i].answer[3]);
+    EXPECT_EQ(moved[i].annotations.at("answer_length")[0], int64_t(plain[i].answer.size()) - 3);
+    EXPECT_EQ(moved[i].annotations.at("query_pos"), plain[i].annotations.at("query_pos"));
+    EXPECT_EQ(partners[i].prompt.size(), moved[i].prompt.size());
+    EXPECT_NE(partners[i].annotations.at("queried_chain"), moved[i].annotations.at("queried_chain"));
+  }
+  EXPECT_NE(task->settings_json().find("\"proof_prefix\":3"), std::string::npos);
+  EXPECT_EQ(make_task("logic", {})->settings_json().find("proof_prefix"), std::string::npos);
+}
+
+TEST(LogicTaskTest, FactFlipPairsDifferInOneTruthValueAndFirstDisagreeAtTheProofStepAsked) {
+  using namespace logic_tokens;
+  for (int64_t k : {0, 1}) {
+    const auto task = make_task("logic", {"counterfactual=fact-flip", fmt::format("proof_prefix={}", k)});
+    EXPECT_EQ(task->counterfactual_kind(), "fact-flip");
+    const auto clean = generate_examples(*task, 300, 5);
+    const auto flipped = generate_counterfactuals(*task, clean, 5);
+    std::set<std::string> groups;
+    for (size_t i = 0; i < clean.size(); ++i) {
+      const Example &a = clean[i], &b = flipped[i];
+      ASSERT_EQ(a.prompt.size(), b.prompt.size());
+      // The one changed token is the truth value of the fact the clean proof cites first.
+      std::vector<size_t> changed;
+      for (size_t p = 0; p < a.prompt.size(); ++p) {
+        if (a.prompt[p] != b.prompt[p]) changed.push_back(p);
+      }
+      const int64_t fact_begin = a.annotations.at("correct_fact")[0];
+      ASSERT_EQ(changed, std::vector<size_t>{size_t(fact_begin + 1)}) << task->render(a) << " / " << task->render(b);
+      const int64_t source = a.annotations.at("flipped_fact")[0];
+      EXPECT_EQ(a.prompt[size_t(fact_begin)], a.annotations.at(source == 0 ? "v1" : source == 1 ? "v2" : "v3")[0]);
+      EXPECT_EQ(b.annotations.at("flipped_fact"), a.annotations.at("flipped_fact"));
+      // Same proof so far, a different next token.
+      EXPECT_NE(a.answer[0], b.answer[0]);
+      if (k == 1) {
+        EXPECT_TRUE(a.answer[0] == kTrue || a.answer[0] == kFalse);
+        EXPECT_EQ(a.prompt.back(), a.prompt[size_t(fact_begin)]);  // the cited fact's variable
+      }
+      groups.insert(a.group);
+    }
+    // A changed plan needs a LogOp query; a changed truth value comes from both kinds.
+    const std::set<std::string> expected =
+        k == 0 ? std::set<std::string>{"logop"} : std::set<std::string>{"logop", "linear"};
+    EXPECT_EQ(groups, expected);
+  }
+  EXPECT_TRUE(testing::throws_with<InputError>(
+      [] {
+        make_task("logic", {"counterfactual=fact-flip", "proof_prefix=2"});
+      },
+      "proof_prefix must be 0 or 1"));
+  EXPECT_TRUE(testing::throws_with<InputError>([] { make_task("logic", {"proof_prefix=18"}); },
+                                               "logic proof_prefix 18 must be in 0..17"));
+  EXPECT_TRUE(testing::throws_with<InputError>([] { make_task("logic", {"counterfactual=rule"}); },
+                                               "logic counterfactual 'rule' is unknown"));
+  EXPECT_TRUE(testing::throws_with<InputError>(
+      [] {
+        make_task("logic", {"counterfactual=fact-flip", "logop_share=0"});
+      },
+      "needs LogOp queries"));
 }
 
 TEST(TaskFactoryTest, DeterministicAndValidated) {
