@@ -18,6 +18,7 @@
 #include "heads/head_detectors.h"
 #include "heads/head_report.h"
 #include "heads/heads_file.h"
+#include "heads/logic_claims.h"
 #include "heads/logit_attribution.h"
 #include "io/checkpoint.h"
 #include "matching/matching_score.h"
@@ -132,6 +133,32 @@ torch::Tensor scan_statistics(const HeadDetection& detection, const HeadsFileCon
 
 // The annotations that are per-prompt variables: not positions (dims ending in "bound": spans), not
 // the answer tokens themselves, not the counterfactual's.
+struct LogicClaims {
+  QueryAttentionClaim query;
+  std::vector<FactReadingClaim> facts;
+};
+
+// The logic paper's claims on this model: the last layer's attention on QUERY per queried chain, from
+// the detectors' per-prompt scores; the heads that read facts, from fact-flip pairs of the same task
+// settings (--n, --seed) at proof tokens 0 and 1.
+LogicClaims test_logic_claims(const po::variables_map& vm, HookedTransformer& model, const HeadDetection& detection,
+                              const TraceFileContents& prompts, int64_t batch) {
+  LogicClaims claims;
+  const auto detector = std::find(detection.names.begin(), detection.names.end(), "answer->query");
+  const auto chain = std::find_if(prompts.annotations.begin(), prompts.annotations.end(),
+                                  [](const auto& item) { return item.first == "queried_chain"; });
+  if (detector != detection.names.end() && chain != prompts.annotations.end()) {
+    const int64_t index = detector - detection.names.begin();
+    claims.query = query_attention_claim(detection.per_prompt[index], chain->second.reshape({-1}));
+  }
+  for (int64_t step : {0, 1}) {
+    const TaskPrompts pairs =
+        generate_task_prompts(vm, /*pairs=*/true, {"counterfactual=fact-flip", fmt::format("proof_prefix={}", step)});
+    claims.facts.push_back(fact_reading_claim(model, task_pair_inputs(pairs), step, batch));
+  }
+  return claims;
+}
+
 std::vector<std::pair<std::string, torch::Tensor>> scan_annotations(const TraceFileContents& contents) {
   std::vector<std::pair<std::string, torch::Tensor>> kept;
   for (const auto& [name, tensor] : contents.annotations) {
@@ -284,10 +311,16 @@ int run_heads(const std::vector<std::string>& args) {
     clock.mark("confound scan");
   }
   const std::vector<HeadRole> roles = name_heads(evidence, thresholds);
-  const nlohmann::json report = heads_json(evidence, thresholds, roles);
-  contents.report_json = report.dump();
+  nlohmann::json report = heads_json(evidence, thresholds, roles);
   const std::string title = fmt::format("Heads of {}", checkpoint);
-  const std::string markdown = heads_markdown(evidence, thresholds, roles, title);
+  std::string markdown = heads_markdown(evidence, thresholds, roles, title);
+  if (task_name == "logic" && vm.count("task")) {
+    const LogicClaims claims = test_logic_claims(vm, model, detection, prompts_in, batch);
+    report["logic_claims"] = logic_claims_json(claims.query, claims.facts);
+    markdown += logic_claims_markdown(claims.query, claims.facts);
+    clock.mark("paper claims");
+  }
+  contents.report_json = report.dump();
   if (!(vm.count("json") && vm["json"].as<std::string>() == "-")) fmt::print("{}", markdown);
 
   // The logit lens in one line per stage: where the answer becomes the prediction.

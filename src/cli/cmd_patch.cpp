@@ -66,19 +66,12 @@ PatchingInputs inputs_from_task(const po::variables_map& vm, std::vector<Positio
                                  generated.task->counterfactual_kind(), pairs)};
   }
   const PromptSet& prompts = generated.prompts;
-  PatchingInputs inputs;
-  inputs.clean = equal_length_tokens(prompts, "task " + generated.task->name(), "patching");
-  const int64_t longest = inputs.clean.size(1);
   for (const auto& [name, tensor] : prompts.annotations) {
-    if (name == "corrupt_tokens") inputs.corrupted = tensor.narrow(1, 0, longest).contiguous();
-    else contents.annotations.emplace_back(name, tensor);
-    if (name == "answer") inputs.correct = tensor.select(1, 0).contiguous();
-    if (name == "corrupt_answer") inputs.wrong = tensor.select(1, 0).contiguous();
+    if (name != "corrupt_tokens") contents.annotations.emplace_back(name, tensor);
   }
   contents.annotation_dims = prompts.annotation_dims;
   for (const Example& example : generated.examples) contents.prompt_groups.push_back(example.group);
-  inputs.answer_pos = torch::full({inputs.clean.size(0)}, longest - 1, torch::kLong);
-  return inputs;
+  return task_pair_inputs(generated);
 }
 
 // Prompt files; a record given as --clean also lends its annotations to `contents`.

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/command.h"
+#include "cli/prompts.h"
 #include "io/checkpoint.h"
 #include "tasks/example_tensors.h"
 #include "tasks/task_factory.h"
@@ -93,6 +94,22 @@ TaskPrompts generate_task_prompts(const po::variables_map& vm, bool pairs,
     }
   }
   return out;
+}
+
+PatchingInputs task_pair_inputs(const TaskPrompts& generated) {
+  const PromptSet& prompts = generated.prompts;
+  PatchingInputs inputs;
+  inputs.clean = equal_length_tokens(prompts, "task " + generated.task->name(), "patching");
+  const int64_t longest = inputs.clean.size(1);
+  for (const auto& [name, tensor] : prompts.annotations) {
+    if (name == "corrupt_tokens") inputs.corrupted = tensor.narrow(1, 0, longest).contiguous();
+    if (name == "answer") inputs.correct = tensor.select(1, 0).contiguous();
+    if (name == "corrupt_answer") inputs.wrong = tensor.select(1, 0).contiguous();
+  }
+  MECHLENS_CHECK(InputError, inputs.corrupted.defined() && inputs.wrong.defined(),
+                 "task {}: prompts were generated without their counterfactual pairs", generated.task->name());
+  inputs.answer_pos = torch::full({inputs.clean.size(0)}, longest - 1, torch::kLong);
+  return inputs;
 }
 
 std::vector<PositionSpan> task_spans(const Task& task, const std::vector<Example>& examples) {

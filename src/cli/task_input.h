@@ -10,6 +10,7 @@
 #include "cli/options.h"
 #include "core/grouping.h"
 #include "core/selection.h"
+#include "patching/metrics.h"
 #include "store/recorder.h"
 #include "tasks/task.h"
 
@@ -37,6 +38,10 @@ struct TaskPrompts {
 /// annotations "corrupt_tokens" and "corrupt_answer".
 TaskPrompts generate_task_prompts(const po::variables_map& vm, bool pairs,
                                   const std::vector<std::string>& extra_task_options = {});
+
+/// Patching inputs from generated pairs (generate_task_prompts with `pairs`): the prompts and their
+/// counterfactuals (equal lengths), each answer's first token, and the last position as the answer's.
+PatchingInputs task_pair_inputs(const TaskPrompts& generated);
 
 /// Token strings for outputs: those of `task_name` when prompts come from a task (empty: none), else
 /// those of the task the checkpoint's metadata records; empty when neither is known.

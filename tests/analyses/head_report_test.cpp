@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "heads/head_report.h"
+#include "heads/logic_claims.h"
 
 namespace mechlens {
 namespace {
@@ -21,6 +22,10 @@ HeadEvidence two_heads() {
   e.ablation = "mean";
   e.matching_score = torch::tensor({{std::nanf(""), 0.7f}});
   return e;
+}
+
+bool markdown_mentions(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
 }
 
 TEST(HeadReportTest, ThresholdsGiveLabelsOfTheRightEvidenceKind) {
@@ -60,6 +65,28 @@ TEST(HeadReportTest, ReportsCarryEveryNumberAndMarkPatternOnlyHeads) {
   const std::string md = heads_markdown(e, HeadThresholds{}, roles, "Heads");
   EXPECT_NE(md.find("| L0H0 † | previous_token (pattern: 0.900) |"), std::string::npos) << md;
   EXPECT_NE(md.find("| L0H1 | 0.100 | 0.600 | -3.000 | 0.500 | 0.700 |"), std::string::npos) << md;
+}
+
+TEST(LogicClaimsTest, QueryAttentionHoldsOnlyWhenOneHeadMeetsBothNumbers) {
+  // 2 layers x 2 heads x 4 prompts; prompts 0-1 query the linear chain, 2-3 the LogOp chain.
+  const torch::Tensor chains = torch::tensor({1, 1, 0, 0}, torch::kLong);
+  torch::Tensor scores = torch::full({2, 2, 4}, 0.5);
+  scores[1][1] = torch::tensor({0.95, 0.93, 0.02, 0.04});  // the paper's head: last layer, head 1
+  QueryAttentionClaim claim = query_attention_claim(scores, chains);
+  EXPECT_EQ(claim.layer, 1);
+  EXPECT_EQ(claim.n_linear, 2);
+  EXPECT_EQ(claim.n_logop, 2);
+  EXPECT_NEAR(claim.linear[1], 0.94, 1e-6);
+  EXPECT_NEAR(claim.logop[1], 0.03, 1e-6);
+  EXPECT_EQ(claim.best_head, 1);
+  EXPECT_TRUE(claim.holds);
+  // The same head on both chain types (attention set by something else): no verdict for the paper.
+  scores[1][1] = torch::tensor({0.95, 0.93, 0.90, 0.94});
+  EXPECT_FALSE(query_attention_claim(scores, chains).holds);
+  // Stricter numbers are options.
+  scores[1][1] = torch::tensor({0.95, 0.93, 0.02, 0.04});
+  EXPECT_FALSE(query_attention_claim(scores, chains, 0.99, 0.05).holds);
+  EXPECT_TRUE(markdown_mentions(logic_claims_markdown(claim, {}), "**holds**"));
 }
 
 }  // namespace

@@ -48,6 +48,16 @@ with h5py.File(sys.argv[1], "r") as f:
     assert len(report["heads"]) == 9 and report["prompts"] == 120
 text = open(sys.argv[2]).read()
 assert "| L1H2 |" in text and "logit lens" in text
+# The paper's claims, tested: the last layer's QUERY attention by chain type (it does not hold on this
+# model), and the heads that read facts, from fact-flip pairs: L1H2 chooses the fact, L1H1 copies its value.
+claims = report["logic_claims"]
+query = claims["query_attention"]
+assert query["layer"] == 2 and len(query["linear"]) == 3 and query["n_linear"] + query["n_logop"] == 120
+assert query["holds"] is False and "does not hold" in text
+choose, copy = claims["fact_reading"]
+assert choose["proof_prefix"] == 0 and (choose["heads"][0]["layer"], choose["heads"][0]["head"]) == (1, 2)
+assert copy["proof_prefix"] == 1 and (copy["heads"][0]["layer"], copy["heads"][0]["head"]) == (1, 1)
+assert copy["heads"][0]["effect"] > 0.8 and choose["heads"][0]["effect"] > 0.6, (copy["heads"][0], choose["heads"][0])
 print("ok")
 PY
 

@@ -1,0 +1,129 @@
+#include "heads/logic_claims.h"
+
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+
+#include "patching/components.h"
+#include "patching/patching.h"
+#include "util/error.h"
+
+namespace mechlens {
+namespace {
+
+// Heads ranked by effect, largest first: (layer, head, effect).
+std::vector<std::tuple<int64_t, int64_t, double>> ranked(const torch::Tensor& effect) {
+  std::vector<std::tuple<int64_t, int64_t, double>> out;
+  for (int64_t l = 0; l < effect.size(0); ++l) {
+    for (int64_t h = 0; h < effect.size(1); ++h) out.emplace_back(l, h, effect[l][h].item<double>());
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return std::get<2>(a) > std::get<2>(b); });
+  return out;
+}
+
+std::string step_name(int64_t proof_prefix) {
+  return proof_prefix == 0 ? "which fact to cite (proof token 0)" : "the cited fact's truth value (proof token 1)";
+}
+
+}  // namespace
+
+QueryAttentionClaim query_attention_claim(const torch::Tensor& answer_to_query, const torch::Tensor& queried_chain,
+                                          double linear_min, double logop_max) {
+  MECHLENS_CHECK(
+      InputError,
+      answer_to_query.dim() == 3 && queried_chain.dim() == 1 && answer_to_query.size(2) == queried_chain.size(0),
+      "query_attention_claim: expected [layer, head, batch] scores and [batch] chains");
+  QueryAttentionClaim claim;
+  claim.linear_min = linear_min;
+  claim.logop_max = logop_max;
+  claim.layer = answer_to_query.size(0) - 1;
+  const torch::Tensor last = answer_to_query[claim.layer].to(torch::kFloat64);  // [head, batch]
+  const torch::Tensor linear = queried_chain.eq(1), logop = queried_chain.eq(0);
+  claim.n_linear = linear.sum().item<int64_t>();
+  claim.n_logop = logop.sum().item<int64_t>();
+  double best = -2;
+  for (int64_t h = 0; h < last.size(0); ++h) {
+    const double on_linear = claim.n_linear ? last[h].masked_select(linear).mean().item<double>() : std::nan("");
+    const double on_logop = claim.n_logop ? last[h].masked_select(logop).mean().item<double>() : std::nan("");
+    claim.linear.push_back(on_linear);
+    claim.logop.push_back(on_logop);
+    if (on_linear - on_logop > best) {
+      best = on_linear - on_logop;
+      claim.best_head = h;
+    }
+    claim.holds = claim.holds || (on_linear > linear_min && on_logop < logop_max);
+  }
+  return claim;
+}
+
+FactReadingClaim fact_reading_claim(HookedTransformer& model, const PatchingInputs& pairs, int64_t proof_prefix,
+                                    int64_t max_batch) {
+  FactReadingClaim claim;
+  claim.proof_prefix = proof_prefix;
+  claim.n_pairs = pairs.batch();
+  PatchingSession session(model, pairs, MetricKind::kLogitDiff);
+  PatchOptions options;
+  options.direction = Direction::kNoising;
+  options.positions = {pairs.positions() - 1};
+  options.max_batch = max_batch;
+  const PatchResult result = session.run(parse_components("head_z", model->config()).front(), options);
+  claim.effect = result.normalised.select(1, 0).to(torch::kFloat64);  // [layer, pos = 1, head] -> [layer, head]
+  claim.clean_metric = result.clean_metric;
+  claim.corrupted_metric = result.corrupted_metric;
+  return claim;
+}
+
+nlohmann::json logic_claims_json(const QueryAttentionClaim& query, const std::vector<FactReadingClaim>& facts) {
+  nlohmann::json out;
+  out["query_attention"] = {
+      {"claim", fmt::format("a layer-{} head attends from the answer position to QUERY > {} when the "
+                            "linear chain is queried and < {} when the LogOp chain is",
+                            query.layer, query.linear_min, query.logop_max)},
+      {"layer", query.layer},
+      {"linear", query.linear},
+      {"logop", query.logop},
+      {"n_linear", query.n_linear},
+      {"n_logop", query.n_logop},
+      {"holds", query.holds}};
+  for (const FactReadingClaim& fact : facts) {
+    nlohmann::json entry{{"proof_prefix", fact.proof_prefix},
+                         {"changes", step_name(fact.proof_prefix)},
+                         {"n_pairs", fact.n_pairs},
+                         {"clean_metric", fact.clean_metric},
+                         {"corrupted_metric", fact.corrupted_metric}};
+    for (const auto& [l, h, value] : ranked(fact.effect)) {
+      entry["heads"].push_back({{"layer", l}, {"head", h}, {"effect", value}});
+    }
+    out["fact_reading"].push_back(entry);
+  }
+  return out;
+}
+
+std::string logic_claims_markdown(const QueryAttentionClaim& query, const std::vector<FactReadingClaim>& facts) {
+  std::string out = "\n## The logic paper's claims\n\n";
+  out += fmt::format(
+      "**Attention on QUERY in the last layer** (layer {}, counting from 0; the paper's layer {}) from the answer "
+      "position (paper: > {:.0f}% when the linear chain is queried, < {:.0f}% when the LogOp chain is): **{}**."
+      "\n\n| head | linear queried (n={}) | LogOp queried (n={}) |\n|---|---|---|\n",
+      query.layer, query.layer + 1, 100 * query.linear_min, 100 * query.logop_max,
+      query.holds ? "holds" : "does not hold", query.n_linear, query.n_logop);
+  for (size_t h = 0; h < query.linear.size(); ++h) {
+    out += fmt::format("| L{}H{} | {:.3f} | {:.3f} |\n", query.layer, h, query.linear[h], query.logop[h]);
+  }
+  for (const FactReadingClaim& fact : facts) {
+    out += fmt::format(
+        "\n**Heads that read the facts: {}** — fact-flip pairs (n={}, proof_prefix={}), each head's output "
+        "at the answer position noised (share of the logit difference {:.2f} → {:.2f} it moves):\n\n",
+        step_name(fact.proof_prefix), fact.n_pairs, fact.proof_prefix, fact.clean_metric, fact.corrupted_metric);
+    int shown = 0;
+    for (const auto& [l, h, value] : ranked(fact.effect)) {
+      if (shown++ == 4) break;
+      out += fmt::format("- L{}H{}: {:+.3f}\n", l, h, value);
+    }
+  }
+  out += "\nThe probe and steering claims: `mechlens probe` and `mechlens steer` (docs/HEADS.md).\n";
+  return out;
+}
+
+}  // namespace mechlens
