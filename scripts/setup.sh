@@ -7,7 +7,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config
   libtorch-dev libopenblas0-openmp
-  libhdf5-dev libfmt-dev libboost-program-options-dev nlohmann-json3-dev libssl-dev
+  libhdf5-dev libfmt-dev libboost-program-options-dev nlohmann-json3-dev libssl-dev libicu-dev
   libgtest-dev googletest
   python3 python3-torch python3-numpy python3-h5py
 )

@@ -34,5 +34,6 @@ int run_match(const std::vector<std::string>& args);
 int run_heads(const std::vector<std::string>& args);
 int run_probe(const std::vector<std::string>& args);
 int run_steer(const std::vector<std::string>& args);
+int run_tokenize(const std::vector<std::string>& args);
 
 }  // namespace mechlens::cli

@@ -32,6 +32,8 @@ constexpr Command kCommands[] = {
      mechlens::cli::run_probe},
     {"steer", "add alpha x a direction (difference of group means) at a layer and position; effect on the answer",
      mechlens::cli::run_steer},
+    {"tokenize", "text to GPT-2 BPE token ids and back (the ids --prompt gives every command)",
+     mechlens::cli::run_tokenize},
     {"match", "matching-mechanism scores per hop layer and head: from the weights, and from the attention",
      mechlens::cli::run_match},
     {"export", "a record or result as NumPy (+ JSON sidecars), CSV, CircuitsVis or bertviz files",

@@ -96,11 +96,49 @@ void add_token_options(po::options_description& options) {
   // clang-format off
   options.add_options()
       ("tokens", po::value<std::vector<std::string>>()->composing(), "a prompt of token ids, 1,2,3 or '1 2 3' (repeat for more prompts)")
-      ("tokens-file", po::value<std::string>(), "prompts from a file: one prompt of ids per line, or a record's .h5 (/tokens)");
+      ("tokens-file", po::value<std::string>(), "prompts from a file: one prompt of ids per line, or a record's .h5 (/tokens)")
+      ("prompt", po::value<std::vector<std::string>>()->composing(), "a prompt as text, tokenized by --tokenizer or the checkpoint directory's tokenizer (repeat for more prompts)")
+      ("tokenizer", po::value<std::string>(), "directory with GPT-2 BPE files for --prompt: vocab.json + merges.txt, or encoder.json + vocab.bpe")
+      ("prepend-bos", po::bool_switch(), "with --prompt: put <|endoftext|> first (TransformerLens's to_tokens does by default)");
   // clang-format on
 }
 
-bool has_token_options(const po::variables_map& vm) { return vm.count("tokens") + vm.count("tokens-file") > 0; }
+bool has_token_options(const po::variables_map& vm) {
+  return vm.count("tokens") + vm.count("tokens-file") + vm.count("prompt") > 0;
+}
+
+BpeTokenizer tokenizer_from_options(const po::variables_map& vm) {
+  if (vm.count("tokenizer")) return BpeTokenizer::from_dir(vm["tokenizer"].as<std::string>());
+  if (vm.count("checkpoint") && BpeTokenizer::dir_has_files(vm["checkpoint"].as<std::string>())) {
+    return BpeTokenizer::from_dir(vm["checkpoint"].as<std::string>());
+  }
+  throw UsageError{
+      "--prompt needs a tokenizer: --tokenizer DIR (vocab.json + merges.txt, or encoder.json + vocab.bpe), or a "
+      "Hugging Face checkpoint directory that holds those files"};
+}
+
+namespace {
+
+std::vector<Prompt> text_prompts(const po::variables_map& vm) {
+  if (!vm.count("prompt")) {
+    if (vm.count("prepend-bos") && vm["prepend-bos"].as<bool>()) throw UsageError{"--prepend-bos applies to --prompt"};
+    return {};
+  }
+  const BpeTokenizer tokenizer = tokenizer_from_options(vm);
+  const bool bos = vm["prepend-bos"].as<bool>();
+  MECHLENS_CHECK(InputError, !bos || tokenizer.end_of_text() >= 0,
+                 "--prepend-bos: the tokenizer has no <|endoftext|> token");
+  std::vector<Prompt> out;
+  for (const std::string& text : vm["prompt"].as<std::vector<std::string>>()) {
+    Prompt ids = tokenizer.encode(text);
+    if (bos) ids.insert(ids.begin(), tokenizer.end_of_text());
+    MECHLENS_CHECK(InputError, !ids.empty(), "--prompt '{}' has no tokens", text);
+    out.push_back(std::move(ids));
+  }
+  return out;
+}
+
+}  // namespace
 
 PromptSet prompts_from_options(const po::variables_map& vm) {
   std::vector<Prompt> inline_prompts;
@@ -116,8 +154,9 @@ PromptSet prompts_from_options(const po::variables_map& vm) {
       inline_prompts.push_back(parse_prompt(text, "--tokens"));
     }
   }
+  for (Prompt& prompt : text_prompts(vm)) inline_prompts.push_back(std::move(prompt));
   if (!vm.count("tokens-file")) {
-    if (inline_prompts.empty()) throw UsageError{"give prompts with --tokens IDS or --tokens-file FILE"};
+    if (inline_prompts.empty()) throw UsageError{"give prompts with --tokens IDS, --prompt TEXT or --tokens-file FILE"};
     return make_prompt_set(inline_prompts);
   }
   PromptSet from_file = load_prompt_set(vm["tokens-file"].as<std::string>());

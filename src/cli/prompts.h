@@ -5,6 +5,7 @@
 #include <torch/types.h>  // torch::Tensor
 
 #include "cli/options.h"
+#include "io/bpe_tokenizer.h"
 #include "store/recorder.h"
 
 #include <string>
@@ -32,11 +33,14 @@ PromptBatch make_batch(const std::vector<Prompt>& prompts);
 /// record (.h5/.hdf5).
 PromptSet load_prompt_set(const std::string& path);
 
-/// The two prompt options, one meaning in every command: `--tokens IDS...` (inline ids, one prompt
-/// per value: "1,2,3" or "1 2 3") and `--tokens-file F` (a text file or a record's .h5).
+/// The prompt options, one meaning in every command: `--tokens IDS...` (inline ids, one prompt per
+/// value: "1,2,3" or "1 2 3"), `--prompt TEXT...` (text, through GPT-2's BPE: `--tokenizer DIR` or the
+/// checkpoint directory's files; `--prepend-bos`) and `--tokens-file F` (a text file or a record's .h5).
 void add_token_options(po::options_description& options);
-/// Whether either option was given.
+/// Whether any of them was given.
 bool has_token_options(const po::variables_map& vm);
+/// The tokenizer of --prompt: --tokenizer DIR, else the checkpoint directory's tokenizer files.
+BpeTokenizer tokenizer_from_options(const po::variables_map& vm);
 /// The prompts of both options (inline ones first). Throws UsageError pointing a file given to
 /// --tokens at --tokens-file.
 PromptSet prompts_from_options(const po::variables_map& vm);

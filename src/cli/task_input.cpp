@@ -6,6 +6,7 @@
 
 #include "cli/command.h"
 #include "cli/prompts.h"
+#include "io/bpe_tokenizer.h"
 #include "io/checkpoint.h"
 #include "tasks/example_tensors.h"
 #include "tasks/task_factory.h"
@@ -53,7 +54,11 @@ std::string trained_task(const std::string& checkpoint) {
 
 std::vector<std::string> known_vocab(const std::string& checkpoint, const std::string& task_name) {
   const std::string task = task_name.empty() ? trained_task(checkpoint) : task_name;
-  if (task != "matching" && task != "logic") return {};
+  if (task != "matching" && task != "logic") {
+    // A Hugging Face directory with its tokenizer: each id's text.
+    if (BpeTokenizer::dir_has_files(checkpoint)) return BpeTokenizer::from_dir(checkpoint).token_strings();
+    return {};
+  }
   return make_task(task, {})->token_strings();  // a task's vocabulary does not depend on its settings
 }
 

@@ -22,6 +22,9 @@ expect bad-token 1 "token id 50 at \[batch 0, pos 1\] is out of range: d_vocab=5
 expect long-prompt 1 "17 tokens, more than the model's n_ctx=16" -- "$mechlens" run --checkpoint "$ck" --tokens "$(seq -s ' ' 1 17)"
 expect not-integer 1 "'x' is not an integer token id" -- "$mechlens" run --checkpoint "$ck" --tokens "1 x 3"
 expect no-prompts 2 "give prompts with --tokens" -- "$mechlens" run --checkpoint "$ck"
+expect prompt-needs-tokenizer 2 "--prompt needs a tokenizer: --tokenizer DIR" -- "$mechlens" run --checkpoint "$ck" --prompt "hello"
+expect bos-needs-prompt 2 "--prepend-bos applies to --prompt" -- "$mechlens" run --checkpoint "$ck" --tokens 1,2 --prepend-bos
+expect tokenize-no-files 1 "no tokenizer files \(vocab.json \+ merges.txt, or encoder.json \+ vocab.bpe\)" -- "$mechlens" tokenize --tokenizer "$work" "hello"
 expect empty-file 1 "token file holds no prompts" -- bash -c ": > '$work/empty.txt'; '$mechlens' run --checkpoint '$ck' --tokens-file '$work/empty.txt'"
 # One meaning per option name: --tokens takes ids, --tokens-file a file, in run and record alike.
 printf '1 2 3\n4 5\n' >"$work/ids.txt"

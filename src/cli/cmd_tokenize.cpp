@@ -1,0 +1,52 @@
+// mechlens tokenize: text to GPT-2 BPE token ids and back, with the files a checkpoint directory or
+// --tokenizer holds; what --prompt does inside every command, shown.
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "cli/command.h"
+#include "cli/options.h"
+#include "cli/prompts.h"
+#include "io/bpe_tokenizer.h"
+
+namespace mechlens::cli {
+
+int run_tokenize(const std::vector<std::string>& args) {
+  po::options_description options("options");
+  // clang-format off
+  options.add_options()
+      ("text", po::value<std::vector<std::string>>()->composing(), "texts to tokenize (positional), or ids with --decode")
+      ("tokenizer", po::value<std::string>(), "directory with vocab.json + merges.txt, or encoder.json + vocab.bpe")
+      ("checkpoint", po::value<std::string>(), "a Hugging Face checkpoint directory holding those files")
+      ("prepend-bos", po::bool_switch(), "put <|endoftext|> first")
+      ("decode", po::bool_switch(), "read token ids (1,2,3 or '1 2 3') and print their text")
+      ("tokens", po::bool_switch(), "also print each token's text");
+  // clang-format on
+  po::positional_options_description positional;
+  positional.add("text", -1);
+  po::variables_map vm;
+  if (!parse_options("tokenize", "--tokenizer DIR TEXT... [--decode]",
+                     "Tokenize text with GPT-2's byte-level BPE (the ids --prompt gives every command), or decode ids.",
+                     options, positional, args, vm)) {
+    return 0;
+  }
+  if (!vm.count("text")) throw UsageError{"give the text to tokenize (or ids with --decode)"};
+  if (!vm.count("tokenizer") && !vm.count("checkpoint")) throw UsageError{"give --tokenizer DIR or --checkpoint DIR"};
+  const BpeTokenizer tokenizer = tokenizer_from_options(vm);
+  for (const std::string& text : vm["text"].as<std::vector<std::string>>()) {
+    if (vm["decode"].as<bool>()) {
+      fmt::print("{}\n", tokenizer.decode(parse_prompt(text, "--decode")));
+      continue;
+    }
+    std::vector<int64_t> ids = tokenizer.encode(text);
+    if (vm["prepend-bos"].as<bool>()) ids.insert(ids.begin(), tokenizer.end_of_text());
+    fmt::print("{}\n", fmt::join(ids, " "));
+    if (vm["tokens"].as<bool>()) {
+      std::vector<std::string> pieces;
+      for (int64_t id : ids) pieces.push_back("'" + tokenizer.decode({id}) + "'");
+      fmt::print("{}\n", fmt::join(pieces, " "));
+    }
+  }
+  return 0;
+}
+
+}  // namespace mechlens::cli
