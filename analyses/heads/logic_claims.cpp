@@ -5,6 +5,8 @@
 
 #include <algorithm>
 
+#include "engine/activations_at.h"
+#include "heads/probes.h"
 #include "patching/components.h"
 #include "patching/patching.h"
 #include "util/error.h"
@@ -74,7 +76,33 @@ FactReadingClaim fact_reading_claim(HookedTransformer& model, const PatchingInpu
   return claim;
 }
 
-nlohmann::json logic_claims_json(const QueryAttentionClaim& query, const std::vector<FactReadingClaim>& facts) {
+StartProbeClaim start_probe_claim(HookedTransformer& model, const torch::Tensor& tokens, const torch::Tensor& start,
+                                  int64_t max_batch, uint64_t seed, double threshold) {
+  StartProbeClaim claim;
+  claim.threshold = threshold;
+  claim.n_prompts = tokens.size(0);
+  const int64_t n_layers = model->config().n_layers;
+  claim.stage = std::min<int64_t>(2, n_layers);
+  // Labels 0..k-1 for the start variables that occur.
+  const auto [values, labels] = at::_unique(start.to(torch::kLong), /*sorted=*/true, /*return_inverse=*/true);
+  claim.classes = values.size(0);
+  const torch::Tensor positions = torch::full({tokens.size(0)}, tokens.size(1) - 1, torch::kLong);
+  const std::vector<torch::Tensor> stages =
+      activations_at(model, tokens, positions, residual_stage_hooks(n_layers), max_batch);
+  ProbeOptions options;
+  options.seed = seed;
+  const ProbeSplit split = probe_split(claim.n_prompts, options.train_share, seed);
+  claim.majority = majority_baseline(labels, split);
+  for (const torch::Tensor& features : stages) {
+    claim.accuracy.push_back(fit_probe(features, labels, split, options).test_accuracy);
+  }
+  claim.holds = claim.accuracy[size_t(claim.stage)] > threshold;
+  return claim;
+}
+
+nlohmann::json logic_claims_json(const LogicClaims& claims) {
+  const QueryAttentionClaim& query = claims.query;
+  const std::vector<FactReadingClaim>& facts = claims.facts;
   nlohmann::json out;
   out["query_attention"] = {
       {"claim", fmt::format("a layer-{} head attends from the answer position to QUERY > {} when the "
@@ -97,10 +125,22 @@ nlohmann::json logic_claims_json(const QueryAttentionClaim& query, const std::ve
     }
     out["fact_reading"].push_back(entry);
   }
+  const StartProbeClaim& probe = claims.probe;
+  out["start_probe"] = {{"claim", fmt::format("a linear probe at the answer position reads the linear chain's start "
+                                              "after {} layers with accuracy > {}",
+                                              probe.stage, probe.threshold)},
+                        {"accuracy_by_stage", probe.accuracy},
+                        {"stage", probe.stage},
+                        {"majority", probe.majority},
+                        {"classes", probe.classes},
+                        {"n_prompts", probe.n_prompts},
+                        {"holds", probe.holds}};
   return out;
 }
 
-std::string logic_claims_markdown(const QueryAttentionClaim& query, const std::vector<FactReadingClaim>& facts) {
+std::string logic_claims_markdown(const LogicClaims& claims) {
+  const QueryAttentionClaim& query = claims.query;
+  const std::vector<FactReadingClaim>& facts = claims.facts;
   std::string out = "\n## The logic paper's claims\n\n";
   out += fmt::format(
       "**Attention on QUERY in the last layer** (layer {}, counting from 0; the paper's layer {}) from the answer "
@@ -122,7 +162,20 @@ std::string logic_claims_markdown(const QueryAttentionClaim& query, const std::v
       out += fmt::format("- L{}H{}: {:+.3f}\n", l, h, value);
     }
   }
-  out += "\nThe probe and steering claims: `mechlens probe` and `mechlens steer` (docs/HEADS.md).\n";
+  const StartProbeClaim& probe = claims.probe;
+  if (!probe.accuracy.empty()) {
+    out += fmt::format(
+        "\n**The linear chain's start, probed at the answer position** (linear queries, n={}, {} classes; held-out "
+        "accuracy of a linear probe per residual stage; paper: > {:.0f}% after {} layers): **{}**.\n\n",
+        probe.n_prompts, probe.classes, 100 * probe.threshold, probe.stage, probe.holds ? "holds" : "does not hold");
+    for (size_t s = 0; s < probe.accuracy.size(); ++s) {
+      out += fmt::format("- {}: {:.3f}\n",
+                         s + 1 < probe.accuracy.size() ? fmt::format("before layer {}", s) : "after the last layer",
+                         probe.accuracy[s]);
+    }
+    out += fmt::format("- majority baseline: {:.3f}\n", probe.majority);
+  }
+  out += "\nThe steering claim: `mechlens steer` (docs/HEADS.md).\n";
   return out;
 }
 

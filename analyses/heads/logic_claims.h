@@ -3,7 +3,8 @@
 // linear chain is queried (> 90% in the paper) and not when the LogOp chain is (< 5%); (2) which heads
 // read the facts: noising every head's output at the answer position with fact-flip pairs, when the
 // flip changes which fact to cite (proof token 0) and when it changes the cited fact's truth value
-// (proof token 1).
+// (proof token 1); (3) a linear probe reads the linear chain's start from the answer position after two
+// layers (> 97% in the paper).
 #pragma once
 
 #include <torch/types.h>
@@ -44,7 +45,27 @@ struct FactReadingClaim {
 FactReadingClaim fact_reading_claim(HookedTransformer& model, const PatchingInputs& pairs, int64_t proof_prefix,
                                     int64_t max_batch);
 
-nlohmann::json logic_claims_json(const QueryAttentionClaim& query, const std::vector<FactReadingClaim>& facts);
-std::string logic_claims_markdown(const QueryAttentionClaim& query, const std::vector<FactReadingClaim>& facts);
+struct StartProbeClaim {
+  int64_t n_prompts = 0, classes = 0;
+  std::vector<double> accuracy;  // per residual stage (entering layer 0..L-1, after the last): held-out accuracy
+  double majority = 0;           // the majority-class baseline on the same split
+  int64_t stage = 2;             // the stage the paper's claim is about: after two layers
+  double threshold = 0.97;       // the paper's number
+  bool holds = false;
+};
+
+/// A linear probe per residual stage at the answer position for the linear chain's start (the first
+/// proof token of linear-chain queries): tokens [batch, pos] of linear-queried problems, start [batch].
+StartProbeClaim start_probe_claim(HookedTransformer& model, const torch::Tensor& tokens, const torch::Tensor& start,
+                                  int64_t max_batch, uint64_t seed, double threshold = 0.97);
+
+struct LogicClaims {
+  QueryAttentionClaim query;
+  std::vector<FactReadingClaim> facts;
+  StartProbeClaim probe;
+};
+
+nlohmann::json logic_claims_json(const LogicClaims& claims);
+std::string logic_claims_markdown(const LogicClaims& claims);
 
 }  // namespace mechlens

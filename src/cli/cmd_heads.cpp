@@ -133,11 +133,6 @@ torch::Tensor scan_statistics(const HeadDetection& detection, const HeadsFileCon
 
 // The annotations that are per-prompt variables: not positions (dims ending in "bound": spans), not
 // the answer tokens themselves, not the counterfactual's.
-struct LogicClaims {
-  QueryAttentionClaim query;
-  std::vector<FactReadingClaim> facts;
-};
-
 // The logic paper's claims on this model: the last layer's attention on QUERY per queried chain, from
 // the detectors' per-prompt scores; the heads that read facts, from fact-flip pairs of the same task
 // settings (--n, --seed) at proof tokens 0 and 1.
@@ -155,6 +150,14 @@ LogicClaims test_logic_claims(const po::variables_map& vm, HookedTransformer& mo
     const TaskPrompts pairs =
         generate_task_prompts(vm, /*pairs=*/true, {"counterfactual=fact-flip", fmt::format("proof_prefix={}", step)});
     claims.facts.push_back(fact_reading_claim(model, task_pair_inputs(pairs), step, batch));
+  }
+  // Linear-chain queries only: their first proof token is the linear chain's start.
+  const TaskPrompts linear = generate_task_prompts(vm, /*pairs=*/false, {"logop_share=0"});
+  const torch::Tensor tokens = equal_length_tokens(linear.prompts, "task logic", "probing");
+  for (const auto& [name, tensor] : linear.prompts.annotations) {
+    if (name == "first_answer") {
+      claims.probe = start_probe_claim(model, tokens, tensor.reshape({-1}), batch, vm["seed"].as<int64_t>());
+    }
   }
   return claims;
 }
@@ -316,8 +319,8 @@ int run_heads(const std::vector<std::string>& args) {
   std::string markdown = heads_markdown(evidence, thresholds, roles, title);
   if (task_name == "logic" && vm.count("task")) {
     const LogicClaims claims = test_logic_claims(vm, model, detection, prompts_in, batch);
-    report["logic_claims"] = logic_claims_json(claims.query, claims.facts);
-    markdown += logic_claims_markdown(claims.query, claims.facts);
+    report["logic_claims"] = logic_claims_json(claims);
+    markdown += logic_claims_markdown(claims);
     clock.mark("paper claims");
   }
   contents.report_json = report.dump();

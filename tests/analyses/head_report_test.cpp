@@ -86,7 +86,9 @@ TEST(LogicClaimsTest, QueryAttentionHoldsOnlyWhenOneHeadMeetsBothNumbers) {
   // Stricter numbers are options.
   scores[1][1] = torch::tensor({0.95, 0.93, 0.02, 0.04});
   EXPECT_FALSE(query_attention_claim(scores, chains, 0.99, 0.05).holds);
-  EXPECT_TRUE(markdown_mentions(logic_claims_markdown(claim, {}), "**holds**"));
+  LogicClaims claims;
+  claims.query = claim;
+  EXPECT_TRUE(markdown_mentions(logic_claims_markdown(claims), "**holds**"));
 }
 
 }  // namespace

@@ -58,6 +58,9 @@ choose, copy = claims["fact_reading"]
 assert choose["proof_prefix"] == 0 and (choose["heads"][0]["layer"], choose["heads"][0]["head"]) == (1, 2)
 assert copy["proof_prefix"] == 1 and (copy["heads"][0]["layer"], copy["heads"][0]["head"]) == (1, 1)
 assert copy["heads"][0]["effect"] > 0.8 and choose["heads"][0]["effect"] > 0.6, (copy["heads"][0], choose["heads"][0])
+probe = claims["start_probe"]  # the linear chain's start is read after two layers, not from the embeddings
+assert probe["stage"] == 2 and probe["n_prompts"] == 120 and len(probe["accuracy_by_stage"]) == 4
+assert probe["accuracy_by_stage"][2] > 0.8 > probe["accuracy_by_stage"][0], probe
 print("ok")
 PY
 
