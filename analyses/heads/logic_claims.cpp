@@ -7,6 +7,7 @@
 
 #include "engine/activations_at.h"
 #include "heads/probes.h"
+#include "heads/steering.h"
 #include "patching/components.h"
 #include "patching/patching.h"
 #include "util/error.h"
@@ -100,6 +101,34 @@ StartProbeClaim start_probe_claim(HookedTransformer& model, const torch::Tensor&
   return claim;
 }
 
+SteeringClaim routing_steering_claim(HookedTransformer& model, const AnswerPrompts& prompts,
+                                     const torch::Tensor& query_positions, const torch::Tensor& queried_chain,
+                                     int64_t layer, const std::vector<double>& alphas, int64_t max_batch) {
+  SteeringClaim claim;
+  claim.layer = layer;
+  claim.alphas = alphas;
+  MECHLENS_CHECK(InputError, prompts.wrong.defined(), "routing_steering_claim needs the counterfactual answers");
+  const torch::Tensor resid = activations_at(model, prompts.tokens, query_positions,
+                                             {"blocks." + std::to_string(layer) + ".hook_resid_pre"}, max_batch,
+                                             layer + 1)[0];  // [batch, d_model]
+  const torch::Tensor chains = queried_chain.to(torch::kLong);
+  SteeringOptions options;
+  options.layer = layer;
+  options.alphas = alphas;
+  options.max_batch = max_batch;
+  for (int64_t b = 0; b < query_positions.numel(); ++b) {
+    const int64_t pos = query_positions[b].item<int64_t>();
+    options.positions.emplace_back(pos, pos + 1);
+  }
+  const SteeringResult result = steer(model, prompts, mean_difference(resid, chains), options);
+  for (size_t a = 0; a < alphas.size(); ++a) {
+    const torch::Tensor flips = result.to_wrong[int64_t(a)].to(torch::kFloat64);
+    claim.linear_flips.push_back(flips.masked_select(chains.eq(1)).mean().item<double>());
+    claim.logop_flips.push_back(flips.masked_select(chains.eq(0)).mean().item<double>());
+  }
+  return claim;
+}
+
 nlohmann::json logic_claims_json(const LogicClaims& claims) {
   const QueryAttentionClaim& query = claims.query;
   const std::vector<FactReadingClaim>& facts = claims.facts;
@@ -135,6 +164,12 @@ nlohmann::json logic_claims_json(const LogicClaims& claims) {
                         {"classes", probe.classes},
                         {"n_prompts", probe.n_prompts},
                         {"holds", probe.holds}};
+  for (const SteeringClaim& steering : claims.steering) {
+    out["routing_steering"].push_back({{"layer", steering.layer},
+                                       {"alphas", steering.alphas},
+                                       {"linear_switched", steering.linear_flips},
+                                       {"logop_switched", steering.logop_flips}});
+  }
   return out;
 }
 
@@ -175,7 +210,17 @@ std::string logic_claims_markdown(const LogicClaims& claims) {
     }
     out += fmt::format("- majority baseline: {:.3f}\n", probe.majority);
   }
-  out += "\nThe steering claim: `mechlens steer` (docs/HEADS.md).\n";
+  for (const SteeringClaim& steering : claims.steering) {
+    out += fmt::format(
+        "\n**Steering the routing direction** (mean of linear-queried minus LogOp-queried prompts at QUERY, "
+        "entering layer {}; the paper reports that it flips the chain, with no number): share of answers "
+        "switched to the other chain's first token\n\n| α | linear queried | LogOp queried |\n|---|---|---|\n",
+        steering.layer);
+    for (size_t a = 0; a < steering.alphas.size(); ++a) {
+      out += fmt::format("| {:g} | {:.3f} | {:.3f} |\n", steering.alphas[a], steering.linear_flips[a],
+                         steering.logop_flips[a]);
+    }
+  }
   return out;
 }
 

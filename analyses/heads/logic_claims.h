@@ -4,7 +4,7 @@
 // read the facts: noising every head's output at the answer position with fact-flip pairs, when the
 // flip changes which fact to cite (proof token 0) and when it changes the cited fact's truth value
 // (proof token 1); (3) a linear probe reads the linear chain's start from the answer position after two
-// layers (> 97% in the paper).
+// layers (> 97% in the paper); (4) steering along the routing direction at QUERY switches the chain.
 #pragma once
 
 #include <torch/types.h>
@@ -16,6 +16,7 @@
 
 #include "patching/metrics.h"
 #include "runtime/model.h"
+#include "tracing/knockout.h"  // AnswerPrompts
 
 namespace mechlens {
 
@@ -59,10 +60,25 @@ struct StartProbeClaim {
 StartProbeClaim start_probe_claim(HookedTransformer& model, const torch::Tensor& tokens, const torch::Tensor& start,
                                   int64_t max_batch, uint64_t seed, double threshold = 0.97);
 
+struct SteeringClaim {
+  int64_t layer = 0;                 // steered: blocks.{layer}.hook_resid_pre at QUERY
+  std::vector<double> alphas;        // along mean(linear queried) − mean(LogOp queried)
+  std::vector<double> linear_flips;  // per α: share of linear-chain queries answered with the other chain's token
+  std::vector<double> logop_flips;   // per α: the same for LogOp-chain queries
+};
+
+/// Steers the residual stream entering `layer` at each prompt's QUERY position along the difference of
+/// the two chain types' mean activations there, and counts the answers that switch to the other chain's
+/// first token (prompts.wrong, the query-flip counterfactual's answer). The paper gives no number.
+SteeringClaim routing_steering_claim(HookedTransformer& model, const AnswerPrompts& prompts,
+                                     const torch::Tensor& query_positions, const torch::Tensor& queried_chain,
+                                     int64_t layer, const std::vector<double>& alphas, int64_t max_batch);
+
 struct LogicClaims {
   QueryAttentionClaim query;
   std::vector<FactReadingClaim> facts;
   StartProbeClaim probe;
+  std::vector<SteeringClaim> steering;
 };
 
 nlohmann::json logic_claims_json(const LogicClaims& claims);

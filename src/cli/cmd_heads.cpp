@@ -151,6 +151,14 @@ LogicClaims test_logic_claims(const po::variables_map& vm, HookedTransformer& mo
         generate_task_prompts(vm, /*pairs=*/true, {"counterfactual=fact-flip", fmt::format("proof_prefix={}", step)});
     claims.facts.push_back(fact_reading_claim(model, task_pair_inputs(pairs), step, batch));
   }
+  const auto query_pos = std::find_if(prompts.annotations.begin(), prompts.annotations.end(),
+                                      [](const auto& item) { return item.first == "query_pos"; });
+  if (chain != prompts.annotations.end() && query_pos != prompts.annotations.end() && prompts.prompts.wrong.defined()) {
+    for (int64_t layer = 1; layer < std::min<int64_t>(3, model->config().n_layers); ++layer) {
+      claims.steering.push_back(routing_steering_claim(model, prompts.prompts, query_pos->second.reshape({-1}),
+                                                       chain->second.reshape({-1}), layer, {-8, -4, 4, 8}, batch));
+    }
+  }
   // Linear-chain queries only: their first proof token is the linear chain's start.
   const TaskPrompts linear = generate_task_prompts(vm, /*pairs=*/false, {"logop_share=0"});
   const torch::Tensor tokens = equal_length_tokens(linear.prompts, "task logic", "probing");

@@ -61,6 +61,9 @@ assert copy["heads"][0]["effect"] > 0.8 and choose["heads"][0]["effect"] > 0.6, 
 probe = claims["start_probe"]  # the linear chain's start is read after two layers, not from the embeddings
 assert probe["stage"] == 2 and probe["n_prompts"] == 120 and len(probe["accuracy_by_stage"]) == 4
 assert probe["accuracy_by_stage"][2] > 0.8 > probe["accuracy_by_stage"][0], probe
+steering = claims["routing_steering"]  # entering layers 1 and 2, four alphas each
+assert [s["layer"] for s in steering] == [1, 2] and steering[0]["alphas"] == [-8, -4, 4, 8]
+assert all(0 <= v <= 1 for s in steering for v in s["linear_switched"] + s["logop_switched"])
 print("ok")
 PY
 
