@@ -16,6 +16,7 @@
 #include <cstring>
 
 #include "bench_models.h"
+#include "bench_timing.h"
 #include "io/checkpoint.h"
 #include "tasks/example_tensors.h"
 #include "tasks/task_factory.h"
@@ -24,26 +25,9 @@
 #include "util/process_setup.h"
 
 using namespace mechlens;
+using mechlens::bench::median_seconds;
 
 namespace {
-
-double seconds_since(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
-
-// Median of `repeats` timings of `fn` (after one warm-up call).
-template <typename Fn>
-double median_seconds(int repeats, Fn fn) {
-  fn();
-  std::vector<double> times;
-  for (int i = 0; i < repeats; ++i) {
-    const auto start = std::chrono::steady_clock::now();
-    fn();
-    times.push_back(seconds_since(start));
-  }
-  std::sort(times.begin(), times.end());
-  return times[times.size() / 2];
-}
 
 double peak_rss_mib() {
   rusage usage{};

@@ -18,11 +18,13 @@
 #include <functional>
 #include <sstream>
 
+#include "bench_timing.h"
 #include "io/checkpoint.h"
 #include "patching/patching.h"
 #include "util/process_setup.h"
 
 using namespace mechlens;
+using mechlens::bench::median_seconds;
 
 namespace {
 
@@ -39,18 +41,6 @@ torch::Tensor read_rows(const std::string& path) {
     for (size_t j = 0; j < rows[i].size(); ++j) out[int64_t(i)][int64_t(j)] = rows[i][j];
   }
   return out;
-}
-
-double median_seconds(int repeats, const std::function<void()>& work) {
-  work();  // warm-up
-  std::vector<double> times;
-  for (int i = 0; i < repeats; ++i) {
-    const auto start = std::chrono::steady_clock::now();
-    work();
-    times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-  }
-  std::sort(times.begin(), times.end());
-  return times[times.size() / 2];
 }
 
 double gemm_flops_per_second() {
