@@ -271,7 +271,11 @@ ModelConfig config_from_hugging_face(const json& config, const std::string& sour
   MECHLENS_CHECK(ConfigError, config.is_object(), "{} must be a JSON object, got {}", source, config.type_name());
   const std::string type = model_type_of(config, source);
   ModelConfig out = type == "gpt2" ? gpt2_config(config, source) : llama_config(config, source);
-  out.validate();
+  try {
+    out.validate();
+  } catch (const ConfigError& e) {
+    MECHLENS_FAIL(ConfigError, "{}: the model it describes is invalid: {}", source, e.what());
+  }
   return out;
 }
 

@@ -131,6 +131,18 @@ def check_errors(mechlens, sharded_dir, work):
     config["model_type"] = "bert"
     json.dump(config, open(os.path.join(other, "config.json"), "w"))
     failures += expect_error(mechlens, other, "'model_type' is 'bert'", "unsupported model type")
+    # A config that is not JSON, and one that lacks a field.
+    for label, text, needle in [("config not JSON", "{", "config.json: not valid JSON"),
+                                ("config missing a field", None, "field 'n_layer' is missing, expected an integer")]:
+        damaged = os.path.join(work, label.replace(" ", "_"))
+        shutil.copytree(sharded_dir, damaged)
+        path = os.path.join(damaged, "config.json")
+        if text is None:
+            config = json.load(open(path))
+            del config["n_layer"]
+            text = json.dumps(config)
+        open(path, "w").write(text)
+        failures += expect_error(mechlens, damaged, needle, label)
     return failures
 
 
