@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include "engine/plan_executor.h"
+#include "heads/probes.h"
 #include "hooks/hook_names.h"
 #include "util/error.h"
 
@@ -139,6 +140,21 @@ SteeringResult steer_naive(HookedTransformer& model, const AnswerPrompts& prompt
     store(result, prompts, logits.index({all, prompts.answer_pos}), all, torch::full({batch}, a, torch::kLong));
   }
   return result;
+}
+
+torch::Tensor probe_direction(const torch::Tensor& activations, const torch::Tensor& labels, uint64_t seed,
+                              double* test_accuracy) {
+  const torch::Tensor groups = labels.to(torch::kLong);
+  MECHLENS_CHECK(InputError,
+                 groups.numel() > 0 && groups.min().item<int64_t>() == 0 && groups.max().item<int64_t>() == 1,
+                 "probe direction: labels must be 0 and 1 (two groups), both present");
+  ProbeOptions options;
+  options.seed = seed;
+  const ProbeFit fit = fit_probe(activations, groups, probe_split(groups.numel(), options.train_share, seed), options);
+  if (test_accuracy != nullptr) *test_accuracy = fit.test_accuracy;
+  const torch::Tensor gradient = (fit.weight[1] - fit.weight[0]) / fit.scale;  // [d_model]
+  const torch::Tensor reference = mean_difference(activations, groups);
+  return gradient / gradient.norm().clamp_min(1e-12) * reference.to(torch::kFloat32).norm();
 }
 
 }  // namespace mechlens

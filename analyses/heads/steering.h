@@ -43,4 +43,11 @@ SteeringResult steer_naive(HookedTransformer& model, const AnswerPrompts& prompt
 /// [batch] of 0/1; activations [batch, d_model]): a steering direction from two groups.
 torch::Tensor mean_difference(const torch::Tensor& activations, const torch::Tensor& labels);
 
+/// A linear probe's direction for the same two groups: the gradient of its logit difference (class 1 −
+/// class 0) with respect to the raw activation, (w1 − w0) / feature scale, rescaled to the length of
+/// mean_difference so that α means the same distance along either direction. `test_accuracy` (optional)
+/// receives the probe's held-out accuracy (seeded 80/20 split).
+torch::Tensor probe_direction(const torch::Tensor& activations, const torch::Tensor& labels, uint64_t seed,
+                              double* test_accuracy = nullptr);
+
 }  // namespace mechlens

@@ -29,7 +29,8 @@ int run_steer(const std::vector<std::string>& args) {
       ("checkpoint", po::value<std::string>()->required(), "model checkpoint (.safetensors)")
       ("layer", po::value<int64_t>()->required(), "steer the residual stream entering this layer (blocks.L.hook_resid_pre)")
       ("at", po::value<std::string>()->required(), "the steered position: a named span (its first position) or a position")
-      ("direction", po::value<std::string>()->required(), "mean-diff:NAME: mean activation of the prompts with the larger value of annotation NAME minus that of the others")
+      ("direction", po::value<std::string>()->required(), "mean-diff:NAME: mean activation of the prompts with the larger value of annotation NAME minus that of the others; probe:NAME: a linear probe's direction for the same groups, at the mean difference's length")
+      ("probe-seed", po::value<int64_t>()->default_value(0), "with probe:NAME, the probe's train/test split")
       ("alphas", po::value<std::string>()->default_value("-4,-2,-1,0,1,2,4"), "multiples of the direction to add")
       ("batch", po::value<int64_t>()->default_value(512), "rows per forward")
       ("out", po::value<std::string>(), "HDF5 file: the direction and every prompt's scores per alpha")
@@ -46,8 +47,10 @@ int run_steer(const std::vector<std::string>& args) {
   }
   if (!vm.count("task")) throw UsageError{"steer needs --task NAME --n N: the groups and answers are the task's"};
   const std::string direction_text = vm["direction"].as<std::string>();
-  if (direction_text.rfind("mean-diff:", 0) != 0)
-    throw UsageError{fmt::format("--direction {}: expected mean-diff:NAME", direction_text)};
+  const bool from_probe = direction_text.rfind("probe:", 0) == 0;
+  if (direction_text.rfind("mean-diff:", 0) != 0 && !from_probe)
+    throw UsageError{fmt::format("--direction {}: expected mean-diff:NAME or probe:NAME", direction_text)};
+  if (vm["probe-seed"].as<int64_t>() < 0) throw UsageError{"--probe-seed must be >= 0"};
   std::vector<double> alphas;
   for (const std::string& part : split_list(vm["alphas"].as<std::string>())) {
     const auto alpha = parse_double(part);
@@ -79,7 +82,7 @@ int run_steer(const std::vector<std::string>& args) {
     const int64_t pos = positions[b].item<int64_t>();
     steering.positions.emplace_back(pos, pos + 1);
   }
-  const std::string label_name = direction_text.substr(10);
+  const std::string label_name = direction_text.substr(from_probe ? 6 : 10);
   std::vector<std::string> label_values;
   const torch::Tensor labels = prompt_variable(label_name, "--direction mean-diff:", contents, label_values);
   if (label_values.size() != 2)
@@ -88,7 +91,12 @@ int run_steer(const std::vector<std::string>& args) {
   const torch::Tensor resid =
       activations_at(model, prompts.tokens, positions, {layer_hook_name(layer, "hook_resid_pre")}, max_batch,
                      layer + 1)[0];  // [batch, d_model]
-  const torch::Tensor direction = mean_difference(resid, labels);
+  const torch::Tensor mean_diff = mean_difference(resid, labels);
+  double probe_accuracy = std::nan("");
+  const torch::Tensor direction =
+      from_probe
+          ? probe_direction(resid, labels, static_cast<uint64_t>(vm["probe-seed"].as<int64_t>()), &probe_accuracy)
+          : mean_diff;
 
   steering.layer = layer;
   steering.alphas = alphas;
@@ -96,8 +104,17 @@ int run_steer(const std::vector<std::string>& args) {
   steering.progress = !vm["quiet"].as<bool>();
   const SteeringResult result = steer(model, prompts, direction, steering);
 
-  fmt::print("steering blocks.{}.hook_resid_pre at {} along mean({}=1) - mean({}=0) (norm {:.3f}); {} prompts\n", layer,
-             at_name, label_name, label_name, direction.norm().item<double>(), prompts.batch());
+  if (from_probe) {
+    fmt::print(
+        "steering blocks.{}.hook_resid_pre at {} along a probe's direction for {} (held-out accuracy {:.3f}; "
+        "cosine to mean({}=1) - mean({}=0): {:.3f}; norm {:.3f}); {} prompts\n",
+        layer, at_name, label_name, probe_accuracy, label_name, label_name,
+        torch::cosine_similarity(direction, mean_diff, 0).item<double>(), direction.norm().item<double>(),
+        prompts.batch());
+  } else {
+    fmt::print("steering blocks.{}.hook_resid_pre at {} along mean({}=1) - mean({}=0) (norm {:.3f}); {} prompts\n",
+               layer, at_name, label_name, label_name, direction.norm().item<double>(), prompts.batch());
+  }
   fmt::print("{:>7} {:>6} | {:>9} {:>9} {:>9} {:>14} | by {}: accuracy 0 / 1, to the counterfactual 0 / 1\n", "alpha",
              "", "accuracy", "p(answer)", "logit diff", "counterfactual", label_name);
   const torch::Tensor is_one = labels.eq(1), is_zero = labels.eq(0);

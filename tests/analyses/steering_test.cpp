@@ -78,5 +78,23 @@ TEST(SteeringTest, MeanDifferenceIsTheGroupMeansDifference) {
   EXPECT_THROW(mean_difference(acts, torch::tensor({1, 1, 1}, torch::kLong)), InputError);
 }
 
+TEST(SteeringTest, ProbeDirectionFollowsTheSeparatingAxisNotTheLargestDifference) {
+  // Groups differ by 1 along axis 0 (tight) and by 1 along axis 1, which also carries large noise:
+  // the mean difference points between the two axes, a probe's direction along the clean axis 0.
+  torch::manual_seed(3);
+  const int64_t n = 400;
+  const torch::Tensor labels = torch::arange(n) % 2;
+  torch::Tensor acts = torch::randn({n, 2}) * torch::tensor({0.05f, 3.0f});
+  acts = acts + labels.to(torch::kFloat32).unsqueeze(1) * torch::tensor({1.0f, 1.0f});
+  const torch::Tensor mean_diff = mean_difference(acts, labels);
+  double accuracy = 0;
+  const torch::Tensor direction = probe_direction(acts, labels, 0, &accuracy);
+  EXPECT_GT(accuracy, 0.95);
+  EXPECT_GT(direction[0].item<double>() / direction.norm().item<double>(), 0.95);       // along the clean axis
+  EXPECT_NEAR(direction.norm().item<double>(), mean_diff.norm().item<double>(), 1e-4);  // α keeps its scale
+  EXPECT_LT(torch::cosine_similarity(direction, mean_diff, 0).item<double>(), 0.99);
+  EXPECT_THROW(probe_direction(acts, torch::zeros({n}, torch::kLong), 0), InputError);
+}
+
 }  // namespace
 }  // namespace mechlens

@@ -23,7 +23,10 @@ with h5py.File(sys.argv[1], "r") as f:
     assert switched[0][labels == 1].mean() > 0.3, switched[0][labels == 1].mean()   # linear queries switch
 print("ok")
 PY
-expect bad-direction 2 "--direction probe: expected mean-diff:NAME" -- "$mechlens" steer --checkpoint "$logic" --task logic --n 20 --layer 1 --at query --direction probe
+expect bad-direction 2 "--direction probe: expected mean-diff:NAME or probe:NAME" -- "$mechlens" steer --checkpoint "$logic" --task logic --n 20 --layer 1 --at query --direction probe
+# A probe's direction for the same groups: its held-out accuracy and its cosine to the mean difference.
+expect steer-probe 0 "probe's direction for queried_chain \(held-out accuracy 0\.9[0-9]+; cosine to mean\(queried_chain=1\) - mean\(queried_chain=0\): 0\.[0-9]+" -- \
+  "$mechlens" steer --checkpoint "$logic" --task logic --n 300 --layer 1 --at query --direction probe:queried_chain --alphas=-4,4 --quiet
 expect bad-label 2 "takes .* values here, expected two" -- "$mechlens" steer --checkpoint "$logic" --task logic --n 50 --layer 1 --at query --direction mean-diff:first_answer
 expect bad-layer 2 "--layer 3 is outside the model's layers 0..2" -- "$mechlens" steer --checkpoint "$logic" --task logic --n 20 --layer 3 --at query --direction mean-diff:queried_chain
 expect bad-at 2 "--at: give a named span or a position" -- "$mechlens" steer --checkpoint "$logic" --task logic --n 20 --layer 1 --at answer --direction mean-diff:queried_chain
