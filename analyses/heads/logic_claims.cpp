@@ -108,19 +108,10 @@ SteeringClaim routing_steering_claim(HookedTransformer& model, const AnswerPromp
   claim.layer = layer;
   claim.alphas = alphas;
   MECHLENS_CHECK(InputError, prompts.wrong.defined(), "routing_steering_claim needs the counterfactual answers");
-  const torch::Tensor resid = activations_at(model, prompts.tokens, query_positions,
-                                             {"blocks." + std::to_string(layer) + ".hook_resid_pre"}, max_batch,
-                                             layer + 1)[0];  // [batch, d_model]
+  const torch::Tensor resid = residual_entering(model, prompts.tokens, query_positions, layer, max_batch);
   const torch::Tensor chains = queried_chain.to(torch::kLong);
-  SteeringOptions options;
-  options.layer = layer;
-  options.alphas = alphas;
-  options.max_batch = max_batch;
-  for (int64_t b = 0; b < query_positions.numel(); ++b) {
-    const int64_t pos = query_positions[b].item<int64_t>();
-    options.positions.emplace_back(pos, pos + 1);
-  }
-  const SteeringResult result = steer(model, prompts, mean_difference(resid, chains), options);
+  const SteeringResult result =
+      steer(model, prompts, mean_difference(resid, chains), steering_at(query_positions, layer, alphas, max_batch));
   for (size_t a = 0; a < alphas.size(); ++a) {
     const torch::Tensor flips = result.to_wrong[int64_t(a)].to(torch::kFloat64);
     claim.linear_flips.push_back(flips.masked_select(chains.eq(1)).mean().item<double>());

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <torch/torch.h>
 
+#include "engine/activations_at.h"
 #include "engine/plan_executor.h"
 #include "heads/probes.h"
 #include "hooks/hook_names.h"
@@ -155,6 +156,25 @@ torch::Tensor probe_direction(const torch::Tensor& activations, const torch::Ten
   const torch::Tensor gradient = (fit.weight[1] - fit.weight[0]) / fit.scale;  // [d_model]
   const torch::Tensor reference = mean_difference(activations, groups);
   return gradient / gradient.norm().clamp_min(1e-12) * reference.to(torch::kFloat32).norm();
+}
+
+SteeringOptions steering_at(const torch::Tensor& positions, int64_t layer, std::vector<double> alphas,
+                            int64_t max_batch) {
+  SteeringOptions options;
+  options.layer = layer;
+  options.alphas = std::move(alphas);
+  options.max_batch = max_batch;
+  const torch::Tensor at = positions.to(torch::kLong).contiguous();
+  for (int64_t b = 0; b < at.numel(); ++b) {
+    const int64_t pos = at[b].item<int64_t>();
+    options.positions.emplace_back(pos, pos + 1);
+  }
+  return options;
+}
+
+torch::Tensor residual_entering(HookedTransformer& model, const torch::Tensor& tokens, const torch::Tensor& positions,
+                                int64_t layer, int64_t max_batch) {
+  return activations_at(model, tokens, positions, {layer_hook_name(layer, "hook_resid_pre")}, max_batch, layer + 1)[0];
 }
 
 }  // namespace mechlens

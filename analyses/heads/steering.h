@@ -39,6 +39,15 @@ SteeringResult steer(HookedTransformer& model, const AnswerPrompts& prompts, con
 SteeringResult steer_naive(HookedTransformer& model, const AnswerPrompts& prompts, const torch::Tensor& direction,
                            const SteeringOptions& options);
 
+/// Options that steer one position per prompt: positions long [batch] -> spans [p, p + 1).
+SteeringOptions steering_at(const torch::Tensor& positions, int64_t layer, std::vector<double> alphas,
+                            int64_t max_batch);
+
+/// The residual stream entering `layer` (blocks.L.hook_resid_pre) at positions[b] of every prompt:
+/// [batch, d_model]; the forwards stop there.
+torch::Tensor residual_entering(HookedTransformer& model, const torch::Tensor& tokens, const torch::Tensor& positions,
+                                int64_t layer, int64_t max_batch);
+
 /// The difference of the mean activation of the prompts labelled 1 and those labelled 0 (labels long
 /// [batch] of 0/1; activations [batch, d_model]): a steering direction from two groups.
 torch::Tensor mean_difference(const torch::Tensor& activations, const torch::Tensor& labels);

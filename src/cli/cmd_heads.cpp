@@ -151,12 +151,12 @@ LogicClaims test_logic_claims(const po::variables_map& vm, HookedTransformer& mo
         generate_task_prompts(vm, /*pairs=*/true, {"counterfactual=fact-flip", fmt::format("proof_prefix={}", step)});
     claims.facts.push_back(fact_reading_claim(model, task_pair_inputs(pairs), step, batch));
   }
-  const auto query_pos = std::find_if(prompts.annotations.begin(), prompts.annotations.end(),
-                                      [](const auto& item) { return item.first == "query_pos"; });
-  if (chain != prompts.annotations.end() && query_pos != prompts.annotations.end() && prompts.prompts.wrong.defined()) {
+  if (chain != prompts.annotations.end() && prompts.prompts.wrong.defined()) {
+    std::string at;
+    const torch::Tensor query = position_per_prompt("query", prompts, /*from_task=*/true, at);
     for (int64_t layer = 1; layer < std::min<int64_t>(3, model->config().n_layers); ++layer) {
-      claims.steering.push_back(routing_steering_claim(model, prompts.prompts, query_pos->second.reshape({-1}),
-                                                       chain->second.reshape({-1}), layer, {-8, -4, 4, 8}, batch));
+      claims.steering.push_back(routing_steering_claim(model, prompts.prompts, query, chain->second.reshape({-1}),
+                                                       layer, {-8, -4, 4, 8}, batch));
     }
   }
   // Linear-chain queries only: their first proof token is the linear chain's start.
@@ -258,13 +258,10 @@ int run_heads(const std::vector<std::string>& args) {
   detector_options.progress = progress;
 
   const std::string checkpoint = vm["checkpoint"].as<std::string>();
-  HookedTransformer model = load_checkpoint(checkpoint);
-  model->eval();
-  if (from_task) check_checkpoint_task(checkpoint, vm["task"].as<std::string>());
   StageClock clock;
   TraceFileContents prompts_in;
   std::string task_name;
-  load_trace_prompts(vm, model, prompts_in, task_name);
+  HookedTransformer model = load_model_and_prompts(vm, prompts_in, task_name);
   const AnswerPrompts& prompts = prompts_in.prompts;
   validate_answer_prompts(prompts, model->config());
   const std::string detector_text = vm.count("detectors") ? vm["detectors"].as<std::string>()

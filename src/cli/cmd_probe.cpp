@@ -105,12 +105,9 @@ int run_probe(const std::vector<std::string>& args) {
   if (batch < 1) throw UsageError{"--batch must be >= 1"};
 
   const std::string checkpoint = vm["checkpoint"].as<std::string>();
-  check_checkpoint_task(checkpoint, vm["task"].as<std::string>());
-  HookedTransformer model = load_checkpoint(checkpoint);
-  model->eval();
   TraceFileContents contents;
   std::string task_name;
-  load_trace_prompts(vm, model, contents, task_name);
+  HookedTransformer model = load_model_and_prompts(vm, contents, task_name);
   std::vector<std::string> label_values;
   const torch::Tensor labels = prompt_variable(vm["label"].as<std::string>(), "--label", contents, label_values);
   if (label_values.size() > 100)

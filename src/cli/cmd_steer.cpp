@@ -10,7 +10,6 @@
 #include "cli/provenance.h"
 #include "cli/task_input.h"
 #include "cli/trace_inputs.h"
-#include "engine/activations_at.h"
 #include "heads/steering.h"
 #include "hooks/hook_names.h"
 #include "io/checkpoint.h"
@@ -62,12 +61,9 @@ int run_steer(const std::vector<std::string>& args) {
   if (max_batch < 1) throw UsageError{"--batch must be >= 1"};
 
   const std::string checkpoint = vm["checkpoint"].as<std::string>();
-  check_checkpoint_task(checkpoint, vm["task"].as<std::string>());
-  HookedTransformer model = load_checkpoint(checkpoint);
-  model->eval();
   TraceFileContents contents;
   std::string task_name;
-  load_trace_prompts(vm, model, contents, task_name);
+  HookedTransformer model = load_model_and_prompts(vm, contents, task_name);
   const AnswerPrompts& prompts = contents.prompts;
   const int64_t layer = vm["layer"].as<int64_t>();
   if (layer < 0 || layer >= model->config().n_layers)
@@ -77,20 +73,15 @@ int run_steer(const std::vector<std::string>& args) {
     throw UsageError{"--at: give a named span or a position (the answer position is read, not steered)"};
   std::string at_name;
   const torch::Tensor positions = position_per_prompt(vm["at"].as<std::string>(), contents, true, at_name);
-  SteeringOptions steering;
-  for (int64_t b = 0; b < positions.numel(); ++b) {
-    const int64_t pos = positions[b].item<int64_t>();
-    steering.positions.emplace_back(pos, pos + 1);
-  }
-  const std::string label_name = direction_text.substr(from_probe ? 6 : 10);
+  const size_t colon = direction_text.find(':');
+  const std::string kind = direction_text.substr(0, colon + 1), label_name = direction_text.substr(colon + 1);
   std::vector<std::string> label_values;
-  const torch::Tensor labels = prompt_variable(label_name, "--direction mean-diff:", contents, label_values);
+  const torch::Tensor labels = prompt_variable(label_name, "--direction " + kind, contents, label_values);
   if (label_values.size() != 2)
-    throw UsageError{fmt::format("--direction mean-diff:{}: {} takes {} values here, expected two", label_name,
+    throw UsageError{fmt::format("--direction {}{}: {} takes {} values here, expected two", kind, label_name,
                                  label_name, label_values.size())};
   const torch::Tensor resid =
-      activations_at(model, prompts.tokens, positions, {layer_hook_name(layer, "hook_resid_pre")}, max_batch,
-                     layer + 1)[0];  // [batch, d_model]
+      residual_entering(model, prompts.tokens, positions, layer, max_batch);  // [batch, d_model]
   const torch::Tensor mean_diff = mean_difference(resid, labels);
   double probe_accuracy = std::nan("");
   const torch::Tensor direction =
@@ -98,9 +89,7 @@ int run_steer(const std::vector<std::string>& args) {
           ? probe_direction(resid, labels, static_cast<uint64_t>(vm["probe-seed"].as<int64_t>()), &probe_accuracy)
           : mean_diff;
 
-  steering.layer = layer;
-  steering.alphas = alphas;
-  steering.max_batch = max_batch;
+  SteeringOptions steering = steering_at(positions, layer, alphas, max_batch);
   steering.progress = !vm["quiet"].as<bool>();
   const SteeringResult result = steer(model, prompts, direction, steering);
 

@@ -37,8 +37,7 @@ int run_tokenize(const std::vector<std::string>& args) {
       fmt::print("{}\n", tokenizer.decode(parse_prompt(text, "--decode")));
       continue;
     }
-    std::vector<int64_t> ids = tokenizer.encode(text);
-    if (vm["prepend-bos"].as<bool>()) ids.insert(ids.begin(), tokenizer.end_of_text());
+    const Prompt ids = encode_prompt(tokenizer, text, vm["prepend-bos"].as<bool>());
     fmt::print("{}\n", fmt::join(ids, " "));
     if (vm["tokens"].as<bool>()) {
       std::vector<std::string> pieces;

@@ -230,13 +230,9 @@ int run_trace(const std::vector<std::string>& args) {
   const bool progress = !vm["quiet"].as<bool>();
   const int64_t chunk = vm["batch"].as<int64_t>(), top = vm["top"].as<int64_t>();
   const std::string checkpoint = vm["checkpoint"].as<std::string>();
-  if (from_task) check_checkpoint_task(checkpoint, vm["task"].as<std::string>());
-  HookedTransformer model = load_checkpoint(checkpoint);
-  model->eval();
-
   TraceFileContents contents;
   std::string task_name;
-  load_trace_prompts(vm, model, contents, task_name);
+  HookedTransformer model = load_model_and_prompts(vm, contents, task_name);
   const int64_t batch = contents.prompts.batch();
   contents.quantile_levels = parse_levels(vm["quantiles"].as<std::string>());
   contents.groups = trace_groups(vm, contents);

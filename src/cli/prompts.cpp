@@ -117,6 +117,14 @@ BpeTokenizer tokenizer_from_options(const po::variables_map& vm) {
       "Hugging Face checkpoint directory that holds those files"};
 }
 
+Prompt encode_prompt(const BpeTokenizer& tokenizer, const std::string& text, bool prepend_bos) {
+  MECHLENS_CHECK(InputError, !prepend_bos || tokenizer.end_of_text() >= 0,
+                 "--prepend-bos: the tokenizer has no <|endoftext|> token");
+  Prompt ids = tokenizer.encode(text);
+  if (prepend_bos) ids.insert(ids.begin(), tokenizer.end_of_text());
+  return ids;
+}
+
 namespace {
 
 std::vector<Prompt> text_prompts(const po::variables_map& vm) {
@@ -125,13 +133,9 @@ std::vector<Prompt> text_prompts(const po::variables_map& vm) {
     return {};
   }
   const BpeTokenizer tokenizer = tokenizer_from_options(vm);
-  const bool bos = vm["prepend-bos"].as<bool>();
-  MECHLENS_CHECK(InputError, !bos || tokenizer.end_of_text() >= 0,
-                 "--prepend-bos: the tokenizer has no <|endoftext|> token");
   std::vector<Prompt> out;
   for (const std::string& text : vm["prompt"].as<std::vector<std::string>>()) {
-    Prompt ids = tokenizer.encode(text);
-    if (bos) ids.insert(ids.begin(), tokenizer.end_of_text());
+    Prompt ids = encode_prompt(tokenizer, text, vm["prepend-bos"].as<bool>());
     MECHLENS_CHECK(InputError, !ids.empty(), "--prompt '{}' has no tokens", text);
     out.push_back(std::move(ids));
   }

@@ -41,6 +41,8 @@ void add_token_options(po::options_description& options);
 bool has_token_options(const po::variables_map& vm);
 /// The tokenizer of --prompt: --tokenizer DIR, else the checkpoint directory's tokenizer files.
 BpeTokenizer tokenizer_from_options(const po::variables_map& vm);
+/// The ids of `text`, with <|endoftext|> first when `prepend_bos` (InputError when the tokenizer has none).
+Prompt encode_prompt(const BpeTokenizer& tokenizer, const std::string& text, bool prepend_bos);
 /// The prompts of both options (inline ones first). Throws UsageError pointing a file given to
 /// --tokens at --tokens-file.
 PromptSet prompts_from_options(const po::variables_map& vm);

@@ -7,6 +7,7 @@
 #include "cli/command.h"
 #include "cli/prompts.h"
 #include "cli/task_input.h"
+#include "io/checkpoint.h"
 #include "util/error.h"
 #include "util/parse.h"
 
@@ -32,6 +33,16 @@ void load_answers(const std::string& path, AnswerPrompts& prompts) {
 }
 
 }  // namespace
+
+HookedTransformer load_model_and_prompts(const po::variables_map& vm, TraceFileContents& contents,
+                                         std::string& task_name) {
+  const std::string checkpoint = vm["checkpoint"].as<std::string>();
+  if (vm.count("task")) check_checkpoint_task(checkpoint, vm["task"].as<std::string>());
+  HookedTransformer model = load_checkpoint(checkpoint);
+  model->eval();
+  load_trace_prompts(vm, model, contents, task_name);
+  return model;
+}
 
 void load_trace_prompts(const po::variables_map& vm, HookedTransformer& model, TraceFileContents& contents,
                         std::string& task_name) {

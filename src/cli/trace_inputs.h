@@ -20,6 +20,11 @@ namespace mechlens::cli {
 void load_trace_prompts(const po::variables_map& vm, HookedTransformer& model, TraceFileContents& contents,
                         std::string& task_name);
 
+/// The checkpoint (checked against --task when one is given, in eval mode) and its prompts, read as
+/// load_trace_prompts reads them.
+HookedTransformer load_model_and_prompts(const po::variables_map& vm, TraceFileContents& contents,
+                                         std::string& task_name);
+
 /// --sources: a task's named spans, or positions (each a one-position span "pos P" in every prompt).
 std::vector<PositionSpan> trace_sources(const std::string& text, const TraceFileContents& contents, bool from_task);
 

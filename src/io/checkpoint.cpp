@@ -115,7 +115,6 @@ HookedTransformer load_checkpoint(const std::string& path) {
     } catch (const ConfigError& e) {
       MECHLENS_FAIL(CheckpointError, "{}", e.what());
     }
-    config.check_fits_in_memory();
     HookedTransformer model(config);
     SafetensorsFile file;
     file.tensors = read_hugging_face_weights(path, hf_config, config);

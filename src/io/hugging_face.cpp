@@ -4,6 +4,7 @@
 #include <fmt/ranges.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -140,10 +141,14 @@ std::map<std::string, torch::Tensor> read_all_weights(const std::string& dir) {
 // the end is reported.
 class WeightSource {
  public:
-  WeightSource(std::map<std::string, torch::Tensor> tensors, std::string dir, std::string prefix)
-      : tensors_(std::move(tensors)), dir_(std::move(dir)), prefix_(std::move(prefix)) {}
-
-  bool has(const std::string& name) const { return tensors_.count(full(name)) > 0; }
+  /// `prefix`: the base model's name prefix when the checkpoint holds the language-model class
+  /// ("transformer.", "model."); a bare base model's names have none.
+  WeightSource(std::map<std::string, torch::Tensor> tensors, std::string dir, const std::string& prefix)
+      : tensors_(std::move(tensors)), dir_(std::move(dir)) {
+    const bool prefixed = std::any_of(tensors_.begin(), tensors_.end(),
+                                      [&](const auto& item) { return item.first.rfind(prefix, 0) == 0; });
+    prefix_ = prefixed ? prefix : "";
+  }
 
   torch::Tensor take(const std::string& name, const std::vector<int64_t>& shape) {
     const auto it = tensors_.find(full(name));
@@ -169,9 +174,7 @@ class WeightSource {
   }
 
  private:
-  std::string full(const std::string& name) const {
-    return tensors_.count(prefix_ + name) || !tensors_.count(name) ? prefix_ + name : name;
-  }
+  std::string full(const std::string& name) const { return prefix_ + name; }
 
   std::map<std::string, torch::Tensor> tensors_;
   std::string dir_;
