@@ -5,9 +5,14 @@ variants: truncations, seeded bit flips, and hand-made lies (safetensors byte ra
 overflow, shapes that are not integers, JSON nested too deep or with repeated keys; HDF5 files with a
 missing group, a dataset of the wrong type or shape, counts that disagree with the data).
 
-usage: make_damaged_files.py MECHLENS_BIN OUT_DIR [--seed N]
-OUT_DIR gets safetensors/, config_json/ and record/ (one folder per fuzz target). Deterministic for a
-given seed and mechlens version. Needs Debian's python3-h5py and python3-numpy.
+torch.save state dicts (torch_save/) are written by Debian's python3-torch (valid ones) and by hand
+(zip entries and pickle opcodes that lie: globals that are no part of a state dict, storages that are
+missing or short, views past a storage's end).
+
+usage: make_damaged_files.py MECHLENS_BIN OUT_DIR [--seed N] [--targets NAME...]
+OUT_DIR gets safetensors/, config_json/, record/ and torch_save/ (one folder per fuzz target).
+Deterministic for a given seed and mechlens version. Needs Debian's python3-h5py, python3-numpy and
+python3-torch.
 """
 import argparse
 import json
@@ -17,6 +22,7 @@ import shutil
 import struct
 import subprocess
 import tempfile
+import zipfile
 
 import h5py
 import numpy as np
@@ -139,13 +145,116 @@ def crafted_records(valid, out, work):
     variant("format_is_number", set_attr("format", 7))
 
 
+def pickle_global(module, name):
+    return b"c" + module.encode() + b"\n" + name.encode() + b"\n"
+
+
+def pickle_string(text):
+    data = text.encode()
+    return b"X" + struct.pack("<I", len(data)) + data
+
+
+def pickle_int(value):
+    return b"J" + struct.pack("<i", value) if -2**31 <= value < 2**31 else b"\x8a\x08" + struct.pack("<q", value)
+
+
+def pickle_tuple(*parts):
+    return b"(" + b"".join(parts) + b"t"
+
+
+def pickle_tensor(storage_class, key, numel, offset, size, stride):
+    """A _rebuild_tensor_v2 call on storage `key`, as torch.save writes it (protocol 2)."""
+    storage = pickle_tuple(pickle_string("storage"), pickle_global("torch", storage_class), pickle_string(key),
+                           pickle_string("cpu"), pickle_int(numel)) + b"Q"
+    hooks = pickle_global("collections", "OrderedDict") + b")R"
+    return (pickle_global("torch._utils", "_rebuild_tensor_v2") +
+            pickle_tuple(storage, pickle_int(offset), pickle_tuple(*map(pickle_int, size)),
+                         pickle_tuple(*map(pickle_int, stride)), b"\x89", hooks) + b"R")
+
+
+def pickle_state_dict(entries):
+    items = b"".join(pickle_string(name) + value for name, value in entries)
+    return b"\x80\x02" + pickle_global("collections", "OrderedDict") + b")R(" + items + b"u."
+
+
+def torch_save_zip(records):
+    """A zip laid out as torch.save's (archive/version, archive/data.pkl, archive/data/KEY)."""
+    with tempfile.TemporaryFile() as f:
+        with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED) as archive:
+            for name, data in {"version": b"3\n", **records}.items():
+                archive.writestr(zipfile.ZipInfo("archive/" + name, date_time=(2020, 1, 1, 0, 0, 0)), data)
+        f.seek(0)
+        return f.read()
+
+
+def torch_save_files(out, rng):
+    """Valid state dicts from torch itself, their damaged copies, and hand-made archives that lie."""
+    import torch  # Debian's python3-torch; only this target needs it
+    base = torch.arange(12, dtype=torch.float32)
+    state = {"a": base[:6].view(2, 3), "t": base[:6].view(2, 3).t(), "tail": base[8:11],
+             "b": (base[:4] * 0.5).to(torch.bfloat16), "h": (base[:4] * 0.25).to(torch.float16),
+             "mask": torch.tril(torch.ones(3, 3, dtype=torch.bool)), "n": torch.arange(3, dtype=torch.int64)}
+    for protocol in (2, 4):
+        with tempfile.TemporaryFile() as f:
+            torch.save(state, f, pickle_protocol=protocol)
+            f.seek(0)
+            data = f.read()
+        write(out, f"valid_protocol{protocol}.pt", data)
+        if protocol == 2:
+            truncations_and_flips(data, rng, out, "tiny", ".pt")
+
+    class Reduces:  # pickled by reference to os.system: a reader that runs pickles would call it
+        def __reduce__(self):
+            return (os.system, ("true",))
+
+    with tempfile.TemporaryFile() as f:
+        torch.save({"weights": Reduces()}, f)
+        f.seek(0)
+        write(out, "crafted_global_system.pt", f.read())
+    with tempfile.TemporaryFile() as f:
+        torch.save([torch.zeros(2)], f)
+        f.seek(0)
+        write(out, "crafted_list_not_dict.pt", f.read())
+
+    floats = struct.pack("<8f", *range(8))
+    cases = {
+        "missing_storage": {"data.pkl": pickle_state_dict([("w", pickle_tensor("FloatStorage", "7", 8, 0, [8], [1]))]),
+                            "data/0": floats},
+        "storage_short": {"data.pkl": pickle_state_dict([("w", pickle_tensor("FloatStorage", "0", 1000, 0, [8], [1]))]),
+                          "data/0": floats},
+        "view_past_end": {"data.pkl": pickle_state_dict([("w", pickle_tensor("FloatStorage", "0", 8, 5, [10], [1]))]),
+                          "data/0": floats},
+        "stride_overflow": {"data.pkl": pickle_state_dict(
+            [("w", pickle_tensor("FloatStorage", "0", 8, 0, [3, 3], [2**62, 1]))]), "data/0": floats},
+        "numel_huge": {"data.pkl": pickle_state_dict([("w", pickle_tensor("FloatStorage", "0", 2**62, 0, [8], [1]))]),
+                       "data/0": floats},
+        "storage_untyped": {"data.pkl": pickle_state_dict(
+            [("w", pickle_tensor("UntypedStorage", "0", 32, 0, [8], [1]))]), "data/0": floats},
+        "memo_unset": {"data.pkl": b"\x80\x02h\x05."},
+        "stack_underflow": {"data.pkl": b"\x80\x02u."},
+        "no_stop": {"data.pkl": pickle_state_dict([])[:-1]},
+        "unknown_opcode": {"data.pkl": b"\x80\x02\xff."},
+        "key_not_string": {"data.pkl": b"\x80\x02}(K\x01K\x02u."},
+        "no_pickle": {"data/0": floats},
+        "big_endian": {"byteorder": b"big", "data.pkl": pickle_state_dict([]), "data/0": floats},
+    }
+    for name, records in cases.items():
+        write(out, f"crafted_{name}.pt", torch_save_zip(records))
+    write(out, "crafted_not_zip.pt", b"PK\x03\x04 but no zip follows")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("mechlens")
     parser.add_argument("out")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--targets", nargs="+", default=["safetensors", "config_json", "record", "torch_save"])
     args = parser.parse_args()
     rng = random.Random(args.seed)
+    if "torch_save" in args.targets:
+        torch_save_files(os.path.join(args.out, "torch_save"), random.Random(args.seed))
+    if args.targets == ["torch_save"]:
+        return
     with tempfile.TemporaryDirectory() as work:
         config = os.path.join(work, "tiny.json")
         with open(config, "w") as f:

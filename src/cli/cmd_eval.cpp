@@ -4,6 +4,7 @@
 
 #include "cli/ablation_options.h"
 #include "cli/command.h"
+#include "cli/model_loading.h"
 #include "cli/options.h"
 #include "cli/task_input.h"
 #include "io/checkpoint.h"
@@ -22,6 +23,7 @@ int run_eval(const std::vector<std::string>& args) {
   // clang-format on
   add_task_options(options);
   add_ablation_options(options);
+  add_weight_processing_options(options);
   po::variables_map vm;
   if (!parse_options(
           "eval", "--checkpoint CK --task NAME [--task-option key=value ...] --n N --seed S [--greedy] [--ablate L1H2]",
@@ -32,7 +34,7 @@ int run_eval(const std::vector<std::string>& args) {
   }
   if (!vm.count("task")) throw UsageError{"--task is required"};
   check_checkpoint_task(vm["checkpoint"].as<std::string>(), vm["task"].as<std::string>());
-  HookedTransformer model = load_checkpoint(vm["checkpoint"].as<std::string>());
+  HookedTransformer model = load_model(vm["checkpoint"].as<std::string>(), vm);
   const TaskPrompts generated = generate_task_prompts(vm, /*pairs=*/false);
   // Mean ablation averages over the sequences evaluated (prompt and answer, teacher-forced).
   const PromptSet sequences = to_tensors(generated.examples, /*with_answers=*/true);

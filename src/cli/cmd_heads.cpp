@@ -9,6 +9,7 @@
 #include <iostream>
 
 #include "cli/command.h"
+#include "cli/model_loading.h"
 #include "cli/options.h"
 #include "cli/prompts.h"
 #include "cli/provenance.h"
@@ -222,6 +223,7 @@ int run_heads(const std::vector<std::string>& args) {
   // clang-format on
   add_task_options(options);
   add_token_options(options);
+  add_weight_processing_options(options);
   po::variables_map vm;
   if (!parse_options("heads", "--checkpoint CK (--task NAME --n N | --tokens-file F) [--out F.h5] [--report F.md]",
                      "Name every head with the evidence behind each name: attention-pattern detectors, direct logit "

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/command.h"
+#include "cli/model_loading.h"
 #include "cli/options.h"
 #include "cli/prompts.h"
 #include "cli/provenance.h"
@@ -52,6 +53,7 @@ int run_match(const std::vector<std::string>& args) {
       ("quiet", po::bool_switch(), "no progress bar");
   // clang-format on
   add_task_options(options);
+  add_weight_processing_options(options);
   po::variables_map vm;
   if (!parse_options("match", "--checkpoint CK [--tokens id|ood|IDS] [--task matching --n N] [--out F.h5]",
                      "Matching-mechanism scores (Wang et al. 2024; the project's reconstruction, docs/MATCHING.md): "
@@ -66,8 +68,7 @@ int run_match(const std::vector<std::string>& args) {
   }
   const std::string checkpoint = vm["checkpoint"].as<std::string>();
   if (vm.count("task")) check_checkpoint_task(checkpoint, vm["task"].as<std::string>());
-  HookedTransformer model = load_checkpoint(checkpoint);
-  model->eval();
+  HookedTransformer model = load_model(checkpoint, vm);
   MatchingOptions request;
   request.tokens = token_set(vm["tokens"].as<std::string>(), model->config().d_vocab);
   request.normalised = embeddings == "normalised";

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/command.h"
+#include "cli/model_loading.h"
 #include "cli/options.h"
 #include "cli/prompts.h"
 #include "cli/provenance.h"
@@ -245,6 +246,7 @@ int run_patch(const std::vector<std::string>& args) {
       ("quiet", po::bool_switch(), "no progress bar");
   // clang-format on
   add_task_options(options);
+  add_weight_processing_options(options);
   po::variables_map vm;
   if (!parse_options("patch",
                      "--checkpoint CK (--clean F --corrupted F | --task NAME --n N) [--component C] [--out F.h5]",
@@ -258,7 +260,7 @@ int run_patch(const std::vector<std::string>& args) {
 
   const std::string checkpoint = vm["checkpoint"].as<std::string>();
   if (from_task) check_checkpoint_task(checkpoint, vm["task"].as<std::string>());
-  HookedTransformer model = load_checkpoint(checkpoint);
+  HookedTransformer model = load_model(checkpoint, vm);
   const std::string checkpoint_digest = checkpoint_sha256(checkpoint);
   const std::vector<Component> components = parse_components(vm["component"].as<std::string>(), model->config());
   std::vector<PositionSpan> spans;

@@ -8,6 +8,7 @@
 #include <limits>
 
 #include "cli/command.h"
+#include "cli/model_loading.h"
 #include "cli/options.h"
 #include "cli/provenance.h"
 #include "cli/task_input.h"
@@ -85,6 +86,7 @@ int run_probe(const std::vector<std::string>& args) {
       ("out", po::value<std::string>(), "HDF5 file: accuracies, control task, baselines, split indices");
   // clang-format on
   add_task_options(options);
+  add_weight_processing_options(options);
   po::variables_map vm;
   if (!parse_options("probe", "--checkpoint CK --task NAME --n N --label VAR [--at POS] [--on resid|z] [--out F.h5]",
                      "Linear probes for a task variable at one position, per layer (or per head), with the control "

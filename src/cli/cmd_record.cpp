@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/command.h"
+#include "cli/model_loading.h"
 #include "cli/options.h"
 #include "cli/prompts.h"
 #include "cli/task_input.h"
@@ -72,6 +73,7 @@ int run_record(const std::vector<std::string>& args) {
   // clang-format on
   add_task_options(options);
   add_token_options(options);
+  add_weight_processing_options(options);
   po::variables_map vm;
   if (!parse_options(
           "record",
@@ -88,7 +90,7 @@ int run_record(const std::vector<std::string>& args) {
   const std::string checkpoint = vm["checkpoint"].as<std::string>();
   if (vm.count("task")) check_checkpoint_task(checkpoint, vm["task"].as<std::string>());
   const std::string out = vm["out"].as<std::string>();
-  HookedTransformer model = load_checkpoint(checkpoint);
+  HookedTransformer model = load_model(checkpoint, vm);
   RecordSettings settings = parse_settings(vm, model);
   std::string task_json;
   PromptSet prompts;

@@ -9,6 +9,7 @@
 
 #include "cli/ablation_options.h"
 #include "cli/command.h"
+#include "cli/model_loading.h"
 #include "cli/options.h"
 #include "cli/prompts.h"
 #include "cli/task_input.h"
@@ -63,6 +64,7 @@ int run_run(const std::vector<std::string>& args) {
   // clang-format on
   add_token_options(options);
   add_ablation_options(options);
+  add_weight_processing_options(options);
   po::variables_map vm;
   if (!parse_options("run", "--checkpoint CK (--tokens IDS... | --tokens-file F) [--top-k K] [--cache PATTERN...]",
                      "Run a checkpoint on prompts of token ids and print the top-k next-token predictions "
@@ -78,8 +80,7 @@ int run_run(const std::vector<std::string>& args) {
   if (vm.count("cache")) cache_patterns = vm["cache"].as<std::vector<std::string>>();
   if (vm.count("save-cache") && cache_patterns.empty()) cache_patterns = {"*"};
 
-  HookedTransformer model = load_checkpoint(vm["checkpoint"].as<std::string>());
-  model->eval();
+  HookedTransformer model = load_model(vm["checkpoint"].as<std::string>(), vm);
   torch::NoGradGuard no_grad;
   if (top_k < 1 || top_k > model->config().d_vocab) {
     throw UsageError{fmt::format("--top-k must be in 1..d_vocab={}", model->config().d_vocab)};

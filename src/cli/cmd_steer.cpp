@@ -6,6 +6,7 @@
 #include <torch/torch.h>
 
 #include "cli/command.h"
+#include "cli/model_loading.h"
 #include "cli/options.h"
 #include "cli/provenance.h"
 #include "cli/task_input.h"
@@ -36,6 +37,7 @@ int run_steer(const std::vector<std::string>& args) {
       ("quiet", po::bool_switch(), "no progress bar");
   // clang-format on
   add_task_options(options);
+  add_weight_processing_options(options);
   po::variables_map vm;
   if (!parse_options("steer", "--checkpoint CK --task NAME --n N --layer L --at POS --direction mean-diff:NAME",
                      "Steering: add alpha x a direction (a difference of group means) to the residual stream at one "

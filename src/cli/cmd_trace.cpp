@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/command.h"
+#include "cli/model_loading.h"
 #include "cli/options.h"
 #include "cli/prompts.h"
 #include "cli/provenance.h"
@@ -208,6 +209,7 @@ int run_trace(const std::vector<std::string>& args) {
   // clang-format on
   add_task_options(options);
   add_token_options(options);
+  add_weight_processing_options(options);
   po::variables_map vm;
   if (!parse_options(
           "trace",

@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include "cli/command.h"
+#include "cli/model_loading.h"
 #include "cli/prompts.h"
 #include "cli/task_input.h"
 #include "io/checkpoint.h"
@@ -38,8 +39,7 @@ HookedTransformer load_model_and_prompts(const po::variables_map& vm, TraceFileC
                                          std::string& task_name) {
   const std::string checkpoint = vm["checkpoint"].as<std::string>();
   if (vm.count("task")) check_checkpoint_task(checkpoint, vm["task"].as<std::string>());
-  HookedTransformer model = load_checkpoint(checkpoint);
-  model->eval();
+  HookedTransformer model = load_model(checkpoint, vm);
   load_trace_prompts(vm, model, contents, task_name);
   return model;
 }

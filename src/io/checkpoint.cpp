@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "io/hugging_face.h"
+#include "io/torch_save.h"
 #include "io/transformer_lens.h"
 #include "util/error.h"
 #include "util/json_text.h"
@@ -57,6 +58,14 @@ ModelConfig config_from_metadata(const std::map<std::string, std::string>& metad
   }
 }
 
+ModelConfig torch_save_model_config(const nlohmann::json& tl_config, const std::string& path) {
+  try {
+    return config_from_transformer_lens(tl_config);
+  } catch (const ConfigError& e) {
+    MECHLENS_FAIL(CheckpointError, "{} (TransformerLens): {}", torch_save_config_path(path), e.what());
+  }
+}
+
 }  // namespace
 
 void save_checkpoint(const HookedTransformer& model, const std::string& path,
@@ -71,17 +80,28 @@ void save_checkpoint(const HookedTransformer& model, const std::string& path,
 }
 
 ModelConfig read_checkpoint_config(const std::string& path) {
+  if (is_torch_save_file(path)) return torch_save_model_config(read_torch_save_config(path), path);
   if (is_hugging_face_dir(path)) return config_from_hugging_face(read_hugging_face_config(path), path + "/config.json");
   return config_from_metadata(read_safetensors_metadata(path), path);
 }
 
 std::map<std::string, std::string> read_checkpoint_metadata(const std::string& path) {
+  if (is_torch_save_file(path)) {
+    return {{"format", "torch-save"},
+            {"config_file", torch_save_config_path(path)},
+            {"config", read_torch_save_config(path).dump()}};
+  }
   if (!is_hugging_face_dir(path)) return read_safetensors_metadata(path);
   const nlohmann::json config = read_hugging_face_config(path);
   return {{"format", "hugging-face"}, {"model_type", config.value("model_type", "")}, {"config", config.dump()}};
 }
 
 std::string checkpoint_sha256(const std::string& path) {
+  if (is_torch_save_file(path)) {
+    // The weights and the config that gives them meaning, as for a directory.
+    return sha256_hex(
+        fmt::format("state_dict {}\nconfig {}\n", sha256_file(path), sha256_file(torch_save_config_path(path))));
+  }
   if (!is_hugging_face_dir(path)) return sha256_file(path);
   // A directory: the hash of its config and weight files' names and hashes, in name order.
   std::vector<std::string> files;
@@ -107,6 +127,14 @@ uint64_t checkpoint_bytes(const std::string& path) {
 }
 
 HookedTransformer load_checkpoint(const std::string& path) {
+  if (is_torch_save_file(path)) {
+    const nlohmann::json tl_config = read_torch_save_config(path);
+    HookedTransformer model(torch_save_model_config(tl_config, path));
+    SafetensorsFile file;
+    file.tensors = tensors_from_transformer_lens(read_torch_state_dict(path), tl_config, model->config(), path);
+    load_weights(model, file, path);
+    return model;
+  }
   if (is_hugging_face_dir(path)) {
     const nlohmann::json hf_config = read_hugging_face_config(path);
     ModelConfig config;

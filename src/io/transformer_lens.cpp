@@ -3,8 +3,11 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <set>
+#include <sstream>
 
 #include <nlohmann/json.hpp>
 
@@ -159,6 +162,35 @@ NamedTensors tensors_from_transformer_lens(const NamedTensors& tensors, const js
     }
   }
   return out;
+}
+
+std::string torch_save_config_path(const std::string& path) {
+  const std::filesystem::path file(path);
+  std::filesystem::path beside = file;
+  beside.replace_extension(".json");
+  const std::filesystem::path folder = file.parent_path() / "config.json";
+  for (const auto& candidate : {beside, folder}) {
+    std::error_code error;
+    if (std::filesystem::is_regular_file(candidate, error)) return candidate.string();
+  }
+  MECHLENS_FAIL(CheckpointError,
+                "{}: a torch.save state dict needs its TransformerLens config beside it; looked for {} and {}; "
+                "hint: json.dump(model.cfg.to_dict(), open('{}', 'w'), default=str)",
+                path, beside.string(), folder.string(), beside.string());
+}
+
+json read_torch_save_config(const std::string& path) {
+  const std::string config_path = torch_save_config_path(path);
+  std::ifstream in(config_path);
+  MECHLENS_CHECK(CheckpointError, in.good(), "{}: cannot open file", config_path);
+  std::stringstream text;
+  text << in.rdbuf();
+  json config = parse_json_text<CheckpointError>(text.str(), config_path);
+  MECHLENS_CHECK(CheckpointError, is_transformer_lens_config(config),
+                 "{}: not a TransformerLens config (expected HookedTransformerConfig.to_dict() with d_model, "
+                 "n_layers and attn_only or d_vocab_out), so the state dict {} cannot be mapped",
+                 config_path, path);
+  return config;
 }
 
 }  // namespace mechlens

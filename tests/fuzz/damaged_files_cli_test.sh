@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every damaged and crafted file of the fuzz corpus, given to the mechlens binary as users would:
-# `info` and `run` for checkpoints, `init` for configs, `record --tokens` and `patch --clean-record`
+# `info` and `run` for checkpoints (safetensors, and torch.save beside a config), `init` for configs, `record --tokens` and `patch --clean-record`
 # for HDF5 files. Each either works (exit 0) or fails cleanly: exit 1 with the file named in the
 # message, no crash, no hang, no output left at --out.
 # usage: damaged_files_cli_test.sh MECHLENS_BIN CORPUS_DIR WORK_DIR
@@ -42,6 +42,18 @@ done
 for file in "$corpus"/record/*; do
   clean_outcome "$file" "$mechlens" record --checkpoint "$work/tiny.safetensors" --tokens-file "$file" \
     --hooks hook_embed --out "$work/out.h5" --quiet
+done
+# torch.save state dicts, each beside a TransformerLens config so that the archive itself is read.
+mkdir -p "$work/torch_save"
+for file in "$corpus"/torch_save/*; do
+  copy="$work/torch_save/$(basename "$file")"
+  cp "$file" "$copy"
+  cat >"${copy%.*}.json" <<'JSON'
+{"n_layers": 1, "d_model": 8, "n_heads": 2, "d_head": 4, "d_mlp": 16, "n_ctx": 8, "d_vocab": 45,
+ "d_vocab_out": 45, "act_fn": "gelu", "normalization_type": "LN", "attn_only": false}
+JSON
+  clean_outcome "$copy" "$mechlens" info "$copy"
+  clean_outcome "$copy" "$mechlens" run --checkpoint "$copy" --tokens 1,2,3
 done
 echo "damaged files: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

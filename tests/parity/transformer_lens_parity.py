@@ -8,7 +8,10 @@ MLP adds b_in cannot hide behind zeros), saves it as a TransformerLens user woul
   1. `mechlens run --save-cache` holds every hook TransformerLens's run_with_cache holds, with the
      same shape, and the logits, within --tol (float32 on both sides);
   2. `mechlens patch` gives the same metric as transformer_lens.patching's get_act_patch_* for each
-     component, on the same clean/corrupted prompts and logit-difference metric.
+     component, on the same clean/corrupted prompts and logit-difference metric;
+  3. the same state dict written by torch.save (config JSON beside it) gives the same hooks, and with
+     mechlens's weight-processing flags every hook equals that of TransformerLens's own
+     process_weights_ (fold_ln, center_writing_weights, center_unembed, value biases folded).
 Post-LN blocks, which TransformerLens cannot build, are checked against the plain-PyTorch
 reference (reference_forward.py) instead.
 
@@ -16,6 +19,7 @@ Usage: transformer_lens_parity.py MECHLENS WORK_DIR [--variant NAME ...] [--tol 
 Exit status 0 when every variant matches.
 """
 import argparse
+import copy
 import json
 import os
 import subprocess
@@ -95,12 +99,12 @@ def max_diff(ours, ref):
     return float(torch.nan_to_num(diff, nan=float("inf")).max())
 
 
-def check_hooks(mechlens, model, checkpoint, tokens, work, tol):
+def check_hooks(mechlens, model, checkpoint, tokens, work, tol, flags=()):
     prompts = os.path.join(work, "prompts.txt")
     cache_path = os.path.join(work, "cache.safetensors")
     write_prompts(prompts, tokens)
     subprocess.run([mechlens, "run", "--checkpoint", checkpoint, "--tokens-file", prompts, "--cache", "*",
-                    "--save-cache", cache_path], check=True, stdout=subprocess.DEVNULL)
+                    "--save-cache", cache_path, "--force", *flags], check=True, stdout=subprocess.DEVNULL)
     ours = load_file(cache_path)
     with torch.no_grad():
         logits, cache = model.run_with_cache(tokens)
@@ -165,6 +169,33 @@ def check_patching(mechlens, model, checkpoint, clean, corrupted, work, tol):
     return compared, worst, failures
 
 
+def processing_for(cfg):
+    """mechlens's flags and TransformerLens's process_weights_ arguments for the steps that apply
+    (TransformerLens skips the others with a warning; mechlens refuses them). Parameter-free norms
+    (LNPre, RMSPre) have nothing to fold, and TransformerLens's fold_ln fails on them."""
+    layer_norm = cfg.normalization_type in ("LN", "LNPre")
+    folds = cfg.normalization_type in ("LN", "RMS")
+    flags = ["--center-unembed", "--fold-value-biases"]
+    flags += ["--fold-ln"] if folds else []
+    flags += ["--center-writing-weights"] if layer_norm else []
+    return flags, dict(fold_ln=folds, center_writing_weights=layer_norm, center_unembed=True)
+
+
+def check_torch_save(mechlens, model, tokens, work, tol):
+    checkpoint = os.path.join(work, "model.pt")
+    torch.save(model.state_dict(), checkpoint)
+    with open(os.path.join(work, "model.json"), "w") as f:
+        json.dump(model.cfg.to_dict(), f, default=str)
+    hooks, worst, failures = check_hooks(mechlens, model, checkpoint, tokens, work, tol)
+    flags, tl_arguments = processing_for(model.cfg)
+    processed = copy.deepcopy(model)
+    processed.process_weights_(**tl_arguments)
+    processed_hooks, processed_worst, processed_failures = check_hooks(mechlens, processed, checkpoint, tokens, work,
+                                                                       tol, flags)
+    failures += [f"torch.save {' '.join(flags)}: {failure}" for failure in processed_failures]
+    return hooks + processed_hooks, max(worst, processed_worst), flags, failures
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("mechlens")
@@ -196,8 +227,11 @@ def main():
         sweeps, patch_worst, patch_failures = check_patching(args.mechlens, model, checkpoint, tokens, corrupted,
                                                              work, args.tol)
         failures += patch_failures
+        saved_hooks, saved_worst, flags, saved_failures = check_torch_save(args.mechlens, model, tokens, work, args.tol)
+        failures += saved_failures
         print(f"{name}: {hooks} hooks + logits, max |diff| {hook_worst:.3g}; {sweeps} patching sweeps, "
-              f"max |diff| {patch_worst:.3g}")
+              f"max |diff| {patch_worst:.3g}; torch.save plain and {' '.join(flags)}: {saved_hooks} hooks, "
+              f"max |diff| {saved_worst:.3g}")
         for failure in failures:
             print("  FAIL " + failure)
         failed |= bool(failures)

@@ -1,0 +1,23 @@
+// Loading the model a command analyses: the checkpoint (any format io/checkpoint.h reads) with the
+// TransformerLens weight processing the user asked for. The options land in the command's
+// provenance with every other option, so result files say which processing was applied.
+#pragma once
+
+#include <string>
+
+#include "cli/options.h"
+#include "runtime/model.h"
+#include "runtime/weight_processing.h"
+
+namespace mechlens::cli {
+
+/// --fold-ln, --center-writing-weights, --center-unembed, --fold-value-biases, and --process-weights
+/// for all four (TransformerLens's from_pretrained defaults). All off by default.
+void add_weight_processing_options(po::options_description& options);
+
+WeightProcessing weight_processing_from_options(const po::variables_map& vm);
+
+/// load_checkpoint(checkpoint), then process_weights with the options' choices; in eval mode.
+HookedTransformer load_model(const std::string& checkpoint, const po::variables_map& vm);
+
+}  // namespace mechlens::cli
