@@ -52,12 +52,7 @@ int run_eval(const std::vector<std::string>& args) {
     const auto decoded = greedy_decode(model, generated.examples, max_answer, eos, !vm["quiet"].as<bool>());
     int64_t exact = 0;
     for (size_t i = 0; i < decoded.size(); ++i) {
-      std::vector<int64_t> expected = generated.examples[i].prompt;
-      expected.insert(expected.end(), generated.examples[i].answer.begin(), generated.examples[i].answer.end());
-      // Without an end token, decoding runs to the longest answer: compare the answer's length only.
-      std::vector<int64_t> got = decoded[i];
-      if (eos < 0 && got.size() > expected.size()) got.resize(expected.size());
-      exact += got == expected;
+      exact += decoded_answer_is(decoded[i], generated.examples[i].prompt, generated.examples[i].answer, eos);
     }
     fmt::print("greedy decoding: {} of {} answers generated exactly ({:.4f})\n", exact, decoded.size(),
                static_cast<double>(exact) / static_cast<double>(decoded.size()));

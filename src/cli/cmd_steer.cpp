@@ -1,14 +1,19 @@
 // `mechlens steer`: add α · direction to the residual stream entering a layer at one position of every
-// prompt, for a sweep of α, and report what it does to the answer; the direction is the difference of
-// two groups' mean activations there (docs/HEADS.md).
+// prompt, for a sweep of α, and report what it does to the answer (and, with --decode, to the whole
+// greedily generated answer); the direction is the difference of two groups' mean activations there,
+// or a probe's; the per-example vectors' cosine similarities show how the groups cluster (docs/HEADS.md).
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <torch/torch.h>
+
+#include <cmath>
+#include <optional>
 
 #include "cli/command.h"
 #include "cli/model_loading.h"
 #include "cli/options.h"
 #include "cli/provenance.h"
+#include "cli/steer_decoding.h"
 #include "cli/task_input.h"
 #include "cli/trace_inputs.h"
 #include "heads/steering.h"
@@ -20,7 +25,33 @@
 #include "util/parse.h"
 
 namespace mechlens::cli {
-namespace {}  // namespace
+namespace {
+
+// Mean off-diagonal cosine similarity of the per-example vectors within each group and between them.
+struct CosineSummary {
+  double within_zero = 0, within_one = 0, between = 0;
+};
+
+CosineSummary summarise_cosines(const torch::Tensor& cosine, const torch::Tensor& labels) {
+  const torch::Tensor one = labels.eq(1), zero = labels.eq(0);
+  const torch::Tensor off_diagonal = torch::eye(cosine.size(0), torch::kBool).logical_not();
+  auto mean_over = [&](const torch::Tensor& rows, const torch::Tensor& columns) {
+    const torch::Tensor mask = rows.unsqueeze(1).logical_and(columns.unsqueeze(0)).logical_and(off_diagonal);
+    return mask.any().item<bool>() ? cosine.masked_select(mask).mean().item<double>() : std::nan("");
+  };
+  return {mean_over(zero, zero), mean_over(one, one), mean_over(zero, one)};
+}
+
+// [batch, d_model] -> [batch, batch] cosine similarities; `centred`: after removing the mean vector,
+// so that a component every example shares does not hide the groups.
+torch::Tensor cosine_matrix(torch::Tensor vectors, bool centred) {
+  vectors = vectors.to(torch::kFloat32);
+  if (centred) vectors = vectors - vectors.mean(0, /*keepdim=*/true);
+  const torch::Tensor unit = vectors / vectors.norm(2, 1, /*keepdim=*/true).clamp_min(1e-12);
+  return unit.matmul(unit.t());
+}
+
+}  // namespace
 
 int run_steer(const std::vector<std::string>& args) {
   po::options_description options("options");
@@ -33,6 +64,7 @@ int run_steer(const std::vector<std::string>& args) {
       ("probe-seed", po::value<int64_t>()->default_value(0), "with probe:NAME, the probe's train/test split")
       ("alphas", po::value<std::string>()->default_value("-4,-2,-1,0,1,2,4"), "multiples of the direction to add")
       ("batch", po::value<int64_t>()->default_value(512), "rows per forward")
+      ("decode", po::bool_switch(), "also decode every prompt greedily under each alpha (steering held at the position) and count whole answers equal to the prompt's own and to the counterfactual's")
       ("out", po::value<std::string>(), "HDF5 file: the direction and every prompt's scores per alpha")
       ("quiet", po::bool_switch(), "no progress bar");
   // clang-format on
@@ -94,6 +126,14 @@ int run_steer(const std::vector<std::string>& args) {
   SteeringOptions steering = steering_at(positions, layer, alphas, max_batch);
   steering.progress = !vm["quiet"].as<bool>();
   const SteeringResult result = steer(model, prompts, direction, steering);
+  std::optional<SteeredDecoding> decoding;
+  if (vm["decode"].as<bool>()) {
+    const TaskPrompts generated = generate_task_prompts(vm, /*pairs=*/true);  // the same prompts, with answers
+    decoding = decode_steered(model, generated, direction, steering);
+  }
+  const torch::Tensor cosine = cosine_matrix(resid, /*centred=*/false), centred = cosine_matrix(resid, true);
+  const CosineSummary raw_summary = summarise_cosines(cosine, labels);
+  const CosineSummary centred_summary = summarise_cosines(centred, labels);
 
   if (from_probe) {
     fmt::print(
@@ -106,19 +146,32 @@ int run_steer(const std::vector<std::string>& args) {
     fmt::print("steering blocks.{}.hook_resid_pre at {} along mean({}=1) - mean({}=0) (norm {:.3f}); {} prompts\n",
                layer, at_name, label_name, label_name, direction.norm().item<double>(), prompts.batch());
   }
-  fmt::print("{:>7} {:>6} | {:>9} {:>9} {:>9} {:>14} | by {}: accuracy 0 / 1, to the counterfactual 0 / 1\n", "alpha",
-             "", "accuracy", "p(answer)", "logit diff", "counterfactual", label_name);
+  fmt::print(
+      "per-example vectors there, mean cosine within {0}=0 / within {0}=1 / between: {1:.3f} / {2:.3f} / {3:.3f} "
+      "(after removing their mean: {4:.3f} / {5:.3f} / {6:.3f})\n",
+      label_name, raw_summary.within_zero, raw_summary.within_one, raw_summary.between, centred_summary.within_zero,
+      centred_summary.within_one, centred_summary.between);
+  fmt::print("{:>7} {:>6} | {:>9} {:>9} {:>9} {:>14} | by {}: accuracy 0 / 1, to the counterfactual 0 / 1{}\n", "alpha",
+             "", "accuracy", "p(answer)", "logit diff", "counterfactual", label_name,
+             decoding ? " | decoded answer: own, counterfactual's (mean agreeing prefix)" : "");
   const torch::Tensor is_one = labels.eq(1), is_zero = labels.eq(0);
   for (size_t a = 0; a < alphas.size(); ++a) {
     const int64_t i = int64_t(a);
     auto mean_of = [&](const torch::Tensor& t, const torch::Tensor& mask) {
       return t[i].index({mask}).mean().item<double>();
     };
-    fmt::print("{:>7.3g} {:>6} | {:>9.3f} {:>9.3f} {:>9.3f} {:>14.3f} | {:.3f} / {:.3f}, {:.3f} / {:.3f}\n", alphas[a],
-               "", result.correct[i].mean().item<double>(), result.prob[i].mean().item<double>(),
+    const std::string decoded =
+        decoding ? fmt::format(" | {:.3f}, {:.3f} ({:.1f}, {:.1f} tokens)",
+                               decoding->own_answer[i].to(torch::kFloat64).mean().item<double>(),
+                               decoding->counterfactual_answer[i].to(torch::kFloat64).mean().item<double>(),
+                               decoding->own_prefix[i].to(torch::kFloat64).mean().item<double>(),
+                               decoding->counterfactual_prefix[i].to(torch::kFloat64).mean().item<double>())
+                 : "";
+    fmt::print("{:>7.3g} {:>6} | {:>9.3f} {:>9.3f} {:>9.3f} {:>14.3f} | {:.3f} / {:.3f}, {:.3f} / {:.3f}{}\n",
+               alphas[a], "", result.correct[i].mean().item<double>(), result.prob[i].mean().item<double>(),
                result.logit_diff[i].mean().item<double>(), result.to_wrong[i].mean().item<double>(),
                mean_of(result.correct, is_zero), mean_of(result.correct, is_one), mean_of(result.to_wrong, is_zero),
-               mean_of(result.to_wrong, is_one));
+               mean_of(result.to_wrong, is_one), decoded);
   }
   if (vm.count("out")) {
     const Provenance provenance = command_provenance("steer", args, checkpoint, model->config(), options_json(vm));
@@ -136,6 +189,15 @@ int run_steer(const std::vector<std::string>& args) {
       write_tensor(group, "logit_diff", result.logit_diff, {"alpha", "batch"});
       write_tensor(group, "correct", result.correct, {"alpha", "batch"});
       write_tensor(group, "to_counterfactual", result.to_wrong, {"alpha", "batch"});
+      write_tensor(group, "cosine", cosine, {"batch", "other"});
+      write_tensor(group, "cosine_centred", centred, {"batch", "other"});
+      if (decoding) {
+        write_tensor(group, "decoded_own_answer", decoding->own_answer, {"alpha", "batch"});
+        write_tensor(group, "decoded_counterfactual_answer", decoding->counterfactual_answer, {"alpha", "batch"});
+        write_tensor(group, "decoded_own_prefix", decoding->own_prefix, {"alpha", "batch"});
+        write_tensor(group, "decoded_counterfactual_prefix", decoding->counterfactual_prefix, {"alpha", "batch"});
+        write_tensor(group, "decoded_tokens", decoding->tokens, {"alpha", "batch", "answer_pos"});
+      }
     });
     fmt::print("wrote {}\n", vm["out"].as<std::string>());
   }

@@ -100,8 +100,17 @@ torch::Tensor decode_step(HookedTransformer& model, const torch::Tensor& input, 
 
 }  // namespace
 
+bool decoded_answer_is(const std::vector<int64_t>& decoded, const std::vector<int64_t>& prompt,
+                       const std::vector<int64_t>& answer, int64_t eos) {
+  const size_t expected_size = prompt.size() + answer.size();
+  if (decoded.size() < expected_size || (eos >= 0 && decoded.size() != expected_size)) return false;
+  return std::equal(prompt.begin(), prompt.end(), decoded.begin()) &&
+         std::equal(answer.begin(), answer.end(), decoded.begin() + static_cast<std::ptrdiff_t>(prompt.size()));
+}
+
 std::vector<std::vector<int64_t>> greedy_decode(HookedTransformer& model, const std::vector<Example>& examples,
-                                                int64_t max_new, int64_t eos, bool progress) {
+                                                int64_t max_new, int64_t eos, bool progress,
+                                                const PromptHooks& prompt_hooks) {
   torch::NoGradGuard no_grad;
   model->eval();
   std::vector<std::vector<int64_t>> sequences(examples.size());
@@ -118,8 +127,11 @@ std::vector<std::vector<int64_t>> greedy_decode(HookedTransformer& model, const 
     torch::Tensor tokens =
         torch::tensor(flat, torch::kLong).view({static_cast<int64_t>(rows.size()), static_cast<int64_t>(length)});
     const int64_t steps = std::min<int64_t>(max_new, model->config().n_ctx - static_cast<int64_t>(length));
+    const std::vector<NamedHook> hooks = prompt_hooks ? prompt_hooks(rows) : std::vector<NamedHook>{};
     std::vector<KeyValues> past;
     for (int64_t step = 0; step < steps; ++step) {
+      // Cached steps after the first compute new positions only, which prompt hooks do not touch.
+      HookScope scope = (!cached || step == 0) ? model->with_hooks(hooks) : HookScope();
       const torch::Tensor next = cached ? decode_step(model, step == 0 ? tokens : tokens.narrow(1, -1, 1), past)
                                         : model->forward(tokens).select(1, -1).argmax(-1, /*keepdim=*/true);
       tokens = torch::cat({tokens, next}, 1);  // [rows, length + step + 1]
