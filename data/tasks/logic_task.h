@@ -21,8 +21,12 @@ inline constexpr int64_t kVariables = 26;
 
 enum class LogicOperator { kOr, kAnd };
 /// What counterfactual() changes: the query names the other chain (planning), or the fact the proof
-/// cites first has its truth value flipped (reading facts).
-enum class LogicCounterfactual { kQueryFlip, kFactFlip };
+/// cites first has its truth value flipped (reading facts) — both change the answer. The others move
+/// or rename what the proof's choices do not depend on (controls for position and distractors): the
+/// two chains' rules listed in the other order or the chain the query does not name renamed to unused
+/// variables (the answer stays), or the LogOp rule's disjuncts written the other way round (the answer
+/// stays up to the proof's restatement of that rule, which copies the new order).
+enum class LogicCounterfactual { kQueryFlip, kFactFlip, kRuleOrder, kDisjunctOrder, kDistractor };
 
 /// The proof's spelling: mechlens's (each cited fact its own statement, EOS at the end) or the authors'
 /// generator's (two cited facts as one statement "a FALSE b FALSE .", no EOS).
@@ -82,8 +86,9 @@ class LogicTask : public Task {
   Draw draw(Rng& rng) const;
   static Draw draw_of(const Example& problem);
   Example build(const Draw& d) const;  // the problem with its full proof as the answer
-  // The counterfactual's choices; `clean` = build(d). Sets `flipped_fact` for fact flips.
-  Draw partner(const Draw& d, const Example& clean, int64_t& flipped_fact) const;
+  // The counterfactual's choices; `clean` = build(d). Sets `flipped_fact` for fact flips; `rng`
+  // picks the distractor's new variables.
+  Draw partner(const Draw& d, const Example& clean, int64_t& flipped_fact, Rng& rng) const;
   // Moves the first proof_prefix answer tokens into the prompt; notes the flipped fact (fact-flip).
   Example finish(Example problem, int64_t flipped_fact) const;
   // first_answer, answer (padded with -1 to the longest prompt + answer) and answer_length.
@@ -93,7 +98,9 @@ class LogicTask : public Task {
 };
 
 LogicOperator parse_logic_operator(const std::string& text);
-LogicCounterfactual parse_logic_counterfactual(const std::string& text);  // query-flip | fact-flip
-LogicFormat parse_logic_format(const std::string& text);                  // mechlens | authors
+/// query-flip | fact-flip | rule-order | disjunct-order | distractor
+LogicCounterfactual parse_logic_counterfactual(const std::string& text);
+std::string to_string(LogicCounterfactual kind);
+LogicFormat parse_logic_format(const std::string& text);  // mechlens | authors
 
 }  // namespace mechlens

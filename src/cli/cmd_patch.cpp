@@ -22,6 +22,7 @@
 #include "patching/circuit.h"
 #include "patching/patch_file.h"
 #include "patching/patching.h"
+#include "tasks/logic_task.h"
 #include "util/error.h"
 #include "util/index_spec.h"
 #include "util/output_file.h"
@@ -55,8 +56,13 @@ PatchingInputs inputs_from_task(const po::variables_map& vm, std::vector<Positio
   const std::string pairs = vm.count("pairs") ? vm["pairs"].as<std::string>() : "";
   std::vector<std::string> extra;
   if (!pairs.empty() && vm["task"].as<std::string>() == "logic") {
-    if (pairs != "query-flip" && pairs != "fact-flip") {
-      throw UsageError{fmt::format("task 'logic' makes 'query-flip' or 'fact-flip' pairs, not '{}'", pairs)};
+    try {
+      parse_logic_counterfactual(pairs);
+    } catch (const InputError&) {
+      throw UsageError{
+          fmt::format("task 'logic' makes 'query-flip', 'fact-flip', 'rule-order', 'disjunct-order' or 'distractor' "
+                      "pairs, not '{}'",
+                      pairs)};
     }
     extra.push_back("counterfactual=" + pairs);
   }
@@ -229,7 +235,7 @@ int run_patch(const std::vector<std::string>& args) {
       ("clean-record", po::value<std::string>(), "take the clean activations from this record of the clean prompts (.h5)")
       ("answers", po::value<std::string>(), "'correct wrong' token ids per prompt (default: each run's own top token)")
       ("answer-pos", po::value<int64_t>()->default_value(-1), "position whose logits the metric reads (-1 = last)")
-      ("pairs", po::value<std::string>(), "with --task: the counterfactual kind (logic: query-flip or fact-flip; matching: query-node)")
+      ("pairs", po::value<std::string>(), "with --task: the counterfactual kind (logic: query-flip or fact-flip, which change the answer; rule-order, disjunct-order or distractor, which keep it: use --metric kl or prob; matching: query-node)")
       ("component", po::value<std::string>()->default_value("resid_pre"), ("what to patch (several: comma-separated): " + component_names()).c_str())
       ("positions", po::value<std::string>()->default_value("all"), "positions to patch: all, -5:, 3,7, or with --task its named spans (e.g. query,queried_rule; spans = all)")
       ("layers", po::value<std::string>()->default_value("all"), "layers to patch, e.g. all, 0, 1:3")

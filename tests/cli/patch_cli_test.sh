@@ -184,6 +184,6 @@ mkdir -p "$work/a_directory"
 expect patch-out-directory 2 "--out '.*a_directory' is a directory" -- "$mechlens" patch --checkpoint "$ck" --task logic --n 2 --out "$work/a_directory"
 expect patch-out-no-folder 2 "folder '.*no_such_folder' does not exist" -- "$mechlens" patch --checkpoint "$ck" --task logic --n 2 --out "$work/no_such_folder/p.h5"
 expect patch-no-input 2 "either --clean F --corrupted F or --task NAME" -- "$mechlens" patch --checkpoint "$ck"
-expect patch-bad-pairs 2 "makes 'query-flip' or 'fact-flip' pairs, not 'query-node'" -- "$mechlens" patch --checkpoint "$ck" --task logic --pairs query-node
+expect patch-bad-pairs 2 "makes 'query-flip', 'fact-flip', 'rule-order', 'disjunct-order' or 'distractor' pairs, not 'query-node'" -- "$mechlens" patch --checkpoint "$ck" --task logic --pairs query-node
 echo "patch cli: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -332,6 +332,67 @@ TEST(LogicTaskTest, FactFlipPairsDifferInOneTruthValueAndFirstDisagreeAtTheProof
       "needs LogOp queries"));
 }
 
+// Rule-order and distractor pairs keep the answer (the proof does not depend on what they change),
+// disjunct-order pairs keep it up to the restated rule, where the disjuncts trade places; all keep
+// the prompt's length and change exactly what they name.
+TEST(LogicTaskTest, AnswerKeepingPairsMoveOrRenameOnlyWhatTheProofDoesNotUse) {
+  for (const char* kind : {"rule-order", "disjunct-order", "distractor"}) {
+    const auto task = make_task("logic", {std::string("counterfactual=") + kind});
+    EXPECT_EQ(task->counterfactual_kind(), kind);
+    const auto clean = generate_examples(*task, 200, 9);
+    const auto other = generate_counterfactuals(*task, clean, 9);
+    int64_t prompts_changed = 0;
+    for (size_t i = 0; i < clean.size(); ++i) {
+      const Example &a = clean[i], &b = other[i];
+      ASSERT_EQ(a.prompt.size(), b.prompt.size()) << kind;
+      if (std::string(kind) == "disjunct-order") {
+        // A LogOp proof restates the rule as written: its two disjuncts trade places there.
+        ASSERT_EQ(a.answer.size(), b.answer.size());
+        std::vector<size_t> differ;
+        for (size_t p = 0; p < a.answer.size(); ++p) {
+          if (a.answer[p] != b.answer[p]) differ.push_back(p);
+        }
+        ASSERT_TRUE(differ.empty() || differ.size() == 2) << task->render(a) << " / " << task->render(b);
+        if (differ.size() == 2) {
+          EXPECT_EQ(a.answer[differ[0]], b.answer[differ[1]]);
+          EXPECT_EQ(a.answer[differ[1]], b.answer[differ[0]]);
+          EXPECT_EQ(a.answer[differ[0] + 1], logic_tokens::kDisj);  // "X or H"
+        }
+      } else {
+        EXPECT_EQ(a.answer, b.answer) << kind << ": " << task->render(a) << " / " << task->render(b);
+      }
+      prompts_changed += a.prompt != b.prompt;
+      // The same multiset of tokens for the order swaps: only positions move.
+      std::vector<int64_t> sorted_a = a.prompt, sorted_b = b.prompt;
+      std::sort(sorted_a.begin(), sorted_a.end());
+      std::sort(sorted_b.begin(), sorted_b.end());
+      const bool queried_logop = a.annotations.at("queried_chain")[0] == 0;
+      if (std::string(kind) != "distractor") {
+        EXPECT_EQ(sorted_a, sorted_b) << kind;
+        EXPECT_EQ(a.annotations.at("structure")[std::string(kind) == "rule-order" ? 1 : 0],
+                  1 - b.annotations.at("structure")[std::string(kind) == "rule-order" ? 1 : 0]);
+      } else {
+        // The queried chain keeps its variables; the other chain's are all new to the problem.
+        const std::vector<std::string> queried =
+            queried_logop ? std::vector<std::string>{"v1", "v2"} : std::vector<std::string>{"v3"};
+        const std::vector<std::string> renamed =
+            queried_logop ? std::vector<std::string>{"v3"} : std::vector<std::string>{"v1", "v2"};
+        for (const auto& name : queried) EXPECT_EQ(a.annotations.at(name), b.annotations.at(name));
+        for (const auto& name : renamed) {
+          for (int64_t v : b.annotations.at(name)) {
+            for (const char* chain : {"v1", "v2", "v3"}) {
+              const auto& used = a.annotations.at(chain);
+              EXPECT_EQ(std::find(used.begin(), used.end(), v), used.end()) << "variable " << v << " reused";
+            }
+          }
+        }
+      }
+    }
+    // Every distractor and rule-order pair changes the prompt; disjunct order too.
+    EXPECT_EQ(prompts_changed, int64_t(clean.size())) << kind;
+  }
+}
+
 TEST(TaskFactoryTest, DeterministicAndValidated) {
   auto task = make_task("matching", {"orders=1,2", "seq_len=15"});
   const auto a = generate_examples(*task, 50, 4), b = generate_examples(*task, 50, 4),
