@@ -98,8 +98,8 @@ void add_token_options(po::options_description& options) {
       ("tokens", po::value<std::vector<std::string>>()->composing(), "a prompt of token ids, 1,2,3 or '1 2 3' (repeat for more prompts)")
       ("tokens-file", po::value<std::string>(), "prompts from a file: one prompt of ids per line, or a record's .h5 (/tokens)")
       ("prompt", po::value<std::vector<std::string>>()->composing(), "a prompt as text, tokenized by --tokenizer or the checkpoint directory's tokenizer (repeat for more prompts)")
-      ("tokenizer", po::value<std::string>(), "directory with GPT-2 BPE files for --prompt: vocab.json + merges.txt, or encoder.json + vocab.bpe")
-      ("prepend-bos", po::bool_switch(), "with --prompt: put <|endoftext|> first (TransformerLens's to_tokens does by default)");
+      ("tokenizer", po::value<std::string>(), "tokenizer directory for --prompt: tokenizer.json (GPT-2 or Llama/Mistral BPE), vocab.json + merges.txt, or encoder.json + vocab.bpe")
+      ("prepend-bos", po::bool_switch(), "with --prompt: put the tokenizer's BOS first (GPT-2: <|endoftext|>; Llama/Mistral: <s>; TransformerLens's to_tokens does by default)");
   // clang-format on
 }
 
@@ -107,21 +107,23 @@ bool has_token_options(const po::variables_map& vm) {
   return vm.count("tokens") + vm.count("tokens-file") + vm.count("prompt") > 0;
 }
 
-BpeTokenizer tokenizer_from_options(const po::variables_map& vm) {
-  if (vm.count("tokenizer")) return BpeTokenizer::from_dir(vm["tokenizer"].as<std::string>());
-  if (vm.count("checkpoint") && BpeTokenizer::dir_has_files(vm["checkpoint"].as<std::string>())) {
-    return BpeTokenizer::from_dir(vm["checkpoint"].as<std::string>());
+std::unique_ptr<Tokenizer> tokenizer_from_options(const po::variables_map& vm) {
+  if (vm.count("tokenizer")) return load_tokenizer(vm["tokenizer"].as<std::string>());
+  if (vm.count("checkpoint") && dir_has_tokenizer(vm["checkpoint"].as<std::string>())) {
+    return load_tokenizer(vm["checkpoint"].as<std::string>());
   }
   throw UsageError{
-      "--prompt needs a tokenizer: --tokenizer DIR (vocab.json + merges.txt, or encoder.json + vocab.bpe), or a "
-      "Hugging Face checkpoint directory that holds those files"};
+      "--prompt needs a tokenizer: --tokenizer DIR (tokenizer.json, vocab.json + merges.txt, or encoder.json + "
+      "vocab.bpe), or a Hugging Face checkpoint directory that holds one"};
 }
 
-Prompt encode_prompt(const BpeTokenizer& tokenizer, const std::string& text, bool prepend_bos) {
-  MECHLENS_CHECK(InputError, !prepend_bos || tokenizer.end_of_text() >= 0,
-                 "--prepend-bos: the tokenizer has no <|endoftext|> token");
+Prompt encode_prompt(const Tokenizer& tokenizer, const std::string& text, bool prepend_bos) {
+  MECHLENS_CHECK(InputError, !prepend_bos || tokenizer.bos_token() >= 0,
+                 "--prepend-bos: the tokenizer ({}) has no BOS token (GPT-2's <|endoftext|>, or a tokenizer.json "
+                 "post-processor's leading special token)",
+                 tokenizer.kind());
   Prompt ids = tokenizer.encode(text);
-  if (prepend_bos) ids.insert(ids.begin(), tokenizer.end_of_text());
+  if (prepend_bos) ids.insert(ids.begin(), tokenizer.bos_token());
   return ids;
 }
 
@@ -132,10 +134,10 @@ std::vector<Prompt> text_prompts(const po::variables_map& vm) {
     if (vm.count("prepend-bos") && vm["prepend-bos"].as<bool>()) throw UsageError{"--prepend-bos applies to --prompt"};
     return {};
   }
-  const BpeTokenizer tokenizer = tokenizer_from_options(vm);
+  const std::unique_ptr<Tokenizer> tokenizer = tokenizer_from_options(vm);
   std::vector<Prompt> out;
   for (const std::string& text : vm["prompt"].as<std::vector<std::string>>()) {
-    Prompt ids = encode_prompt(tokenizer, text, vm["prepend-bos"].as<bool>());
+    Prompt ids = encode_prompt(*tokenizer, text, vm["prepend-bos"].as<bool>());
     MECHLENS_CHECK(InputError, !ids.empty(), "--prompt '{}' has no tokens", text);
     out.push_back(std::move(ids));
   }

@@ -5,7 +5,7 @@
 #include <torch/types.h>  // torch::Tensor
 
 #include "cli/options.h"
-#include "io/bpe_tokenizer.h"
+#include "io/tokenizer.h"
 #include "store/recorder.h"
 
 #include <string>
@@ -34,15 +34,15 @@ PromptBatch make_batch(const std::vector<Prompt>& prompts);
 PromptSet load_prompt_set(const std::string& path);
 
 /// The prompt options, one meaning in every command: `--tokens IDS...` (inline ids, one prompt per
-/// value: "1,2,3" or "1 2 3"), `--prompt TEXT...` (text, through GPT-2's BPE: `--tokenizer DIR` or the
-/// checkpoint directory's files; `--prepend-bos`) and `--tokens-file F` (a text file or a record's .h5).
+/// value: "1,2,3" or "1 2 3"), `--prompt TEXT...` (text, through the tokenizer of `--tokenizer DIR` or
+/// of the checkpoint directory; `--prepend-bos`) and `--tokens-file F` (a text file or a record's .h5).
 void add_token_options(po::options_description& options);
 /// Whether any of them was given.
 bool has_token_options(const po::variables_map& vm);
 /// The tokenizer of --prompt: --tokenizer DIR, else the checkpoint directory's tokenizer files.
-BpeTokenizer tokenizer_from_options(const po::variables_map& vm);
-/// The ids of `text`, with <|endoftext|> first when `prepend_bos` (InputError when the tokenizer has none).
-Prompt encode_prompt(const BpeTokenizer& tokenizer, const std::string& text, bool prepend_bos);
+std::unique_ptr<Tokenizer> tokenizer_from_options(const po::variables_map& vm);
+/// The ids of `text`, with the tokenizer's BOS first when `prepend_bos` (InputError when it has none).
+Prompt encode_prompt(const Tokenizer& tokenizer, const std::string& text, bool prepend_bos);
 /// The prompts of both options (inline ones first). Throws UsageError pointing a file given to
 /// --tokens at --tokens-file.
 PromptSet prompts_from_options(const po::variables_map& vm);

@@ -6,8 +6,8 @@
 
 #include "cli/command.h"
 #include "cli/prompts.h"
-#include "io/bpe_tokenizer.h"
 #include "io/checkpoint.h"
+#include "io/tokenizer.h"
 #include "tasks/example_tensors.h"
 #include "tasks/task_factory.h"
 #include "util/error.h"
@@ -56,7 +56,7 @@ std::vector<std::string> known_vocab(const std::string& checkpoint, const std::s
   const std::string task = task_name.empty() ? trained_task(checkpoint) : task_name;
   if (task != "matching" && task != "logic") {
     // A Hugging Face directory with its tokenizer: each id's text.
-    if (BpeTokenizer::dir_has_files(checkpoint)) return BpeTokenizer::from_dir(checkpoint).token_strings();
+    if (dir_has_tokenizer(checkpoint)) return load_tokenizer(checkpoint)->token_strings();
     return {};
   }
   return make_task(task, {})->token_strings();  // a task's vocabulary does not depend on its settings

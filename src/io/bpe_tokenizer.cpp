@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "io/bpe_merge.h"
 #include "util/error.h"
 #include "util/json_text.h"
 
@@ -72,31 +73,37 @@ BpeTokenizer::BpeTokenizer(BpeTokenizer&&) noexcept = default;
 BpeTokenizer& BpeTokenizer::operator=(BpeTokenizer&&) noexcept = default;
 BpeTokenizer::~BpeTokenizer() = default;
 
-BpeTokenizer BpeTokenizer::from_files(const std::string& vocab_path, const std::string& merges_path) {
+BpeTokenizer BpeTokenizer::from_vocab_and_merges(const nlohmann::json& vocab, const std::vector<std::string>& merges,
+                                                 const std::string& source) {
   BpeTokenizer tokenizer;
-  const nlohmann::json vocab = parse_json_text<InputError>(read_text(vocab_path), vocab_path);
-  MECHLENS_CHECK(InputError, vocab.is_object() && !vocab.empty(), "{}: expected a JSON object {{token: id}}",
-                 vocab_path);
+  MECHLENS_CHECK(InputError, vocab.is_object() && !vocab.empty(), "{}: expected a JSON object {{token: id}}", source);
   for (const auto& [token, id] : vocab.items()) {
     MECHLENS_CHECK(InputError, id.is_number_integer() && id.get<int64_t>() >= 0 && id.get<int64_t>() < 10'000'000,
-                   "{}: token '{}' has id {}, expected an integer in 0..9999999", vocab_path, token, json_excerpt(id));
+                   "{}: token '{}' has id {}, expected an integer in 0..9999999", source, token, json_excerpt(id));
     const auto index = static_cast<size_t>(id.get<int64_t>());
     if (tokenizer.decoder_.size() <= index) tokenizer.decoder_.resize(index + 1);
     tokenizer.decoder_[index] = token;
     tokenizer.encoder_[token] = id.get<int64_t>();
   }
-  std::istringstream merges(read_text(merges_path));
-  int64_t line_number = 0, rank = 0;
-  for (std::string line; std::getline(merges, line);) {
+  for (size_t rank = 0; rank < merges.size(); ++rank) tokenizer.ranks_.emplace(merges[rank], int64_t(rank));
+  return tokenizer;
+}
+
+BpeTokenizer BpeTokenizer::from_files(const std::string& vocab_path, const std::string& merges_path) {
+  const nlohmann::json vocab = parse_json_text<InputError>(read_text(vocab_path), vocab_path);
+  std::istringstream text(read_text(merges_path));
+  std::vector<std::string> merges;
+  int64_t line_number = 0;
+  for (std::string line; std::getline(text, line);) {
     ++line_number;
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (line.empty() || line.rfind("#version", 0) == 0) continue;
     const size_t space = line.find(' ');
     MECHLENS_CHECK(InputError, space != std::string::npos && space > 0 && space + 1 < line.size(),
                    "{}: line {} is '{}', expected two symbols separated by one space", merges_path, line_number, line);
-    tokenizer.ranks_.emplace(line, rank++);
+    merges.push_back(line);
   }
-  return tokenizer;
+  return from_vocab_and_merges(vocab, merges, vocab_path + " + " + merges_path);
 }
 
 bool BpeTokenizer::dir_has_files(const std::string& dir) {
@@ -114,34 +121,6 @@ BpeTokenizer BpeTokenizer::from_dir(const std::string& dir) {
   MECHLENS_CHECK(InputError, fs::exists(d / "encoder.json") && fs::exists(d / "vocab.bpe"),
                  "{}: no tokenizer files (vocab.json + merges.txt, or encoder.json + vocab.bpe)", dir);
   return from_files((d / "encoder.json").string(), (d / "vocab.bpe").string());
-}
-
-std::vector<std::string> BpeTokenizer::merge(std::vector<std::string> symbols) const {
-  while (symbols.size() > 1) {
-    // The adjacent pair of lowest rank; merge every occurrence of it, left to right.
-    int64_t best_rank = std::numeric_limits<int64_t>::max();
-    std::string best_left, best_right;
-    for (size_t i = 0; i + 1 < symbols.size(); ++i) {
-      const auto it = ranks_.find(symbols[i] + " " + symbols[i + 1]);
-      if (it != ranks_.end() && it->second < best_rank) {
-        best_rank = it->second;
-        best_left = symbols[i];
-        best_right = symbols[i + 1];
-      }
-    }
-    if (best_rank == std::numeric_limits<int64_t>::max()) break;
-    std::vector<std::string> merged;
-    for (size_t i = 0; i < symbols.size(); ++i) {
-      if (i + 1 < symbols.size() && symbols[i] == best_left && symbols[i + 1] == best_right) {
-        merged.push_back(best_left + best_right);
-        ++i;
-      } else {
-        merged.push_back(symbols[i]);
-      }
-    }
-    symbols = std::move(merged);
-  }
-  return symbols;
 }
 
 std::vector<int64_t> BpeTokenizer::encode(const std::string& text) const {
@@ -171,7 +150,7 @@ std::vector<int64_t> BpeTokenizer::encode_plain(const std::string& text) const {
     matcher->group(status).toUTF8String(piece);
     std::vector<std::string> symbols;
     for (unsigned char byte : piece) symbols.push_back(byte_char_[byte]);
-    for (const std::string& token : merge(std::move(symbols))) {
+    for (const std::string& token : merge_by_rank(std::move(symbols), ranks_)) {
       const auto it = encoder_.find(token);
       MECHLENS_CHECK(InputError, it != encoder_.end(), "tokenizer: the merged token '{}' is not in the vocabulary",
                      token);

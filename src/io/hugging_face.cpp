@@ -6,10 +6,8 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <set>
-#include <sstream>
 
 #include <nlohmann/json.hpp>
 
@@ -97,10 +95,7 @@ std::map<std::string, torch::Tensor> read_all_weights(const std::string& dir) {
   const fs::path single = fs::path(dir) / "model.safetensors";
   const fs::path index_path = fs::path(dir) / "model.safetensors.index.json";
   if (fs::exists(index_path)) {
-    std::ifstream in(index_path);
-    std::stringstream text;
-    text << in.rdbuf();
-    const json index = parse_json_text<CheckpointError>(text.str(), index_path.string());
+    const json index = read_json_file<CheckpointError>(index_path.string());
     MECHLENS_CHECK(CheckpointError, index.contains("weight_map") && index["weight_map"].is_object(),
                    "{}: no 'weight_map' object (tensor name -> shard file)", index_path.string());
     std::map<std::string, std::set<std::string>> names_of_shard;
@@ -262,12 +257,7 @@ bool is_hugging_face_dir(const std::string& path) {
 }
 
 json read_hugging_face_config(const std::string& dir) {
-  const std::string path = (fs::path(dir) / "config.json").string();
-  std::ifstream in(path);
-  MECHLENS_CHECK(CheckpointError, in.good(), "{}: cannot open file", path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return parse_json_text<CheckpointError>(text.str(), path);
+  return read_json_file<CheckpointError>((fs::path(dir) / "config.json").string());
 }
 
 ModelConfig config_from_hugging_face(const json& config, const std::string& source) {

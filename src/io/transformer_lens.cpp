@@ -4,10 +4,8 @@
 
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <set>
-#include <sstream>
 
 #include <nlohmann/json.hpp>
 
@@ -181,11 +179,7 @@ std::string torch_save_config_path(const std::string& path) {
 
 json read_torch_save_config(const std::string& path) {
   const std::string config_path = torch_save_config_path(path);
-  std::ifstream in(config_path);
-  MECHLENS_CHECK(CheckpointError, in.good(), "{}: cannot open file", config_path);
-  std::stringstream text;
-  text << in.rdbuf();
-  json config = parse_json_text<CheckpointError>(text.str(), config_path);
+  json config = read_json_file<CheckpointError>(config_path);
   MECHLENS_CHECK(CheckpointError, is_transformer_lens_config(config),
                  "{}: not a TransformerLens config (expected HookedTransformerConfig.to_dict() with d_model, "
                  "n_layers and attn_only or d_vocab_out), so the state dict {} cannot be mapped",

