@@ -4,6 +4,8 @@
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
+#include <filesystem>
+
 #include "cli/command.h"
 #include "cli/prompts.h"
 #include "io/checkpoint.h"
@@ -50,6 +52,24 @@ std::string trained_task(const std::string& checkpoint) {
   }
 }
 
+// The spelling of the task's text the checkpoint was trained on (logic `format`), as a task option that
+// --task-option may override (later options win): a model trained on the authors' proofs reads those.
+std::vector<std::string> recorded_spelling(const std::string& checkpoint) {
+  std::error_code error;
+  if (!std::filesystem::exists(checkpoint, error)) return {};
+  const auto metadata = read_checkpoint_metadata(checkpoint);
+  const auto recorded = metadata.find("task");
+  if (recorded == metadata.end()) return {};
+  try {
+    const nlohmann::json settings = nlohmann::json::parse(recorded->second);
+    if (settings.contains("format") && settings["format"].is_string()) {
+      return {"format=" + settings["format"].get<std::string>()};
+    }
+  } catch (const nlohmann::json::exception&) {
+  }
+  return {};
+}
+
 }  // namespace
 
 std::vector<std::string> known_vocab(const std::string& checkpoint, const std::string& task_name) {
@@ -75,7 +95,10 @@ TaskPrompts generate_task_prompts(const po::variables_map& vm, bool pairs,
                                   const std::vector<std::string>& extra_task_options) {
   TaskPrompts out;
   std::vector<std::string> task_options;
-  if (vm.count("task-option")) task_options = vm["task-option"].as<std::vector<std::string>>();
+  if (vm.count("checkpoint")) task_options = recorded_spelling(vm["checkpoint"].as<std::string>());
+  if (vm.count("task-option")) {
+    for (const std::string& option : vm["task-option"].as<std::vector<std::string>>()) task_options.push_back(option);
+  }
   task_options.insert(task_options.end(), extra_task_options.begin(), extra_task_options.end());
   out.task = make_task(vm["task"].as<std::string>(), task_options);
   const int64_t n = vm["n"].as<int64_t>();

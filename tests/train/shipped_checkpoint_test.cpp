@@ -5,6 +5,8 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "io/checkpoint.h"
 #include "tasks/logic_task.h"
 #include "tasks/matching_task.h"
@@ -27,6 +29,26 @@ TEST(ShippedCheckpointTest, LogicModelProvesHeldOutProblemsExactly) {
     std::vector<int64_t> expected = examples[i].prompt;
     expected.insert(expected.end(), examples[i].answer.begin(), examples[i].answer.end());
     EXPECT_EQ(decoded[i], expected) << task.render(examples[i]);
+  }
+}
+
+// The model trained on the authors' proof spelling (format=authors: no EOS, so decoding runs to the
+// answer's length) proves held-out problems exactly too.
+TEST(ShippedCheckpointTest, AuthorsFormatLogicModelProvesHeldOutProblemsExactly) {
+  HookedTransformer model = load_checkpoint(MECHLENS_SOURCE_DIR "/data/checkpoints/logic_3l3h_authors.safetensors");
+  LogicSettings settings;
+  settings.format = LogicFormat::kAuthors;
+  const LogicTask task{settings};
+  const auto examples = generate_examples(task, 300, /*seed=*/987654);
+  const auto metrics = evaluate(model, examples);
+  EXPECT_EQ(metrics.at("all").exact_match, 1.0);
+  EXPECT_EQ(metrics.at("linear").first_token_accuracy, 1.0);
+  int64_t longest = 0;
+  for (const Example& example : examples) longest = std::max<int64_t>(longest, int64_t(example.answer.size()));
+  const auto decoded = greedy_decode(model, examples, longest, task.end_token());
+  for (size_t i = 0; i < examples.size(); ++i) {
+    EXPECT_TRUE(decoded_answer_is(decoded[i], examples[i].prompt, examples[i].answer, task.end_token()))
+        << task.render(examples[i]);
   }
 }
 
