@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "tasks/logic_task.h"
+#include "tasks/logic_text_task.h"
 #include "tasks/matching_task.h"
 #include "util/error.h"
 #include "util/parse.h"
@@ -35,9 +36,18 @@ int64_t to_int(const std::string& key, const std::string& text) {
 
 }  // namespace
 
-std::vector<std::string> task_names() { return {"matching", "logic"}; }
+std::vector<std::string> task_names() { return {"matching", "logic", "logic-text"}; }
 
-std::unique_ptr<Task> make_task(const std::string& name, const std::vector<std::string>& options) {
+std::unique_ptr<Task> make_task(const std::string& name, const std::vector<std::string>& options,
+                                std::shared_ptr<const TextCodec> codec) {
+  if (name == "logic-text") {
+    // tokenizer=DIR is read by the command line, which passes the tokenizer as `codec`.
+    const auto values = parse_options(name, options, {"shots", "bos", "tokenizer"});
+    LogicTextSettings settings;
+    if (values.count("shots")) settings.shots = to_int("shots", values.at("shots"));
+    if (values.count("bos")) settings.bos = to_int("bos", values.at("bos")) != 0;
+    return std::make_unique<LogicTextTask>(settings, std::move(codec));
+  }
   if (name == "matching") {
     const auto values = parse_options(name, options, {"layout", "split", "orders", "seq_len", "ranges"});
     MatchingSettings settings;

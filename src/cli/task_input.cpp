@@ -70,6 +70,34 @@ std::vector<std::string> recorded_spelling(const std::string& checkpoint) {
   return {};
 }
 
+// A tokenizer as the text codec of tasks that write text (logic-text).
+class TokenizerCodec : public TextCodec {
+ public:
+  explicit TokenizerCodec(std::unique_ptr<Tokenizer> tokenizer) : tokenizer_(std::move(tokenizer)) {}
+  std::vector<int64_t> encode(const std::string& text) const override { return tokenizer_->encode(text); }
+  std::vector<std::string> token_strings() const override { return tokenizer_->token_strings(); }
+  int64_t bos_token() const override { return tokenizer_->bos_token(); }
+
+ private:
+  std::unique_ptr<Tokenizer> tokenizer_;
+};
+
+// The tokenizer a text task writes with: --task-option tokenizer=DIR, else --tokenizer, else the
+// checkpoint directory's; null when there is none (the task then says what it needs).
+std::shared_ptr<const TextCodec> task_codec(const po::variables_map& vm, const std::vector<std::string>& task_options) {
+  if (vm["task"].as<std::string>() != "logic-text") return nullptr;
+  std::string dir;
+  for (const std::string& option : task_options) {
+    if (option.rfind("tokenizer=", 0) == 0) dir = option.substr(std::string("tokenizer=").size());
+  }
+  if (dir.empty() && vm.count("tokenizer")) dir = vm["tokenizer"].as<std::string>();
+  if (dir.empty() && vm.count("checkpoint") && dir_has_tokenizer(vm["checkpoint"].as<std::string>())) {
+    dir = vm["checkpoint"].as<std::string>();
+  }
+  if (dir.empty()) return nullptr;
+  return std::make_shared<TokenizerCodec>(load_tokenizer(dir));
+}
+
 }  // namespace
 
 std::vector<std::string> known_vocab(const std::string& checkpoint, const std::string& task_name) {
@@ -100,7 +128,7 @@ TaskPrompts generate_task_prompts(const po::variables_map& vm, bool pairs,
     for (const std::string& option : vm["task-option"].as<std::vector<std::string>>()) task_options.push_back(option);
   }
   task_options.insert(task_options.end(), extra_task_options.begin(), extra_task_options.end());
-  out.task = make_task(vm["task"].as<std::string>(), task_options);
+  out.task = make_task(vm["task"].as<std::string>(), task_options, task_codec(vm, task_options));
   const int64_t n = vm["n"].as<int64_t>();
   const int64_t seed = vm["seed"].as<int64_t>();
   // Bounded before anything is allocated: every example holds a sequence and its annotations.

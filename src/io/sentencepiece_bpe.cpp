@@ -203,7 +203,13 @@ std::string SentencePieceBpe::decode(const std::vector<int64_t>& ids) const {
 std::vector<std::string> SentencePieceBpe::token_strings() const {
   std::vector<std::string> out;
   out.reserve(pieces_.size());
-  for (const std::string& piece : pieces_) out.push_back(replace_all(piece, kMarker, " "));
+  for (const std::string& piece : pieces_) {
+    // A byte token spells its byte when that is a character on its own (ASCII: "\n" for <0x0A>); the
+    // others stay "<0xE2>", since one byte of a longer UTF-8 sequence is no text.
+    const int byte = byte_fallback_ && is_byte_piece(piece) ? std::stoi(piece.substr(3, 2), nullptr, 16) : -1;
+    out.push_back(byte >= 0 && byte < 0x80 ? std::string(1, static_cast<char>(byte))
+                                           : replace_all(piece, kMarker, " "));
+  }
   return out;
 }
 

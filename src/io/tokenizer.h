@@ -18,7 +18,8 @@ class Tokenizer {
   virtual std::vector<int64_t> encode(const std::string& text) const = 0;
   /// The UTF-8 text of the ids.
   virtual std::string decode(const std::vector<int64_t>& ids) const = 0;
-  /// Each id's text, for labels in output files.
+  /// Each id's text, for labels in output files and for locating text pieces among tokens: the text
+  /// the token spells in an encoded text (SentencePiece's ▁ as a space, an ASCII byte token as its byte).
   virtual std::vector<std::string> token_strings() const = 0;
   virtual int64_t vocab_size() const = 0;
   /// The token --prepend-bos puts first (GPT-2: <|endoftext|>; Llama/Mistral: <s>), or -1.
