@@ -10,6 +10,7 @@
 #include "store/result_reader.h"
 #include "util/error.h"
 #include "util/index_spec.h"
+#include "view/heads_page.h"
 #include "view/matching_page.h"
 #include "view/page_parts.h"
 #include "view/sweep_page.h"
@@ -141,8 +142,9 @@ std::string render_view(const ViewRequest& request) {
   else if (reader.format() == "mechlens-trace") page = trace_page(reader);
   else if (reader.format() == "mechlens-matching") page = matching_page(reader);
   else if (reader.format() == "mechlens-sweep") page = sweep_page(reader);
+  else if (reader.format() == "mechlens-heads") page = heads_page(reader);
   else
-    MECHLENS_FAIL(InputError, "{}: no page kind shows '{}' files yet (record, patching, trace, matching, sweep)",
+    MECHLENS_FAIL(InputError, "{}: no page kind shows '{}' files yet (record, patching, trace, matching, sweep, heads)",
                   request.input, reader.format());
   // Inside <script>, "</" would end the element: JSON allows escaping the slash.
   std::string json = page.dump();

@@ -90,6 +90,19 @@ expect bad-span 1 "unknown span 'nowhere'" -- "$mechlens" heads --checkpoint "$l
 expect bad-source-range 2 "the source names 3 positions" -- "$mechlens" heads --checkpoint "$logic" --task logic --n 4 --detectors answer-\>0:3
 expect bad-measure 1 "--measure 'sum': expected mul or abs" -- "$mechlens" heads --checkpoint "$logic" --task logic --n 4 --measure sum
 expect bad-ablation 2 "--ablation half: expected mean, zero or none" -- "$mechlens" heads --checkpoint "$logic" --task logic --n 4 --ablation half
+# The heads page of the viewer: every head's labels, the paper's claims, the [layer, head] heatmaps.
+expect heads-view 0 "wrote" -- "$mechlens" view "$work/heads.h5" --out "$work/heads.html"
+expect heads-page 0 "^ok$" -- "$python" - "$work/heads.html" <<'PY'
+import json, re, sys
+html = open(sys.argv[1]).read()
+data = json.loads(re.search(r'id="mechlens-data">(.*?)</script>', html, re.S).group(1))
+assert data["kind"] == "heads" and len(data["table"]) == 9 and data["table"][0]["head"] == "L0H0"
+assert [c["verdict"] for c in data["claims"][:2]] in (["does not hold", "holds"], ["does not hold", "does not hold"])
+titles = [r["title"] for r in data["results"]]
+assert titles[0].startswith("Detector scores") and data["results"][0]["shape"][:2] == [3, 3]
+assert "Direct logit attribution" in titles[1] and "ablated" in titles[2]
+print("ok")
+PY
 expect bad-answers 2 "--answers and --answer-pos are for token prompts" -- "$mechlens" heads --checkpoint "$logic" --task logic --n 4 --answer-pos 3
 expect no-prompts 2 "heads needs --task NAME --n N, or --tokens" -- "$mechlens" heads --checkpoint "$logic"
 expect wrong-task 2 "was trained on the logic task" -- "$mechlens" heads --checkpoint "$logic" --task matching --n 4
