@@ -201,7 +201,9 @@ torch::Tensor apply_rotary(const torch::Tensor& x, const torch::Tensor& cos, con
   const int64_t rotary_dim = cos.size(-1), half = rotary_dim / 2;
   torch::Tensor rot = x.narrow(-1, 0, rotary_dim);
   torch::Tensor rotated_half = torch::cat({-rot.narrow(-1, half, half), rot.narrow(-1, 0, half)}, -1);
-  torch::Tensor out = rot * cos + rotated_half * sin;
+  // cos and sin are computed in float32; in the activations' dtype here (a no-op for float32), as
+  // Hugging Face casts them, so that bfloat16 models stay bfloat16.
+  torch::Tensor out = rot * cos.to(x.scalar_type()) + rotated_half * sin.to(x.scalar_type());
   if (rotary_dim == x.size(-1)) return out;
   return torch::cat({out, x.narrow(-1, rotary_dim, x.size(-1) - rotary_dim)}, -1);
 }
