@@ -107,7 +107,8 @@ std::string checkpoint_sha256(const std::string& path) {
   std::vector<std::string> files;
   for (const auto& entry : std::filesystem::directory_iterator(path)) {
     const std::string name = entry.path().filename().string();
-    if (entry.is_regular_file() && (name == "config.json" || name.find(".safetensors") != std::string::npos)) {
+    const bool weights = name.find(".safetensors") != std::string::npos || name.rfind("pytorch_model", 0) == 0;
+    if (entry.is_regular_file() && (name == "config.json" || weights)) {
       files.push_back(name);
     }
   }

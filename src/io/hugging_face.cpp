@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "io/config_fields.h"
+#include "io/torch_save.h"
 #include "util/error.h"
 #include "util/json_text.h"
 #include "util/shape_format.h"
@@ -89,11 +90,22 @@ ModelConfig llama_config(const json& config, const std::string& source) {
   return out;
 }
 
-// Every tensor of the checkpoint by name, from one file or the shards an index lists.
+// One weight file's tensors: safetensors, or a torch.save state dict (pytorch_model*.bin).
+NamedTensors read_weight_file(const std::string& path) {
+  if (fs::path(path).extension() == ".safetensors") return read_safetensors(path).tensors;
+  return read_torch_state_dict(path);
+}
+
+// Every tensor of the checkpoint by name, from one file or the shards an index lists: safetensors
+// (model.safetensors[.index.json]) when present, else torch.save files (pytorch_model.bin[.index.json]).
 std::map<std::string, torch::Tensor> read_all_weights(const std::string& dir) {
   std::map<std::string, torch::Tensor> out;
-  const fs::path single = fs::path(dir) / "model.safetensors";
-  const fs::path index_path = fs::path(dir) / "model.safetensors.index.json";
+  fs::path single = fs::path(dir) / "model.safetensors";
+  fs::path index_path = fs::path(dir) / "model.safetensors.index.json";
+  if (!fs::exists(single) && !fs::exists(index_path)) {
+    single = fs::path(dir) / "pytorch_model.bin";
+    index_path = fs::path(dir) / "pytorch_model.bin.index.json";
+  }
   if (fs::exists(index_path)) {
     const json index = read_json_file<CheckpointError>(index_path.string());
     MECHLENS_CHECK(CheckpointError, index.contains("weight_map") && index["weight_map"].is_object(),
@@ -110,9 +122,8 @@ std::map<std::string, torch::Tensor> read_all_weights(const std::string& dir) {
     }
     for (const auto& [file, names] : names_of_shard) {
       const std::string path = (fs::path(dir) / file).string();
-      SafetensorsFile shard = read_safetensors(path);
       std::set<std::string> held;
-      for (auto& [name, tensor] : shard.tensors) {
+      for (auto& [name, tensor] : read_weight_file(path)) {
         MECHLENS_CHECK(CheckpointError, names.count(name),
                        "{}: holds tensor '{}', which {} does not list for this shard (index and shards disagree)", path,
                        name, index_path.string());
@@ -126,9 +137,9 @@ std::map<std::string, torch::Tensor> read_all_weights(const std::string& dir) {
     }
     return out;
   }
-  MECHLENS_CHECK(CheckpointError, fs::exists(single), "{}: neither model.safetensors nor model.safetensors.index.json",
-                 dir);
-  for (auto& [name, tensor] : read_safetensors(single.string()).tensors) out[name] = std::move(tensor);
+  MECHLENS_CHECK(CheckpointError, fs::exists(single),
+                 "{}: no weights: neither model.safetensors[.index.json] nor pytorch_model.bin[.index.json]", dir);
+  for (auto& [name, tensor] : read_weight_file(single.string())) out[name] = std::move(tensor);
   return out;
 }
 

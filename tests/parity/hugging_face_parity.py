@@ -4,7 +4,8 @@
 For each architecture (GPT-2, Llama with grouped-query attention, Llama with attention biases and tied
 embeddings, Mistral with a sliding window), builds a tiny random model with `transformers`, perturbs
 every parameter (so that norm weights and biases are not 1 and 0), saves it with `save_pretrained`
-(safetensors; sharded for some variants, so the index is read), and checks that `mechlens run` on
+(safetensors, or torch.save's pytorch_model.bin for two; sharded for some variants, so the index is
+read), and checks that `mechlens run` on
 the directory gives
   - the logits of the Hugging Face forward, and
   - blocks.L.hook_resid_pre equal to Hugging Face's hidden_states[L] (the residual stream entering
@@ -41,6 +42,12 @@ VARIANTS = {
     "mistral_window": (MistralForCausalLM, MistralConfig(num_hidden_layers=2, hidden_size=32, num_attention_heads=4,
                                                          num_key_value_heads=1, intermediate_size=48, vocab_size=60,
                                                          max_position_embeddings=64, sliding_window=16), None),
+    # The same importers on torch.save weights (pytorch_model.bin; sharded with its index): older checkpoints.
+    "gpt2_bin": (GPT2LMHeadModel, GPT2Config(n_layer=2, n_embd=32, n_head=4, n_positions=24, vocab_size=50,
+                                             activation_function="gelu_new"), None),
+    "llama_gqa_bin_sharded": (LlamaForCausalLM, LlamaConfig(num_hidden_layers=2, hidden_size=32, num_attention_heads=4,
+                                                            num_key_value_heads=2, intermediate_size=48,
+                                                            vocab_size=60, max_position_embeddings=32), "16KB"),
 }
 
 
@@ -56,7 +63,7 @@ def build(name, work):
         for p in model.parameters():
             p.add_(0.1 * torch.randn_like(p))
     directory = os.path.join(work, name)
-    kwargs = {"safe_serialization": True}
+    kwargs = {"safe_serialization": not name.endswith(("_bin", "_bin_sharded"))}
     if shard:
         kwargs["max_shard_size"] = shard
     model.save_pretrained(directory, **kwargs)
