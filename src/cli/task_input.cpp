@@ -40,34 +40,32 @@ void refuse_task_options_without_task(const po::variables_map& vm, bool seed_use
 
 namespace {
 
-// The task a checkpoint was trained on, by its metadata ("" when unrecorded or unreadable).
-std::string trained_task(const std::string& checkpoint) {
+// The task settings a checkpoint's metadata records ({"task": ..., ...}); null when it records none
+// or the record is not one this version wrote.
+nlohmann::json recorded_task_settings(const std::string& checkpoint) {
   const auto metadata = read_checkpoint_metadata(checkpoint);
   const auto recorded = metadata.find("task");
-  if (recorded == metadata.end()) return "";
-  try {
-    return nlohmann::json::parse(recorded->second).value("task", "");
-  } catch (const nlohmann::json::exception&) {
-    return "";  // not a task record this version wrote
-  }
+  if (recorded == metadata.end()) return nullptr;
+  nlohmann::json settings = nlohmann::json::parse(recorded->second, nullptr, /*allow_exceptions=*/false);
+  return settings.is_object() ? settings : nullptr;
+}
+
+// The task a checkpoint was trained on ("" when unrecorded).
+std::string trained_task(const std::string& checkpoint) {
+  const nlohmann::json settings = recorded_task_settings(checkpoint);
+  return settings.is_object() && settings.value("task", nlohmann::json()).is_string()
+             ? settings["task"].get<std::string>()
+             : "";
 }
 
 // The spelling of the task's text the checkpoint was trained on (logic `format`), as a task option that
 // --task-option may override (later options win): a model trained on the authors' proofs reads those.
 std::vector<std::string> recorded_spelling(const std::string& checkpoint) {
   std::error_code error;
-  if (!std::filesystem::exists(checkpoint, error)) return {};
-  const auto metadata = read_checkpoint_metadata(checkpoint);
-  const auto recorded = metadata.find("task");
-  if (recorded == metadata.end()) return {};
-  try {
-    const nlohmann::json settings = nlohmann::json::parse(recorded->second);
-    if (settings.contains("format") && settings["format"].is_string()) {
-      return {"format=" + settings["format"].get<std::string>()};
-    }
-  } catch (const nlohmann::json::exception&) {
-  }
-  return {};
+  if (!std::filesystem::exists(checkpoint, error)) return {};  // the command's loader says so
+  const nlohmann::json settings = recorded_task_settings(checkpoint);
+  if (!settings.is_object() || !settings.value("format", nlohmann::json()).is_string()) return {};
+  return {"format=" + settings["format"].get<std::string>()};
 }
 
 // A tokenizer as the text codec of tasks that write text (logic-text).

@@ -197,16 +197,16 @@ class StateDictUnpickler {
 
   void execute(uint8_t opcode) {
     switch (opcode) {
-      case 0x80:
+      case 0x80:  // PROTO
         next_byte();
-        break;  // PROTO
-      case 0x95:
+        break;
+      case 0x95:  // FRAME: a length hint only
         little_endian(8);
-        break;  // FRAME: a length hint only
-      case '(':
+        break;
+      case '(':  // MARK
         marks_.push_back(stack_.size());
-        break;  // MARK
-      case 'N':
+        break;
+      case 'N':  // NONE
         push(make(Kind::kNone));
         break;
       case 0x88:    // NEWTRUE
@@ -216,15 +216,15 @@ class StateDictUnpickler {
         push(flag);
         break;
       }
-      case 'J':
+      case 'J':  // BININT
         push_int(static_cast<int32_t>(little_endian(4)));
-        break;  // BININT
-      case 'K':
+        break;
+      case 'K':  // BININT1
         push_int(static_cast<int64_t>(little_endian(1)));
-        break;  // BININT1
-      case 'M':
+        break;
+      case 'M':  // BININT2
         push_int(static_cast<int64_t>(little_endian(2)));
-        break;      // BININT2
+        break;
       case 0x8a: {  // LONG1
         const uint64_t width = little_endian(1);
         check(width <= 8, "a {}-byte integer does not fit in 64 bits", width);
@@ -241,15 +241,15 @@ class StateDictUnpickler {
         push(number);
         break;
       }
-      case 'X':
+      case 'X':  // BINUNICODE
         push_string(take(little_endian(4)));
-        break;  // BINUNICODE
-      case 0x8c:
+        break;
+      case 0x8c:  // SHORT_BINUNICODE
         push_string(take(little_endian(1)));
-        break;  // SHORT_BINUNICODE
-      case 0x8d:
+        break;
+      case 0x8d:  // BINUNICODE8
         push_string(take(little_endian(8)));
-        break;     // BINUNICODE8
+        break;
       case 'c': {  // GLOBAL
         const std::string module = line();
         push_global(module, line());
@@ -262,9 +262,9 @@ class StateDictUnpickler {
         push_global(module->text, name->text);
         break;
       }
-      case ')':
+      case ')':  // EMPTY_TUPLE
         push_tuple({});
-        break;  // EMPTY_TUPLE
+        break;
       case 't':
         push_tuple(pop_to_mark());
         break;
@@ -276,9 +276,9 @@ class StateDictUnpickler {
         push_tuple(std::move(items));
         break;
       }
-      case ']':
+      case ']':  // EMPTY_LIST
         push(make(Kind::kList));
-        break;     // EMPTY_LIST
+        break;
       case 'a': {  // APPEND
         ValuePtr item = pop();
         check(top()->kind == Kind::kList, "APPEND to a {}", kind_name(top()->kind));
@@ -291,9 +291,9 @@ class StateDictUnpickler {
         top()->items.insert(top()->items.end(), items.begin(), items.end());
         break;
       }
-      case '}':
+      case '}':  // EMPTY_DICT
         push(make(Kind::kDict));
-        break;     // EMPTY_DICT
+        break;
       case 's': {  // SETITEM
         ValuePtr value = pop();
         ValuePtr key = pop();
@@ -305,24 +305,24 @@ class StateDictUnpickler {
         set_items(top(), items);
         break;
       }
-      case 'q':
+      case 'q':  // BINPUT
         memo_put(little_endian(1));
-        break;  // BINPUT
-      case 'r':
+        break;
+      case 'r':  // LONG_BINPUT
         memo_put(little_endian(4));
-        break;  // LONG_BINPUT
-      case 0x94:
+        break;
+      case 0x94:  // MEMOIZE
         memo_put(memo_.size());
-        break;  // MEMOIZE
-      case 'h':
+        break;
+      case 'h':  // BINGET
         memo_get(little_endian(1));
-        break;  // BINGET
-      case 'j':
+        break;
+      case 'j':  // LONG_BINGET
         memo_get(little_endian(4));
-        break;  // LONG_BINGET
-      case 'Q':
+        break;
+      case 'Q':  // BINPERSID
         push(persistent_load(pop()));
-        break;     // BINPERSID
+        break;
       case 'R': {  // REDUCE
         const ValuePtr arguments = pop();
         const ValuePtr callable = pop();
