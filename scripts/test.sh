@@ -10,6 +10,7 @@ bash "$root/scripts/setup_browser.sh"
 bash "$root/scripts/setup_notebooks.sh"
 MECHLENS_GPT2_TOKENIZER=$(bash "$root/scripts/setup_tokenizers.sh" gpt2)
 MECHLENS_MISTRAL_TOKENIZER=$(bash "$root/scripts/setup_tokenizers.sh" mistral)
-export MECHLENS_REFERENCE_PYTHON MECHLENS_GPT2_TOKENIZER MECHLENS_MISTRAL_TOKENIZER
+MECHLENS_MINILM=$(bash "$root/scripts/setup_minilm.sh")
+export MECHLENS_REFERENCE_PYTHON MECHLENS_GPT2_TOKENIZER MECHLENS_MISTRAL_TOKENIZER MECHLENS_MINILM
 cd "${MECHLENS_BUILD_DIR:-$root/build}"
 ctest --output-on-failure -j "$(nproc)" "$@"

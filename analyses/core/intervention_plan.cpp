@@ -31,7 +31,7 @@ std::vector<Pack> plan_layer(const std::vector<InterventionSite>& all_sites, int
     std::vector<PackRow> new_rows;
     for (int64_t b = 0; b < shape.batch; ++b) {
       const auto [begin, end] = range(site, b);
-      if (begin >= end || shape.answer_pos[size_t(b)] < begin) continue;
+      if (begin >= end || (shape.causal && shape.answer_pos[size_t(b)] < begin)) continue;
       if (changes && !changes(site, b, begin, end)) continue;
       new_rows.push_back({b, int64_t(pack.sites.size()), begin, end});
     }

@@ -50,6 +50,8 @@ struct PlanShape {
   int64_t max_batch = 512;          // rows per pack (a pack always takes at least one run's rows)
   bool from_start = false;          // recompute every position (a model whose attention reads
                                     // uncached inputs of earlier positions)
+  bool causal = true;               // false (encoders): a change reaches earlier positions too, so
+                                    // no row is skipped for its answer preceding it
 };
 
 /// Positions [begin, end) that `site` touches in prompt `prompt`.

@@ -39,6 +39,8 @@ LogitAttribution direct_logit_attribution(HookedTransformer& model, const Answer
                  config.norm_placement == NormPlacement::kPre || config.normalization_type == NormType::kNone,
                  "direct logit attribution needs a pre-norm (or norm-free) model: this post-LN model renormalises the "
                  "residual stream in every block, so its heads' outputs do not add up to the logits");
+  MECHLENS_CHECK(InputError, config.has_unembed,
+                 "direct logit attribution needs an unembedding; this model (an encoder without a head) has none");
   MECHLENS_CHECK(InputError, !config.noise_vo(),
                  "direct logit attribution: this model adds orthogonal VO noise to its heads' outputs, which the "
                  "per-head split does not cover");

@@ -88,7 +88,8 @@ SteeringResult steer(HookedTransformer& model, const AnswerPrompts& prompts, con
   const torch::Tensor answer_cpu = prompts.answer_pos.to(torch::kCPU);
   shape.answer_pos.assign(answer_cpu.data_ptr<int64_t>(), answer_cpu.data_ptr<int64_t>() + batch);
   shape.max_batch = options.max_batch;
-  shape.from_start = config.orthogonal_noise != OrthogonalNoise::kNone;
+  shape.from_start = config.orthogonal_noise != OrthogonalNoise::kNone || !config.causal();
+  shape.causal = config.causal();
   const SiteRange range = [&](const InterventionSite&, int64_t b) { return options.positions[size_t(b)]; };
   const SiteChanges changes = [&](const InterventionSite& site, int64_t, int64_t begin, int64_t end) {
     return options.alphas[size_t(site.flat)] != 0.0 && begin < end;

@@ -35,7 +35,8 @@ MetricKind parse_metric(const std::string& text) {
   if (text == "logit-diff") return MetricKind::kLogitDiff;
   if (text == "prob") return MetricKind::kProb;
   if (text == "kl") return MetricKind::kKl;
-  MECHLENS_FAIL(InputError, "unknown metric '{}'; expected logit-diff, prob or kl", text);
+  if (text == "cosine") return MetricKind::kCosine;
+  MECHLENS_FAIL(InputError, "unknown metric '{}'; expected logit-diff, prob, kl or cosine", text);
 }
 
 Direction parse_direction(const std::string& text) {
@@ -52,6 +53,8 @@ std::string metric_name(MetricKind kind) {
       return "prob";
     case MetricKind::kKl:
       return "kl";
+    case MetricKind::kCosine:
+      return "cosine";
   }
   return "?";
 }
@@ -63,7 +66,9 @@ Metric::Metric(MetricKind kind, const PatchingInputs& inputs, const torch::Tenso
       batch_(inputs.batch()),
       correct_(inputs.correct),
       wrong_(inputs.wrong),
-      clean_log_probs_(torch::log_softmax(clean_logits.detach(), -1)) {}
+      clean_log_probs_(torch::log_softmax(clean_logits.detach(), -1)),
+      clean_unit_(torch::nn::functional::normalize(clean_logits.detach(),
+                                                   torch::nn::functional::NormalizeFuncOptions().dim(-1))) {}
 
 torch::Tensor Metric::per_prompt(const torch::Tensor& logits, const torch::Tensor& prompts) const {
   switch (kind_) {
@@ -78,6 +83,11 @@ torch::Tensor Metric::per_prompt(const torch::Tensor& logits, const torch::Tenso
       // KL(clean || patched) = sum_v p_clean (log p_clean - log p_patched)
       torch::Tensor clean = clean_log_probs_.index_select(0, prompts);
       return (clean.exp() * (clean - torch::log_softmax(logits, -1))).sum(-1);
+    }
+    case MetricKind::kCosine: {
+      torch::Tensor unit =
+          torch::nn::functional::normalize(logits, torch::nn::functional::NormalizeFuncOptions().dim(-1));
+      return (unit * clean_unit_.index_select(0, prompts)).sum(-1);
     }
   }
   return {};

@@ -25,10 +25,12 @@ struct PatchingInputs {
 /// each other or the model.
 void validate_inputs(const PatchingInputs& inputs, const ModelConfig& config);
 
-enum class MetricKind { kLogitDiff, kProb, kKl };
+// cosine: similarity of the output at the answer position (logits, or an encoder's hidden state)
+// with the clean run's; 1 = the clean output. The metric of encoders without an unembedding.
+enum class MetricKind { kLogitDiff, kProb, kKl, kCosine };
 enum class Direction { kDenoising, kNoising };
 
-MetricKind parse_metric(const std::string& text);    // logit-diff | prob | kl
+MetricKind parse_metric(const std::string& text);    // logit-diff | prob | kl | cosine
 Direction parse_direction(const std::string& text);  // denoising | noising
 std::string metric_name(MetricKind kind);
 std::string direction_name(Direction direction);
@@ -38,7 +40,8 @@ std::string direction_name(Direction direction);
 class Metric {
  public:
   Metric() = default;
-  /// clean_logits: [batch, d_vocab] at the answer positions of the clean run (KL reference).
+  /// clean_logits: [batch, d_vocab] at the answer positions of the clean run (KL and cosine
+  /// reference; [batch, d_model] for an encoder without an unembedding).
   Metric(MetricKind kind, const PatchingInputs& inputs, const torch::Tensor& clean_logits);
 
   /// logits [runs * batch, d_vocab] -> per-run batch mean [runs]
@@ -56,6 +59,7 @@ class Metric {
   int64_t batch_ = 1;
   torch::Tensor correct_, wrong_;  // [batch]
   torch::Tensor clean_log_probs_;  // [batch, d_vocab]
+  torch::Tensor clean_unit_;       // [batch, d_output]: the clean output scaled to unit length
 };
 
 /// Normalised score of patched metric values: denoising (m - corrupted) / (clean - corrupted);

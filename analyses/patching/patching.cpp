@@ -341,7 +341,8 @@ PatchResult PatchingSession::run(const Component& component, const PatchOptions&
   shape.n_pos = n_pos;
   shape.answer_pos = answer_pos;
   shape.max_batch = options.max_batch;
-  shape.from_start = config.orthogonal_noise != OrthogonalNoise::kNone;
+  shape.from_start = config.orthogonal_noise != OrthogonalNoise::kNone || !config.causal();
+  shape.causal = config.causal();
   const SiteRange range = [&plan](const InterventionSite& site, int64_t b) { return plan.range(site, b); };
   std::vector<Pack> packs;
   std::map<int64_t, torch::Tensor> sources;  // layer -> [batch, ...]

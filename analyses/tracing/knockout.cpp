@@ -262,7 +262,8 @@ KnockoutResult KnockoutSession::run(const KnockoutOptions& options) {
   shape.n_pos = n_pos;
   shape.answer_pos = host_longs(prompts_.answer_pos);
   shape.max_batch = options.max_batch;
-  shape.from_start = config.orthogonal_noise != OrthogonalNoise::kNone;
+  shape.from_start = config.orthogonal_noise != OrthogonalNoise::kNone || !config.causal();
+  shape.causal = config.causal();
   const SiteRange range = [&plan](const InterventionSite& site, int64_t b) {
     return plan.dest_of_set[size_t(site.span)][size_t(b)];
   };

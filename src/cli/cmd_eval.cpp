@@ -35,6 +35,7 @@ int run_eval(const std::vector<std::string>& args) {
   if (!vm.count("task")) throw UsageError{"--task is required"};
   check_checkpoint_task(vm["checkpoint"].as<std::string>(), vm["task"].as<std::string>());
   HookedTransformer model = load_model(vm["checkpoint"].as<std::string>(), vm);
+  require_unembedding(model, "eval");
   const TaskPrompts generated = generate_task_prompts(vm, /*pairs=*/false);
   // Mean ablation averages over the sequences evaluated (prompt and answer, teacher-forced).
   const PromptSet sequences = to_tensors(generated.examples, /*with_answers=*/true);

@@ -264,6 +264,7 @@ int run_heads(const std::vector<std::string>& args) {
   TraceFileContents prompts_in;
   std::string task_name;
   HookedTransformer model = load_model_and_prompts(vm, prompts_in, task_name);
+  require_unembedding(model, "heads");
   const AnswerPrompts& prompts = prompts_in.prompts;
   validate_answer_prompts(prompts, model->config());
   const std::string detector_text = vm.count("detectors") ? vm["detectors"].as<std::string>()

@@ -102,7 +102,12 @@ PatchingInputs inputs_from_files(const po::variables_map& vm, HookedTransformer&
   MECHLENS_CHECK(InputError, answer_pos >= 0 && answer_pos < n_pos, "--answer-pos {} is outside the {} prompt tokens",
                  vm["answer-pos"].as<int64_t>(), n_pos);
   inputs.answer_pos = torch::full({batch}, answer_pos, torch::kLong);
-  if (vm.count("answers")) {
+  if (!model->config().has_unembed) {
+    // An encoder without a head has no answer tokens; the cosine metric reads the whole output.
+    if (vm.count("answers"))
+      throw UsageError{"--answers: this model has no unembedding (an encoder), so no answer tokens"};
+    inputs.correct = inputs.wrong = torch::zeros({batch}, torch::kLong);
+  } else if (vm.count("answers")) {
     std::tie(inputs.correct, inputs.wrong) = load_answers(vm["answers"].as<std::string>(), batch);
   } else {
     // Default answers: what each run itself predicts at the answer position.
@@ -240,7 +245,7 @@ int run_patch(const std::vector<std::string>& args) {
       ("positions", po::value<std::string>()->default_value("all"), "positions to patch: all, -5:, 3,7, or with --task its named spans (e.g. query,queried_rule; spans = all)")
       ("layers", po::value<std::string>()->default_value("all"), "layers to patch, e.g. all, 0, 1:3")
       ("direction", po::value<std::string>()->default_value("denoising"), "denoising (clean into corrupted) or noising")
-      ("metric", po::value<std::string>()->default_value("logit-diff"), "logit-diff, prob or kl")
+      ("metric", po::value<std::string>()->default_value("logit-diff"), "logit-diff, prob, kl, or cosine (similarity of the output at the answer position with the clean run's; the metric of encoders without a head)")
       ("ablation", po::value<std::string>()->default_value("none"), "none, zero, mean or resample (into the clean run)")
       ("attribution", po::bool_switch(), "also estimate by attribution patching and report its correlation")
       ("circuit", po::value<std::string>(), "circuit JSON: report the clean metric recovered by its heads alone")
@@ -281,6 +286,9 @@ int run_patch(const std::vector<std::string>& args) {
   // With --json -, stdout carries the JSON alone; the human summary goes to stderr.
   std::FILE* human = vm.count("json") && vm["json"].as<std::string>() == "-" ? stderr : stdout;
   const MetricKind metric = parse_metric(vm["metric"].as<std::string>());
+  if (!model->config().has_unembed && metric != MetricKind::kCosine) {
+    throw UsageError{"--metric: this model has no unembedding (an encoder without a head); use --metric cosine"};
+  }
   PatchingSession session(model, inputs, metric, /*progress=*/!vm["quiet"].as<bool>());
   if (vm.count("clean-record")) {
     const auto taken = session.use_clean_record(vm["clean-record"].as<std::string>(), checkpoint_digest);

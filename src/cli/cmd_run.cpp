@@ -12,6 +12,7 @@
 #include "cli/model_loading.h"
 #include "cli/options.h"
 #include "cli/prompts.h"
+#include "cli/run_report.h"
 #include "cli/task_input.h"
 #include "hooks/hook_names.h"
 #include "io/checkpoint.h"
@@ -68,7 +69,9 @@ int run_run(const std::vector<std::string>& args) {
   po::variables_map vm;
   if (!parse_options("run", "--checkpoint CK (--tokens IDS... | --tokens-file F) [--top-k K] [--cache PATTERN...]",
                      "Run a checkpoint on prompts of token ids and print the top-k next-token predictions "
-                     "at each prompt's last token. Prompts of different lengths are right-padded and masked.",
+                     "at each prompt's last token (an encoder without a head, such as a sentence-transformers "
+                     "BERT: its mean-pooled sentence embeddings and their cosine similarities). Prompts of "
+                     "different lengths are right-padded and masked.",
                      options, {}, args, vm)) {
     return 0;
   }
@@ -82,7 +85,8 @@ int run_run(const std::vector<std::string>& args) {
 
   HookedTransformer model = load_model(vm["checkpoint"].as<std::string>(), vm);
   torch::NoGradGuard no_grad;
-  if (top_k < 1 || top_k > model->config().d_vocab) {
+  const bool has_unembed = model->config().has_unembed;
+  if (has_unembed && (top_k < 1 || top_k > model->config().d_vocab)) {
     throw UsageError{fmt::format("--top-k must be in 1..d_vocab={}", model->config().d_vocab)};
   }
   model->check_tokens(prompt_set.tokens);
@@ -94,46 +98,17 @@ int run_run(const std::vector<std::string>& args) {
       apply_ablation(vm, model, batch.tokens, torch::tensor(batch.lengths, torch::kLong), ablation);
   if (!ablation.empty() && format == "text") fmt::print("{}\n", ablation);
 
-  torch::Tensor logits;  // [batch, pos, d_vocab]
+  torch::Tensor logits;  // [batch, pos, d_vocab]; an encoder without a head: hidden states [batch, pos, d_model]
   ActivationCache cache;
   if (cache_patterns.empty()) {
     logits = model->forward(batch.tokens, forward_options);
   } else {
     std::tie(logits, cache) = model->run_with_cache(batch.tokens, model->names_filter(cache_patterns), forward_options);
   }
-  torch::Tensor last = torch::tensor(batch.lengths, torch::kLong) - 1;
-  torch::Tensor last_logits = logits.index({torch::arange(logits.size(0)), last});  // [batch, d_vocab]
-  auto [top_logits, top_ids] = last_logits.topk(top_k, -1);
-  torch::Tensor top_probs = torch::softmax(last_logits, -1).gather(-1, top_ids);
-
   // Token strings when the checkpoint's task is known: predictions read as words, not only ids.
   const std::vector<std::string> vocab = known_vocab(vm["checkpoint"].as<std::string>(), "");
-  auto token_text = [&vocab](int64_t id) {
-    return id >= 0 && id < int64_t(vocab.size()) ? fmt::format(" '{}'", vocab[size_t(id)]) : std::string();
-  };
-  nlohmann::ordered_json json_out = nlohmann::ordered_json::array();
-  for (int64_t b = 0; b < prompt_set.size(); ++b) {
-    const torch::Tensor row = batch.tokens[b].narrow(0, 0, batch.lengths[size_t(b)]).contiguous();
-    const std::vector<int64_t> prompt(row.data_ptr<int64_t>(), row.data_ptr<int64_t>() + row.numel());
-    if (format == "text") {
-      std::vector<std::string> words;
-      for (int64_t id : prompt) words.push_back(id >= 0 && id < int64_t(vocab.size()) ? vocab[size_t(id)] : "");
-      fmt::print("prompt {}: [{}]{}\n", b, fmt::join(prompt, " "),
-                 vocab.empty() ? "" : fmt::format("\n  text: {}", fmt::join(words, " ")));
-    }
-    nlohmann::ordered_json predictions = nlohmann::ordered_json::array();
-    for (int64_t k = 0; k < top_k; ++k) {
-      const int64_t id = top_ids[b][k].item<int64_t>();
-      const double logit = top_logits[b][k].item<double>(), prob = top_probs[b][k].item<double>();
-      if (format == "text") {
-        fmt::print("  {:>2}. token {:<6} logit {:>9.4f}  p {:.4f}{}\n", k + 1, id, logit, prob, token_text(id));
-      }
-      nlohmann::ordered_json prediction{{"token", id}, {"logit", logit}, {"prob", prob}};
-      if (id < int64_t(vocab.size())) prediction["text"] = vocab[size_t(id)];
-      predictions.push_back(prediction);
-    }
-    json_out.push_back({{"prompt", prompt}, {"top_k", predictions}});
-  }
+  const nlohmann::ordered_json json_out = has_unembed ? report_predictions(logits, batch, vocab, top_k, format)
+                                                      : report_encoder_output(logits, batch, format);
   if (format == "json" && cache.empty()) fmt::print("{}\n", json_out.dump(2));
   if (format == "json" && !cache.empty()) {
     // With --cache, the JSON also names what each hook held (values: --save-cache).
@@ -157,14 +132,15 @@ int run_run(const std::vector<std::string>& args) {
       const H5::Group root = file.openGroup("/");
       write_tensor(root, "tokens", batch.tokens, {"batch", "pos"});
       write_tensor(root, "lengths", torch::tensor(batch.lengths, torch::kLong), {"batch"});
-      write_tensor(root, "logits", logits, {"batch", "pos", "d_vocab"});
+      if (has_unembed) write_tensor(root, "logits", logits, {"batch", "pos", "d_vocab"});
+      else write_tensor(root, "hidden_states", logits, {"batch", "pos", "d_model"});
       const H5::Group acts = file.createGroup("acts");
       for (const auto& name : cache.names()) write_tensor(acts, name, cache.at(name), cache.dims(name));
     });
     if (format == "text")
       fmt::print("\nsaved {} activations to {}\n", cache.size(), vm["save-cache"].as<std::string>());
   } else if (vm.count("save-cache")) {
-    NamedTensors tensors{{"tokens", batch.tokens}, {"logits", logits}};
+    NamedTensors tensors{{"tokens", batch.tokens}, {has_unembed ? "logits" : "hidden_states", logits}};
     std::map<std::string, std::string> metadata{{"format", "mechlens-cache"}};
     for (const auto& name : cache.names()) {
       tensors.emplace_back(name, cache.at(name));

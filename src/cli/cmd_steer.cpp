@@ -98,6 +98,7 @@ int run_steer(const std::vector<std::string>& args) {
   TraceFileContents contents;
   std::string task_name;
   HookedTransformer model = load_model_and_prompts(vm, contents, task_name);
+  require_unembedding(model, "steer");
   const AnswerPrompts& prompts = contents.prompts;
   const int64_t layer = vm["layer"].as<int64_t>();
   if (layer < 0 || layer >= model->config().n_layers)

@@ -235,6 +235,7 @@ int run_trace(const std::vector<std::string>& args) {
   TraceFileContents contents;
   std::string task_name;
   HookedTransformer model = load_model_and_prompts(vm, contents, task_name);
+  require_unembedding(model, "trace");
   const int64_t batch = contents.prompts.batch();
   contents.quantile_levels = parse_levels(vm["quantiles"].as<std::string>());
   contents.groups = trace_groups(vm, contents);

@@ -12,12 +12,17 @@
 namespace mechlens::cli {
 
 /// --fold-ln, --center-writing-weights, --center-unembed, --fold-value-biases, and --process-weights
-/// for all four (TransformerLens's from_pretrained defaults). All off by default.
+/// for all four (TransformerLens's from_pretrained defaults), all off by default; and --model-dtype
+/// (f32 or bf16), the weights' and the computation's.
 void add_weight_processing_options(po::options_description& options);
 
 WeightProcessing weight_processing_from_options(const po::variables_map& vm);
 
-/// load_checkpoint(checkpoint), then process_weights with the options' choices; in eval mode.
+/// load_checkpoint(checkpoint) in the --model-dtype, then process_weights with the options' choices; in eval mode.
 HookedTransformer load_model(const std::string& checkpoint, const po::variables_map& vm);
+
+/// Throws UsageError in commands that read answers from logits when the model has no unembedding
+/// (an encoder without a head): `run`, `record`, `patch --metric cosine` and `probe` serve those.
+void require_unembedding(const HookedTransformer& model, const std::string& command);
 
 }  // namespace mechlens::cli

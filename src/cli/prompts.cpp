@@ -99,7 +99,7 @@ void add_token_options(po::options_description& options) {
       ("tokens-file", po::value<std::string>(), "prompts from a file: one prompt of ids per line, or a record's .h5 (/tokens)")
       ("prompt", po::value<std::vector<std::string>>()->composing(), "a prompt as text, tokenized by --tokenizer or the checkpoint directory's tokenizer (repeat for more prompts)")
       ("tokenizer", po::value<std::string>(), "tokenizer directory for --prompt: tokenizer.json (GPT-2 or Llama/Mistral BPE), vocab.json + merges.txt, or encoder.json + vocab.bpe")
-      ("prepend-bos", po::bool_switch(), "with --prompt: put the tokenizer's BOS first (GPT-2: <|endoftext|>; Llama/Mistral: <s>; TransformerLens's to_tokens does by default)");
+      ("prepend-bos", po::bool_switch(), "with --prompt: put the tokenizer's BOS first (GPT-2: <|endoftext|>; Llama/Mistral: <s>; BERT: [CLS] first and [SEP] last; TransformerLens's to_tokens does by default)");
   // clang-format on
 }
 
@@ -123,7 +123,7 @@ Prompt encode_prompt(const Tokenizer& tokenizer, const std::string& text, bool p
                  "post-processor's leading special token)",
                  tokenizer.kind());
   Prompt ids = tokenizer.encode(text);
-  if (prepend_bos) ids.insert(ids.begin(), tokenizer.bos_token());
+  if (prepend_bos) ids = tokenizer.add_special_tokens(std::move(ids));
   return ids;
 }
 

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "io/hugging_face.h"
+#include "io/mapped_file.h"
 #include "io/torch_save.h"
 #include "io/transformer_lens.h"
 #include "util/error.h"
@@ -127,13 +128,15 @@ uint64_t checkpoint_bytes(const std::string& path) {
   return total;
 }
 
-HookedTransformer load_checkpoint(const std::string& path) {
+HookedTransformer load_checkpoint(const std::string& path, const LoadOptions& options) {
+  // The parameters are only reserved here; load_weights puts the file's tensors in their place.
+  const ModelBuild build{/*initialise=*/false, options.dtype};
   if (is_torch_save_file(path)) {
     const nlohmann::json tl_config = read_torch_save_config(path);
-    HookedTransformer model(torch_save_model_config(tl_config, path));
+    HookedTransformer model(torch_save_model_config(tl_config, path), build);
     SafetensorsFile file;
     file.tensors = tensors_from_transformer_lens(read_torch_state_dict(path), tl_config, model->config(), path);
-    load_weights(model, file, path);
+    load_weights(model, file, path, options.dtype);
     return model;
   }
   if (is_hugging_face_dir(path)) {
@@ -144,22 +147,23 @@ HookedTransformer load_checkpoint(const std::string& path) {
     } catch (const ConfigError& e) {
       MECHLENS_FAIL(CheckpointError, "{}", e.what());
     }
-    HookedTransformer model(config);
+    HookedTransformer model(config, build);
     SafetensorsFile file;
-    file.tensors = read_hugging_face_weights(path, hf_config, config);
-    load_weights(model, file, path);
+    file.tensors = read_hugging_face_weights(path, hf_config, config, options.dtype);
+    load_weights(model, file, path, options.dtype);
     return model;
   }
-  SafetensorsFile file = read_safetensors(path);
-  HookedTransformer model(config_from_metadata(file.metadata, path));
+  SafetensorsFile file = map_safetensors(path);
+  HookedTransformer model(config_from_metadata(file.metadata, path), build);
   if (const auto tl_config = transformer_lens_config(file.metadata, path)) {
     file.tensors = tensors_from_transformer_lens(file.tensors, *tl_config, model->config(), path);
   }
-  load_weights(model, file, path);
+  load_weights(model, file, path, options.dtype);
   return model;
 }
 
-void load_weights(HookedTransformer& model, const SafetensorsFile& file, const std::string& path) {
+void load_weights(HookedTransformer& model, const SafetensorsFile& file, const std::string& path,
+                  torch::ScalarType dtype) {
   std::map<std::string, const torch::Tensor*> stored;
   for (const auto& [name, tensor] : file.tensors) stored[name] = &tensor;
   const ModelConfig& config = model->config();
@@ -184,8 +188,10 @@ void load_weights(HookedTransformer& model, const SafetensorsFile& file, const s
                  fmt::join(missing, ", "), fmt::join(unexpected, ", "));
 
   torch::NoGradGuard no_grad;
+  int64_t float16_converted = 0;
   for (auto& item : model->named_parameters()) {
     const torch::Tensor& source = *stored.at(item.key());
+    if (source.scalar_type() == torch::kHalf && dtype != torch::kHalf) ++float16_converted;
     torch::Tensor& param = item.value();
     const int64_t mismatch = first_shape_mismatch(source.sizes(), param.sizes());
     MECHLENS_CHECK(CheckpointError, mismatch < 0, "{}: {} has shape {}, expected {} ({}); first mismatch at dim {}",
@@ -193,11 +199,21 @@ void load_weights(HookedTransformer& model, const SafetensorsFile& file, const s
     MECHLENS_CHECK(CheckpointError, at::isFloatingType(source.scalar_type()),
                    "{}: {} has dtype {}, expected a floating-point type ({})", path, item.key(),
                    c10::toString(source.scalar_type()), c10::toString(param.scalar_type()));
-    param.copy_(source);
+    // The stored tensor itself when it already is what the parameter needs (a mapped file's view:
+    // no copy); else a converted copy, after which the source's mapped pages are given back.
+    torch::Tensor value = source.to(dtype).contiguous();
+    if (!value.is_same(source)) release_mapped_pages(source);
+    param.set_data(value);
     // Not an error (a diverged run is worth inspecting), but never silent.
     if (!torch::isfinite(param).all().item<bool>()) {
       fmt::print(stderr, "warning: {}: {} holds NaN or infinite values\n", path, item.key());
     }
+  }
+  if (float16_converted > 0) {
+    fmt::print(stderr,
+               "note: {}: {} float16 weights converted to {} (LibTorch computes on the CPU in float32 or "
+               "bfloat16)\n",
+               path, float16_converted, c10::toString(dtype));
   }
 }
 

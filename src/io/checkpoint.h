@@ -17,9 +17,16 @@ inline constexpr const char* kCheckpointFormatVersion = "1";
 void save_checkpoint(const HookedTransformer& model, const std::string& path,
                      const std::map<std::string, std::string>& extra_metadata = {});
 
+struct LoadOptions {
+  /// The weights' dtype in memory (and so the compute dtype): float32, or bfloat16 for models whose
+  /// float32 weights would not fit. Weights already in this dtype stay views of the memory-mapped
+  /// file; the others are converted one tensor at a time, each source's pages released after.
+  torch::ScalarType dtype = torch::kFloat32;
+};
+
 /// Builds the model from the config in the file's metadata and loads its weights. `path` is a mechlens
 /// or TransformerLens safetensors file, or a Hugging Face model directory (io/hugging_face.h).
-HookedTransformer load_checkpoint(const std::string& path);
+HookedTransformer load_checkpoint(const std::string& path, const LoadOptions& options = {});
 
 /// Reads only the config stored in a checkpoint's metadata (a Hugging Face directory's config.json).
 ModelConfig read_checkpoint_config(const std::string& path);
@@ -35,8 +42,10 @@ std::string checkpoint_sha256(const std::string& path);
 /// Bytes on disk: the file's size, or the sum of a directory's files.
 uint64_t checkpoint_bytes(const std::string& path);
 
-/// Copies `file`'s tensors into `model`'s parameters. Every parameter must be present with its
-/// exact shape and a floating dtype (converted to the parameter's dtype); no extra tensors allowed.
-void load_weights(HookedTransformer& model, const SafetensorsFile& file, const std::string& path);
+/// Puts `file`'s tensors into `model`'s parameters: every parameter must be present with its exact
+/// shape and a floating dtype, converted to `dtype` (a tensor already contiguous in that dtype is
+/// used as it is, without a copy); no extra tensors allowed.
+void load_weights(HookedTransformer& model, const SafetensorsFile& file, const std::string& path,
+                  torch::ScalarType dtype = torch::kFloat32);
 
 }  // namespace mechlens

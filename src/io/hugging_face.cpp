@@ -12,7 +12,9 @@
 #include <nlohmann/json.hpp>
 
 #include "io/config_fields.h"
-#include "io/torch_save.h"
+#include "io/hugging_face_bert.h"
+#include "io/hugging_face_weights.h"
+#include "io/mapped_file.h"
 #include "util/error.h"
 #include "util/json_text.h"
 #include "util/shape_format.h"
@@ -27,8 +29,8 @@ bool is_llama_like(const std::string& model_type) { return model_type == "llama"
 
 std::string model_type_of(const json& config, const std::string& source) {
   const std::string type = ConfigFields(config, source).get_or<std::string>("model_type", "");
-  MECHLENS_CHECK(ConfigError, type == "gpt2" || is_llama_like(type),
-                 "{} field 'model_type' is '{}'; mechlens imports gpt2, llama and mistral", source,
+  MECHLENS_CHECK(ConfigError, type == "gpt2" || type == "bert" || is_llama_like(type),
+                 "{} field 'model_type' is '{}'; mechlens imports gpt2, llama, mistral and bert", source,
                  type.empty() ? "missing" : type);
   return type;
 }
@@ -90,112 +92,6 @@ ModelConfig llama_config(const json& config, const std::string& source) {
   return out;
 }
 
-// One weight file's tensors: safetensors, or a torch.save state dict (pytorch_model*.bin).
-NamedTensors read_weight_file(const std::string& path) {
-  if (fs::path(path).extension() == ".safetensors") return read_safetensors(path).tensors;
-  return read_torch_state_dict(path);
-}
-
-// Every tensor of the checkpoint by name, from one file or the shards an index lists: safetensors
-// (model.safetensors[.index.json]) when present, else torch.save files (pytorch_model.bin[.index.json]).
-std::map<std::string, torch::Tensor> read_all_weights(const std::string& dir) {
-  std::map<std::string, torch::Tensor> out;
-  fs::path single = fs::path(dir) / "model.safetensors";
-  fs::path index_path = fs::path(dir) / "model.safetensors.index.json";
-  if (!fs::exists(single) && !fs::exists(index_path)) {
-    single = fs::path(dir) / "pytorch_model.bin";
-    index_path = fs::path(dir) / "pytorch_model.bin.index.json";
-  }
-  if (fs::exists(index_path)) {
-    const json index = read_json_file<CheckpointError>(index_path.string());
-    MECHLENS_CHECK(CheckpointError, index.contains("weight_map") && index["weight_map"].is_object(),
-                   "{}: no 'weight_map' object (tensor name -> shard file)", index_path.string());
-    std::map<std::string, std::set<std::string>> names_of_shard;
-    for (const auto& [name, shard] : index["weight_map"].items()) {
-      MECHLENS_CHECK(CheckpointError, shard.is_string(), "{}: weight_map['{}'] is {}, expected a file name",
-                     index_path.string(), name, json_excerpt(shard));
-      const std::string file = shard.get<std::string>();
-      MECHLENS_CHECK(CheckpointError, fs::path(file).filename() == fs::path(file),
-                     "{}: weight_map['{}'] is '{}', expected a file name in the same directory", index_path.string(),
-                     name, file);
-      names_of_shard[file].insert(name);
-    }
-    for (const auto& [file, names] : names_of_shard) {
-      const std::string path = (fs::path(dir) / file).string();
-      std::set<std::string> held;
-      for (auto& [name, tensor] : read_weight_file(path)) {
-        MECHLENS_CHECK(CheckpointError, names.count(name),
-                       "{}: holds tensor '{}', which {} does not list for this shard (index and shards disagree)", path,
-                       name, index_path.string());
-        held.insert(name);
-        out[name] = std::move(tensor);
-      }
-      for (const std::string& name : names) {
-        MECHLENS_CHECK(CheckpointError, held.count(name), "{}: lists tensor '{}' in {}, which does not hold it",
-                       index_path.string(), name, path);
-      }
-    }
-    return out;
-  }
-  MECHLENS_CHECK(CheckpointError, fs::exists(single),
-                 "{}: no weights: neither model.safetensors[.index.json] nor pytorch_model.bin[.index.json]", dir);
-  for (auto& [name, tensor] : read_weight_file(single.string())) out[name] = std::move(tensor);
-  return out;
-}
-
-// Takes tensors out of the checkpoint by their Hugging Face names, checking shapes; what is left at
-// the end is reported.
-class WeightSource {
- public:
-  /// `prefix`: the base model's name prefix when the checkpoint holds the language-model class
-  /// ("transformer.", "model."); a bare base model's names have none.
-  WeightSource(std::map<std::string, torch::Tensor> tensors, std::string dir, const std::string& prefix)
-      : tensors_(std::move(tensors)), dir_(std::move(dir)) {
-    const bool prefixed = std::any_of(tensors_.begin(), tensors_.end(),
-                                      [&](const auto& item) { return item.first.rfind(prefix, 0) == 0; });
-    prefix_ = prefixed ? prefix : "";
-  }
-
-  torch::Tensor take(const std::string& name, const std::vector<int64_t>& shape) {
-    const auto it = tensors_.find(full(name));
-    MECHLENS_CHECK(CheckpointError, it != tensors_.end(), "{}: weight '{}' is missing", dir_, full(name));
-    torch::Tensor tensor = it->second.to(torch::kFloat32);
-    MECHLENS_CHECK(CheckpointError, tensor.sizes().vec() == shape, "{}: weight '{}' has shape {}, expected {}", dir_,
-                   full(name), format_shape(tensor.sizes()), format_shape(shape));
-    tensors_.erase(it);
-    return tensor;
-  }
-
-  /// Drops tensors that are not weights (buffers) or that duplicate another (a tied lm_head).
-  void drop_if(const std::function<bool(const std::string&)>& unwanted) {
-    for (auto it = tensors_.begin(); it != tensors_.end();)
-      it = unwanted(it->first) ? tensors_.erase(it) : std::next(it);
-  }
-
-  void check_all_used() const {
-    std::vector<std::string> left;
-    for (const auto& [name, tensor] : tensors_) left.push_back(name);
-    MECHLENS_CHECK(CheckpointError, left.empty(), "{}: tensors the config does not account for: {}", dir_,
-                   fmt::join(left, ", "));
-  }
-
- private:
-  std::string full(const std::string& name) const { return prefix_ + name; }
-
-  std::map<std::string, torch::Tensor> tensors_;
-  std::string dir_;
-  std::string prefix_;
-};
-
-bool ends_with(const std::string& text, const std::string& suffix) {
-  return text.size() >= suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-// [in, heads * d_head] -> [heads, in, d_head]
-torch::Tensor split_heads_in(const torch::Tensor& w, int64_t heads) {
-  return w.reshape({w.size(0), heads, w.size(1) / heads}).permute({1, 0, 2}).contiguous();
-}
-
 NamedTensors gpt2_weights(WeightSource& source, const ModelConfig& c) {
   const int64_t d = c.d_model, hd = c.n_heads * c.d_head;
   NamedTensors out;
@@ -210,9 +106,12 @@ NamedTensors gpt2_weights(WeightSource& source, const ModelConfig& c) {
     const char* names[] = {"Q", "K", "V"};
     for (int64_t i = 0; i < 3; ++i) {
       out.emplace_back(b + "attn.W_" + names[i], split_heads_in(qkv.narrow(1, i * hd, hd), c.n_heads));
-      out.emplace_back(b + "attn.b_" + names[i], qkv_bias.narrow(0, i * hd, hd).reshape({c.n_heads, c.d_head}));
+      out.emplace_back(b + "attn.b_" + names[i],
+                       qkv_bias.narrow(0, i * hd, hd).reshape({c.n_heads, c.d_head}).contiguous());
     }
-    out.emplace_back(b + "attn.W_O", source.take(h + "attn.c_proj.weight", {hd, d}).reshape({c.n_heads, c.d_head, d}));
+    out.emplace_back(b + "attn.W_O", source.take(h + "attn.c_proj.weight", {hd, d}, [&](const torch::Tensor& w) {
+      return w.reshape({c.n_heads, c.d_head, d});
+    }));
     out.emplace_back(b + "attn.b_O", source.take(h + "attn.c_proj.bias", {d}));
     out.emplace_back(b + "ln2.w", source.take(h + "ln_2.weight", {d}));
     out.emplace_back(b + "ln2.b", source.take(h + "ln_2.bias", {d}));
@@ -233,28 +132,20 @@ NamedTensors llama_weights(WeightSource& source, const ModelConfig& c) {
   for (int64_t l = 0; l < c.n_layers; ++l) {
     const std::string h = fmt::format("layers.{}.", l), b = fmt::format("blocks.{}.", l);
     out.emplace_back(b + "ln1.w", source.take(h + "input_layernorm.weight", {d}));
-    // nn.Linear weights are [out, in]
-    out.emplace_back(b + "attn.W_Q",
-                     split_heads_in(source.take(h + "self_attn.q_proj.weight", {q_out, d}).t(), c.n_heads));
-    out.emplace_back(b + "attn.W_K",
-                     split_heads_in(source.take(h + "self_attn.k_proj.weight", {kv_out, d}).t(), c.kv_heads()));
-    out.emplace_back(b + "attn.W_V",
-                     split_heads_in(source.take(h + "self_attn.v_proj.weight", {kv_out, d}).t(), c.kv_heads()));
-    out.emplace_back(b + "attn.W_O",
-                     source.take(h + "self_attn.o_proj.weight", {d, q_out}).t().reshape({c.n_heads, c.d_head, d}));
+    out.emplace_back(b + "attn.W_Q", source.take(h + "self_attn.q_proj.weight", {q_out, d}, heads_in(c.n_heads)));
+    out.emplace_back(b + "attn.W_K", source.take(h + "self_attn.k_proj.weight", {kv_out, d}, heads_in(c.kv_heads())));
+    out.emplace_back(b + "attn.W_V", source.take(h + "self_attn.v_proj.weight", {kv_out, d}, heads_in(c.kv_heads())));
+    out.emplace_back(b + "attn.W_O", source.take(h + "self_attn.o_proj.weight", {d, q_out}, heads_out(c.n_heads)));
     if (c.attn_bias) {
-      out.emplace_back(b + "attn.b_Q",
-                       source.take(h + "self_attn.q_proj.bias", {q_out}).reshape({c.n_heads, c.d_head}));
-      out.emplace_back(b + "attn.b_K",
-                       source.take(h + "self_attn.k_proj.bias", {kv_out}).reshape({c.kv_heads(), c.d_head}));
-      out.emplace_back(b + "attn.b_V",
-                       source.take(h + "self_attn.v_proj.bias", {kv_out}).reshape({c.kv_heads(), c.d_head}));
+      out.emplace_back(b + "attn.b_Q", source.take(h + "self_attn.q_proj.bias", {q_out}, bias_heads(c.n_heads)));
+      out.emplace_back(b + "attn.b_K", source.take(h + "self_attn.k_proj.bias", {kv_out}, bias_heads(c.kv_heads())));
+      out.emplace_back(b + "attn.b_V", source.take(h + "self_attn.v_proj.bias", {kv_out}, bias_heads(c.kv_heads())));
       out.emplace_back(b + "attn.b_O", source.take(h + "self_attn.o_proj.bias", {d}));
     }
     out.emplace_back(b + "ln2.w", source.take(h + "post_attention_layernorm.weight", {d}));
-    out.emplace_back(b + "mlp.W_gate", source.take(h + "mlp.gate_proj.weight", {c.d_mlp, d}).t().contiguous());
-    out.emplace_back(b + "mlp.W_in", source.take(h + "mlp.up_proj.weight", {c.d_mlp, d}).t().contiguous());
-    out.emplace_back(b + "mlp.W_out", source.take(h + "mlp.down_proj.weight", {d, c.d_mlp}).t().contiguous());
+    out.emplace_back(b + "mlp.W_gate", source.take(h + "mlp.gate_proj.weight", {c.d_mlp, d}, transposed()));
+    out.emplace_back(b + "mlp.W_in", source.take(h + "mlp.up_proj.weight", {c.d_mlp, d}, transposed()));
+    out.emplace_back(b + "mlp.W_out", source.take(h + "mlp.down_proj.weight", {d, c.d_mlp}, transposed()));
   }
   out.emplace_back("ln_final.w", source.take("norm.weight", {d}));
   return out;
@@ -274,7 +165,9 @@ json read_hugging_face_config(const std::string& dir) {
 ModelConfig config_from_hugging_face(const json& config, const std::string& source) {
   MECHLENS_CHECK(ConfigError, config.is_object(), "{} must be a JSON object, got {}", source, config.type_name());
   const std::string type = model_type_of(config, source);
-  ModelConfig out = type == "gpt2" ? gpt2_config(config, source) : llama_config(config, source);
+  ModelConfig out = type == "gpt2"   ? gpt2_config(config, source)
+                    : type == "bert" ? bert_config(config, source)
+                                     : llama_config(config, source);
   try {
     out.validate();
   } catch (const ConfigError& e) {
@@ -283,7 +176,8 @@ ModelConfig config_from_hugging_face(const json& config, const std::string& sour
   return out;
 }
 
-NamedTensors read_hugging_face_weights(const std::string& dir, const json& hf_config, const ModelConfig& config) {
+NamedTensors read_hugging_face_weights(const std::string& dir, const json& hf_config, const ModelConfig& config,
+                                       torch::ScalarType dtype) {
   const std::string type = model_type_of(hf_config, dir + "/config.json");
   std::map<std::string, torch::Tensor> tensors = read_all_weights(dir);
   // The language-model head sits outside the base model's prefix; take it first.
@@ -292,13 +186,17 @@ NamedTensors read_hugging_face_weights(const std::string& dir, const json& hf_co
     lm_head = it->second;
     tensors.erase(it);
   }
-  WeightSource source(std::move(tensors), dir, type == "gpt2" ? "transformer." : "model.");
+  const char* prefix = type == "gpt2" ? "transformer." : type == "bert" ? "bert." : "model.";
+  WeightSource source(std::move(tensors), dir, prefix, dtype);
   // Buffers that are not weights: GPT-2's causal masks, Llama's rotary frequencies.
   source.drop_if([](const std::string& name) {
     return ends_with(name, ".attn.bias") || ends_with(name, ".attn.masked_bias") || ends_with(name, ".inv_freq");
   });
-  NamedTensors out = type == "gpt2" ? gpt2_weights(source, config) : llama_weights(source, config);
-  if (!config.tie_embeddings) {
+  if (type == "bert") source.drop_if(is_unused_bert_tensor);
+  NamedTensors out = type == "gpt2"   ? gpt2_weights(source, config)
+                     : type == "bert" ? bert_weights(source, config)
+                                      : llama_weights(source, config);
+  if (config.has_unembed && !config.tie_embeddings) {
     MECHLENS_CHECK(CheckpointError, lm_head.defined(),
                    "{}: weight 'lm_head.weight' is missing (tie_word_embeddings "
                    "is false)",
@@ -306,9 +204,17 @@ NamedTensors read_hugging_face_weights(const std::string& dir, const json& hf_co
     MECHLENS_CHECK(CheckpointError, lm_head.sizes().vec() == std::vector<int64_t>({config.d_vocab, config.d_model}),
                    "{}: weight 'lm_head.weight' has shape {}, expected [{}, {}]", dir, format_shape(lm_head.sizes()),
                    config.d_vocab, config.d_model);
-    out.emplace_back("unembed.W_U", lm_head.to(torch::kFloat32).t().contiguous());
+    torch::Tensor W_U = lm_head.to(dtype).t().contiguous();  // [d_model, d_vocab]
+    release_mapped_pages(lm_head);
+    out.emplace_back("unembed.W_U", std::move(W_U));
   }
   source.check_all_used();
+  if (source.float16_taken() > 0) {
+    fmt::print(stderr,
+               "note: {}: {} float16 weights converted to {} (LibTorch computes on the CPU in float32 or "
+               "bfloat16)\n",
+               dir, source.float16_taken(), c10::toString(dtype));
+  }
   return out;
 }
 

@@ -2,7 +2,8 @@
 // shards listed by model.safetensors.index.json, as `save_pretrained` writes them (or the same as
 // torch.save files: pytorch_model.bin[.index.json], read by io/torch_save.h). GPT-2 (Conv1D
 // [in, out] weights, the fused c_attn, tied embeddings) and Llama / Mistral (RMSNorm, rotary with the
-// rotate-half layout, grouped-query attention, SwiGLU) are mapped onto the runtime's
+// rotate-half layout, grouped-query attention, SwiGLU) and BERT encoders (io/hugging_face_bert.h) are
+// mapped onto the runtime's
 // TransformerLens-named weights; every other model type, and every setting that changes the
 // computation in a way mechlens does not implement, is refused with the field's name.
 #pragma once
@@ -27,10 +28,11 @@ nlohmann::json read_hugging_face_config(const std::string& dir);
 /// ConfigError naming `source` and the field.
 ModelConfig config_from_hugging_face(const nlohmann::json& config, const std::string& source);
 
-/// The weights under mechlens names for `config` (from config_from_hugging_face of `hf_config`), read
-/// from model.safetensors or every shard of model.safetensors.index.json (else the pytorch_model.bin pair); buffers
-/// (attn.bias, rotary inv_freq) dropped, a tied lm_head left out. Throws CheckpointError naming the file.
+/// The weights under mechlens names for `config` (from config_from_hugging_face of `hf_config`), in
+/// `dtype`, read (memory-mapped) from model.safetensors or every shard of model.safetensors.index.json (else the
+/// pytorch_model.bin pair); buffers (attn.bias, rotary inv_freq) dropped, a tied lm_head left out. Throws
+/// CheckpointError naming the file.
 NamedTensors read_hugging_face_weights(const std::string& dir, const nlohmann::json& hf_config,
-                                       const ModelConfig& config);
+                                       const ModelConfig& config, torch::ScalarType dtype = torch::kFloat32);
 
 }  // namespace mechlens

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "io/mapped_file.h"
 #include "util/error.h"
 #include "util/json_text.h"
 #include "util/output_file.h"
@@ -162,17 +163,24 @@ std::map<std::string, std::string> read_safetensors_metadata(const std::string& 
   return metadata_of(read_header(path, in).json, path);
 }
 
-SafetensorsFile read_safetensors(const std::string& path) {
-  std::ifstream in;
-  const Header parsed = read_header(path, in);
-  const nlohmann::json& header = parsed.json;
-  const uint64_t file_size = parsed.file_size, header_size = parsed.header_size;
+namespace {
 
-  const uint64_t data_start = 8 + header_size;
-  const uint64_t data_size = file_size - data_start;
-  SafetensorsFile file;
-  file.metadata = metadata_of(header, path);
-  std::vector<std::pair<uint64_t, size_t>> order;  // (data offset, index in file.tensors)
+// One tensor of the header, checked: its dtype, shape and byte range within the data section.
+struct TensorEntry {
+  std::string name;
+  torch::ScalarType dtype;
+  std::vector<int64_t> shape;
+  uint64_t begin = 0;  // within the data section
+  uint64_t bytes = 0;
+};
+
+// Every tensor of the header in data order, each range checked against the file, and the ranges
+// tiling the data section exactly: no overlap, no gap, nothing after the last one.
+std::vector<TensorEntry> checked_entries(const Header& parsed, const std::string& path) {
+  const nlohmann::json& header = parsed.json;
+  const uint64_t file_size = parsed.file_size;
+  const uint64_t data_size = file_size - 8 - parsed.header_size;
+  std::vector<TensorEntry> entries;
   for (const auto& item : header.items()) {
     const std::string& name = item.key();
     const auto& entry = item.value();
@@ -217,32 +225,65 @@ SafetensorsFile read_safetensors(const std::string& path) {
                    "{}: tensor '{}' ends at byte {} of the data section, which has only {} bytes; "
                    "the file is truncated",
                    path, name, end, data_size);
-    torch::Tensor tensor = torch::empty(shape, torch::TensorOptions().dtype(dtype));
-    in.seekg(static_cast<std::streamoff>(data_start + begin));
-    in.read(static_cast<char*>(tensor.data_ptr()), static_cast<std::streamsize>(expected_bytes));
-    MECHLENS_CHECK(CheckpointError, in.good(), "{}: reading tensor '{}' failed", path, name);
-    order.emplace_back(begin, file.tensors.size());
-    file.tensors.emplace_back(name, std::move(tensor));
+    entries.push_back({name, dtype, std::move(shape), begin, expected_bytes});
   }
-  // JSON objects are unordered; the data offsets keep the order the tensors were written in. The
-  // tensors must tile the data section exactly: no overlap, no gap, nothing after the last one.
-  std::sort(order.begin(), order.end());
+  // JSON objects are unordered; the data offsets keep the order the tensors were written in.
+  std::stable_sort(entries.begin(), entries.end(),
+                   [](const TensorEntry& a, const TensorEntry& b) { return a.begin < b.begin; });
   uint64_t expected_begin = 0;
-  for (const auto& [offset, index] : order) {
-    const std::string& name = file.tensors[index].first;
-    MECHLENS_CHECK(CheckpointError, offset == expected_begin,
+  for (const TensorEntry& entry : entries) {
+    MECHLENS_CHECK(CheckpointError, entry.begin == expected_begin,
                    "{}: tensor '{}' starts at byte {} of the data section, expected {} ({} the previous tensor)", path,
-                   name, offset, expected_begin, offset < expected_begin ? "overlapping" : "leaving a gap after");
-    const torch::Tensor& tensor = file.tensors[index].second;
-    expected_begin += uint64_t(tensor.numel()) * tensor.element_size();
+                   entry.name, entry.begin, expected_begin,
+                   entry.begin < expected_begin ? "overlapping" : "leaving a gap after");
+    expected_begin += entry.bytes;
   }
   MECHLENS_CHECK(CheckpointError, expected_begin == data_size,
                  "{}: the tensors end at byte {} of the data section, which has {} bytes (trailing data)", path,
                  expected_begin, data_size);
-  NamedTensors ordered;
-  ordered.reserve(order.size());
-  for (const auto& [offset, index] : order) ordered.push_back(std::move(file.tensors[index]));
-  file.tensors = std::move(ordered);
+  return entries;
+}
+
+}  // namespace
+
+SafetensorsFile read_safetensors(const std::string& path) {
+  std::ifstream in;
+  const Header parsed = read_header(path, in);
+  SafetensorsFile file;
+  file.metadata = metadata_of(parsed.json, path);
+  const uint64_t data_start = 8 + parsed.header_size;
+  for (const TensorEntry& entry : checked_entries(parsed, path)) {
+    torch::Tensor tensor = torch::empty(entry.shape, torch::TensorOptions().dtype(entry.dtype));
+    in.seekg(static_cast<std::streamoff>(data_start + entry.begin));
+    in.read(static_cast<char*>(tensor.data_ptr()), static_cast<std::streamsize>(entry.bytes));
+    MECHLENS_CHECK(CheckpointError, in.good(), "{}: reading tensor '{}' failed", path, entry.name);
+    file.tensors.emplace_back(entry.name, std::move(tensor));
+  }
+  return file;
+}
+
+SafetensorsFile map_safetensors(const std::string& path) {
+  std::ifstream in;
+  const Header parsed = read_header(path, in);
+  in.close();
+  SafetensorsFile file;
+  file.metadata = metadata_of(parsed.json, path);
+  const std::vector<TensorEntry> entries = checked_entries(parsed, path);
+  const std::shared_ptr<MappedFile> mapped = MappedFile::open(path);
+  // The file may have changed between reading its header and mapping it.
+  MECHLENS_CHECK(CheckpointError, mapped->size() == parsed.file_size, "{}: changed size while being read ({} -> {})",
+                 path, parsed.file_size, mapped->size());
+  const uint64_t data_start = 8 + parsed.header_size;
+  for (const TensorEntry& entry : entries) {
+    const uint64_t offset = data_start + entry.begin;
+    // An element not aligned to its size cannot be a view; such (hand-written) files are copied.
+    torch::Tensor tensor = offset % c10::elementSize(entry.dtype) == 0
+                               ? MappedFile::view(mapped, offset, entry.dtype, entry.shape)
+                               : torch::from_blob(const_cast<uint8_t*>(mapped->data()) + offset, entry.shape,
+                                                  torch::TensorOptions().dtype(entry.dtype))
+                                     .clone();
+    file.tensors.emplace_back(entry.name, std::move(tensor));
+  }
   return file;
 }
 

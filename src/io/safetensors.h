@@ -27,6 +27,10 @@ void write_safetensors(const std::string& path, const NamedTensors& tensors,
 /// Reads and validates the whole file. Throws CheckpointError naming the file and field.
 SafetensorsFile read_safetensors(const std::string& path);
 
+/// As read_safetensors, but the tensors are views of the memory-mapped file (io/mapped_file.h):
+/// nothing is copied, and pages are read when first touched. For checkpoints of any size.
+SafetensorsFile map_safetensors(const std::string& path);
+
 /// Reads only the header's "__metadata__" (cheap for large files).
 std::map<std::string, std::string> read_safetensors_metadata(const std::string& path);
 

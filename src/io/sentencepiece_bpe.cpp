@@ -93,38 +93,16 @@ std::unique_ptr<SentencePieceBpe> SentencePieceBpe::from_json(const json& config
   tokenizer->prepend_marker_ = check_space_handling(config, path);
   tokenizer->byte_fallback_ = model.value("byte_fallback", false);
 
-  const json vocab = model.value("vocab", json());
-  MECHLENS_CHECK(InputError, vocab.is_object() && !vocab.empty(), "{}: model.vocab must be a non-empty object", path);
-  for (const auto& [piece, id] : vocab.items()) {
-    MECHLENS_CHECK(InputError, id.is_number_integer() && id.get<int64_t>() >= 0 && id.get<int64_t>() < 10'000'000,
-                   "{}: model.vocab['{}'] is {}, expected an id in 0..9999999", path, piece, json_excerpt(id));
-    const auto index = static_cast<size_t>(id.get<int64_t>());
-    if (tokenizer->pieces_.size() <= index) tokenizer->pieces_.resize(index + 1);
-    tokenizer->pieces_[index] = piece;
-    tokenizer->vocab_[piece] = id.get<int64_t>();
-  }
+  TokenVocabulary vocabulary = TokenVocabulary::from_json(config, path);
+  tokenizer->vocab_ = std::move(vocabulary.ids);
+  tokenizer->pieces_ = std::move(vocabulary.pieces);
+  tokenizer->added_ = std::move(vocabulary.added);
   const json merges = model.value("merges", json());
   MECHLENS_CHECK(InputError, merges.is_array() && !merges.empty(),
                  "{}: model.merges must be a non-empty list (an empty table would leave every text in single "
                  "characters)",
                  path);
   for (size_t i = 0; i < merges.size(); ++i) tokenizer->ranks_.emplace(merge_key(merges[i], path, i), int64_t(i));
-
-  for (const json& added : config.value("added_tokens", json::array())) {
-    MECHLENS_CHECK(InputError,
-                   added.is_object() && added.value("content", json()).is_string() &&
-                       added.value("id", json()).is_number_integer(),
-                   "{}: added_tokens entry {} needs 'content' and 'id'", path, json_excerpt(added));
-    const int64_t id = added["id"].get<int64_t>();
-    MECHLENS_CHECK(InputError, id >= 0 && id < 10'000'000, "{}: added token id {} is out of range", path, id);
-    const std::string content = added["content"].get<std::string>();
-    if (static_cast<size_t>(id) >= tokenizer->pieces_.size()) tokenizer->pieces_.resize(size_t(id) + 1);
-    tokenizer->pieces_[size_t(id)] = content;
-    tokenizer->vocab_[content] = id;
-    if (!content.empty()) tokenizer->special_.emplace_back(content, id);
-  }
-  std::sort(tokenizer->special_.begin(), tokenizer->special_.end(),
-            [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
 
   const std::string unk = model.value("unk_token", json()).is_string() ? model["unk_token"].get<std::string>() : "";
   if (const auto it = tokenizer->vocab_.find(unk); it != tokenizer->vocab_.end()) tokenizer->unk_ = it->second;
@@ -139,24 +117,7 @@ std::unique_ptr<SentencePieceBpe> SentencePieceBpe::from_json(const json& config
 }
 
 std::vector<int64_t> SentencePieceBpe::encode(const std::string& text) const {
-  // Added tokens first, longest match at each position; the text between them is normalised alone.
-  std::vector<int64_t> ids;
-  size_t begin = 0, at = 0;
-  while (at < text.size()) {
-    const auto special = std::find_if(special_.begin(), special_.end(), [&](const auto& token) {
-      return text.compare(at, token.first.size(), token.first) == 0;
-    });
-    if (special == special_.end()) {
-      ++at;
-      continue;
-    }
-    for (int64_t id : encode_segment(text.substr(begin, at - begin))) ids.push_back(id);
-    ids.push_back(special->second);
-    at += special->first.size();
-    begin = at;
-  }
-  for (int64_t id : encode_segment(text.substr(begin))) ids.push_back(id);
-  return ids;
+  return added_.encode(text, [this](const std::string& segment) { return encode_segment(segment); });
 }
 
 std::vector<int64_t> SentencePieceBpe::encode_segment(const std::string& text) const {

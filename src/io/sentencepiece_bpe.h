@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "io/added_tokens.h"
 #include "io/tokenizer.h"
 
 namespace mechlens {
@@ -35,9 +36,9 @@ class SentencePieceBpe : public Tokenizer {
   std::vector<int64_t> encode_segment(const std::string& text) const;  // no special tokens in it
 
   std::unordered_map<std::string, int64_t> vocab_;
-  std::vector<std::string> pieces_;                       // id -> piece
-  std::unordered_map<std::string, int64_t> ranks_;        // "a b" -> rank
-  std::vector<std::pair<std::string, int64_t>> special_;  // added tokens, longest first
+  std::vector<std::string> pieces_;                 // id -> piece
+  std::unordered_map<std::string, int64_t> ranks_;  // "a b" -> rank
+  AddedTokens added_;
   bool byte_fallback_ = false;
   bool prepend_marker_ = true;  // one ▁ before the text
   int64_t unk_ = -1;

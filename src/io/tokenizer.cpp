@@ -7,6 +7,7 @@
 #include "io/bpe_merge.h"
 #include "io/bpe_tokenizer.h"
 #include "io/sentencepiece_bpe.h"
+#include "io/wordpiece_tokenizer.h"
 #include "util/error.h"
 #include "util/json_text.h"
 
@@ -55,6 +56,7 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::string& dir) {
                  "{}: expected a tokenizer.json object with a 'model'", path);
   const json pre = config.value("pre_tokenizer", json());
   if (pre.is_object() && pre.value("type", "") == "ByteLevel") return byte_level_from_json(config, path);
+  if (config["model"].value("type", "") == "WordPiece") return WordPieceTokenizer::from_json(config, path);
   return SentencePieceBpe::from_json(config, path);
 }
 

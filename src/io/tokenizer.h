@@ -1,7 +1,8 @@
 // Text to token ids for --prompt: one interface over the tokenizers mechlens reads, chosen by the
 // files a directory holds — GPT-2's byte-level BPE (vocab.json + merges.txt, encoder.json +
 // vocab.bpe, or a tokenizer.json with a ByteLevel pre-tokenizer) and the SentencePiece-style BPE of
-// Llama and Mistral in Hugging Face's tokenizer.json (▁ for spaces, byte fallback).
+// Llama and Mistral in Hugging Face's tokenizer.json (▁ for spaces, byte fallback), and BERT's
+// WordPiece (tokenizer.json with model type WordPiece).
 #pragma once
 
 #include <cstdint>
@@ -22,8 +23,14 @@ class Tokenizer {
   /// the token spells in an encoded text (SentencePiece's ▁ as a space, an ASCII byte token as its byte).
   virtual std::vector<std::string> token_strings() const = 0;
   virtual int64_t vocab_size() const = 0;
-  /// The token --prepend-bos puts first (GPT-2: <|endoftext|>; Llama/Mistral: <s>), or -1.
+  /// The token --prepend-bos puts first (GPT-2: <|endoftext|>; Llama/Mistral: <s>; BERT: [CLS]), or -1.
   virtual int64_t bos_token() const = 0;
+  /// What --prepend-bos makes of encoded ids: the BOS first (decoders); an encoder's template, such
+  /// as BERT's [CLS] ids [SEP]. Needs bos_token() >= 0.
+  virtual std::vector<int64_t> add_special_tokens(std::vector<int64_t> ids) const {
+    ids.insert(ids.begin(), bos_token());
+    return ids;
+  }
   /// What the tokenizer is, for messages ("GPT-2 byte-level BPE", ...).
   virtual std::string kind() const = 0;
 };

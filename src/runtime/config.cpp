@@ -23,6 +23,8 @@ constexpr EnumNames<NormPlacement, 2> kNormPlacements{{{NormPlacement::kPre, "pr
 constexpr EnumNames<PositionalEmbedding, 3> kPositionalEmbeddings{{{PositionalEmbedding::kStandard, "standard"},
                                                                    {PositionalEmbedding::kRotary, "rotary"},
                                                                    {PositionalEmbedding::kNone, "none"}}};
+constexpr EnumNames<AttentionDir, 2> kAttentionDirs{
+    {{AttentionDir::kCausal, "causal"}, {AttentionDir::kBidirectional, "bidirectional"}}};
 constexpr EnumNames<ActFn, 4> kActFns{
     {{ActFn::kReLU, "relu"}, {ActFn::kGELU, "gelu"}, {ActFn::kGELUNew, "gelu_new"}, {ActFn::kSiLU, "silu"}}};
 constexpr EnumNames<InitForm, 2> kInitForms{{{InitForm::kNormal, "normal"}, {InitForm::kUniform, "uniform"}}};
@@ -74,6 +76,10 @@ void visit_config_fields(Config& c, Visitor&& v) {
   v("mlp_bias", c.mlp_bias);
   v("unembed_bias", c.unembed_bias);
   v("tie_embeddings", c.tie_embeddings);
+  v("attention_dir", c.attention_dir);
+  v("d_vocab_token_type", c.d_vocab_token_type);
+  v("ln_embed", c.ln_embed);
+  v("has_unembed", c.has_unembed);
   v("init_form", c.init_form);
   v("init_gamma", c.init_gamma);
   v("seed", c.seed);
@@ -89,6 +95,7 @@ struct ToJson {
     if constexpr (std::is_same_v<T, NormType>) out[name] = enum_to_string(kNormTypes, value);
     else if constexpr (std::is_same_v<T, NormPlacement>) out[name] = enum_to_string(kNormPlacements, value);
     else if constexpr (std::is_same_v<T, PositionalEmbedding>) out[name] = enum_to_string(kPositionalEmbeddings, value);
+    else if constexpr (std::is_same_v<T, AttentionDir>) out[name] = enum_to_string(kAttentionDirs, value);
     else if constexpr (std::is_same_v<T, ActFn>) out[name] = enum_to_string(kActFns, value);
     else if constexpr (std::is_same_v<T, InitForm>) out[name] = enum_to_string(kInitForms, value);
     else if constexpr (std::is_same_v<T, OrthogonalNoise>) out[name] = enum_to_string(kOrthogonalNoise, value);
@@ -109,6 +116,7 @@ struct FromJson {
       else if constexpr (std::is_same_v<T, NormPlacement>) value = enum_from_json(kNormPlacements, name, *it);
       else if constexpr (std::is_same_v<T, PositionalEmbedding>)
         value = enum_from_json(kPositionalEmbeddings, name, *it);
+      else if constexpr (std::is_same_v<T, AttentionDir>) value = enum_from_json(kAttentionDirs, name, *it);
       else if constexpr (std::is_same_v<T, ActFn>) value = enum_from_json(kActFns, name, *it);
       else if constexpr (std::is_same_v<T, InitForm>) value = enum_from_json(kInitForms, name, *it);
       else if constexpr (std::is_same_v<T, OrthogonalNoise>) value = enum_from_json(kOrthogonalNoise, name, *it);
@@ -129,6 +137,7 @@ struct FromJson {
 std::string to_string(NormType value) { return enum_to_string(kNormTypes, value); }
 std::string to_string(NormPlacement value) { return enum_to_string(kNormPlacements, value); }
 std::string to_string(PositionalEmbedding value) { return enum_to_string(kPositionalEmbeddings, value); }
+std::string to_string(AttentionDir value) { return enum_to_string(kAttentionDirs, value); }
 std::string to_string(ActFn value) { return enum_to_string(kActFns, value); }
 std::string to_string(InitForm value) { return enum_to_string(kInitForms, value); }
 std::string to_string(OrthogonalNoise value) { return enum_to_string(kOrthogonalNoise, value); }
@@ -162,6 +171,11 @@ void ModelConfig::validate() const {
   MECHLENS_CHECK(ConfigError, norm_placement == NormPlacement::kPre || has_norm(),
                  "config field 'norm_placement' is 'post' but normalization_type is 'none'; "
                  "post-norm needs LN or RMS");
+  MECHLENS_CHECK(ConfigError, d_vocab_token_type >= 0 && d_vocab_token_type <= kMaxSize,
+                 "config field 'd_vocab_token_type' is {}, expected 0..{} (0 = no token-type embedding)",
+                 d_vocab_token_type, kMaxSize);
+  MECHLENS_CHECK(ConfigError, !ln_embed || has_norm(),
+                 "config field 'ln_embed' is true but normalization_type is 'none'; it needs LN or RMS");
   MECHLENS_CHECK(ConfigError, eps > 0, "config field 'eps' is {}, expected > 0", eps);
   MECHLENS_CHECK(ConfigError, init_gamma > 0, "config field 'init_gamma' is {}, expected > 0", init_gamma);
   MECHLENS_CHECK(ConfigError, seed >= 0, "config field 'seed' is {}, expected >= 0", seed);
@@ -178,8 +192,10 @@ double ModelConfig::parameter_count() const {
   if (noise_vo()) block += heads * d * d + heads;                 // R_VO, s_VO
   double total = double(n_layers) * block + double(d_vocab) * d;  // blocks, W_E
   if (positional_embedding_type == PositionalEmbedding::kStandard) total += double(n_ctx) * d;
-  if (!tie_embeddings) total += d * double(d_vocab);
-  if (unembed_bias) total += double(d_vocab);
+  total += double(d_vocab_token_type) * d;  // W_token_type
+  if (ln_embed) total += norm;              // ln_embed
+  if (has_unembed && !tie_embeddings) total += d * double(d_vocab);
+  if (has_unembed && unembed_bias) total += double(d_vocab);
   if (norm_placement == NormPlacement::kPre) total += norm;  // ln_final
   return total;
 }
@@ -192,15 +208,17 @@ double ModelConfig::block_flops_per_token(int64_t context) const {
   return flops;
 }
 
-void ModelConfig::check_fits_in_memory(double available_bytes) const {
+void ModelConfig::check_fits_in_memory(double available_bytes, double bytes_per_parameter) const {
   if (available_bytes <= 0) {
     available_bytes = double(sysconf(_SC_PHYS_PAGES)) * double(sysconf(_SC_PAGE_SIZE));
   }
-  const double needed = parameter_count() * 4.0;  // float32
+  const double needed = parameter_count() * bytes_per_parameter;
   MECHLENS_CHECK(ConfigError, needed <= available_bytes,
-                 "the model needs {:.3g} GB for its {:.4g} parameters (n_layers={}, d_model={}, d_mlp={}, d_vocab={}, "
-                 "n_ctx={}), more than this machine's {:.3g} GB of memory",
-                 needed / 1e9, parameter_count(), n_layers, d_model, d_mlp, d_vocab, n_ctx, available_bytes / 1e9);
+                 "the model needs {:.3g} GB for its {:.4g} parameters at {} bytes each (n_layers={}, d_model={}, "
+                 "d_mlp={}, d_vocab={}, n_ctx={}), more than this machine's {:.3g} GB of memory{}",
+                 needed / 1e9, parameter_count(), bytes_per_parameter, n_layers, d_model, d_mlp, d_vocab, n_ctx,
+                 available_bytes / 1e9,
+                 bytes_per_parameter > 2 ? "; bfloat16 weights (--model-dtype bf16) take half" : "");
 }
 
 nlohmann::json ModelConfig::to_json() const {

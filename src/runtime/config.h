@@ -12,6 +12,7 @@ namespace mechlens {
 enum class NormType { kLN, kRMS, kNone };
 enum class NormPlacement { kPre, kPost };  // post-LN: x <- LN(x + sublayer(x)) (Wang et al. 2024)
 enum class PositionalEmbedding { kStandard, kRotary, kNone };
+enum class AttentionDir { kCausal, kBidirectional };  // bidirectional: encoders such as BERT
 enum class ActFn { kReLU, kGELU, kGELUNew, kSiLU };
 enum class InitForm { kNormal, kUniform };
 // Wang et al. 2024's "orthogonal noise", as reconstructed here (docs/CONFIG.md): fixed random
@@ -35,10 +36,16 @@ struct ModelConfig {
   PositionalEmbedding positional_embedding_type = PositionalEmbedding::kStandard;
   int64_t rotary_dim = 0;  // dims of each head that rotate; 0 = d_head
   double rotary_base = 10000.0;
-  bool attn_bias = true;                   // b_Q, b_K, b_V, b_O
-  bool mlp_bias = true;                    // b_in, b_out
-  bool unembed_bias = true;                // b_U
-  bool tie_embeddings = false;             // W_U = W_E^T, no separate unembedding matrix
+  bool attn_bias = true;        // b_Q, b_K, b_V, b_O
+  bool mlp_bias = true;         // b_in, b_out
+  bool unembed_bias = true;     // b_U
+  bool tie_embeddings = false;  // W_U = W_E^T, no separate unembedding matrix
+  // Encoders (BERT, TransformerLens's HookedEncoder): every position sees every other one, token-type
+  // embeddings (segment 0 for every token), a norm of the embedding sum, and possibly no head at all.
+  AttentionDir attention_dir = AttentionDir::kCausal;
+  int64_t d_vocab_token_type = 0;          // rows of token_type_embed.W_token_type; 0 = none
+  bool ln_embed = false;                   // normalise the embedding sum (ln_embed), as BERT
+  bool has_unembed = true;                 // false: forward returns the last residual stream [batch, pos, d_model]
   InitForm init_form = InitForm::kNormal;  // normal: std = fan_in^-gamma; uniform: +-(6/fan_in)^gamma
   double init_gamma = 0.5;                 // "initialisation rate": 0.5 ~ default scale, 1 = small
   int64_t seed = 0;                        // seed of the weight initialisation
@@ -48,6 +55,9 @@ struct ModelConfig {
 
   bool attn_only() const { return d_mlp == 0; }
   bool has_norm() const { return normalization_type != NormType::kNone; }
+  bool causal() const { return attention_dir == AttentionDir::kCausal; }
+  /// Width of forward's output: d_vocab logits, or d_model for a model without an unembedding.
+  int64_t d_output() const { return has_unembed ? d_vocab : d_model; }
   int64_t kv_heads() const { return n_key_value_heads > 0 ? n_key_value_heads : n_heads; }
   int64_t effective_rotary_dim() const { return rotary_dim > 0 ? rotary_dim : d_head; }
   bool noise_qk() const {
@@ -64,9 +74,10 @@ struct ModelConfig {
   /// Multiply-adds x 2 of one block's forward for one token attending to `context` positions (the
   /// GEMMs and the attention products; norms and activations are left out): a cost model for sweeps.
   double block_flops_per_token(int64_t context) const;
-  /// Throws ConfigError when the parameters (float32) would not fit in `available_bytes` (default:
-  /// this machine's physical memory), with both numbers: checked before anything is allocated.
-  void check_fits_in_memory(double available_bytes = 0) const;
+  /// Throws ConfigError when the parameters (`bytes_per_parameter` each: 4 for float32, 2 for
+  /// bfloat16) would not fit in `available_bytes` (default: this machine's physical memory), with
+  /// both numbers: checked before anything is allocated.
+  void check_fits_in_memory(double available_bytes = 0, double bytes_per_parameter = 4) const;
 
   nlohmann::json to_json() const;
   /// Unknown keys are rejected (a typo must not silently fall back to a default).
@@ -81,6 +92,7 @@ inline bool operator!=(const ModelConfig& a, const ModelConfig& b) { return !(a 
 std::string to_string(NormType value);
 std::string to_string(NormPlacement value);
 std::string to_string(PositionalEmbedding value);
+std::string to_string(AttentionDir value);
 std::string to_string(ActFn value);
 std::string to_string(InitForm value);
 std::string to_string(OrthogonalNoise value);

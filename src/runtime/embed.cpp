@@ -16,6 +16,12 @@ PosEmbedImpl::PosEmbedImpl(const ModelConfig& config) {
 
 torch::Tensor PosEmbedImpl::forward(const torch::Tensor& positions) { return torch::embedding(W_pos, positions); }
 
+TokenTypeEmbedImpl::TokenTypeEmbedImpl(const ModelConfig& config) {
+  W_token_type = register_parameter("W_token_type", torch::empty({config.d_vocab_token_type, config.d_model}));
+}
+
+torch::Tensor TokenTypeEmbedImpl::forward(const torch::Tensor& like) { return W_token_type[0].expand_as(like); }
+
 UnembedImpl::UnembedImpl(const ModelConfig& config, torch::Tensor tied_W_E) : tied_W_E_(std::move(tied_W_E)) {
   if (!config.tie_embeddings) {
     W_U = register_parameter("W_U", torch::empty({config.d_model, config.d_vocab}));

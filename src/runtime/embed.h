@@ -1,4 +1,5 @@
-// Token embedding (embed.W_E), learned positions (pos_embed.W_pos) and unembedding
+// Token embedding (embed.W_E), learned positions (pos_embed.W_pos), token types
+// (token_type_embed.W_token_type) and unembedding
 // (unembed.W_U, unembed.b_U): parameter names and layouts as TransformerLens.
 #pragma once
 
@@ -24,6 +25,16 @@ class PosEmbedImpl : public torch::nn::Module {
   torch::Tensor W_pos;                                    // [n_ctx, d_model]
 };
 TORCH_MODULE(PosEmbed);
+
+/// Token-type (segment) embedding of encoders: every token has type 0 (one segment), so the forward
+/// adds row 0 at every position. Kept as a weight so BERT checkpoints load and round-trip.
+class TokenTypeEmbedImpl : public torch::nn::Module {
+ public:
+  explicit TokenTypeEmbedImpl(const ModelConfig& config);
+  torch::Tensor forward(const torch::Tensor& like);  // [batch,pos,d_model] -> row 0 expanded to it (a view)
+  torch::Tensor W_token_type;                        // [d_vocab_token_type, d_model]
+};
+TORCH_MODULE(TokenTypeEmbed);
 
 class UnembedImpl : public torch::nn::Module {
  public:

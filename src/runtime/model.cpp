@@ -17,7 +17,7 @@
 namespace mechlens {
 namespace {
 
-// Shared by every layer: causal + padding mask, and rotary angles from real-token positions.
+// Shared by every layer: causal (decoders) + padding mask, and rotary angles from real-token positions.
 AttentionContext make_attention_context(const ModelConfig& config, const torch::Tensor& positions,
                                         const torch::Tensor& attention_mask, int64_t pos, int64_t past_pos,
                                         const torch::Device& device) {
@@ -25,7 +25,9 @@ AttentionContext make_attention_context(const ModelConfig& config, const torch::
   auto bool_options = torch::TensorOptions().dtype(torch::kBool).device(device);
   // Query i sits at absolute position past_pos + i and sees keys 0..past_pos + i.
   const int64_t keys = past_pos + pos;
-  torch::Tensor blocked = torch::ones({pos, keys}, bool_options).triu(1 + past_pos).view({1, 1, pos, keys});
+  torch::Tensor blocked = config.causal() ? torch::ones({pos, keys}, bool_options).triu(1 + past_pos)
+                                          : torch::zeros({pos, keys}, bool_options);
+  blocked = blocked.view({1, 1, pos, keys});
   if (attention_mask.defined()) {
     torch::Tensor is_pad = attention_mask.eq(0);  // [batch, pos]
     blocked = blocked.logical_or(is_pad.view({is_pad.size(0), 1, 1, pos}));
@@ -48,15 +50,22 @@ AttentionContext make_attention_context(const ModelConfig& config, const torch::
 
 }  // namespace
 
-HookedTransformerImpl::HookedTransformerImpl(ModelConfig config) : config_(std::move(config)) {
+HookedTransformerImpl::HookedTransformerImpl(ModelConfig config, ModelBuild build) : config_(std::move(config)) {
   config_.validate();
-  config_.check_fits_in_memory();
+  config_.check_fits_in_memory(/*available_bytes=*/0, double(c10::elementSize(build.dtype)));
   const std::vector<std::string> resid_dims{"batch", "pos", "d_model"};
   embed = register_module("embed", Embed(config_));
   hook_embed = register_module("hook_embed", HookPoint(resid_dims));
   if (config_.positional_embedding_type == PositionalEmbedding::kStandard) {
     pos_embed = register_module("pos_embed", PosEmbed(config_));
     hook_pos_embed = register_module("hook_pos_embed", HookPoint(resid_dims));
+  }
+  if (config_.d_vocab_token_type > 0) {
+    token_type_embed = register_module("token_type_embed", TokenTypeEmbed(config_));
+    hook_token_type_embed = register_module("hook_token_type_embed", HookPoint(resid_dims));
+  }
+  if (config_.ln_embed) {
+    ln_embed = register_module("ln_embed", Norm(config_.d_model, config_.normalization_type, config_.eps));
   }
   blocks = register_module("blocks", torch::nn::ModuleList());
   for (int64_t layer = 0; layer < config_.n_layers; ++layer) {
@@ -65,7 +74,7 @@ HookedTransformerImpl::HookedTransformerImpl(ModelConfig config) : config_(std::
   if (config_.has_norm() && config_.norm_placement == NormPlacement::kPre) {
     ln_final = register_module("ln_final", Norm(config_.d_model, config_.normalization_type, config_.eps));
   }
-  unembed = register_module("unembed", Unembed(config_, embed->W_E));
+  if (config_.has_unembed) unembed = register_module("unembed", Unembed(config_, embed->W_E));
 
   // Hook points are named by their module path, so no separate setup step can be forgotten.
   for (const auto& item : named_modules(/*name_prefix=*/"", /*include_self=*/false)) {
@@ -75,7 +84,12 @@ HookedTransformerImpl::HookedTransformerImpl(ModelConfig config) : config_(std::
       hook_points_.emplace(item.key(), HookPoint(point));
     }
   }
-  init_weights(*this, config_);
+  // Unfilled float32 parameters are only reserved address space (pages are never touched) until the
+  // loader swaps in its tensors, so a bfloat16 model larger than half the memory still loads.
+  if (build.initialise) {
+    init_weights(*this, config_);
+    if (build.dtype != torch::kFloat32) to(build.dtype);
+  }
 }
 
 void HookedTransformerImpl::check_tokens(const torch::Tensor& tokens) const {
@@ -101,7 +115,8 @@ torch::Tensor HookedTransformerImpl::embed_tokens(const torch::Tensor& tokens, c
     // [batch or 1, pos, d_model] expanded to the batch as a view, not a copy.
     resid = resid + hook_pos_embed(pos_embed(positions).expand_as(resid));
   }
-  return resid;
+  if (token_type_embed) resid = resid + hook_token_type_embed(token_type_embed(resid));
+  return ln_embed ? ln_embed(resid) : resid;
 }
 
 torch::Tensor HookedTransformerImpl::forward(const torch::Tensor& input, const ForwardOptions& options) {
@@ -128,6 +143,8 @@ torch::Tensor HookedTransformerImpl::forward(const torch::Tensor& input, const F
     MECHLENS_CHECK(InputError, int64_t(past.size()) == stop - start,
                    "past_key_values has {} layers, expected one per layer run ({}..{})", past.size(), start, stop - 1);
     MECHLENS_CHECK(InputError, !mask.defined(), "past_key_values cannot be combined with an attention_mask");
+    MECHLENS_CHECK(InputError, config_.causal(),
+                   "past_key_values need causal attention; this model's attention_dir is bidirectional (an encoder)");
     past_pos = past.front().k.size(1);
     for (const auto& layer_past : past) {
       MECHLENS_CHECK(InputError,
@@ -197,7 +214,8 @@ void HookedTransformerImpl::check_logits_at(const torch::Tensor& logits_at, cons
 }
 
 torch::Tensor HookedTransformerImpl::logits_from_resid(const torch::Tensor& resid) {
-  return unembed(ln_final ? ln_final(resid) : resid);
+  torch::Tensor normalised = ln_final ? ln_final(resid) : resid;
+  return unembed ? unembed(normalised) : normalised;
 }
 
 torch::Tensor HookedTransformerImpl::run_with_hooks(const torch::Tensor& input, const std::vector<NamedHook>& hooks,

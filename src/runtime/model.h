@@ -41,6 +41,13 @@ struct ForwardOptions {
   torch::Tensor logits_at;
 };
 
+/// How a model is built: random weights (training, `mechlens init`), or left for a loader that
+/// replaces every parameter (io/checkpoint.h), in the dtype the weights will have.
+struct ModelBuild {
+  bool initialise = true;                     // false: parameters are reserved, not filled
+  torch::ScalarType dtype = torch::kFloat32;  // the weights' dtype (the memory check counts its bytes)
+};
+
 struct CacheOptions {
   /// Where cached activations are kept; unset = where they were computed.
   std::optional<torch::Device> device;
@@ -55,9 +62,10 @@ using NamedHook = std::pair<std::string, HookFn>;
 
 class HookedTransformerImpl : public torch::nn::Module {
  public:
-  explicit HookedTransformerImpl(ModelConfig config);
+  explicit HookedTransformerImpl(ModelConfig config, ModelBuild build = {});
 
-  /// tokens [batch, pos] (or [pos]) -> logits [batch, pos, d_vocab]; see ForwardOptions.
+  /// tokens [batch, pos] (or [pos]) -> logits [batch, pos, d_vocab] (d_model for a model without
+  /// an unembedding: its last residual stream); see ForwardOptions.
   torch::Tensor forward(const torch::Tensor& input, const ForwardOptions& options = {});
 
   /// Forward with temporary hooks, removed again when the call returns (or throws).
@@ -84,7 +92,8 @@ class HookedTransformerImpl : public torch::nn::Module {
   /// Shape the hook's activation has for a batch of `batch` prompts of `pos` tokens.
   std::vector<int64_t> hook_shape(const std::string& name, int64_t batch, int64_t pos) const;
 
-  /// Final norm (pre-norm models) and unembedding: resid [..., d_model] -> logits [..., d_vocab].
+  /// Final norm (pre-norm models) and unembedding: resid [..., d_model] -> logits [..., d_vocab]
+  /// (without an unembedding: the normalised residual [..., d_model]).
   torch::Tensor logits_from_resid(const torch::Tensor& resid);
 
   /// Throws InputError unless `tokens` [batch, pos] are integer ids in 0..d_vocab-1 and pos <= n_ctx;
@@ -98,9 +107,12 @@ class HookedTransformerImpl : public torch::nn::Module {
   HookPoint hook_embed{nullptr};
   PosEmbed pos_embed{nullptr};  // absent unless positional_embedding_type == standard
   HookPoint hook_pos_embed{nullptr};
+  TokenTypeEmbed token_type_embed{nullptr};  // encoders with d_vocab_token_type > 0
+  HookPoint hook_token_type_embed{nullptr};
+  Norm ln_embed{nullptr};  // encoders: norm of the embedding sum
   torch::nn::ModuleList blocks{nullptr};
-  Norm ln_final{nullptr};  // pre-norm models with normalisation only
-  Unembed unembed{nullptr};
+  Norm ln_final{nullptr};    // pre-norm models with normalisation only
+  Unembed unembed{nullptr};  // absent when has_unembed is false
 
  private:
   torch::Tensor embed_tokens(const torch::Tensor& tokens, const torch::Tensor& positions);

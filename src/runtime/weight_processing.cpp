@@ -67,6 +67,7 @@ void fold_layer_norms(Parameters& params, const ModelConfig& config) {
   refuse_unless(config.has_norm(), step, "the model has no normalisation to fold");
   refuse_unless(config.norm_placement == NormPlacement::kPre, step, "post-norm blocks normalise the residual itself");
   refuse_unless(!config.tie_embeddings, step, "the unembedding is tied to W_E, so ln_final cannot fold into it");
+  refuse_unless(config.has_unembed, step, "the model has no unembedding for ln_final to fold into");
   const bool layer_norm = config.normalization_type == NormType::kLN;
   auto bias_has_home = [&](const std::string& norm, bool has_bias, const char* where) {
     refuse_unless(!layer_norm || has_bias || all_zero(params[norm + ".b"]), step,
@@ -114,6 +115,7 @@ void center_writes(Parameters& params, const ModelConfig& config) {
 }
 
 void center_unembedding(Parameters& params, const ModelConfig& config) {
+  refuse_unless(config.has_unembed, "center_unembed", "the model has no unembedding");
   refuse_unless(!config.tie_embeddings, "center_unembed", "W_U is tied to W_E");
   params["unembed.W_U"].sub_(params["unembed.W_U"].mean(-1, /*keepdim=*/true));
   if (params.has("unembed.b_U")) params["unembed.b_U"].sub_(params["unembed.b_U"].mean());

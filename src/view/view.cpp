@@ -51,6 +51,11 @@ nlohmann::json attention_page(const ResultReader& reader, const ViewRequest& req
   page["subtitle"] = fmt::format("checkpoint {}; rows: destination, columns: source; values quantised to 1/255",
                                  reader.has_attribute("checkpoint") ? reader.attribute("checkpoint") : "?");
   page["n_heads"] = heads;
+  // Causal maps leave the upper triangle blank; an encoder's (bidirectional attention) fill it.
+  const nlohmann::json config = reader.has_attribute("model_config")
+                                    ? nlohmann::json::parse(reader.attribute("model_config"), nullptr, false)
+                                    : nlohmann::json();
+  page["causal"] = !(config.is_object() && config.value("attention_dir", "causal") == "bidirectional");
   for (int64_t index : layer_indices)
     page["layer_names"].push_back(fmt::format("layer {}", maps.layers()[size_t(index)]));
   for (int64_t example : examples) {

@@ -29,6 +29,15 @@ const Variant kVariants[] = {
        c.normalization_type = NormType::kRMS;
      }},
     testing::kAttnOnly,
+    // Bidirectional attention: a patch reaches positions before it, so no row may be skipped for its
+    // answer preceding the patch, and no pass may start late.
+    {"encoder",
+     [](ModelConfig& c) {
+       c.attention_dir = AttentionDir::kBidirectional;
+       c.norm_placement = NormPlacement::kPost;
+       c.ln_embed = true;
+       c.d_vocab_token_type = 2;
+     }},
 };
 
 HookedTransformer make_model(const Variant& variant) {
@@ -152,6 +161,30 @@ TEST(PatchingTest, PatchingARunWithItsOwnActivationsChangesNothing) {
     EXPECT_TRUE(testing::tensors_close(result.metric, torch::full_like(result.metric, session.clean_metric()), 1e-5))
         << name;
   }
+}
+
+TEST(PatchingTest, EncoderWithoutHeadIsScoredByCosineAndLaterPatchesReachEarlierAnswers) {
+  ModelConfig config = testing::tiny_config();
+  config.n_layers = 2;
+  config.attention_dir = AttentionDir::kBidirectional;
+  config.norm_placement = NormPlacement::kPost;
+  config.ln_embed = true;
+  config.d_vocab_token_type = 2;
+  config.has_unembed = false;
+  HookedTransformer model(config);
+  PatchingInputs inputs = make_inputs(config);
+  inputs.correct.zero_();
+  inputs.wrong.zero_();
+  inputs.answer_pos.fill_(0);  // every patched difference (positions 2 and 4) lies after the answer
+  PatchingSession session(model, inputs, MetricKind::kCosine);
+  EXPECT_NEAR(session.clean_metric(), 1.0, 1e-6);  // the clean output against itself
+  ASSERT_LT(session.corrupted_metric(), 1.0 - 1e-4);
+  const Component component = parse_components("resid_pre", config).front();
+  PatchOptions options;
+  const PatchResult fast = session.run(component, options);
+  EXPECT_TRUE(testing::tensors_close(fast.metric, session.run_naive(component, options).metric, 1e-5));
+  // Layer 0, position 2 moves the answer at position 0 (a causal model could not).
+  EXPECT_GT(std::abs(fast.normalised[0][2].item<double>()), 1e-3);
 }
 
 TEST(PatchingTest, GroupedQueryKeysAndValuesAreIndexedByKeyValueHead) {

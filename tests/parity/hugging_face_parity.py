@@ -135,9 +135,9 @@ def check_errors(mechlens, sharded_dir, work):
     other = os.path.join(work, "other_type")
     shutil.copytree(sharded_dir, other)
     config = json.load(open(os.path.join(other, "config.json")))
-    config["model_type"] = "bert"
+    config["model_type"] = "t5"
     json.dump(config, open(os.path.join(other, "config.json"), "w"))
-    failures += expect_error(mechlens, other, "'model_type' is 'bert'", "unsupported model type")
+    failures += expect_error(mechlens, other, "'model_type' is 't5'", "unsupported model type")
     # A config that is not JSON, and one that lacks a field.
     for label, text, needle in [("config not JSON", "{", "config.json: not valid JSON"),
                                 ("config missing a field", None, "field 'n_layer' is missing, expected an integer")]:
