@@ -45,6 +45,7 @@ def timing(directory, dtype, tokens, repeats):
     size = sum(os.path.getsize(os.path.join(directory, f)) for f in os.listdir(directory))
     print(json.dumps({"tool": "transformers", "dtype": dtype, "file_gb": round(size / 1e9, 3),
                       "load_s": round(load_s, 2), "load_peak_rss_gb": round(load_rss / 1e9, 3),
+                      "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9, 3),
                       "tokens": tokens, "forward_s": round(best, 3), "tokens_per_s": round(tokens / best, 1)}))
 
 

@@ -8,7 +8,9 @@
 
 #include <chrono>
 #include <cstring>
+#include <fstream>
 #include <string>
+#include <utility>
 
 #include "io/checkpoint.h"
 #include "util/process_setup.h"
@@ -17,6 +19,17 @@ namespace {
 
 double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+// Resident memory now, from /proc/self/status: anonymous (copies) and file-backed (mapped weights).
+std::pair<double, double> rss_now_bytes() {
+  std::ifstream status("/proc/self/status");
+  double anon = 0, file = 0;
+  for (std::string line; std::getline(status, line);) {
+    if (line.rfind("RssAnon:", 0) == 0) anon = std::stod(line.substr(8)) * 1024.0;
+    if (line.rfind("RssFile:", 0) == 0) file = std::stod(line.substr(8)) * 1024.0;
+  }
+  return {anon, file};
 }
 
 double peak_rss_bytes() {
@@ -47,6 +60,7 @@ int main(int argc, char** argv) {
   model->eval();
   const double load_s = seconds_since(start);
   const double load_rss = peak_rss_bytes();
+  const auto [anon_after_load, file_after_load] = rss_now_bytes();
 
   torch::NoGradGuard no_grad;
   at::Generator generator = at::detail::createCPUGenerator(0);
@@ -61,9 +75,9 @@ int main(int argc, char** argv) {
   fmt::print(
       "{{\"tool\": \"mechlens\", \"dtype\": \"{}\", \"file_gb\": {:.3f}, \"load_s\": {:.2f}, \"rss_before_gb\": "
       "{:.3f}, "
-      "\"load_peak_rss_gb\": {:.3f}, \"peak_rss_gb\": {:.3f}, \"tokens\": {}, \"forward_s\": {:.3f}, "
-      "\"tokens_per_s\": {:.1f}}}\n",
+      "\"load_peak_rss_gb\": {:.3f}, \"rss_anon_after_load_gb\": {:.3f}, \"rss_file_after_load_gb\": {:.3f}, "
+      "\"peak_rss_gb\": {:.3f}, \"tokens\": {}, \"forward_s\": {:.3f}, \"tokens_per_s\": {:.1f}}}\n",
       dtype_name, double(mechlens::checkpoint_bytes(checkpoint)) / 1e9, load_s, rss_before / 1e9, load_rss / 1e9,
-      peak_rss_bytes() / 1e9, n_tokens, best, double(n_tokens) / best);
+      anon_after_load / 1e9, file_after_load / 1e9, peak_rss_bytes() / 1e9, n_tokens, best, double(n_tokens) / best);
   return 0;
 }

@@ -33,14 +33,15 @@ done
 import json, sys
 rows = [json.loads(line) for line in open(sys.argv[1])]
 print(f"checkpoint: {rows[0]['file_gb']:.2f} GB on disk (bfloat16), prompt of {rows[0]['tokens']} tokens\n")
-print("| dtype | tool | load | peak RSS after load | RSS / file size | forward tokens/s | mechlens / transformers |")
+print("| dtype | tool | load | peak RSS by the end of loading (/ file size) | peak RSS after a forward (/ file size) | forward tokens/s | mechlens / transformers |")
 print("|---|---|---|---|---|---|---|")
 for dtype in ("bf16", "f32"):
     ours = next(r for r in rows if r["tool"] == "mechlens" and r["dtype"] == dtype)
     ref = next(r for r in rows if r["tool"] == "transformers" and r["dtype"] == dtype)
     for r in (ours, ref):
         ratio = f"{ours['tokens_per_s'] / ref['tokens_per_s']:.2f}x" if r is ours else ""
-        print(f"| {dtype} | {r['tool']} | {r['load_s']:.1f} s | {r['load_peak_rss_gb']:.2f} GB | "
-              f"{r['load_peak_rss_gb'] / r['file_gb']:.2f} | {r['tokens_per_s']:.1f} | {ratio} |")
+        print(f"| {dtype} | {r['tool']} | {r['load_s']:.1f} s | {r['load_peak_rss_gb']:.2f} GB "
+              f"({r['load_peak_rss_gb'] / r['file_gb']:.2f}) | {r['peak_rss_gb']:.2f} GB "
+              f"({r['peak_rss_gb'] / r['file_gb']:.2f}) | {r['tokens_per_s']:.1f} | {ratio} |")
 PY
 rm -f "$results"

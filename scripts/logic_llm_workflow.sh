@@ -14,13 +14,14 @@
 #      names heads by inspection).
 # Results in OUT_DIR: eval.txt, patch.h5/json, heads.md/json/h5, circuit.json, circuit.txt, times.txt.
 # usage: logic_llm_workflow.sh CHECKPOINT OUT_DIR [--tokenizer DIR] [--n N] [--shots K] [--seed S]
-#        [--min-score 0.05] [--min-mass 0.3] [--mechlens BIN]
+#        [--min-score 0.05] [--min-mass 0.3] [--model-dtype f32|bf16] [--mechlens BIN]
+# (--model-dtype bf16 for 7B-class models on a machine whose memory cannot hold float32 weights)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-[ $# -ge 2 ] || { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+[ $# -ge 2 ] || { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 checkpoint=$1 out=$2
 shift 2
-tokenizer="" n=8 shots=4 seed=0 min_score=0.05 min_mass=0.3 mechlens="$here/../build/src/cli/mechlens"
+tokenizer="" n=8 shots=4 seed=0 min_score=0.05 min_mass=0.3 model_dtype=f32 mechlens="$here/../build/src/cli/mechlens"
 while [ $# -gt 0 ]; do
   case $1 in
     --tokenizer) tokenizer=$2 ;;
@@ -29,13 +30,14 @@ while [ $# -gt 0 ]; do
     --seed) seed=$2 ;;
     --min-score) min_score=$2 ;;
     --min-mass) min_mass=$2 ;;
+    --model-dtype) model_dtype=$2 ;;
     --mechlens) mechlens=$2 ;;
     *) echo "logic_llm_workflow: unknown option $1" >&2; exit 2 ;;
   esac
   shift 2
 done
 mkdir -p "$out"
-task=(--task logic-text --task-option "shots=$shots" --n "$n" --seed "$seed")
+task=(--model-dtype "$model_dtype" --task logic-text --task-option "shots=$shots" --n "$n" --seed "$seed")
 [ -z "$tokenizer" ] || task+=(--task-option "tokenizer=$tokenizer")
 : >"$out/times.txt"
 step() {  # name, command...: runs it, records its wall time
