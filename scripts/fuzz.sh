@@ -4,14 +4,15 @@
 # from Debian), time-boxed: FUZZ_SECONDS per target (default 30). Starts from the committed corpus
 # (tests/fuzz/corpus); new inputs go to build-fuzz/corpus, findings to build-fuzz/findings and make
 # the script fail, naming the reproducer. The ordinary test suite replays the committed corpus.
-# usage: scripts/fuzz.sh [TARGET...]   (targets: safetensors config_json record torch_save; default: all)
+# usage: scripts/fuzz.sh [TARGET...]   (targets: safetensors config_json record torch_save
+#        sentencepiece_model; default: all)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bash "$root/scripts/setup.sh"
 bash "$root/scripts/apt_install.sh" clang-14 libclang-rt-14-dev
 
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(safetensors config_json record torch_save)
+[ ${#targets[@]} -gt 0 ] || targets=(safetensors config_json record torch_save sentencepiece_model)
 build="$root/build-fuzz"
 if [ ! -f "$build/CMakeCache.txt" ]; then
   launcher=()

@@ -243,17 +243,75 @@ def torch_save_files(out, rng):
     write(out, "crafted_not_zip.pt", b"PK\x03\x04 but no zip follows")
 
 
+def varint(value):
+    out = bytearray()
+    value &= (1 << 64) - 1
+    while True:
+        byte, value = value & 0x7F, value >> 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def proto_field(number, wire, payload):
+    """One protobuf field: varint (wire 0), fixed32 (5) or length-delimited (2) payload bytes."""
+    if wire == 2:
+        payload = varint(len(payload)) + payload
+    return varint(number << 3 | wire) + payload
+
+
+def sentencepiece_model(pieces, model_type=2, byte_fallback=True, unk_id=0, extra=b""):
+    """A ModelProto (sentencepiece_model.proto field numbers): pieces (piece, score, type), a trainer
+    spec and an identity normalizer spec with the dummy prefix."""
+    body = b""
+    for piece, score, kind in pieces:
+        body += proto_field(1, 2, proto_field(1, 2, piece.encode()) + proto_field(2, 5, struct.pack("<f", score)) +
+                            proto_field(3, 0, varint(kind)))
+    trainer = proto_field(3, 0, varint(model_type)) + proto_field(35, 0, varint(int(byte_fallback))) + \
+        proto_field(40, 0, varint(unk_id)) + proto_field(41, 0, varint(1)) + proto_field(42, 0, varint(2))
+    normalizer = proto_field(1, 2, b"identity") + proto_field(3, 0, varint(1)) + proto_field(4, 0, varint(0))
+    return body + proto_field(2, 2, trainer) + proto_field(3, 2, normalizer) + extra
+
+
+def sentencepiece_files(out, rng):
+    """A small valid BPE tokenizer.model (byte pieces, merges), cut and flipped, and crafted ones."""
+    pieces = [("<unk>", 0.0, 2), ("<s>", 0.0, 3), ("</s>", 0.0, 3)]
+    pieces += [(f"<0x{b:02X}>", 0.0, 6) for b in range(256)]
+    words = ["\u2581", "h", "e", "l", "o", "w", "r", "d", "\u2581h", "el", "\u2581hel", "lo", "\u2581hello",
+             "\u2581w", "or", "\u2581wor", "ld", "\u2581world"]
+    pieces += [(w, -float(i), 1) for i, w in enumerate(words)]
+    valid = sentencepiece_model(pieces)
+    write(out, "valid_bpe.model", valid)
+    truncations_and_flips(valid, rng, out, "bpe", ".model")
+    cases = {
+        "unigram": sentencepiece_model(pieces, model_type=1),
+        "unk_out_of_range": sentencepiece_model(pieces, unk_id=10**6),
+        "negative_unk": sentencepiece_model(pieces, unk_id=-5),
+        "no_pieces": proto_field(2, 2, proto_field(3, 0, varint(2))),
+        "piece_length_beyond_file": proto_field(1, 2, b"") + varint(1 << 3 | 2) + varint(10**9) + b"abc",
+        "score_as_varint": proto_field(1, 2, proto_field(2, 0, varint(7))),
+        "tag_zero": b"\x00\x00\x00",
+        "user_defined": sentencepiece_model(pieces + [("[X]", 0.0, 4)]),
+        "group_wire_type": varint(1 << 3 | 3) + b"\x00",
+    }
+    for name, data in cases.items():
+        write(out, f"crafted_{name}.model", data)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("mechlens")
     parser.add_argument("out")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--targets", nargs="+", default=["safetensors", "config_json", "record", "torch_save"])
+    parser.add_argument("--targets", nargs="+",
+                        default=["safetensors", "config_json", "record", "torch_save", "sentencepiece_model"])
     args = parser.parse_args()
     rng = random.Random(args.seed)
     if "torch_save" in args.targets:
         torch_save_files(os.path.join(args.out, "torch_save"), random.Random(args.seed))
-    if args.targets == ["torch_save"]:
+    if "sentencepiece_model" in args.targets:
+        sentencepiece_files(os.path.join(args.out, "sentencepiece_model"), random.Random(args.seed))
+    if set(args.targets) <= {"torch_save", "sentencepiece_model"}:
         return
     with tempfile.TemporaryDirectory() as work:
         config = os.path.join(work, "tiny.json")

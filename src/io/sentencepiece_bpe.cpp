@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "io/bpe_merge.h"
+#include "io/sentencepiece_model.h"
 #include "util/error.h"
 #include "util/json_text.h"
 
@@ -116,11 +117,74 @@ std::unique_ptr<SentencePieceBpe> SentencePieceBpe::from_json(const json& config
   return tokenizer;
 }
 
+std::unique_ptr<SentencePieceBpe> SentencePieceBpe::from_model_file(const std::string& path) {
+  const SentencePieceModelFile model = read_sentencepiece_model(path);
+  using File = SentencePieceModelFile;
+  MECHLENS_CHECK(InputError, model.model_type == File::kBpe,
+                 "{}: trainer_spec.model_type is {}; mechlens reads SentencePiece BPE models (Llama, Mistral) - "
+                 "convert others with transformers (save_pretrained writes a tokenizer.json)",
+                 path, model.model_type == File::kUnigram ? "UNIGRAM" : std::to_string(model.model_type));
+  MECHLENS_CHECK(InputError, !model.has_precompiled_charsmap,
+                 "{}: normalizer_spec '{}' has a normalisation table (precompiled_charsmap), which mechlens does not "
+                 "apply; models with the identity normalizer (Llama, Mistral) are read",
+                 path, model.normalizer_name);
+  MECHLENS_CHECK(InputError, model.escape_whitespaces && !model.treat_whitespace_as_suffix,
+                 "{}: whitespace is not escaped as a ▁ prefix (escape_whitespaces false or "
+                 "treat_whitespace_as_suffix true), which mechlens does not reproduce",
+                 path);
+  auto tokenizer = std::unique_ptr<SentencePieceBpe>(new SentencePieceBpe());
+  tokenizer->prepend_marker_ = model.add_dummy_prefix;
+  tokenizer->remove_extra_whitespaces_ = model.remove_extra_whitespaces;
+  tokenizer->byte_fallback_ = model.byte_fallback;
+  tokenizer->unk_ = model.unk_id;
+  tokenizer->bos_ = model.bos_id;
+  std::vector<std::pair<float, int64_t>> by_score;  // normal pieces, the best first
+  for (size_t id = 0; id < model.pieces.size(); ++id) {
+    const File::Piece& piece = model.pieces[id];
+    MECHLENS_CHECK(InputError, piece.type != File::kUserDefined,
+                   "{}: piece {} '{}' is a user-defined symbol, which mechlens does not reproduce", path, id,
+                   piece.piece);
+    tokenizer->pieces_.push_back(piece.piece);
+    if (piece.type != File::kUnused) tokenizer->vocab_.emplace(piece.piece, int64_t(id));
+    if (piece.type == File::kNormal) by_score.emplace_back(-piece.score, int64_t(id));
+  }
+  // A merge's rank is its result's place in score order (equal scores share one, so that the leftmost
+  // pair wins, as in SentencePiece): every split of a piece into two pieces merges into it.
+  std::stable_sort(by_score.begin(), by_score.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  int64_t rank = -1;
+  float previous = 0;
+  for (size_t i = 0; i < by_score.size(); ++i) {
+    if (i == 0 || by_score[i].first != previous) rank = int64_t(i);
+    previous = by_score[i].first;
+    const std::vector<std::string> chars = characters(tokenizer->pieces_[size_t(by_score[i].second)]);
+    std::string left;
+    for (size_t k = 0; k + 1 < chars.size(); ++k) {
+      left += chars[k];
+      std::string right;
+      for (size_t j = k + 1; j < chars.size(); ++j) right += chars[j];
+      if (tokenizer->vocab_.count(left) && tokenizer->vocab_.count(right))
+        tokenizer->ranks_.emplace(left + " " + right, rank);
+    }
+  }
+  return tokenizer;
+}
+
 std::vector<int64_t> SentencePieceBpe::encode(const std::string& text) const {
   return added_.encode(text, [this](const std::string& segment) { return encode_segment(segment); });
 }
 
-std::vector<int64_t> SentencePieceBpe::encode_segment(const std::string& text) const {
+std::vector<int64_t> SentencePieceBpe::encode_segment(const std::string& raw) const {
+  std::string text = raw;
+  if (remove_extra_whitespaces_) {
+    // SentencePiece's normaliser: no space at either end, one space for each run.
+    std::string kept;
+    for (char c : text) {
+      if (c == ' ' && (kept.empty() || kept.back() == ' ')) continue;
+      kept.push_back(c);
+    }
+    if (!kept.empty() && kept.back() == ' ') kept.pop_back();
+    text = std::move(kept);
+  }
   if (text.empty()) return {};
   const std::string normalised = (prepend_marker_ ? kMarker : "") + replace_all(text, " ", kMarker);
   // Characters the vocabulary lacks become their bytes (<0xXX>) before merging, as Hugging Face does.

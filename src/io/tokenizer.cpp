@@ -43,13 +43,19 @@ std::unique_ptr<Tokenizer> byte_level_from_json(const json& config, const std::s
 
 bool dir_has_tokenizer(const std::string& dir) {
   std::error_code error;
-  return fs::is_regular_file(fs::path(dir) / "tokenizer.json", error) || BpeTokenizer::dir_has_files(dir);
+  return fs::is_regular_file(fs::path(dir) / "tokenizer.json", error) ||
+         fs::is_regular_file(fs::path(dir) / "tokenizer.model", error) || BpeTokenizer::dir_has_files(dir);
 }
 
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& dir) {
   const fs::path file = fs::path(dir) / "tokenizer.json";
   std::error_code error;
-  if (!fs::is_regular_file(file, error)) return std::make_unique<BpeTokenizer>(BpeTokenizer::from_dir(dir));
+  if (!fs::is_regular_file(file, error)) {
+    const fs::path model = fs::path(dir) / "tokenizer.model";
+    if (fs::is_regular_file(model, error) && !BpeTokenizer::dir_has_files(dir))
+      return SentencePieceBpe::from_model_file(model.string());
+    return std::make_unique<BpeTokenizer>(BpeTokenizer::from_dir(dir));
+  }
   const std::string path = file.string();
   const json config = read_json_file<InputError>(path);
   MECHLENS_CHECK(InputError, config.is_object() && config.contains("model") && config["model"].is_object(),

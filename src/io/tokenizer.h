@@ -2,7 +2,7 @@
 // files a directory holds — GPT-2's byte-level BPE (vocab.json + merges.txt, encoder.json +
 // vocab.bpe, or a tokenizer.json with a ByteLevel pre-tokenizer) and the SentencePiece-style BPE of
 // Llama and Mistral in Hugging Face's tokenizer.json (▁ for spaces, byte fallback), and BERT's
-// WordPiece (tokenizer.json with model type WordPiece).
+// WordPiece (tokenizer.json with model type WordPiece); SentencePiece's own tokenizer.model (BPE).
 #pragma once
 
 #include <cstdint>
@@ -38,8 +38,9 @@ class Tokenizer {
 /// Whether `dir` holds tokenizer files load_tokenizer reads.
 bool dir_has_tokenizer(const std::string& dir);
 
-/// The tokenizer of `dir`: tokenizer.json when present, else GPT-2's file pairs. Throws InputError
-/// naming the file and field for a tokenizer.json mechlens cannot reproduce exactly.
+/// The tokenizer of `dir`: tokenizer.json when present, else GPT-2's file pairs, else SentencePiece's
+/// tokenizer.model. Throws InputError naming the file and field for a tokenizer mechlens cannot
+/// reproduce exactly.
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& dir);
 
 }  // namespace mechlens

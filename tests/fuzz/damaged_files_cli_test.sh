@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every damaged and crafted file of the fuzz corpus, given to the mechlens binary as users would:
-# `info` and `run` for checkpoints (safetensors, and torch.save beside a config), `init` for configs, `record --tokens` and `patch --clean-record`
+# `info` and `run` for checkpoints (safetensors, and torch.save beside a config), `init` for configs,
+# `tokenize` for SentencePiece models, `record --tokens` and `patch --clean-record`
 # for HDF5 files. Each either works (exit 0) or fails cleanly: exit 1 with the file named in the
 # message, no crash, no hang, no output left at --out.
 # usage: damaged_files_cli_test.sh MECHLENS_BIN CORPUS_DIR WORK_DIR
@@ -54,6 +55,12 @@ for file in "$corpus"/torch_save/*; do
 JSON
   clean_outcome "$copy" "$mechlens" info "$copy"
   clean_outcome "$copy" "$mechlens" run --checkpoint "$copy" --tokens 1,2,3
+done
+# SentencePiece models, each as the tokenizer.model of a tokenizer directory.
+for file in "$corpus"/sentencepiece_model/*; do
+  dir="$work/sentencepiece/$(basename "$file")"
+  mkdir -p "$dir" && cp "$file" "$dir/tokenizer.model"
+  clean_outcome "$dir/tokenizer.model" "$mechlens" tokenize --tokenizer "$dir" "hello world"
 done
 echo "damaged files: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
