@@ -8,6 +8,7 @@
 #include "cli/options.h"
 #include "io/checkpoint.h"
 #include "io/safetensors.h"
+#include "util/error.h"
 
 namespace mechlens::cli {
 namespace {
@@ -46,7 +47,17 @@ int run_info(const std::vector<std::string>& args) {
   const std::string format = vm["format"].as<std::string>();
   if (format != "text" && format != "json") throw UsageError{"--format must be text or json, got '" + format + "'"};
 
-  HookedTransformer model = load_checkpoint(path);
+  // Describing needs no computation: a model whose float32 weights would not fit in memory is loaded in
+  // bfloat16 (still reading and checking every tensor). A config that cannot be read is left for
+  // load_checkpoint to report.
+  LoadOptions load;
+  try {
+    read_checkpoint_config(path).check_fits_in_memory();
+  } catch (const ConfigError&) {
+    load.dtype = torch::kBFloat16;
+  } catch (const Error&) {
+  }
+  HookedTransformer model = load_checkpoint(path, load);
   const ModelConfig& config = model->config();
   // What the file says of itself besides the config: training command, steps, metrics, init_from.
   std::map<std::string, std::string> metadata = read_checkpoint_metadata(path);
@@ -56,6 +67,7 @@ int run_info(const std::vector<std::string>& args) {
     out["checkpoint"] = path;
     out["config"] = config.to_json();
     out["n_params"] = model->n_params();
+    out["loaded_as"] = c10::toString(load.dtype);
     out["metadata"] = metadata;
     for (const auto& item : model->named_parameters()) {
       out["parameters"].push_back({{"name", item.key()}, {"shape", item.value().sizes().vec()}});
@@ -68,7 +80,9 @@ int run_info(const std::vector<std::string>& args) {
     return 0;
   }
   fmt::print("checkpoint  {} ({:.2f} MB)\n", path, static_cast<double>(checkpoint_bytes(path)) / (1024.0 * 1024.0));
-  fmt::print("parameters  {}\n\nconfig\n", model->n_params());
+  fmt::print("parameters  {}\n", model->n_params());
+  if (load.dtype != torch::kFloat32) fmt::print("loaded as   bfloat16 (its float32 weights would not fit in memory)\n");
+  fmt::print("\nconfig\n");
   const nlohmann::json config_json = config.to_json();
   for (const auto& item : config_json.items()) fmt::print("  {:<26} {}\n", item.key(), item.value().dump());
   if (!metadata.empty()) {
