@@ -1,7 +1,6 @@
 #include "io/sentencepiece_bpe.h"
 
 #include <fmt/format.h>
-#include <unicode/unistr.h>
 
 #include <algorithm>
 
@@ -9,6 +8,7 @@
 
 #include "io/bpe_merge.h"
 #include "io/sentencepiece_model.h"
+#include "io/unicode_text.h"
 #include "util/error.h"
 #include "util/json_text.h"
 
@@ -18,25 +18,6 @@ namespace {
 using json = nlohmann::json;
 
 const std::string kMarker = "\xE2\x96\x81";  // ▁ U+2581, SentencePiece's space
-
-std::string replace_all(std::string text, const std::string& from, const std::string& to) {
-  for (size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size())) {
-    text.replace(at, from.size(), to);
-  }
-  return text;
-}
-
-// Splits UTF-8 text into its code points, each as UTF-8 (invalid bytes become U+FFFD, as ICU reads them).
-std::vector<std::string> characters(const std::string& text) {
-  const icu::UnicodeString unicode = icu::UnicodeString::fromUTF8(text);
-  std::vector<std::string> out;
-  for (int32_t i = 0; i < unicode.length(); i = unicode.moveIndex32(i, 1)) {
-    std::string character;
-    icu::UnicodeString(unicode.char32At(i)).toUTF8String(character);
-    out.push_back(std::move(character));
-  }
-  return out;
-}
 
 bool is_byte_piece(const std::string& piece) {
   return piece.size() == 6 && piece.rfind("<0x", 0) == 0 && piece.back() == '>' &&
@@ -156,7 +137,7 @@ std::unique_ptr<SentencePieceBpe> SentencePieceBpe::from_model_file(const std::s
   for (size_t i = 0; i < by_score.size(); ++i) {
     if (i == 0 || by_score[i].first != previous) rank = int64_t(i);
     previous = by_score[i].first;
-    const std::vector<std::string> chars = characters(tokenizer->pieces_[size_t(by_score[i].second)]);
+    const std::vector<std::string> chars = utf8_characters(tokenizer->pieces_[size_t(by_score[i].second)]);
     std::string left;
     for (size_t k = 0; k + 1 < chars.size(); ++k) {
       left += chars[k];
@@ -189,7 +170,7 @@ std::vector<int64_t> SentencePieceBpe::encode_segment(const std::string& raw) co
   const std::string normalised = (prepend_marker_ ? kMarker : "") + replace_all(text, " ", kMarker);
   // Characters the vocabulary lacks become their bytes (<0xXX>) before merging, as Hugging Face does.
   std::vector<std::string> symbols;
-  for (std::string& character : characters(normalised)) {
+  for (std::string& character : utf8_characters(normalised)) {
     if (vocab_.count(character) || !byte_fallback_) {
       symbols.push_back(std::move(character));
       continue;

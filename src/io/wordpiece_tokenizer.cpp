@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "io/unicode_text.h"
 #include "util/error.h"
 #include "util/json_text.h"
 
@@ -92,12 +93,6 @@ std::u32string lower_case(const std::u32string& text) {
     for (int32_t i = 0; i < one.length(); i = one.moveIndex32(i, 1)) out.push_back(char32_t(one.char32At(i)));
   }
   return out;
-}
-
-std::string replace_all(std::string text, const std::string& from, const std::string& to) {
-  for (size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size()))
-    text.replace(at, from.size(), to);
-  return text;
 }
 
 // A special token of the post-processor's single-sequence template, by position (0 or last).
