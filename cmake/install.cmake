@@ -5,7 +5,7 @@
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
-set(mechlens_libraries mechlens_util mechlens_hooks mechlens_runtime mechlens_io mechlens_store mechlens_data
+set(mechlens_libraries mechlens_util mechlens_parallel mechlens_hooks mechlens_runtime mechlens_io mechlens_store mechlens_data
     mechlens_train mechlens_analysis_core mechlens_analyses mechlens_export mechlens_view)
 foreach(library ${mechlens_libraries})
   string(REPLACE "mechlens_" "" short_name ${library})
@@ -20,7 +20,7 @@ install(TARGETS ${mechlens_libraries} mechlens_sdk EXPORT mechlensTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
 install(TARGETS mechlens RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 set(header_root ${CMAKE_INSTALL_INCLUDEDIR}/mechlens)
-foreach(folder src/util src/runtime src/io src/store src/train src/export src/view hooks data/tasks analyses/core analyses/patching
+foreach(folder src/util src/parallel src/runtime src/io src/store src/train src/export src/view hooks data/tasks analyses/core analyses/patching
                analyses/ablation)
   install(DIRECTORY ${PROJECT_SOURCE_DIR}/${folder} DESTINATION ${header_root} FILES_MATCHING PATTERN "*.h")
 endforeach()

@@ -7,8 +7,11 @@ bash "$root/scripts/setup.sh"
 build_dir=${MECHLENS_BUILD_DIR:-$root/build}
 generator=()
 command -v ninja >/dev/null && generator=(-G Ninja)
+# With OpenMPI installed (setup.sh installs it), runs can be shared by the ranks of mpirun.
+mpi=()
+command -v mpicxx >/dev/null && mpi=(-DMECHLENS_MPI=ON)
 if [ ! -f "$build_dir/CMakeCache.txt" ]; then
-  cmake -S "$root" -B "$build_dir" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release "$@" >&2
+  cmake -S "$root" -B "$build_dir" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release "${mpi[@]}" "$@" >&2
 elif [ $# -gt 0 ]; then
   cmake -S "$root" -B "$build_dir" "$@" >&2
 fi

@@ -9,6 +9,7 @@ packages=(
   libtorch-dev libopenblas0-openmp
   libhdf5-dev libfmt-dev libboost-program-options-dev nlohmann-json3-dev libssl-dev libicu-dev
   libgtest-dev googletest
+  libopenmpi-dev openmpi-bin
   python3 python3-torch python3-numpy python3-h5py
 )
 

@@ -54,6 +54,12 @@ struct ExecutionCost {
   double flops = 0;
 };
 
+/// Runs one pack (one forward pass); returns its work, rows x recomputed positions (plan_work units).
+int64_t execute_pack(HookedTransformer& model, const Pack& pack, const TargetRun& target,
+                     const InstallInterventions& install, const ReadAnswers& read);
+/// What running `pack` costs by the model's cost model (prompts of `n_pos` tokens).
+ExecutionCost pack_cost(const ModelConfig& config, const Pack& pack, int64_t n_pos);
+
 /// Runs every pack; `progress` advances by rows x recomputed positions (plan_work units).
 ExecutionCost execute_plan(HookedTransformer& model, const std::vector<Pack>& packs, const TargetRun& target,
                            const InstallInterventions& install, const ReadAnswers& read, ProgressBar& progress);

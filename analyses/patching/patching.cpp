@@ -380,11 +380,12 @@ PatchResult PatchingSession::run(const Component& component, const PatchOptions&
         model_->hook_point(component.hook_name(pass.pack.layer)),
         [source, mask](const torch::Tensor& act, const HookPointImpl&) { return torch::where(mask, source, act); });
   };
-  const ReadAnswers score = [&](const PackBatch& pass, const torch::Tensor& logits) {
-    site_prompt.index_put_({long_tensor(pass.flat_of_row), long_tensor(pass.prompts)},
-                           metric_.per_prompt(logits, pass.prompt_of_row).to(torch::kCPU, torch::kFloat64));
+  const ScoreRows score = [&](const PackBatch& pass, const torch::Tensor& logits) {
+    return metric_.per_prompt(logits, pass.prompt_of_row);
   };
-  const ExecutionCost cost = execute_plan(model_, packs, target_run, patch, score, progress);
+  execute_plan_shared(model_, packs, target_run, patch, score, site_prompt, component.name(), options.sharing,
+                      progress);
+  const ExecutionCost cost = plan_cost(config, packs, n_pos);
   result.rows_computed = cost.rows;
   result.flops = cost.flops;
   progress.finish();

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/selection.h"
+#include "engine/shared_plan.h"
 #include "hooks/activation_cache.h"
 #include "patching/components.h"
 #include "patching/metrics.h"
@@ -36,6 +37,9 @@ struct PatchOptions {
   uint64_t seed = 0;                // resample ablation
   bool skip_unchanged = true;       // skip (run, prompt) pairs whose source equals the target value
   bool progress = false;            // progress bar on stderr
+  /// The ranks sharing the sweep, and where finished shards are saved (engine/shared_plan.h);
+  /// default: this process alone, nothing saved.
+  PlanSharing sharing;
 };
 
 struct PatchResult {

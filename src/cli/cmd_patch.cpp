@@ -19,6 +19,7 @@
 #include "core/grouping.h"
 #include "core/selection.h"
 #include "io/checkpoint.h"
+#include "parallel/communicator.h"
 #include "patching/circuit.h"
 #include "patching/patch_file.h"
 #include "patching/patching.h"
@@ -26,6 +27,7 @@
 #include "util/error.h"
 #include "util/index_spec.h"
 #include "util/output_file.h"
+#include "util/sha256.h"
 
 namespace mechlens::cli {
 namespace {
@@ -228,6 +230,32 @@ nlohmann::json options_used(const po::variables_map& vm, bool from_task, Ablatio
   });
 }
 
+// How the sweep is shared: between the ranks of an MPI run (one process otherwise), with finished
+// shards saved beside the output (OUT.shards/) so that --resume continues a killed run. The run key
+// ties saved shards to this checkpoint, these prompts and these options.
+PlanSharing sharing_from(const po::variables_map& vm, const nlohmann::json& options, const PatchingInputs& inputs,
+                         const std::string& checkpoint_digest) {
+  PlanSharing sharing;
+  sharing.comm = &world();
+  sharing.resume = vm["resume"].as<bool>();
+  if (!vm.count("out")) {
+    if (sharing.resume) throw UsageError{"--resume continues the shards saved beside --out; give --out"};
+    return sharing;
+  }
+  sharing.shard_dir = vm["out"].as<std::string>() + ".shards";
+  nlohmann::json key_options = options;
+  key_options.erase("resume");
+  key_options.erase("quiet");
+  std::string key = checkpoint_digest + "\n" + key_options.dump() + "\n";
+  for (const torch::Tensor& tensor :
+       {inputs.clean, inputs.corrupted, inputs.answer_pos, inputs.correct, inputs.wrong}) {
+    const torch::Tensor values = tensor.to(torch::kCPU, torch::kLong).contiguous();
+    key += std::string(static_cast<const char*>(values.data_ptr()), size_t(values.numel()) * sizeof(int64_t));
+  }
+  sharing.run_key = sha256_hex(key);
+  return sharing;
+}
+
 }  // namespace
 
 int run_patch(const std::vector<std::string>& args) {
@@ -250,7 +278,8 @@ int run_patch(const std::vector<std::string>& args) {
       ("attribution", po::bool_switch(), "also estimate by attribution patching and report its correlation")
       ("circuit", po::value<std::string>(), "circuit JSON: report the clean metric recovered by its heads alone")
       ("batch", po::value<int64_t>()->default_value(512), "sequences (patched runs x prompts) per forward")
-      ("out", po::value<std::string>(), "HDF5 file for the results")
+      ("out", po::value<std::string>(), "HDF5 file for the results (finished parts of the sweep wait in OUT.shards/ until it is complete)")
+      ("resume", po::bool_switch(), "continue a killed run from the parts saved in OUT.shards/ (same options; any number of ranks)")
       ("json", po::value<std::string>(), "also write the results as JSON to this file ('-' = stdout)")
       ("group-by", po::value<std::string>(), "also score per group of an annotation with one value per prompt (e.g. queried_chain, order; group = the task's data group)")
       ("top", po::value<int64_t>()->default_value(10), "components to list in the summary")
@@ -279,12 +308,15 @@ int run_patch(const std::vector<std::string>& args) {
   contents.inputs = from_task ? inputs_from_task(vm, spans, contents) : inputs_from_files(vm, model, contents);
   const PatchingInputs& inputs = contents.inputs;
   const std::optional<PromptGroups> groups = prompt_groups_option(vm, contents.annotations, contents.prompt_groups);
-  const PatchOptions patch_options = patch_options_from(vm, model->config(), components, inputs, spans, from_task);
+  PatchOptions patch_options = patch_options_from(vm, model->config(), components, inputs, spans, from_task);
+  patch_options.sharing =
+      sharing_from(vm, options_used(vm, from_task, patch_options.ablation), inputs, checkpoint_digest);
+  const bool speaks = patch_options.sharing.comm->rank() == 0;  // rank 0 writes the run's outputs
   std::optional<Circuit> circuit;
   if (vm.count("circuit")) circuit = load_circuit(vm["circuit"].as<std::string>(), model->config(), inputs.positions());
 
   // With --json -, stdout carries the JSON alone; the human summary goes to stderr.
-  std::FILE* human = vm.count("json") && vm["json"].as<std::string>() == "-" ? stderr : stdout;
+  std::FILE* human = vm.count("json") && vm["json"].as<std::string>() == "-" && speaks ? stderr : stdout;
   const MetricKind metric = parse_metric(vm["metric"].as<std::string>());
   if (!model->config().has_unembed && metric != MetricKind::kCosine) {
     throw UsageError{"--metric: this model has no unembedding (an encoder without a head); use --metric cosine"};
@@ -308,12 +340,14 @@ int run_patch(const std::vector<std::string>& args) {
   std::optional<CircuitReport> report;
   if (circuit) report = run_circuit_check(session, *circuit, human);
 
+  if (!speaks) return 0;
   if (vm.count("out")) {
     PatchProvenance provenance =
         command_provenance("patch", args, checkpoint, model->config(),
                            options_used(vm, from_task, patch_options.ablation), checkpoint_digest);
     provenance.vocab = vocab;
     write_patch_file(vm["out"].as<std::string>(), contents, records, report, provenance);
+    remove_shards(patch_options.sharing);
     fmt::print(human, "wrote {}\n", vm["out"].as<std::string>());
   }
   if (vm.count("json")) {

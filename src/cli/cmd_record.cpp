@@ -14,8 +14,10 @@
 #include "cli/task_input.h"
 #include "core/selection.h"
 #include "io/checkpoint.h"
+#include "parallel/communicator.h"
 #include "store/record_reader.h"
 #include "store/recorder.h"
+#include "store/shared_record.h"
 #include "util/error.h"
 #include "util/index_spec.h"
 #include "util/parse.h"
@@ -67,7 +69,7 @@ int run_record(const std::vector<std::string>& args) {
       ("heads", po::value<std::string>()->default_value("all"), "heads to keep along head dims: all, 0,2, 1:3")
       ("dtype", po::value<std::string>()->default_value("f32"), "storage dtype: f32 or f16 (IEEE half)")
       ("compress", po::value<std::string>()->default_value("none"), "none, or gzip[:LEVEL] with the shuffle filter")
-      ("resume", po::bool_switch(), "continue OUT.partial from its last complete batch")
+      ("resume", po::bool_switch(), "continue OUT.partial from its last complete batch (a run shared by MPI ranks: from the shards in OUT.shards/)")
       ("pairs", po::bool_switch(), "with --task: store counterfactual prompts as annotations")
       ("quiet", po::bool_switch(), "no progress bar");
   // clang-format on
@@ -124,6 +126,19 @@ int run_record(const std::vector<std::string>& args) {
   provenance.task_json = task_json;
   provenance.vocab = known_vocab(checkpoint, vm.count("task") ? vm["task"].as<std::string>() : "");
 
+  // Under mpirun the ranks share the prompts (and a resumed shared record continues its shards,
+  // with any number of ranks); otherwise one writer streams the whole record.
+  Communicator& comm = world();
+  const bool resume = vm["resume"].as<bool>();
+  if (comm.size() > 1 || (resume && std::filesystem::is_directory(record_shard_dir(out)))) {
+    SharedRecordOptions shared;
+    shared.resume = resume;
+    shared.show_progress = !vm["quiet"].as<bool>();
+    record_shared(model, prompts, settings, provenance, recorded_dims(model, settings.hooks), out, comm, shared);
+    fmt::print("recorded {} hooks over {} prompts to {} ({} ranks)\n", settings.hooks.size(), prompts.size(), out,
+               comm.size());
+    return 0;
+  }
   RecordWriter writer = vm["resume"].as<bool>()
                             ? RecordWriter::resume(out, settings, provenance, prompts.size())
                             : RecordWriter::create(out, settings, provenance, recorded_dims(model, settings.hooks),

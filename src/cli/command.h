@@ -10,6 +10,9 @@ struct Command {
   const char* name;
   const char* summary;
   int (*run)(const std::vector<std::string>& args);  // args after the command name
+  /// Whether the command divides its work between the ranks of an MPI run (mpirun -n K mechlens
+  /// ...); the others refuse to run as several ranks.
+  bool shared_by_ranks = false;
 };
 
 /// Thrown for bad command-line usage; main() prints it with the command's help and exits 2.

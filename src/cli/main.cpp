@@ -11,8 +11,10 @@
 #include <vector>
 
 #include "cli/command.h"
+#include "parallel/communicator.h"
 #include "util/error.h"
 #include "util/process_setup.h"
+#include "util/progress.h"
 
 namespace {
 
@@ -22,8 +24,9 @@ constexpr Command kCommands[] = {
     {"info", "describe a checkpoint: config, parameter count, every hook with its shape", mechlens::cli::run_info},
     {"run", "run a checkpoint on token ids: top-k next tokens, optional activation cache", mechlens::cli::run_run},
     {"init", "build a randomly initialised model from a config JSON and save it", mechlens::cli::run_init},
-    {"record", "stream chosen hooks over many prompts into an HDF5 record", mechlens::cli::run_record},
-    {"patch", "activation patching sweeps, ablations, attribution patching, circuit checks", mechlens::cli::run_patch},
+    {"record", "stream chosen hooks over many prompts into an HDF5 record", mechlens::cli::run_record, true},
+    {"patch", "activation patching sweeps, ablations, attribution patching, circuit checks", mechlens::cli::run_patch,
+     true},
     {"trace", "circuit tracing: span attention statistics, attention knock-out, information-flow graphs",
      mechlens::cli::run_trace},
     {"heads", "name every head with its evidence: pattern detectors, logit attribution, ablation, logit lens",
@@ -67,11 +70,39 @@ std::string location_suffix(const mechlens::Error& e, bool verbose) {
   return verbose && !e.location().empty() ? fmt::format(" [{}]", e.location()) : "";
 }
 
+// The commands that divide their work between MPI ranks, for the message of the others.
+std::string shared_commands() {
+  std::string names;
+  for (const auto& command : kCommands) {
+    if (command.shared_by_ranks) names += names.empty() ? command.name : std::string(", ") + command.name;
+  }
+  return names;
+}
+
+// Joins the run's ranks (one process unless an MPI launcher started several): rank 0 speaks for
+// the run; the others keep stderr for their errors only.
+void join_ranks(const Command& command, mechlens::Communicator& comm) {
+  if (comm.size() > 1 && !command.shared_by_ranks) {
+    throw mechlens::cli::UsageError{
+        fmt::format("runs as one process; of the commands, {} share their work between "
+                    "the ranks of mpirun",
+                    shared_commands())};
+  }
+  if (comm.rank() > 0) {
+    if (!std::freopen("/dev/null", "w", stdout)) std::fclose(stdout);
+    mechlens::ProgressBar::hide_in_this_process();
+  }
+}
+
 // Runs the command; every error becomes a message on stderr and an exit code (1 error, 2 usage).
-int run_command(const Command& command, const std::vector<std::string>& args, bool verbose) {
+// `comm` is set once the run's ranks are known.
+int run_command(const Command& command, const std::vector<std::string>& args, bool verbose,
+                mechlens::Communicator*& comm) {
   const std::string name = command.name;
   try {
-    mechlens::configure_process();
+    comm = &mechlens::world();
+    join_ranks(command, *comm);
+    mechlens::configure_process(comm->local_size());
     return command.run(args);
   } catch (const mechlens::cli::UsageError& e) {
     fmt::print(stderr, "mechlens {}: {}\n(see `mechlens {} --help`)\n", name, e.message, name);
@@ -131,7 +162,14 @@ int main(int argc, char** argv) {
     return 2;
   }
   const std::vector<std::string> args(words.begin() + 1, words.end());
-  const int code = run_command(*command, args, verbose);
+  mechlens::Communicator* comm = nullptr;
+  const int code = run_command(*command, args, verbose, comm);
+  if (code != 0 && comm != nullptr && comm->size() > 1) {
+    // The other ranks may be waiting for this one: end them all.
+    fmt::print(stderr, "mechlens {}: rank {} of {} failed; ending the run\n", name, comm->rank(), comm->size());
+    std::fflush(nullptr);
+    comm->abort(code);
+  }
   if (code != 0) {
     // After an error, end without the libraries' exit-time teardown: HDF5 1.10 crashes there while
     // closing a file whose close already failed (a full disk), which would turn a clear error into

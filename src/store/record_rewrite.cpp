@@ -59,7 +59,9 @@ void copy_attributes(hid_t source, hid_t target, const std::string& what) {
   MECHLENS_CHECK(StoreError, status >= 0 && !context.failed, "{}: cannot copy its attributes", what);
 }
 
-void copy_dataset_prefix(hid_t source_group, hid_t target_group, const std::string& name, int64_t rows,
+// Copies the first `rows` rows of a dataset. Row-wise data stays extendible along its rows; other
+// data (the vocabulary, stored contiguously) keeps the source's fixed extent.
+void copy_dataset_prefix(hid_t source_group, hid_t target_group, const std::string& name, int64_t rows, bool row_wise,
                          const std::string& what) {
   Id source(H5Dopen2(source_group, name.c_str(), H5P_DEFAULT), H5Dclose);
   MECHLENS_CHECK(StoreError, source.valid(), "{}: cannot open", what);
@@ -69,13 +71,15 @@ void copy_dataset_prefix(hid_t source_group, hid_t target_group, const std::stri
   const int rank = H5Sget_simple_extent_ndims(space.get());
   MECHLENS_CHECK(StoreError, type.valid() && properties.valid() && rank >= 1, "{}: unreadable layout", what);
   std::vector<hsize_t> shape(static_cast<size_t>(rank));
-  std::vector<hsize_t> max_shape;
-  H5Sget_simple_extent_dims(space.get(), shape.data(), nullptr);
+  std::vector<hsize_t> max_shape(static_cast<size_t>(rank));
+  H5Sget_simple_extent_dims(space.get(), shape.data(), max_shape.data());
   MECHLENS_CHECK(StoreError, shape[0] >= hsize_t(rows), "{} holds {} rows but n_complete is {}; the file is damaged",
                  what, shape[0], rows);
-  shape[0] = hsize_t(rows);
-  max_shape = shape;
-  max_shape[0] = H5S_UNLIMITED;
+  if (row_wise) {
+    shape[0] = hsize_t(rows);
+    max_shape = shape;
+    max_shape[0] = H5S_UNLIMITED;
+  }
   Id target_space(H5Screate_simple(rank, shape.data(), max_shape.data()), H5Sclose);
   Id target(H5Dcreate2(target_group, name.c_str(), type.get(), target_space.get(), H5P_DEFAULT, properties.get(),
                        H5P_DEFAULT),
@@ -100,6 +104,7 @@ void copy_dataset_prefix(hid_t source_group, hid_t target_group, const std::stri
         H5Sselect_hyperslab(to.get(), H5S_SELECT_SET, offset.data(), nullptr, count.data(), nullptr) >= 0 &&
         H5Dread(source.get(), type.get(), memory.get(), from.get(), H5P_DEFAULT, buffer.data()) >= 0 &&
         H5Dwrite(target.get(), type.get(), memory.get(), to.get(), H5P_DEFAULT, buffer.data()) >= 0;
+    if (H5Tis_variable_str(type.get()) > 0) H5Dvlen_reclaim(type.get(), memory.get(), H5P_DEFAULT, buffer.data());
     MECHLENS_CHECK(StoreError, ok, "{}: cannot copy rows {}..{} (damaged by the interruption?)", what, start,
                    start + count[0] - 1);
   }
@@ -129,7 +134,8 @@ void copy_record_prefix(const H5::H5File& source, const H5::H5File& target, int6
       space.getSimpleExtentDims(extent.data());
       const bool row_wise = !h5::has_attr(dataset, "dims") || h5::read_dims_attr(dataset).front() == "batch";
       const int64_t keep = row_wise ? rows : int64_t(extent.front());
-      copy_dataset_prefix(from.getId(), to.getId(), name, keep, fmt::format("{}: {}{}", source_path, folder, name));
+      copy_dataset_prefix(from.getId(), to.getId(), name, keep, row_wise,
+                          fmt::format("{}: {}{}", source_path, folder, name));
     }
   }
 }

@@ -86,6 +86,13 @@ std::map<std::string, std::vector<std::string>> recorded_dims(const HookedTransf
 
 void record_activations(HookedTransformer& model, const PromptSet& prompts, const RecordSettings& settings,
                         RecordWriter& writer, bool show_progress) {
+  ProgressBar progress("record", prompts.size() - writer.n_written(), show_progress);
+  record_activations(model, prompts, settings, writer, [&progress](int64_t rows) { progress.advance(rows); });
+  progress.finish();
+}
+
+void record_activations(HookedTransformer& model, const PromptSet& prompts, const RecordSettings& settings,
+                        RecordWriter& writer, const std::function<void(int64_t rows)>& rows_done) {
   torch::NoGradGuard no_grad;
   model->eval();
   const int64_t n = prompts.size();
@@ -107,7 +114,6 @@ void record_activations(HookedTransformer& model, const PromptSet& prompts, cons
   if (deepest < model->config().n_layers) options.stop_at_layer = deepest + 1;
   const NameFilter filter = model->names_filter(settings.hooks);
 
-  ProgressBar progress("record", n - writer.n_written(), show_progress);
   for (int64_t start = writer.n_written(); start < n; start += settings.batch_size) {
     const int64_t count = std::min(settings.batch_size, n - start);
     RecordBatch batch;
@@ -138,9 +144,8 @@ void record_activations(HookedTransformer& model, const PromptSet& prompts, cons
     for (const auto& [name, tensor] : prompts.annotations)
       batch.annotations.emplace_back(name, tensor.narrow(0, start, count));
     writer.append(batch);
-    progress.advance(count);
+    rows_done(count);
   }
-  progress.finish();
 }
 
 }  // namespace mechlens

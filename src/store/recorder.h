@@ -4,6 +4,7 @@
 
 #include <torch/types.h>  // torch::Tensor
 
+#include <functional>
 #include <map>
 #include <string>
 #include <utility>
@@ -35,5 +36,8 @@ std::map<std::string, std::vector<std::string>> recorded_dims(const HookedTransf
 /// Records prompts [writer.n_written(), N) in batches of settings.batch_size.
 void record_activations(HookedTransformer& model, const PromptSet& prompts, const RecordSettings& settings,
                         RecordWriter& writer, bool show_progress);
+/// As above, telling `rows_done` how many prompts each batch recorded (instead of a progress bar).
+void record_activations(HookedTransformer& model, const PromptSet& prompts, const RecordSettings& settings,
+                        RecordWriter& writer, const std::function<void(int64_t rows)>& rows_done);
 
 }  // namespace mechlens

@@ -39,7 +39,7 @@ int usable_cores() {
 
 }  // namespace
 
-int configure_process() {
+int configure_process(int processes_on_machine) {
 #if defined(__GLIBC__)
   constexpr int kMmapThreshold = 32 << 20;  // glibc's upper limit for this setting on 64-bit
   constexpr int kTrimThreshold = 1 << 30;
@@ -48,7 +48,11 @@ int configure_process() {
 #endif
   int threads = env_threads("MECHLENS_NUM_THREADS");
   if (threads == 0) threads = env_threads("OMP_NUM_THREADS");
-  if (threads == 0) threads = usable_cores();
+  if (threads == 0) {
+    // Ranks an MPI launcher bound to their own cores see only those; unbound ones share the machine.
+    const int machine = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    threads = std::max(1, std::min(usable_cores(), machine / std::max(1, processes_on_machine)));
+  }
   at::set_num_threads(threads);
   return at::get_num_threads();
 }

@@ -14,12 +14,16 @@ std::string format_duration(double seconds) {
   return fmt::format("{:02}:{:02}", s / 60, s % 60);
 }
 
+bool hidden_in_process = false;
+
 }  // namespace
+
+void ProgressBar::hide_in_this_process() { hidden_in_process = true; }
 
 ProgressBar::ProgressBar(std::string label, int64_t total, bool enabled)
     : label_(std::move(label)),
       total_(std::max<int64_t>(total, 1)),
-      enabled_(enabled),
+      enabled_(enabled && !hidden_in_process),
       start_(std::chrono::steady_clock::now()),
       last_draw_(start_) {}
 

@@ -18,6 +18,10 @@ class ProgressBar {
   /// Draws the final state and ends the line.
   void finish();
 
+  /// Turns every bar of this process off (the ranks of an MPI run other than rank 0, whose bar
+  /// covers them all).
+  static void hide_in_this_process();
+
  private:
   void draw(const std::string& suffix);
 

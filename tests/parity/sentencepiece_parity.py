@@ -73,9 +73,11 @@ def main():
                 decoded = tokenize(mechlens, directory, "--decode", line).stdout
                 if decoded != text + "\n":
                     failures.append(f"{name} {text!r}: decodes to {decoded!r}")
-        with_bos = tokenize(mechlens, directory, "--prepend-bos", TEXTS[0]).stdout.split()
+        run = tokenize(mechlens, directory, "--prepend-bos", TEXTS[0])
+        with_bos = run.stdout.split()
         if [int(t) for t in with_bos] != [sp.bos_id()] + sp.encode(TEXTS[0]):
-            failures.append(f"{name}: --prepend-bos gives {with_bos}, expected BOS {sp.bos_id()} first")
+            failures.append(f"{name}: --prepend-bos gives {with_bos}, expected BOS {sp.bos_id()} first "
+                            f"(exit {run.returncode}, stderr {run.stderr.strip()!r})")
         print(f"{name}: {matched} of {len(TEXTS)} texts as sentencepiece")
     # What is not reproduced, and damaged files, are refused naming the file.
     unigram = train(work, "unigram", model_type="unigram", vocab_size=80)

@@ -134,6 +134,7 @@ TEST_F(RecordTest, InterruptedRunLeavesNoFinalFileAndResumeMatchesUninterrupted)
   RecordSettings settings;
   settings.hooks = {"blocks.0.attn.hook_pattern", "blocks.1.hook_resid_post"};
   settings.batch_size = 2;
+  provenance_.vocab = {"<pad>", "a", "b", "c"};  // a fixed-size dataset beside the row-wise ones
   record(path("full.h5"), settings);
   {
     // Two batches written, then the writer is dropped without finish(), as a killed run.

@@ -1,0 +1,264 @@
+#include "engine/shared_plan.h"
+
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <regex>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "core/work_shards.h"
+#include "parallel/work_split.h"
+#include "util/error.h"
+#include "util/json_text.h"
+#include "util/output_file.h"
+#include "util/sha256.h"
+
+namespace mechlens {
+namespace fs = std::filesystem;
+namespace {
+
+constexpr const char* kShardMagic = "mechlens-shard 1\n";
+using Clock = std::chrono::steady_clock;
+
+// Adds the seconds since `start` to `total` and restarts the clock.
+void lap(double& total, Clock::time_point& start) {
+  const Clock::time_point now = Clock::now();
+  total += std::chrono::duration<double>(now - start).count();
+  start = now;
+}
+
+// One computed row: where its value goes in the table, and the value.
+struct RowValue {
+  int64_t flat;
+  int64_t prompt;
+  double value;
+};
+static_assert(sizeof(RowValue) == 24, "RowValue is written to disk and exchanged as raw bytes");
+
+std::string to_bytes(const std::vector<RowValue>& rows) {
+  return std::string(reinterpret_cast<const char*>(rows.data()), rows.size() * sizeof(RowValue));
+}
+
+std::vector<RowValue> from_bytes(const std::string& bytes, const std::string& what) {
+  MECHLENS_CHECK(StoreError, bytes.size() % sizeof(RowValue) == 0, "{}: {} bytes are not whole rows", what,
+                 bytes.size());
+  std::vector<RowValue> rows(bytes.size() / sizeof(RowValue));
+  if (!rows.empty()) std::memcpy(rows.data(), bytes.data(), bytes.size());
+  return rows;
+}
+
+void fill_table(torch::Tensor& table, const std::vector<RowValue>& rows, const std::string& what) {
+  const int64_t sites = table.size(0), batch = table.size(1);
+  double* data = table.data_ptr<double>();
+  for (const RowValue& row : rows) {
+    MECHLENS_CHECK(StoreError, row.flat >= 0 && row.flat < sites && row.prompt >= 0 && row.prompt < batch,
+                   "{}: row (site {}, prompt {}) lies outside the sweep's {} x {} results", what, row.flat, row.prompt,
+                   sites, batch);
+    data[row.flat * batch + row.prompt] = row.value;
+  }
+}
+
+std::string shard_file_name(const std::string& plan, int64_t shard, int64_t shards) {
+  return fmt::format("{}.{:05}-of-{:05}.shard", plan, shard, shards);
+}
+
+// What a shard file says about itself; a file of another run or plan is refused by name.
+struct ShardHeader {
+  std::string run_key, plan;
+  int64_t shard = 0, shards = 0, first_pack = 0, end_pack = 0;
+};
+
+void write_shard(const std::string& path, const ShardHeader& header, const std::vector<RowValue>& rows) {
+  const std::string payload = to_bytes(rows);
+  const nlohmann::json json{{"run_key", header.run_key},
+                            {"plan", header.plan},
+                            {"shard", header.shard},
+                            {"shards", header.shards},
+                            {"packs", {header.first_pack, header.end_pack}},
+                            {"rows", rows.size()},
+                            {"sha256", sha256_hex(payload)}};
+  write_file_atomically(path, kShardMagic + json.dump() + "\n" + payload);
+}
+
+std::vector<RowValue> read_shard(const std::string& path, const ShardHeader& expected) {
+  std::ifstream in(path, std::ios::binary);
+  MECHLENS_CHECK(StoreError, in.good(), "{}: cannot open the saved shard", path);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  const std::string bytes = buffer.str();
+  const size_t magic = std::strlen(kShardMagic);
+  const size_t line_end = bytes.find('\n', magic);
+  MECHLENS_CHECK(StoreError, bytes.compare(0, magic, kShardMagic) == 0 && line_end != std::string::npos,
+                 "{}: not a mechlens shard file", path);
+  const nlohmann::json json = parse_json_text<StoreError>(bytes.substr(magic, line_end - magic), path);
+  const std::string payload = bytes.substr(line_end + 1);
+  try {
+    MECHLENS_CHECK(StoreError, json.at("run_key").get<std::string>() == expected.run_key,
+                   "{} was saved by another run (other checkpoint, prompts or options); remove its folder or run "
+                   "without --resume",
+                   path);
+    const std::vector<int64_t> packs = json.at("packs").get<std::vector<int64_t>>();
+    MECHLENS_CHECK(StoreError,
+                   json.at("plan").get<std::string>() == expected.plan &&
+                       json.at("shard").get<int64_t>() == expected.shard &&
+                       json.at("shards").get<int64_t>() == expected.shards && packs.size() == 2 &&
+                       packs[0] == expected.first_pack && packs[1] == expected.end_pack,
+                   "{}: shard {} of {} (packs {}..{}) was expected here; the file holds another part of the plan", path,
+                   expected.shard, expected.shards, expected.first_pack, expected.end_pack);
+    MECHLENS_CHECK(StoreError,
+                   json.at("sha256").get<std::string>() == sha256_hex(payload) &&
+                       json.at("rows").get<size_t>() * sizeof(RowValue) == payload.size(),
+                   "{}: its rows do not match its checksum (damaged); remove it to recompute the shard", path);
+  } catch (const nlohmann::json::exception& e) {
+    throw StoreError(fmt::format("{}: shard header field missing or of the wrong type ({})", path, e.what()));
+  }
+  return from_bytes(payload, path);
+}
+
+// The shard count of a plan's saved shards in `dir` (0 when there are none), and their paths by
+// shard index. Saved shards of one plan must agree on the count.
+int64_t find_saved_shards(const std::string& dir, const std::string& plan, std::map<int64_t, std::string>& paths) {
+  const std::regex pattern(R"((.+)\.(\d{5})-of-(\d{5})\.shard)");
+  int64_t count = 0;
+  std::error_code error;
+  for (const auto& entry : fs::directory_iterator(dir, error)) {
+    std::smatch match;
+    const std::string name = entry.path().filename().string();
+    if (!std::regex_match(name, match, pattern) || match[1].str() != plan) continue;
+    const int64_t shards = std::stoll(match[3].str());
+    MECHLENS_CHECK(StoreError, count == 0 || count == shards,
+                   "{}: shards of '{}' cut into {} and into {} parts; remove the folder and run again", dir, plan,
+                   count, shards);
+    count = shards;
+    paths[std::stoll(match[2].str())] = entry.path().string();
+  }
+  return count;
+}
+
+// Rank 0 prepares the shard folder: created, and a fresh run's stale shards of this plan removed.
+void prepare_shard_dir(const PlanSharing& sharing, const std::string& plan) {
+  std::error_code error;
+  fs::create_directories(sharing.shard_dir, error);
+  MECHLENS_CHECK(InputError, !error && fs::is_directory(sharing.shard_dir), "{}: cannot create the shard folder ({})",
+                 sharing.shard_dir, error.message());
+  if (sharing.resume) return;
+  std::map<int64_t, std::string> stale;
+  find_saved_shards(sharing.shard_dir, plan, stale);
+  for (const auto& [shard, path] : stale) fs::remove(path, error);
+}
+
+}  // namespace
+
+ExecutionCost plan_cost(const ModelConfig& config, const std::vector<Pack>& packs, int64_t n_pos) {
+  ExecutionCost cost;
+  for (const Pack& pack : packs) {
+    const ExecutionCost one = pack_cost(config, pack, n_pos);
+    cost.rows += one.rows;
+    cost.flops += one.flops;
+  }
+  return cost;
+}
+
+void execute_plan_shared(HookedTransformer& model, const std::vector<Pack>& packs, const TargetRun& target,
+                         const InstallInterventions& install, const ScoreRows& score, torch::Tensor& table,
+                         const std::string& plan_name, const PlanSharing& sharing, ProgressBar& progress) {
+  MECHLENS_CHECK(
+      InputError,
+      table.scalar_type() == torch::kFloat64 && table.dim() == 2 && table.is_contiguous() && table.device().is_cpu(),
+      "execute_plan_shared fills a contiguous float64 [sites, batch] table on the CPU");
+  const std::unique_ptr<Communicator> alone = sharing.comm ? nullptr : make_single_process();
+  Communicator& comm = sharing.comm ? *sharing.comm : *alone;
+  const int64_t n_pos = target.tokens.size(1);
+  const bool saving = !sharing.shard_dir.empty();
+
+  // The cut: the saved shards' (when resuming), else shards_per_rank for every rank.
+  int64_t count = std::max<int64_t>(1, sharing.shards_per_rank) * comm.size();
+  std::map<int64_t, std::string> saved;
+  if (saving) {
+    if (comm.rank() == 0) prepare_shard_dir(sharing, plan_name);
+    comm.barrier();
+    if (sharing.resume) {
+      const int64_t saved_count = find_saved_shards(sharing.shard_dir, plan_name, saved);
+      if (saved_count > 0) count = saved_count;
+    }
+  }
+  const std::vector<size_t> bounds = shard_bounds(packs, n_pos, count);
+  const int64_t shards = int64_t(bounds.size()) - 1;
+  auto header_of = [&](int64_t shard) {
+    return ShardHeader{
+        sharing.run_key, plan_name, shard, count, int64_t(bounds[size_t(shard)]), int64_t(bounds[size_t(shard) + 1])};
+  };
+  auto work_of = [&](int64_t shard) {
+    int64_t work = 0;
+    for (size_t p = bounds[size_t(shard)]; p < bounds[size_t(shard) + 1]; ++p) {
+      work += int64_t(packs[p].rows.size()) * (n_pos - packs[p].first);
+    }
+    return work;
+  };
+
+  // Shards a previous run finished are read back (by every rank: each needs the whole table).
+  std::vector<int64_t> pending;
+  for (int64_t shard = 0; shard < shards; ++shard) {
+    const auto found = saved.find(shard);
+    if (found == saved.end()) {
+      pending.push_back(shard);
+      continue;
+    }
+    fill_table(table, read_shard(found->second, header_of(shard)), found->second);
+    if (comm.rank() == 0) progress.advance(work_of(shard));
+  }
+
+  SharingStats local;
+  SharingStats& stats = sharing.stats ? *sharing.stats : local;
+  stats.shards_reused += int64_t(saved.size());
+  Clock::time_point clock = Clock::now();
+
+  // This rank's shards, saved one by one as they finish.
+  std::vector<RowValue> computed;
+  for (const int64_t shard : deal_to_rank(pending, comm.rank(), comm.size())) {
+    std::vector<RowValue> rows;
+    const ReadAnswers read = [&](const PackBatch& batch, const torch::Tensor& logits) {
+      const torch::Tensor values = score(batch, logits).to(torch::kCPU, torch::kFloat64).contiguous();  // [rows]
+      const double* value = values.data_ptr<double>();
+      for (size_t r = 0; r < batch.prompts.size(); ++r)
+        rows.push_back({batch.flat_of_row[r], batch.prompts[r], value[r]});
+    };
+    for (size_t p = bounds[size_t(shard)]; p < bounds[size_t(shard) + 1]; ++p) {
+      const int64_t work = execute_pack(model, packs[p], target, install, read);
+      if (comm.rank() == 0) progress.advance(work + comm.collect_progress());
+      else comm.report_progress(work);
+    }
+    lap(stats.compute_seconds, clock);
+    if (saving)
+      write_shard((fs::path(sharing.shard_dir) / shard_file_name(plan_name, shard, count)).string(), header_of(shard),
+                  rows);
+    lap(stats.save_seconds, clock);
+    computed.insert(computed.end(), rows.begin(), rows.end());
+    ++stats.shards_computed;
+  }
+  const int64_t others = comm.finish_progress();
+  if (comm.rank() == 0) progress.advance(others);
+  comm.barrier();
+  lap(stats.wait_seconds, clock);
+
+  // Every rank's rows, into every rank's table.
+  const std::vector<std::string> parts = comm.all_gather(to_bytes(computed));
+  for (size_t r = 0; r < parts.size(); ++r) {
+    fill_table(table, from_bytes(parts[r], fmt::format("rank {}", r)), fmt::format("rank {}", r));
+  }
+  lap(stats.exchange_seconds, clock);
+}
+
+void remove_shards(const PlanSharing& sharing) {
+  if (sharing.shard_dir.empty() || (sharing.comm && sharing.comm->rank() != 0)) return;
+  std::error_code error;
+  fs::remove_all(sharing.shard_dir, error);
+}
+
+}  // namespace mechlens

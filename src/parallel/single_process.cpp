@@ -1,0 +1,26 @@
+// The communicator of a run with one process: every collective is the identity.
+#include <cstdlib>
+
+#include "parallel/communicator.h"
+
+namespace mechlens {
+namespace {
+
+class SingleProcess final : public Communicator {
+ public:
+  int rank() const override { return 0; }
+  int size() const override { return 1; }
+  int local_size() const override { return 1; }
+  void barrier() override {}
+  std::vector<std::string> all_gather(const std::string& bytes) override { return {bytes}; }
+  void report_progress(int64_t /*work*/) override {}
+  int64_t collect_progress() override { return 0; }
+  int64_t finish_progress() override { return 0; }
+  [[noreturn]] void abort(int code) override { std::exit(code); }
+};
+
+}  // namespace
+
+std::unique_ptr<Communicator> make_single_process() { return std::make_unique<SingleProcess>(); }
+
+}  // namespace mechlens

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Runs shared by MPI ranks: `mpirun -n K mechlens patch|record` writes the file one process writes
+# (every dataset and attribute bit for bit, but for the run's time and command line), for K = 2 and
+# 3; a rank killed part-way fails the run, leaves no file at --out, and --resume (with another rank
+# count) completes it to the same file; other commands and mismatched resumes are refused clearly.
+# usage: mpi_test.sh MECHLENS_BIN SOURCE_DIR WORK_DIR
+set -uo pipefail
+mechlens=$1 source=$2 work=$3
+command -v mpirun >/dev/null || { echo "mpirun not installed: skipped"; exit 77; }
+rm -rf "$work" && mkdir -p "$work"
+source "$(dirname "$0")/../expect.sh"
+same="$(dirname "$0")/same_h5.py"
+# As root (CI), OpenMPI needs both settings; --oversubscribe runs more ranks than this machine's cores.
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+export MECHLENS_NUM_THREADS=1  # the same threads on every rank and in the one-process run
+logic="$source/data/checkpoints/logic_3l3h.safetensors"
+matching="$source/data/checkpoints/matching_3l1h_post_ln_gamma1.safetensors"
+patch_args=(patch --checkpoint "$logic" --task logic --n 40 --seed 3 --component head_z,resid_pre,mlp_out --batch 16
+  --quiet)
+record_args=(record --checkpoint "$matching" --task matching --task-option orders=2 --n 90 --seed 4 --batch 8 --pairs
+  --hooks 'blocks.*.attn.hook_pattern' 'blocks.*.hook_resid_post' blocks.0.attn.hook_z --dtype f16 --compress gzip
+  --quiet)
+
+expect patch-1 0 "wrote" -- "$mechlens" "${patch_args[@]}" --out "$work/patch1.h5"
+expect record-1 0 "recorded 7 hooks over 90 prompts" -- "$mechlens" "${record_args[@]}" --out "$work/record1.h5"
+for ranks in 2 3; do
+  expect "patch-$ranks" 0 "wrote" -- mpirun -n $ranks "$mechlens" "${patch_args[@]}" --out "$work/patch$ranks.h5"
+  expect "patch-$ranks-same" 0 "same content" -- "$python" "$same" "$work/patch1.h5" "$work/patch$ranks.h5"
+  expect "record-$ranks" 0 "\($ranks ranks\)" -- mpirun -n $ranks "$mechlens" "${record_args[@]}" \
+    --out "$work/record$ranks.h5"
+  expect "record-$ranks-same" 0 "same content" -- "$python" "$same" "$work/record1.h5" "$work/record$ranks.h5"
+  [ ! -e "$work/patch$ranks.h5.shards" ] && [ ! -e "$work/record$ranks.h5.shards" ] && ok || bad "shards left after $ranks ranks"
+done
+# The comparison is not blind: another seed's sweep differs.
+expect patch-other-seed 0 "wrote" -- "$mechlens" patch --checkpoint "$logic" --task logic --n 40 --seed 4 \
+  --component head_z,resid_pre,mlp_out --batch 16 --quiet --out "$work/other.h5"
+expect patch-other-differs 1 "values differ" -- "$python" "$same" "$work/patch1.h5" "$work/other.h5"
+
+# Kill one rank once the first shard is saved: the run fails, no file at --out, shards remain;
+# --resume with 3 ranks finishes the same file.
+kill_one_rank() {  # OUT_GLOB COMMAND...: runs COMMAND, kills its newest mechlens rank after a shard appears
+  local glob=$1
+  shift
+  "$@" >"$work/killed.log" 2>&1 &
+  local launcher=$!
+  for _ in $(seq 600); do
+    compgen -G "$glob" >/dev/null && break
+    sleep 0.05
+  done
+  pkill -9 -n -f "$mechlens" && echo killed >"$work/killed.mark"
+  wait $launcher
+  echo "exit $?" >>"$work/killed.mark"
+}
+long_patch=(patch --checkpoint "$logic" --task logic --n 300 --seed 5 --component head_z --batch 8 --quiet)
+expect patch-long-1 0 "wrote" -- "$mechlens" "${long_patch[@]}" --out "$work/long1.h5"
+kill_one_rank "$work/long.h5.shards/*.shard" mpirun -n 2 "$mechlens" "${long_patch[@]}" --out "$work/long.h5"
+expect patch-killed 0 "^killed" -- cat "$work/killed.mark"
+expect patch-killed-message 0 "exited on signal 9" -- cat "$work/killed.log"
+grep -q "exit 0" "$work/killed.mark" && bad "the killed run exited 0: $(cat "$work/killed.log")" || ok
+[ ! -e "$work/long.h5" ] && [ -d "$work/long.h5.shards" ] && ok || bad "after the kill: output present or no shards"
+expect patch-resume-other-options 1 "saved by another run" -- mpirun -n 2 "$mechlens" patch --checkpoint "$logic" \
+  --task logic --n 300 --seed 5 --component head_z --batch 8 --direction noising --quiet --resume --out "$work/long.h5"
+expect patch-resume 0 "wrote" -- mpirun -n 3 "$mechlens" "${long_patch[@]}" --resume --out "$work/long.h5"
+expect patch-resume-same 0 "same content" -- "$python" "$same" "$work/long1.h5" "$work/long.h5"
+
+long_record=(record --checkpoint "$matching" --task matching --n 16000 --seed 6 --batch 16 --positions -1
+  --hooks 'blocks.*.attn.hook_pattern' 'blocks.*.hook_resid_post' --quiet)
+expect record-long-1 0 "recorded" -- "$mechlens" "${long_record[@]}" --out "$work/rlong1.h5"
+kill_one_rank "$work/rlong.h5.shards/record.*.h5" mpirun -n 2 "$mechlens" "${long_record[@]}" --out "$work/rlong.h5"
+grep -q "exit 0" "$work/killed.mark" && bad "the killed record exited 0: $(cat "$work/killed.log")" || ok
+[ ! -e "$work/rlong.h5" ] && ok || bad "a killed record left its output"
+expect record-resume-one-process 0 "recorded" -- "$mechlens" "${long_record[@]}" --resume --out "$work/rlong.h5"
+expect record-resume-same 0 "same content" -- "$python" "$same" "$work/rlong1.h5" "$work/rlong.h5"
+
+# Commands that do not share their work refuse to run as several ranks, naming those that do.
+expect info-refused 2 "runs as one process; of the commands, record, patch share" -- mpirun -n 2 "$mechlens" info \
+  "$logic"
+
+echo "mpi: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
