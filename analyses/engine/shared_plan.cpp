@@ -33,34 +33,57 @@ void lap(double& total, Clock::time_point& start) {
   start = now;
 }
 
-// One computed row: where its value goes in the table, and the value.
-struct RowValue {
-  int64_t flat;
-  int64_t prompt;
-  double value;
+// Computed rows: where each row's values go in the tables, and the values (one per table).
+struct Rows {
+  std::vector<int64_t> where;  // [rows, 2]: site.flat, prompt
+  std::vector<double> values;  // [rows, tables]
 };
-static_assert(sizeof(RowValue) == 24, "RowValue is written to disk and exchanged as raw bytes");
 
-std::string to_bytes(const std::vector<RowValue>& rows) {
-  return std::string(reinterpret_cast<const char*>(rows.data()), rows.size() * sizeof(RowValue));
+// Bytes: the row count and the tables, then `where` and `values` as they are in memory.
+std::string to_bytes(const Rows& rows, int64_t tables) {
+  const int64_t count = int64_t(rows.where.size() / 2);
+  std::string bytes(2 * sizeof(int64_t), '\0');
+  std::memcpy(bytes.data(), &count, sizeof(int64_t));
+  std::memcpy(bytes.data() + sizeof(int64_t), &tables, sizeof(int64_t));
+  bytes.append(reinterpret_cast<const char*>(rows.where.data()), rows.where.size() * sizeof(int64_t));
+  bytes.append(reinterpret_cast<const char*>(rows.values.data()), rows.values.size() * sizeof(double));
+  return bytes;
 }
 
-std::vector<RowValue> from_bytes(const std::string& bytes, const std::string& what) {
-  MECHLENS_CHECK(StoreError, bytes.size() % sizeof(RowValue) == 0, "{}: {} bytes are not whole rows", what,
-                 bytes.size());
-  std::vector<RowValue> rows(bytes.size() / sizeof(RowValue));
-  if (!rows.empty()) std::memcpy(rows.data(), bytes.data(), bytes.size());
+Rows from_bytes(const std::string& bytes, int64_t tables, const std::string& what) {
+  int64_t count = -1, stored_tables = -1;
+  if (bytes.size() >= 2 * sizeof(int64_t)) {
+    std::memcpy(&count, bytes.data(), sizeof(int64_t));
+    std::memcpy(&stored_tables, bytes.data() + sizeof(int64_t), sizeof(int64_t));
+  }
+  const size_t row_bytes = 2 * sizeof(int64_t) + size_t(tables) * sizeof(double);
+  MECHLENS_CHECK(
+      StoreError,
+      stored_tables == tables && count >= 0 && bytes.size() == 2 * sizeof(int64_t) + size_t(count) * row_bytes,
+      "{}: {} bytes are not rows of {} values", what, bytes.size(), tables);
+  Rows rows;
+  rows.where.resize(size_t(count) * 2);
+  rows.values.resize(size_t(count) * size_t(tables));
+  const char* data = bytes.data() + 2 * sizeof(int64_t);
+  std::memcpy(rows.where.data(), data, rows.where.size() * sizeof(int64_t));
+  std::memcpy(rows.values.data(), data + rows.where.size() * sizeof(int64_t), rows.values.size() * sizeof(double));
   return rows;
 }
 
-void fill_table(torch::Tensor& table, const std::vector<RowValue>& rows, const std::string& what) {
-  const int64_t sites = table.size(0), batch = table.size(1);
-  double* data = table.data_ptr<double>();
-  for (const RowValue& row : rows) {
-    MECHLENS_CHECK(StoreError, row.flat >= 0 && row.flat < sites && row.prompt >= 0 && row.prompt < batch,
-                   "{}: row (site {}, prompt {}) lies outside the sweep's {} x {} results", what, row.flat, row.prompt,
-                   sites, batch);
-    data[row.flat * batch + row.prompt] = row.value;
+void fill_tables(const std::vector<torch::Tensor>& tables, const Rows& rows, const std::string& what) {
+  const int64_t sites = tables.front().size(0), batch = tables.front().size(1);
+  const size_t n_tables = tables.size();
+  for (size_t r = 0; r < rows.where.size() / 2; ++r) {
+    const int64_t flat = rows.where[2 * r], prompt = rows.where[2 * r + 1];
+    MECHLENS_CHECK(StoreError, flat >= 0 && flat < sites && prompt >= 0 && prompt < batch,
+                   "{}: row (site {}, prompt {}) lies outside the sweep's {} x {} results", what, flat, prompt, sites,
+                   batch);
+    for (size_t t = 0; t < n_tables; ++t) {
+      const double value = rows.values[r * n_tables + t];
+      const torch::Tensor& table = tables[t];
+      if (table.scalar_type() == torch::kFloat64) table.data_ptr<double>()[flat * batch + prompt] = value;
+      else table.data_ptr<float>()[flat * batch + prompt] = float(value);
+    }
   }
 }
 
@@ -74,19 +97,19 @@ struct ShardHeader {
   int64_t shard = 0, shards = 0, first_pack = 0, end_pack = 0;
 };
 
-void write_shard(const std::string& path, const ShardHeader& header, const std::vector<RowValue>& rows) {
-  const std::string payload = to_bytes(rows);
+void write_shard(const std::string& path, const ShardHeader& header, const Rows& rows, int64_t tables) {
+  const std::string payload = to_bytes(rows, tables);
   const nlohmann::json json{{"run_key", header.run_key},
                             {"plan", header.plan},
                             {"shard", header.shard},
                             {"shards", header.shards},
                             {"packs", {header.first_pack, header.end_pack}},
-                            {"rows", rows.size()},
+                            {"rows", rows.where.size() / 2},
                             {"sha256", sha256_hex(payload)}};
   write_file_atomically(path, kShardMagic + json.dump() + "\n" + payload);
 }
 
-std::vector<RowValue> read_shard(const std::string& path, const ShardHeader& expected) {
+Rows read_shard(const std::string& path, const ShardHeader& expected, int64_t tables) {
   std::ifstream in(path, std::ios::binary);
   MECHLENS_CHECK(StoreError, in.good(), "{}: cannot open the saved shard", path);
   std::stringstream buffer;
@@ -111,14 +134,12 @@ std::vector<RowValue> read_shard(const std::string& path, const ShardHeader& exp
                        packs[0] == expected.first_pack && packs[1] == expected.end_pack,
                    "{}: shard {} of {} (packs {}..{}) was expected here; the file holds another part of the plan", path,
                    expected.shard, expected.shards, expected.first_pack, expected.end_pack);
-    MECHLENS_CHECK(StoreError,
-                   json.at("sha256").get<std::string>() == sha256_hex(payload) &&
-                       json.at("rows").get<size_t>() * sizeof(RowValue) == payload.size(),
+    MECHLENS_CHECK(StoreError, json.at("sha256").get<std::string>() == sha256_hex(payload),
                    "{}: its rows do not match its checksum (damaged); remove it to recompute the shard", path);
   } catch (const nlohmann::json::exception& e) {
     throw StoreError(fmt::format("{}: shard header field missing or of the wrong type ({})", path, e.what()));
   }
-  return from_bytes(payload, path);
+  return from_bytes(payload, tables, path);
 }
 
 // The shard count of a plan's saved shards in `dir` (0 when there are none), and their paths by
@@ -166,12 +187,18 @@ ExecutionCost plan_cost(const ModelConfig& config, const std::vector<Pack>& pack
 }
 
 void execute_plan_shared(HookedTransformer& model, const std::vector<Pack>& packs, const TargetRun& target,
-                         const InstallInterventions& install, const ScoreRows& score, torch::Tensor& table,
-                         const std::string& plan_name, const PlanSharing& sharing, ProgressBar& progress) {
-  MECHLENS_CHECK(
-      InputError,
-      table.scalar_type() == torch::kFloat64 && table.dim() == 2 && table.is_contiguous() && table.device().is_cpu(),
-      "execute_plan_shared fills a contiguous float64 [sites, batch] table on the CPU");
+                         const InstallInterventions& install, const ScoreRows& score,
+                         const std::vector<torch::Tensor>& tables, const std::string& plan_name,
+                         const PlanSharing& sharing, ProgressBar& progress) {
+  MECHLENS_CHECK(InputError, !tables.empty(), "execute_plan_shared needs a table to fill");
+  for (const torch::Tensor& table : tables) {
+    MECHLENS_CHECK(InputError,
+                   (table.scalar_type() == torch::kFloat64 || table.scalar_type() == torch::kFloat32) &&
+                       table.dim() == 2 && table.is_contiguous() && table.device().is_cpu() &&
+                       table.sizes() == tables.front().sizes(),
+                   "execute_plan_shared fills contiguous float [sites, batch] tables of one shape on the CPU");
+  }
+  const int64_t n_tables = int64_t(tables.size());
   const std::unique_ptr<Communicator> alone = sharing.comm ? nullptr : make_single_process();
   Communicator& comm = sharing.comm ? *sharing.comm : *alone;
   const int64_t n_pos = target.tokens.size(1);
@@ -210,7 +237,7 @@ void execute_plan_shared(HookedTransformer& model, const std::vector<Pack>& pack
       pending.push_back(shard);
       continue;
     }
-    fill_table(table, read_shard(found->second, header_of(shard)), found->second);
+    fill_tables(tables, read_shard(found->second, header_of(shard), n_tables), found->second);
     if (comm.rank() == 0) progress.advance(work_of(shard));
   }
 
@@ -220,14 +247,21 @@ void execute_plan_shared(HookedTransformer& model, const std::vector<Pack>& pack
   Clock::time_point clock = Clock::now();
 
   // This rank's shards, saved one by one as they finish.
-  std::vector<RowValue> computed;
+  Rows computed;
   for (const int64_t shard : deal_to_rank(pending, comm.rank(), comm.size())) {
-    std::vector<RowValue> rows;
+    Rows rows;
     const ReadAnswers read = [&](const PackBatch& batch, const torch::Tensor& logits) {
-      const torch::Tensor values = score(batch, logits).to(torch::kCPU, torch::kFloat64).contiguous();  // [rows]
-      const double* value = values.data_ptr<double>();
-      for (size_t r = 0; r < batch.prompts.size(); ++r)
-        rows.push_back({batch.flat_of_row[r], batch.prompts[r], value[r]});
+      // [rows, tables] as float64 (exact for float32 values)
+      const torch::Tensor values =
+          score(batch, logits).to(torch::kCPU, torch::kFloat64).reshape({-1, n_tables}).contiguous();
+      MECHLENS_CHECK(InputError, values.size(0) == int64_t(batch.prompts.size()),
+                     "a pack's score gave {} rows of {} values for {} rows", values.size(0), n_tables,
+                     batch.prompts.size());
+      for (size_t r = 0; r < batch.prompts.size(); ++r) {
+        rows.where.push_back(batch.flat_of_row[r]);
+        rows.where.push_back(batch.prompts[r]);
+      }
+      rows.values.insert(rows.values.end(), values.data_ptr<double>(), values.data_ptr<double>() + values.numel());
     };
     for (size_t p = bounds[size_t(shard)]; p < bounds[size_t(shard) + 1]; ++p) {
       const int64_t work = execute_pack(model, packs[p], target, install, read);
@@ -237,9 +271,10 @@ void execute_plan_shared(HookedTransformer& model, const std::vector<Pack>& pack
     lap(stats.compute_seconds, clock);
     if (saving)
       write_shard((fs::path(sharing.shard_dir) / shard_file_name(plan_name, shard, count)).string(), header_of(shard),
-                  rows);
+                  rows, n_tables);
     lap(stats.save_seconds, clock);
-    computed.insert(computed.end(), rows.begin(), rows.end());
+    computed.where.insert(computed.where.end(), rows.where.begin(), rows.where.end());
+    computed.values.insert(computed.values.end(), rows.values.begin(), rows.values.end());
     ++stats.shards_computed;
   }
   const int64_t others = comm.finish_progress();
@@ -248,9 +283,10 @@ void execute_plan_shared(HookedTransformer& model, const std::vector<Pack>& pack
   lap(stats.wait_seconds, clock);
 
   // Every rank's rows, into every rank's table.
-  const std::vector<std::string> parts = comm.all_gather(to_bytes(computed));
+  const std::vector<std::string> parts = comm.all_gather(to_bytes(computed, n_tables));
   for (size_t r = 0; r < parts.size(); ++r) {
-    fill_table(table, from_bytes(parts[r], fmt::format("rank {}", r)), fmt::format("rank {}", r));
+    const std::string what = fmt::format("rank {}", r);
+    fill_tables(tables, from_bytes(parts[r], n_tables, what), what);
   }
   lap(stats.exchange_seconds, clock);
 }

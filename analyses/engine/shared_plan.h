@@ -39,19 +39,21 @@ struct PlanSharing {
   SharingStats* stats = nullptr;  // if set, receives this rank's timings
 };
 
-/// A pack's values, one per row: float64 [rows] on the CPU.
+/// A pack's values: [rows] (one table) or [rows, tables] (one value per table), any device.
 using ScoreRows = std::function<torch::Tensor(const PackBatch& batch, const torch::Tensor& answer_logits)>;
 
 /// What execute_plan() would report for `packs`, from the plan alone (the same on every rank).
 ExecutionCost plan_cost(const ModelConfig& config, const std::vector<Pack>& packs, int64_t n_pos);
 
-/// Carries out this rank's shards of `packs` and writes every row's value, from whichever rank or
-/// saved shard computed it, into `table` (float64 [sites, batch] on the CPU) at (site.flat, prompt).
-/// `plan_name` names the plan's shard files ("head_z"); a run may share several plans. Rank 0's
-/// `progress` covers every rank's work.
+/// Carries out this rank's shards of `packs` and writes every row's values, from whichever rank or
+/// saved shard computed them, into `tables` (each a contiguous float32 or float64 [sites, batch] on
+/// the CPU) at (site.flat, prompt). Values travel and are saved as float64, so float32 tables
+/// receive exactly what was computed. `plan_name` names the plan's shard files ("head_z"); a run
+/// may share several plans. Rank 0's `progress` covers every rank's work.
 void execute_plan_shared(HookedTransformer& model, const std::vector<Pack>& packs, const TargetRun& target,
-                         const InstallInterventions& install, const ScoreRows& score, torch::Tensor& table,
-                         const std::string& plan_name, const PlanSharing& sharing, ProgressBar& progress);
+                         const InstallInterventions& install, const ScoreRows& score,
+                         const std::vector<torch::Tensor>& tables, const std::string& plan_name,
+                         const PlanSharing& sharing, ProgressBar& progress);
 
 /// Removes the shard folder once the run's output is complete (rank 0; a no-op without a folder).
 void remove_shards(const PlanSharing& sharing);

@@ -383,7 +383,7 @@ PatchResult PatchingSession::run(const Component& component, const PatchOptions&
   const ScoreRows score = [&](const PackBatch& pass, const torch::Tensor& logits) {
     return metric_.per_prompt(logits, pass.prompt_of_row);
   };
-  execute_plan_shared(model_, packs, target_run, patch, score, site_prompt, component.name(), options.sharing,
+  execute_plan_shared(model_, packs, target_run, patch, score, {site_prompt}, component.name(), options.sharing,
                       progress);
   const ExecutionCost cost = plan_cost(config, packs, n_pos);
   result.rows_computed = cost.rows;

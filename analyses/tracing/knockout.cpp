@@ -295,13 +295,12 @@ KnockoutResult KnockoutSession::run(const KnockoutOptions& options) {
     auto [mask, every_source] = knockout_mask(blocked, dest, heads, pass.first, config.n_heads);
     add_knockout_hooks(model_, scope, pass.pack.layer, options.window, mask.to(prompts_.tokens.device()), every_source);
   };
-  const ReadAnswers read = [&](const PackBatch& pass, const torch::Tensor& logits) {
-    const std::vector<torch::Tensor> scores = score(logits, pass.prompt_of_row);
-    const torch::Tensor rows = torch::tensor(pass.flat_of_row, torch::kLong);
-    const torch::Tensor cols = torch::tensor(pass.prompts, torch::kLong);
-    for (size_t i = 0; i < scores.size(); ++i) site_prompt[i].index_put_({rows, cols}, scores[i]);
+  // [rows, 3]: probability, logit difference and top-1 hit of each row
+  const ScoreRows read = [&](const PackBatch& pass, const torch::Tensor& logits) {
+    return torch::stack(score(logits, pass.prompt_of_row), 1);
   };
-  const ExecutionCost cost = execute_plan(model_, packs, target, knock_out, read, progress);
+  execute_plan_shared(model_, packs, target, knock_out, read, site_prompt, "knockout", options.sharing, progress);
+  const ExecutionCost cost = plan_cost(config, packs, n_pos);
   progress.finish();
   KnockoutResult result = finish(plan, options, site_prompt[0], site_prompt[1], site_prompt[2]);
   result.rows_computed = cost.rows;

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "core/selection.h"
+#include "engine/shared_plan.h"
 #include "runtime/model.h"
 
 namespace mechlens {
@@ -74,6 +75,9 @@ struct KnockoutOptions {
   int64_t max_batch = 512;     // rows (runs x prompts) per forward
   bool skip_unchanged = true;  // skip rows where no blocked source is visible to a destination (exact)
   bool progress = false;
+  /// The ranks sharing the grid and where finished shards are saved (engine/shared_plan.h);
+  /// default: this process alone, nothing saved.
+  PlanSharing sharing;
 };
 
 struct KnockoutResult {

@@ -13,13 +13,13 @@
 #include "cli/command.h"
 #include "cli/model_loading.h"
 #include "cli/options.h"
+#include "cli/plan_sharing.h"
 #include "cli/prompts.h"
 #include "cli/provenance.h"
 #include "cli/task_input.h"
 #include "core/grouping.h"
 #include "core/selection.h"
 #include "io/checkpoint.h"
-#include "parallel/communicator.h"
 #include "patching/circuit.h"
 #include "patching/patch_file.h"
 #include "patching/patching.h"
@@ -27,7 +27,6 @@
 #include "util/error.h"
 #include "util/index_spec.h"
 #include "util/output_file.h"
-#include "util/sha256.h"
 
 namespace mechlens::cli {
 namespace {
@@ -230,32 +229,6 @@ nlohmann::json options_used(const po::variables_map& vm, bool from_task, Ablatio
   });
 }
 
-// How the sweep is shared: between the ranks of an MPI run (one process otherwise), with finished
-// shards saved beside the output (OUT.shards/) so that --resume continues a killed run. The run key
-// ties saved shards to this checkpoint, these prompts and these options.
-PlanSharing sharing_from(const po::variables_map& vm, const nlohmann::json& options, const PatchingInputs& inputs,
-                         const std::string& checkpoint_digest) {
-  PlanSharing sharing;
-  sharing.comm = &world();
-  sharing.resume = vm["resume"].as<bool>();
-  if (!vm.count("out")) {
-    if (sharing.resume) throw UsageError{"--resume continues the shards saved beside --out; give --out"};
-    return sharing;
-  }
-  sharing.shard_dir = vm["out"].as<std::string>() + ".shards";
-  nlohmann::json key_options = options;
-  key_options.erase("resume");
-  key_options.erase("quiet");
-  std::string key = checkpoint_digest + "\n" + key_options.dump() + "\n";
-  for (const torch::Tensor& tensor :
-       {inputs.clean, inputs.corrupted, inputs.answer_pos, inputs.correct, inputs.wrong}) {
-    const torch::Tensor values = tensor.to(torch::kCPU, torch::kLong).contiguous();
-    key += std::string(static_cast<const char*>(values.data_ptr()), size_t(values.numel()) * sizeof(int64_t));
-  }
-  sharing.run_key = sha256_hex(key);
-  return sharing;
-}
-
 }  // namespace
 
 int run_patch(const std::vector<std::string>& args) {
@@ -279,12 +252,12 @@ int run_patch(const std::vector<std::string>& args) {
       ("circuit", po::value<std::string>(), "circuit JSON: report the clean metric recovered by its heads alone")
       ("batch", po::value<int64_t>()->default_value(512), "sequences (patched runs x prompts) per forward")
       ("out", po::value<std::string>(), "HDF5 file for the results (finished parts of the sweep wait in OUT.shards/ until it is complete)")
-      ("resume", po::bool_switch(), "continue a killed run from the parts saved in OUT.shards/ (same options; any number of ranks)")
       ("json", po::value<std::string>(), "also write the results as JSON to this file ('-' = stdout)")
       ("group-by", po::value<std::string>(), "also score per group of an annotation with one value per prompt (e.g. queried_chain, order; group = the task's data group)")
       ("top", po::value<int64_t>()->default_value(10), "components to list in the summary")
       ("quiet", po::bool_switch(), "no progress bar");
   // clang-format on
+  add_resume_option(options);
   add_task_options(options);
   add_weight_processing_options(options);
   po::variables_map vm;
@@ -310,7 +283,8 @@ int run_patch(const std::vector<std::string>& args) {
   const std::optional<PromptGroups> groups = prompt_groups_option(vm, contents.annotations, contents.prompt_groups);
   PatchOptions patch_options = patch_options_from(vm, model->config(), components, inputs, spans, from_task);
   patch_options.sharing =
-      sharing_from(vm, options_used(vm, from_task, patch_options.ablation), inputs, checkpoint_digest);
+      plan_sharing(vm, options_used(vm, from_task, patch_options.ablation), checkpoint_digest,
+                   {inputs.clean, inputs.corrupted, inputs.answer_pos, inputs.correct, inputs.wrong});
   const bool speaks = patch_options.sharing.comm->rank() == 0;  // rank 0 writes the run's outputs
   std::optional<Circuit> circuit;
   if (vm.count("circuit")) circuit = load_circuit(vm["circuit"].as<std::string>(), model->config(), inputs.positions());

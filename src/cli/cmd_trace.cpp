@@ -14,6 +14,7 @@
 #include "cli/command.h"
 #include "cli/model_loading.h"
 #include "cli/options.h"
+#include "cli/plan_sharing.h"
 #include "cli/prompts.h"
 #include "cli/provenance.h"
 #include "cli/task_input.h"
@@ -207,6 +208,7 @@ int run_trace(const std::vector<std::string>& args) {
       ("top", po::value<int64_t>()->default_value(10), "knock-outs and edges to list in the summary")
       ("quiet", po::bool_switch(), "no progress bar");
   // clang-format on
+  add_resume_option(options);
   add_task_options(options);
   add_token_options(options);
   add_weight_processing_options(options);
@@ -283,6 +285,11 @@ int run_trace(const std::vector<std::string>& args) {
   }
   knockout.max_batch = 8 * chunk;
   knockout.progress = progress;
+  // The knock-out grid is divided between MPI ranks; the other analyses run on every rank.
+  knockout.sharing = plan_sharing(
+      vm, options_json(vm), checkpoint_sha256(checkpoint),
+      {contents.prompts.tokens, contents.prompts.answer_pos, contents.prompts.correct, contents.prompts.wrong});
+  const bool speaks = knockout.sharing.comm->rank() == 0;  // rank 0 writes the run's outputs
   if (request.spans) {
     SpanAttentionOptions span_options;
     span_options.sources = sources;
@@ -366,6 +373,7 @@ int run_trace(const std::vector<std::string>& args) {
         model->forward(contents.prompts.tokens.narrow(0, contents.graph_prompt, 1))[0].argmax(-1);
     flow_description.predictions = token_labels(top_tokens, vocab);
   }
+  if (!speaks) return 0;
   if (graph_kind == "flow") write_graph_files(vm, *contents.graph, flow_description);
   if (graph_kind == "path") {
     const TraceGraph graph = knockout_path_graph(*contents.path, model->config().n_layers);
@@ -384,6 +392,7 @@ int run_trace(const std::vector<std::string>& args) {
     Provenance provenance = command_provenance("trace", args, checkpoint, model->config(), options_json(vm));
     provenance.vocab = vocab;
     write_trace_file(vm["out"].as<std::string>(), contents, provenance);
+    remove_shards(knockout.sharing);
     fmt::print("wrote {}\n", vm["out"].as<std::string>());
   }
   return 0;

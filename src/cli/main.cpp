@@ -28,7 +28,7 @@ constexpr Command kCommands[] = {
     {"patch", "activation patching sweeps, ablations, attribution patching, circuit checks", mechlens::cli::run_patch,
      true},
     {"trace", "circuit tracing: span attention statistics, attention knock-out, information-flow graphs",
-     mechlens::cli::run_trace},
+     mechlens::cli::run_trace, true},
     {"heads", "name every head with its evidence: pattern detectors, logit attribution, ablation, logit lens",
      mechlens::cli::run_heads},
     {"probe", "linear probes for a task variable per layer or head, with control task and baselines",

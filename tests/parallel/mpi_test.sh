@@ -31,6 +31,13 @@ for ranks in 2 3; do
   expect "record-$ranks-same" 0 "same content" -- "$python" "$same" "$work/record1.h5" "$work/record$ranks.h5"
   [ ! -e "$work/patch$ranks.h5.shards" ] && [ ! -e "$work/record$ranks.h5.shards" ] && ok || bad "shards left after $ranks ranks"
 done
+# Tracing: the knock-out grid is divided between the ranks, the rest runs on each; one file.
+trace_args=(trace --checkpoint "$matching" --task matching --task-option orders=2 --n 60 --seed 2
+  --analyses spans,knockout --per-head --quiet)
+expect trace-1 0 "wrote" -- "$mechlens" "${trace_args[@]}" --out "$work/trace1.h5"
+expect trace-2 0 "wrote" -- mpirun -n 2 "$mechlens" "${trace_args[@]}" --out "$work/trace2.h5"
+expect trace-2-same 0 "same content" -- "$python" "$same" "$work/trace1.h5" "$work/trace2.h5"
+
 # The comparison is not blind: another seed's sweep differs.
 expect patch-other-seed 0 "wrote" -- "$mechlens" patch --checkpoint "$logic" --task logic --n 40 --seed 4 \
   --component head_z,resid_pre,mlp_out --batch 16 --quiet --out "$work/other.h5"
@@ -73,7 +80,7 @@ expect record-resume-one-process 0 "recorded" -- "$mechlens" "${long_record[@]}"
 expect record-resume-same 0 "same content" -- "$python" "$same" "$work/rlong1.h5" "$work/rlong.h5"
 
 # Commands that do not share their work refuse to run as several ranks, naming those that do.
-expect info-refused 2 "runs as one process; of the commands, record, patch share" -- mpirun -n 2 "$mechlens" info \
+expect info-refused 2 "runs as one process; of the commands, record, patch, trace share" -- mpirun -n 2 "$mechlens" info \
   "$logic"
 
 echo "mpi: $passed passed, $failed failed"
