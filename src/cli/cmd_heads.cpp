@@ -11,6 +11,7 @@
 #include "cli/command.h"
 #include "cli/model_loading.h"
 #include "cli/options.h"
+#include "cli/plan_sharing.h"
 #include "cli/prompts.h"
 #include "cli/provenance.h"
 #include "cli/task_input.h"
@@ -89,7 +90,7 @@ std::vector<DetectionPattern> detection_patterns(const std::string& text, const 
 // The logit difference a head's mean ablation costs, as a share of the clean one ([layer, head], in
 // `contents`); returns the clean logit difference per prompt.
 torch::Tensor run_ablation(HookedTransformer& model, const AnswerPrompts& prompts, const std::string& kind,
-                           int64_t batch, bool progress, HeadsFileContents& contents) {
+                           int64_t batch, bool progress, const PlanSharing& sharing, HeadsFileContents& contents) {
   PatchingInputs inputs;
   inputs.clean = prompts.tokens;
   inputs.corrupted = prompts.tokens;  // ablations run on the clean prompts; no corrupted run is read
@@ -101,6 +102,7 @@ torch::Tensor run_ablation(HookedTransformer& model, const AnswerPrompts& prompt
   options.ablation = parse_ablation(kind);
   options.max_batch = batch * 8;
   options.progress = progress;
+  options.sharing = sharing;  // the ablation sweep is divided between MPI ranks
   const PatchResult result = session.run(parse_components("head_z_all", model->config()).at(0), options);
   contents.ablation = kind;
   contents.ablation_per_prompt = result.per_prompt;  // [layer, head, batch]
@@ -221,6 +223,7 @@ int run_heads(const std::vector<std::string>& args) {
       ("json", po::value<std::string>(), "JSON report ('-' for stdout)")
       ("quiet", po::bool_switch(), "no progress bar");
   // clang-format on
+  add_resume_option(options);
   add_task_options(options);
   add_token_options(options);
   add_weight_processing_options(options);
@@ -267,6 +270,10 @@ int run_heads(const std::vector<std::string>& args) {
   require_unembedding(model, "heads");
   const AnswerPrompts& prompts = prompts_in.prompts;
   validate_answer_prompts(prompts, model->config());
+  // The ablation sweep is divided between MPI ranks; detectors, attribution and the lens run on each.
+  const PlanSharing sharing = plan_sharing(vm, options_json(vm), checkpoint_sha256(checkpoint),
+                                           {prompts.tokens, prompts.answer_pos, prompts.correct, prompts.wrong});
+  const bool speaks = sharing.comm->rank() == 0;
   const std::string detector_text = vm.count("detectors") ? vm["detectors"].as<std::string>()
                                                           : (from_task ? "previous,duplicate,induction,bos,spans"
                                                                        : "previous,duplicate,induction,bos");
@@ -300,7 +307,7 @@ int run_heads(const std::vector<std::string>& args) {
   clock.mark("attribution");
   torch::Tensor clean_per_prompt;
   if (ablation != "none") {
-    clean_per_prompt = run_ablation(model, prompts, ablation, batch, progress, contents);
+    clean_per_prompt = run_ablation(model, prompts, ablation, batch, progress, sharing, contents);
     evidence.ablation_drop = contents.ablation_drop;
     evidence.ablation = ablation;
   }
@@ -346,13 +353,15 @@ int run_heads(const std::vector<std::string>& args) {
   }
   if (!(vm.count("json") && vm["json"].as<std::string>() == "-")) fmt::print("{}", lens_text);
   clock.mark("report");
-  std::cerr << "time: " << clock.summary() << "\n";
+  if (speaks) std::cerr << "time: " << clock.summary() << "\n";
 
+  if (!speaks) return 0;  // rank 0 writes the run's outputs
   if (vm.count("out")) {
     nlohmann::json option_values = options_json(vm);
     contents.provenance = command_provenance("heads", args, checkpoint, config, option_values);
     contents.provenance.vocab = known_vocab(checkpoint, task_name);
     write_heads_file(vm["out"].as<std::string>(), contents);
+    remove_shards(sharing);
     fmt::print("wrote {}\n", vm["out"].as<std::string>());
   }
   if (vm.count("report")) {

@@ -30,7 +30,7 @@ constexpr Command kCommands[] = {
     {"trace", "circuit tracing: span attention statistics, attention knock-out, information-flow graphs",
      mechlens::cli::run_trace, true},
     {"heads", "name every head with its evidence: pattern detectors, logit attribution, ablation, logit lens",
-     mechlens::cli::run_heads},
+     mechlens::cli::run_heads, true},
     {"probe", "linear probes for a task variable per layer or head, with control task and baselines",
      mechlens::cli::run_probe},
     {"steer", "add alpha x a direction (difference of group means) at a layer and position; effect on the answer",

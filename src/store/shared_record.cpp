@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <optional>
 #include <regex>
 
 #include "parallel/work_split.h"
@@ -162,13 +163,23 @@ void record_shared(HookedTransformer& model, const PromptSet& prompts, const Rec
     const RecordSettings part_settings = shard_settings(settings, shard);
     const RecordProvenance part_provenance = shard_provenance(provenance, shard);
     const PromptSet part = slice(prompts, shard.begin, shard.end);
-    const bool interrupted = options.resume && fs::exists(shard.path + kPartialSuffix);
-    RecordWriter writer = interrupted ? RecordWriter::resume(shard.path, part_settings, part_provenance, part.size())
-                                      : RecordWriter::create(shard.path, part_settings, part_provenance, dims,
-                                                             part.annotation_dims, part.size());
-    rows_done(writer.n_written());
-    record_activations(model, part, part_settings, writer, rows_done);
-    writer.finish();
+    // An interrupted shard continues from its last complete batch, unless the interruption damaged
+    // the file past repair (a rank killed inside an HDF5 write): then the shard is recorded anew.
+    std::optional<RecordWriter> writer;
+    if (options.resume && fs::exists(shard.path + kPartialSuffix)) {
+      try {
+        writer.emplace(RecordWriter::resume(shard.path, part_settings, part_provenance, part.size()));
+      } catch (const StoreError& e) {
+        fmt::print(stderr, "note: {}; recording this shard again\n", e.what());
+      }
+    }
+    if (!writer) {
+      writer.emplace(
+          RecordWriter::create(shard.path, part_settings, part_provenance, dims, part.annotation_dims, part.size()));
+    }
+    rows_done(writer->n_written());
+    record_activations(model, part, part_settings, *writer, rows_done);
+    writer->finish();
   }
   const int64_t others = comm.finish_progress();  // rank 0: returns once every rank has finished
   if (comm.rank() != 0) return;

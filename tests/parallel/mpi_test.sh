@@ -38,6 +38,12 @@ expect trace-1 0 "wrote" -- "$mechlens" "${trace_args[@]}" --out "$work/trace1.h
 expect trace-2 0 "wrote" -- mpirun -n 2 "$mechlens" "${trace_args[@]}" --out "$work/trace2.h5"
 expect trace-2-same 0 "same content" -- "$python" "$same" "$work/trace1.h5" "$work/trace2.h5"
 
+# Naming heads: the ablation sweep is divided between the ranks; one file.
+heads_args=(heads --checkpoint "$logic" --task logic --n 24 --seed 2 --quiet)
+expect heads-1 0 "wrote" -- "$mechlens" "${heads_args[@]}" --out "$work/heads1.h5"
+expect heads-3 0 "wrote" -- mpirun -n 3 "$mechlens" "${heads_args[@]}" --out "$work/heads3.h5"
+expect heads-3-same 0 "same content" -- "$python" "$same" "$work/heads1.h5" "$work/heads3.h5"
+
 # The comparison is not blind: another seed's sweep differs.
 expect patch-other-seed 0 "wrote" -- "$mechlens" patch --checkpoint "$logic" --task logic --n 40 --seed 4 \
   --component head_z,resid_pre,mlp_out --batch 16 --quiet --out "$work/other.h5"
@@ -80,7 +86,7 @@ expect record-resume-one-process 0 "recorded" -- "$mechlens" "${long_record[@]}"
 expect record-resume-same 0 "same content" -- "$python" "$same" "$work/rlong1.h5" "$work/rlong.h5"
 
 # Commands that do not share their work refuse to run as several ranks, naming those that do.
-expect info-refused 2 "runs as one process; of the commands, record, patch, trace share" -- mpirun -n 2 "$mechlens" info \
+expect info-refused 2 "runs as one process; of the commands, record, patch, trace, heads share" -- mpirun -n 2 "$mechlens" info \
   "$logic"
 
 echo "mpi: $passed passed, $failed failed"
