@@ -26,11 +26,12 @@ LaunchInfo launch_info_from_environment() {
     const char* size;
     const char* local_size;
   };
-  // OpenMPI's mpirun; PMI (MPICH's hydra, srun --mpi=pmi2); Slurm's task ids (srun --mpi=pmix).
+  // OpenMPI's mpirun; PMI (MPICH's hydra, srun --mpi=pmi2); Slurm's task ids (srun --mpi=pmix). For
+  // Slurm the step's task count: SLURM_NTASKS is also set in a batch script's own single process.
   static constexpr Launcher kLaunchers[] = {
       {"OpenMPI", "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_LOCAL_SIZE"},
       {"PMI", "PMI_RANK", "PMI_SIZE", "MPI_LOCALNRANKS"},
-      {"Slurm", "SLURM_PROCID", "SLURM_NTASKS", "SLURM_NTASKS_PER_NODE"},
+      {"Slurm", "SLURM_PROCID", "SLURM_STEP_NUM_TASKS", "SLURM_STEP_TASKS_PER_NODE"},
   };
   for (const Launcher& launcher : kLaunchers) {
     const std::optional<int> rank = env_int(launcher.rank), size = env_int(launcher.size);

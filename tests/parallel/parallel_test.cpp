@@ -47,7 +47,12 @@ TEST(LaunchInfo, ReadsEachLaunchersVariables) {
     EXPECT_EQ(info.launcher, "OpenMPI");
   }
   {
-    ScopedEnv env{{"SLURM_PROCID", "5"}, {"SLURM_NTASKS", "64"}, {"SLURM_NTASKS_PER_NODE", "8(x8)"}};
+    // A batch script's own process: SLURM_NTASKS is the job's, but no srun step started ranks.
+    ScopedEnv env{{"SLURM_PROCID", "0"}, {"SLURM_NTASKS", "4"}};
+    EXPECT_EQ(launch_info_from_environment().size, 1);
+  }
+  {
+    ScopedEnv env{{"SLURM_PROCID", "5"}, {"SLURM_STEP_NUM_TASKS", "64"}, {"SLURM_STEP_TASKS_PER_NODE", "8(x8)"}};
     const LaunchInfo info = launch_info_from_environment();
     EXPECT_EQ(info.rank, 5);
     EXPECT_EQ(info.size, 64);
