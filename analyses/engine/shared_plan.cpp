@@ -7,12 +7,12 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <regex>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
 
 #include "core/work_shards.h"
+#include "parallel/shard_files.h"
 #include "parallel/work_split.h"
 #include "util/error.h"
 #include "util/json_text.h"
@@ -87,10 +87,6 @@ void fill_tables(const std::vector<torch::Tensor>& tables, const Rows& rows, con
   }
 }
 
-std::string shard_file_name(const std::string& plan, int64_t shard, int64_t shards) {
-  return fmt::format("{}.{:05}-of-{:05}.shard", plan, shard, shards);
-}
-
 // What a shard file says about itself; a file of another run or plan is refused by name.
 struct ShardHeader {
   std::string run_key, plan;
@@ -142,26 +138,6 @@ Rows read_shard(const std::string& path, const ShardHeader& expected, int64_t ta
   return from_bytes(payload, tables, path);
 }
 
-// The shard count of a plan's saved shards in `dir` (0 when there are none), and their paths by
-// shard index. Saved shards of one plan must agree on the count.
-int64_t find_saved_shards(const std::string& dir, const std::string& plan, std::map<int64_t, std::string>& paths) {
-  const std::regex pattern(R"((.+)\.(\d{5})-of-(\d{5})\.shard)");
-  int64_t count = 0;
-  std::error_code error;
-  for (const auto& entry : fs::directory_iterator(dir, error)) {
-    std::smatch match;
-    const std::string name = entry.path().filename().string();
-    if (!std::regex_match(name, match, pattern) || match[1].str() != plan) continue;
-    const int64_t shards = std::stoll(match[3].str());
-    MECHLENS_CHECK(StoreError, count == 0 || count == shards,
-                   "{}: shards of '{}' cut into {} and into {} parts; remove the folder and run again", dir, plan,
-                   count, shards);
-    count = shards;
-    paths[std::stoll(match[2].str())] = entry.path().string();
-  }
-  return count;
-}
-
 // Rank 0 prepares the shard folder: created, and a fresh run's stale shards of this plan removed.
 void prepare_shard_dir(const PlanSharing& sharing, const std::string& plan) {
   std::error_code error;
@@ -170,7 +146,7 @@ void prepare_shard_dir(const PlanSharing& sharing, const std::string& plan) {
                  sharing.shard_dir, error.message());
   if (sharing.resume) return;
   std::map<int64_t, std::string> stale;
-  find_saved_shards(sharing.shard_dir, plan, stale);
+  find_shard_files(sharing.shard_dir, plan, "shard", false, &stale);
   for (const auto& [shard, path] : stale) fs::remove(path, error);
 }
 
@@ -211,7 +187,7 @@ void execute_plan_shared(HookedTransformer& model, const std::vector<Pack>& pack
     if (comm.rank() == 0) prepare_shard_dir(sharing, plan_name);
     comm.barrier();
     if (sharing.resume) {
-      const int64_t saved_count = find_saved_shards(sharing.shard_dir, plan_name, saved);
+      const int64_t saved_count = find_shard_files(sharing.shard_dir, plan_name, "shard", false, &saved);
       if (saved_count > 0) count = saved_count;
     }
   }
@@ -270,8 +246,8 @@ void execute_plan_shared(HookedTransformer& model, const std::vector<Pack>& pack
     }
     lap(stats.compute_seconds, clock);
     if (saving)
-      write_shard((fs::path(sharing.shard_dir) / shard_file_name(plan_name, shard, count)).string(), header_of(shard),
-                  rows, n_tables);
+      write_shard((fs::path(sharing.shard_dir) / shard_file_name(plan_name, shard, count, "shard")).string(),
+                  header_of(shard), rows, n_tables);
     lap(stats.save_seconds, clock);
     computed.where.insert(computed.where.end(), rows.where.begin(), rows.where.end());
     computed.values.insert(computed.values.end(), rows.values.begin(), rows.values.end());

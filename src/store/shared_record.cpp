@@ -5,8 +5,8 @@
 #include <chrono>
 #include <filesystem>
 #include <optional>
-#include <regex>
 
+#include "parallel/shard_files.h"
 #include "parallel/work_split.h"
 #include "store/record_reader.h"
 #include "store/record_writer.h"
@@ -35,27 +35,10 @@ std::vector<RecordShard> cut_shards(int64_t n, int64_t batch_size, int64_t count
     shard.count = count;
     shard.begin = std::min(n, s * batches / count * batch_size);
     shard.end = std::min(n, (s + 1) * batches / count * batch_size);
-    shard.path = (fs::path(dir) / fmt::format("record.{:05}-of-{:05}.h5", s, count)).string();
+    shard.path = (fs::path(dir) / shard_file_name("record", s, count, "h5")).string();
     shards.push_back(shard);
   }
   return shards;
-}
-
-// The shard count of the shards saved in `dir` (finished or not), 0 when there are none.
-int64_t saved_shard_count(const std::string& dir) {
-  const std::regex pattern(R"(record\.\d{5}-of-(\d{5})\.h5(\.partial)?)");
-  int64_t count = 0;
-  std::error_code error;
-  for (const auto& entry : fs::directory_iterator(dir, error)) {
-    std::smatch match;
-    const std::string name = entry.path().filename().string();
-    if (!std::regex_match(name, match, pattern)) continue;
-    const int64_t found = std::stoll(match[1].str());
-    MECHLENS_CHECK(StoreError, count == 0 || count == found,
-                   "{}: shards cut into {} and into {} parts; remove the folder and record again", dir, count, found);
-    count = found;
-  }
-  return count;
 }
 
 PromptSet slice(const PromptSet& prompts, int64_t begin, int64_t end) {
@@ -144,7 +127,7 @@ void record_shared(HookedTransformer& model, const PromptSet& prompts, const Rec
     MECHLENS_CHECK(InputError, fs::is_directory(dir), "{}: cannot create the shard folder ({})", dir, error.message());
   }
   comm.barrier();
-  int64_t count = options.resume ? saved_shard_count(dir) : 0;
+  int64_t count = options.resume ? find_shard_files(dir, "record", "h5", /*with_partial=*/true) : 0;
   if (count == 0) count = std::max<int64_t>(1, options.shards_per_rank) * comm.size();
   const std::vector<RecordShard> shards = cut_shards(prompts.size(), settings.batch_size, count, dir);
 
