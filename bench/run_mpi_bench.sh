@@ -15,10 +15,10 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 bench="$build/bench/mpi_bench"
-MECHLENS_NUM_THREADS=1 "$bench" "$work" >"$work/1x1.json"
-MECHLENS_NUM_THREADS=$cores "$bench" "$work" >"$work/1x$cores.json"
+MECHLENS_NUM_THREADS=1 "$bench" "$work" "$cores" >"$work/1x1.json"
+MECHLENS_NUM_THREADS=$cores "$bench" "$work" "$cores" >"$work/1x$cores.json"
 # Unbound ranks, one thread each: the layout an MPI run chooses by itself on this machine.
-mpirun -n "$cores" --bind-to none -x MECHLENS_NUM_THREADS=1 "$bench" "$work" >"$work/${cores}x1.json"
+mpirun -n "$cores" --bind-to none -x MECHLENS_NUM_THREADS=1 "$bench" "$work" "$cores" >"$work/${cores}x1.json"
 "$python" - "$work" "$cores" <<'PY'
 import json, sys
 work, cores = sys.argv[1], int(sys.argv[2])
@@ -34,4 +34,11 @@ for name, run in runs.items():
 shared, threaded = runs[f"{cores}x1"], runs[f"1x{cores}"]
 print(f"{cores} ranks x 1 thread vs 1 rank x {cores} threads: sweep {threaded['sweep_seconds'] / shared['sweep_seconds']:.2f}x, "
       f"record {threaded['record_seconds'] / shared['record_seconds']:.2f}x (above 1: the ranks are faster)")
+# A whole patching run with its set-up: ranks sharing packs (each repeats the set-up) or taking
+# whole prompt groups (each runs its groups' set-up only); ratios against the unsplit 1 x 1 run.
+packs, groups, g = "setup_included_by_packs_seconds", "setup_included_by_groups_seconds", base["prompt_groups"]
+print(f"whole patch run with its set-up (8 pairs), vs 1 x 1 unsplit ({base[packs]:.2f} s): "
+      f"1 x 1 in {g} prompt groups {base[packs] / base[groups]:.2f}x; "
+      f"{cores} x 1 sharing packs {base[packs] / shared[packs]:.2f}x, "
+      f"taking {g} prompt groups {base[packs] / shared[groups]:.2f}x")
 PY

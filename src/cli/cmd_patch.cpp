@@ -23,6 +23,7 @@
 #include "patching/circuit.h"
 #include "patching/patch_file.h"
 #include "patching/patching.h"
+#include "patching/split_patching.h"
 #include "tasks/logic_task.h"
 #include "util/error.h"
 #include "util/index_spec.h"
@@ -132,6 +133,10 @@ void check_patch_usage(const po::variables_map& vm, bool from_task) {
   if (!from_task && !(vm.count("clean") && vm.count("corrupted"))) throw UsageError{"--clean needs --corrupted"};
   if (vm["batch"].as<int64_t>() < 1) throw UsageError{"--batch must be at least 1"};
   if (vm["top"].as<int64_t>() < 0) throw UsageError{"--top must be >= 0"};
+  if (vm["split-prompts"].as<int64_t>() < 1) throw UsageError{"--split-prompts must be at least 1"};
+  if (vm["split-prompts"].as<int64_t>() > 1 && vm.count("clean-record")) {
+    throw UsageError{"--clean-record holds the whole batch's clean activations; give it without --split-prompts"};
+  }
 }
 
 // What to sweep: direction, ablation, batch, positions (numbers or the task's named spans), layers.
@@ -181,43 +186,47 @@ std::vector<std::string> clean_position_roles(const std::vector<PositionSpan>& s
   return roles;
 }
 
-std::vector<PatchRecord> run_sweeps(PatchingSession& session, const std::vector<Component>& components,
-                                    const PatchOptions& options, bool attribution,
-                                    const std::optional<PromptGroups>& groups, const std::vector<std::string>& roles,
-                                    int64_t top, std::FILE* human) {
-  std::vector<PatchRecord> records;
-  for (const Component& component : components) {
-    PatchRecord record{session.run(component, options), std::nullopt, 0.0, std::nullopt};
-    record.exact.position_roles = roles;
-    if (groups) {
-      record.grouped =
-          group_patch_result(record.exact, *groups, session.clean_per_prompt(), session.corrupted_per_prompt());
-    }
-    if (attribution) {
-      record.attribution = session.attribution(component, options);
-      record.attribution->position_roles = roles;
-      record.attribution_correlation = correlation(record.attribution->normalised, record.exact.normalised);
-    }
-    fmt::print(human, "{} ({}, {}, ablation {}), top by |score|:\n{}", component.name(),
+// One component's sweep with its optional attribution estimate and its split by --group-by.
+PatchRecord make_record(PatchResult exact, std::optional<PatchResult> attribution,
+                        const std::optional<PromptGroups>& groups, const torch::Tensor& clean_per_prompt,
+                        const torch::Tensor& corrupted_per_prompt, const std::vector<std::string>& roles) {
+  PatchRecord record{std::move(exact), std::move(attribution), 0.0, std::nullopt};
+  record.exact.position_roles = roles;
+  if (groups) record.grouped = group_patch_result(record.exact, *groups, clean_per_prompt, corrupted_per_prompt);
+  if (record.attribution) {
+    record.attribution->position_roles = roles;
+    record.attribution_correlation = correlation(record.attribution->normalised, record.exact.normalised);
+  }
+  return record;
+}
+
+// The terminal summary: each sweep's top components, then the circuit check.
+void print_summary(const std::vector<PatchRecord>& records, const std::optional<CircuitReport>& circuit,
+                   MetricKind metric, int64_t top, std::FILE* human) {
+  for (const PatchRecord& record : records) {
+    fmt::print(human, "{} ({}, {}, ablation {}), top by |score|:\n{}", record.exact.component.name(),
                direction_name(record.exact.direction), fmt::join(record.exact.dims, " x "),
                ablation_name(record.exact.ablation), top_components(record.exact, top));
     if (record.attribution) {
       fmt::print(human, "  attribution patching vs exact: Pearson r = {:.4f}\n", record.attribution_correlation);
     }
     if (record.grouped) fmt::print(human, "{}", top_components_by_group(record.exact, *record.grouped, top));
-    records.push_back(std::move(record));
   }
-  return records;
-}
-
-CircuitReport run_circuit_check(PatchingSession& session, const Circuit& circuit, std::FILE* human) {
-  CircuitReport report = check_circuit(session, circuit);
+  if (!circuit) return;
   fmt::print(human, "circuit check (share of the clean-corrupted {} recovered on the clean prompts):\n",
-             metric_name(session.metric().kind()));
-  for (const auto& variant : report.variants) {
+             metric_name(metric));
+  for (const auto& variant : circuit->variants) {
     fmt::print(human, "  {:<28} {:+.4f}  (metric {:+.4f})\n", variant.name, variant.recovered, variant.metric);
   }
-  return report;
+}
+
+void print_unpatched(std::FILE* human, const PatchingInputs& inputs, MetricKind metric, double clean,
+                     double corrupted) {
+  fmt::print(human, "{} prompts of {} tokens; {} clean {:.4f}, corrupted {:.4f}\n", inputs.batch(), inputs.positions(),
+             metric_name(metric), clean, corrupted);
+  if (std::abs(clean - corrupted) < 1e-6) {
+    fmt::print(stderr, "warning: clean and corrupted metrics are equal; normalised scores are undefined\n");
+  }
 }
 
 // The options that shaped this run, for the result file: every option given, and the defaults that
@@ -254,6 +263,7 @@ int run_patch(const std::vector<std::string>& args) {
       ("out", po::value<std::string>(), "HDF5 file for the results (finished parts of the sweep wait in OUT.shards/ until it is complete)")
       ("json", po::value<std::string>(), "also write the results as JSON to this file ('-' = stdout)")
       ("group-by", po::value<std::string>(), "also score per group of an annotation with one value per prompt (e.g. queried_chain, order; group = the task's data group)")
+      ("split-prompts", po::value<int64_t>()->default_value(1), "cut the prompts into G consecutive groups whose set-up (clean and corrupted runs, caches) and sweeps run one group at a time; under mpirun each rank takes whole groups, so the set-up is divided too (docs/SCALE.md)")
       ("top", po::value<int64_t>()->default_value(10), "components to list in the summary")
       ("quiet", po::bool_switch(), "no progress bar");
   // clang-format on
@@ -295,24 +305,42 @@ int run_patch(const std::vector<std::string>& args) {
   if (!model->config().has_unembed && metric != MetricKind::kCosine) {
     throw UsageError{"--metric: this model has no unembedding (an encoder without a head); use --metric cosine"};
   }
-  PatchingSession session(model, inputs, metric, /*progress=*/!vm["quiet"].as<bool>());
-  if (vm.count("clean-record")) {
-    const auto taken = session.use_clean_record(vm["clean-record"].as<std::string>(), checkpoint_digest);
-    fmt::print(human, "clean activations of {} hooks from {}\n", taken.size(), vm["clean-record"].as<std::string>());
-  }
-  fmt::print(human, "{} prompts of {} tokens; {} clean {:.4f}, corrupted {:.4f}\n", inputs.batch(), inputs.positions(),
-             metric_name(metric), session.clean_metric(), session.corrupted_metric());
-  if (std::abs(session.clean_metric() - session.corrupted_metric()) < 1e-6) {
-    fmt::print(stderr, "warning: clean and corrupted metrics are equal; normalised scores are undefined\n");
-  }
+  const bool progress = !vm["quiet"].as<bool>(), attribution = vm["attribution"].as<bool>();
   const std::vector<std::string> vocab = known_vocab(checkpoint, from_task ? vm["task"].as<std::string>() : "");
-  const std::vector<PatchRecord> records =
-      run_sweeps(session, components, patch_options, vm["attribution"].as<bool>(), groups,
-                 clean_position_roles(spans, inputs.clean, vocab), vm["top"].as<int64_t>(), human);
-  contents.clean_per_prompt = session.clean_per_prompt();
-  contents.corrupted_per_prompt = session.corrupted_per_prompt();
+  const std::vector<std::string> roles = clean_position_roles(spans, inputs.clean, vocab);
+  std::vector<PatchRecord> records;
   std::optional<CircuitReport> report;
-  if (circuit) report = run_circuit_check(session, *circuit, human);
+  if (const int64_t split = vm["split-prompts"].as<int64_t>(); split > 1) {
+    const SplitPatchRequest request{components, patch_options, attribution, circuit ? &*circuit : nullptr, split};
+    SplitPatchOutcome outcome = run_split_patching(model, inputs, metric, request, progress);
+    if (!speaks) return 0;  // rank 0 holds the joined results
+    print_unpatched(human, inputs, metric, outcome.clean_metric, outcome.corrupted_metric);
+    for (size_t c = 0; c < components.size(); ++c) {
+      records.push_back(make_record(std::move(outcome.exact[c]), std::move(outcome.attribution[c]), groups,
+                                    outcome.clean_per_prompt, outcome.corrupted_per_prompt, roles));
+    }
+    contents.clean_per_prompt = outcome.clean_per_prompt;
+    contents.corrupted_per_prompt = outcome.corrupted_per_prompt;
+    report = std::move(outcome.circuit);
+  } else {
+    PatchingSession session(model, inputs, metric, progress);
+    if (vm.count("clean-record")) {
+      const auto taken = session.use_clean_record(vm["clean-record"].as<std::string>(), checkpoint_digest);
+      fmt::print(human, "clean activations of {} hooks from {}\n", taken.size(), vm["clean-record"].as<std::string>());
+    }
+    print_unpatched(human, inputs, metric, session.clean_metric(), session.corrupted_metric());
+    for (const Component& component : components) {
+      std::optional<PatchResult> estimate;
+      PatchResult exact = session.run(component, patch_options);
+      if (attribution) estimate = session.attribution(component, patch_options);
+      records.push_back(make_record(std::move(exact), std::move(estimate), groups, session.clean_per_prompt(),
+                                    session.corrupted_per_prompt(), roles));
+    }
+    contents.clean_per_prompt = session.clean_per_prompt();
+    contents.corrupted_per_prompt = session.corrupted_per_prompt();
+    if (circuit) report = check_circuit(session, *circuit);
+  }
+  print_summary(records, report, metric, vm["top"].as<int64_t>(), human);
 
   if (!speaks) return 0;
   if (vm.count("out")) {

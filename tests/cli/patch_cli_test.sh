@@ -187,3 +187,36 @@ expect patch-no-input 2 "either --clean F --corrupted F or --task NAME" -- "$mec
 expect patch-bad-pairs 2 "makes 'query-flip', 'fact-flip', 'rule-order', 'disjunct-order' or 'distractor' pairs, not 'query-node'" -- "$mechlens" patch --checkpoint "$ck" --task logic --pairs query-node
 echo "patch cli: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
+
+# --split-prompts: groups of prompts run one after another; the joined file equals the unsplit one to
+# rounding (the set-up's forwards see fewer prompts), with the same axes and per-prompt values.
+split_args=(patch --checkpoint "$ck" --task logic --n 10 --seed 6 --component head_z,resid_pre --positions=-4:
+  --attribution --group-by queried_chain --circuit "$source/data/circuits/logic_3l3h_query_flip.json" --quiet)
+expect patch-split 0 "circuit +\+" -- "$mechlens" "${split_args[@]}" --split-prompts 3 --out "$work/split3.h5"
+expect patch-unsplit 0 "circuit +\+" -- "$mechlens" "${split_args[@]}" --out "$work/split1.h5"
+expect patch-split-close 0 "^ok$" -- "$python" - "$work/split1.h5" "$work/split3.h5" <<'PY'
+import sys, h5py, numpy as np
+a, b = (h5py.File(p, "r") for p in sys.argv[1:])
+seen = []
+def compare(name, obj):
+    if not isinstance(obj, h5py.Dataset) or obj.dtype.kind not in "fiu": return
+    assert name in b, f"{name} missing from the split file"
+    x, y = obj[()], b[name][()]
+    assert x.shape == y.shape, (name, x.shape, y.shape)
+    assert np.allclose(x, y, rtol=1e-4, atol=1e-5, equal_nan=True), (name, np.nanmax(np.abs(x - y)))
+    seen.append(name)
+a.visititems(compare)
+assert any("per_prompt" in n for n in seen) and any("attribution" in n for n in seen) and any("circuit" in n for n in seen), seen
+import json
+assert json.loads(b.attrs["options"])["split-prompts"] == 3, b.attrs["options"]
+print("ok")
+PY
+expect patch-split-too-many 1 "cannot cut 10 prompts into 11 groups" -- "$mechlens" patch --checkpoint "$ck" --task logic \
+  --n 10 --component head_z --split-prompts 11 --quiet --out "$work/bad.h5"
+expect patch-split-mean 1 "mean ablation takes its values across all prompts, but with 2 prompt groups" -- \
+  "$mechlens" patch --checkpoint "$ck" --task logic --n 10 --component head_z --ablation mean --split-prompts 2 --quiet
+expect patch-split-zero 2 "--split-prompts must be at least 1" -- "$mechlens" patch --checkpoint "$ck" --task logic \
+  --n 10 --split-prompts 0
+expect patch-split-record 2 "--clean-record holds the whole batch's clean activations" -- "$mechlens" patch \
+  --checkpoint "$ck" --task logic --n 6 --seed 4 --clean-record "$work/clean.h5" --split-prompts 2
+expect patch-split-no-output-left 0 "^absent$" -- bash -c "[ -e '$work/bad.h5' ] || [ -e '$work/bad.h5.partial' ] || echo absent"

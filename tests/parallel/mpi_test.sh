@@ -44,6 +44,17 @@ expect heads-1 0 "wrote" -- "$mechlens" "${heads_args[@]}" --out "$work/heads1.h
 expect heads-3 0 "wrote" -- mpirun -n 3 "$mechlens" "${heads_args[@]}" --out "$work/heads3.h5"
 expect heads-3-same 0 "same content" -- "$python" "$same" "$work/heads1.h5" "$work/heads3.h5"
 
+# Prompt groups: each rank runs whole groups, their set-up included; the file is the one-process
+# run's with the same groups, for 2 and 3 ranks (3 ranks: one takes two groups of four).
+split_args=(patch --checkpoint "$logic" --task logic --n 30 --seed 3 --component head_z,resid_pre --batch 16
+  --split-prompts 4 --attribution --quiet)
+expect split-1 0 "wrote" -- "$mechlens" "${split_args[@]}" --out "$work/split1.h5"
+for ranks in 2 3; do
+  expect "split-$ranks" 0 "wrote" -- mpirun -n $ranks "$mechlens" "${split_args[@]}" --out "$work/split$ranks.h5"
+  expect "split-$ranks-same" 0 "same content" -- "$python" "$same" "$work/split1.h5" "$work/split$ranks.h5"
+done
+[ ! -e "$work/split3.h5.shards" ] && ok || bad "shards left after a split run"
+
 # The comparison is not blind: another seed's sweep differs.
 expect patch-other-seed 0 "wrote" -- "$mechlens" patch --checkpoint "$logic" --task logic --n 40 --seed 4 \
   --component head_z,resid_pre,mlp_out --batch 16 --quiet --out "$work/other.h5"
@@ -51,6 +62,8 @@ expect patch-other-differs 1 "values differ" -- "$python" "$same" "$work/patch1.
 
 # Kill one rank once the first shard is saved: the run fails, no file at --out, shards remain;
 # --resume with 3 ranks finishes the same file.
+# Only this launcher's ranks (its children) are candidates: ctest runs other tests' mechlens processes
+# beside this one, and the newest mechlens on the machine may be theirs.
 kill_one_rank() {  # OUT_GLOB COMMAND...: runs COMMAND, kills its newest mechlens rank after a shard appears
   local glob=$1
   shift
@@ -60,7 +73,7 @@ kill_one_rank() {  # OUT_GLOB COMMAND...: runs COMMAND, kills its newest mechlen
     compgen -G "$glob" >/dev/null && break
     sleep 0.05
   done
-  pkill -9 -n -f "$mechlens" && echo killed >"$work/killed.mark"
+  pkill -9 -n -P "$launcher" -f "$mechlens" && echo killed >"$work/killed.mark"
   wait $launcher
   echo "exit $?" >>"$work/killed.mark"
 }
