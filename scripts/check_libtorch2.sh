@@ -5,7 +5,7 @@
 # invariants, variants, hooks and weight processing against LibTorch 2) and the communicator's tests
 # of the build without MPI (one process works; several ranks are refused with the remedy). The
 # whole suite on this flavour is `MECHLENS_BUILD_DIR=build-libtorch2 scripts/test.sh` after
-# configuring it so: about twice this check's build time on 2 cores.
+# configuring it so (README, "Build flavours"): a 20-minute build and 5 minutes of tests on 2 cores.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bash "$root/scripts/setup.sh"

@@ -4,6 +4,7 @@
 #include <torch/serialize.h>  // torch::pickle_save / pickle_load
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <map>
@@ -38,10 +39,10 @@ PatchingInputs slice_inputs(const PatchingInputs& inputs, const PromptRange& ran
 
 namespace {
 
-// One group's sharing: this rank alone, its shards in their own subfolder under their own key.
-PlanSharing group_sharing(const PlanSharing& run, Communicator* alone, int64_t group, int64_t groups) {
+// One group's sharing: the team's ranks, its shards in their own subfolder under their own key.
+PlanSharing group_sharing(const PlanSharing& run, Communicator* team, int64_t group, int64_t groups) {
   PlanSharing sharing = run;
-  sharing.comm = alone;
+  sharing.comm = team;
   const std::string name = fmt::format("prompts-{}-of-{}", group, groups);
   if (!run.shard_dir.empty()) sharing.shard_dir = (fs::path(run.shard_dir) / name).string();
   sharing.run_key = run.run_key + "/" + name;
@@ -92,7 +93,6 @@ std::string to_bytes(const std::vector<torch::Tensor>& tensors) {
 }
 
 std::vector<torch::Tensor> from_bytes(const std::string& bytes) {
-  if (bytes.empty()) return {};
   const c10::IValue value = torch::pickle_load(std::vector<char>(bytes.begin(), bytes.end()));
   std::vector<torch::Tensor> out;
   for (const c10::IValue& item : value.toListRef()) out.push_back(item.toTensor());
@@ -123,10 +123,14 @@ SplitPatchOutcome run_split_patching(HookedTransformer model, const PatchingInpu
   const std::vector<PromptRange> ranges = split_prompts(inputs.batch(), request.groups);
   Communicator* comm = request.options.sharing.comm;
   const int rank = comm ? comm->rank() : 0, ranks = comm ? comm->size() : 1;
+  // Teams: with no more ranks than groups, every rank is a team of its own and takes whole groups;
+  // with more, the ranks of a team share the packs of its groups (teams differ by at most a rank).
+  const int teams = int(std::min<int64_t>(ranks, int64_t(ranges.size())));
+  const int team = rank % teams;
+  const std::unique_ptr<Communicator> team_comm = comm ? comm->split(team) : make_single_process();
   std::vector<int64_t> every_group(ranges.size());
   std::iota(every_group.begin(), every_group.end(), 0);
-  const std::vector<int64_t> mine = deal_to_rank(every_group, rank, ranks);
-  const std::unique_ptr<Communicator> alone = make_single_process();
+  const std::vector<int64_t> mine = deal_to_rank(every_group, team, teams);
 
   // Rank 0 always runs group 0, whose results give the joined ones their axes and labels.
   SplitPatchOutcome out;
@@ -139,7 +143,7 @@ SplitPatchOutcome run_split_patching(HookedTransformer model, const PatchingInpu
     }
     PatchingSession session(model, slice_inputs(inputs, range), metric, progress);
     PatchOptions options = request.options;
-    options.sharing = group_sharing(request.options.sharing, alone.get(), g, int64_t(ranges.size()));
+    options.sharing = group_sharing(request.options.sharing, team_comm.get(), g, int64_t(ranges.size()));
     GroupValues values;
     values.group = g;
     values.clean = session.clean_per_prompt();
@@ -169,7 +173,8 @@ SplitPatchOutcome run_split_patching(HookedTransformer model, const PatchingInpu
     sent.insert(sent.end(), flat.begin(), flat.end());
   }
 
-  // Every rank's groups, gathered; rank 0 joins them in prompt order.
+  // Every team's groups (sent by its first rank), gathered; rank 0 joins them in prompt order.
+  if (team_comm->rank() != 0) sent.clear();
   const std::vector<std::string> received = comm ? comm->all_gather(to_bytes(sent)) : std::vector{to_bytes(sent)};
   if (rank != 0) return out;
   std::map<int64_t, GroupValues> by_group;

@@ -2,9 +2,9 @@
 // and their caches) and sweeps run separately, one group at a time. Memory then holds one group's
 // caches, and the ranks of an MPI run take whole groups, so each rank runs only its own groups'
 // set-up: the set-up, repeated by every rank when ranks share the packs of one sweep, is divided
-// too (docs/SCALE.md). The groups' per-prompt values are joined in prompt order and the batch means
-// recomputed from them, so the result depends on the number of groups (through the batch
-// composition of the set-up's forwards, at rounding level) but not on the number of ranks.
+// too (docs/SCALE.md). With more ranks than groups, teams of ranks share each group's packs. The groups' per-prompt
+// values are joined in prompt order and the batch means recomputed from them, so the result depends on the number of
+// groups (through the batch composition of the set-up's forwards, at rounding level) but not on the number of ranks.
 #pragma once
 
 #include <torch/types.h>  // torch::Tensor
@@ -44,7 +44,7 @@ struct SplitPatchRequest {
   int64_t groups = 1;                // see split_prompts()
 };
 
-/// The joined results, the same on every rank.
+/// The joined results, on rank 0 (other ranks: only groups_on_this_rank).
 struct SplitPatchOutcome {
   std::vector<PatchResult> exact;                       // per component
   std::vector<std::optional<PatchResult>> attribution;  // per component, when requested
@@ -54,7 +54,9 @@ struct SplitPatchOutcome {
   int64_t groups_on_this_rank = 0;
 };
 
-/// Runs every group dealt to this rank (group g to rank g % ranks) and joins all groups' results.
+/// Runs the groups dealt to this rank's team and joins all groups' results. Teams: min(ranks, groups),
+/// rank r in team r % teams, group g to team g % teams; a team's ranks share each of its groups' packs
+/// (engine/shared_plan.h), so the result does not depend on the number of ranks.
 /// Ablations that take values across prompts (mean, resample) are refused with InputError: each
 /// group would use its own prompts.
 SplitPatchOutcome run_split_patching(HookedTransformer model, const PatchingInputs& inputs, MetricKind metric,

@@ -24,6 +24,9 @@ class Communicator {
   virtual void barrier() = 0;
   /// Every rank's `bytes`, in rank order, on every rank.
   virtual std::vector<std::string> all_gather(const std::string& bytes) = 0;
+  /// The ranks that pass the same `team` (>= 0), as a communicator of their own, ranked in this
+  /// communicator's order. Every rank calls it (a collective call).
+  virtual std::unique_ptr<Communicator> split(int team) = 0;
 
   /// Progress of the ranks other than 0, for rank 0's one progress bar: ranks > 0 report work units
   /// as they finish them (without waiting); rank 0 collects what has arrived.

@@ -1,5 +1,6 @@
 // The communicator of a run with one process: every collective is the identity.
 #include <cstdlib>
+#include <memory>
 
 #include "parallel/communicator.h"
 
@@ -13,6 +14,7 @@ class SingleProcess final : public Communicator {
   int local_size() const override { return 1; }
   void barrier() override {}
   std::vector<std::string> all_gather(const std::string& bytes) override { return {bytes}; }
+  std::unique_ptr<Communicator> split(int /*team*/) override { return std::make_unique<SingleProcess>(); }
   void report_progress(int64_t /*work*/) override {}
   int64_t collect_progress() override { return 0; }
   int64_t finish_progress() override { return 0; }

@@ -45,15 +45,20 @@ expect heads-3 0 "wrote" -- mpirun -n 3 "$mechlens" "${heads_args[@]}" --out "$w
 expect heads-3-same 0 "same content" -- "$python" "$same" "$work/heads1.h5" "$work/heads3.h5"
 
 # Prompt groups: each rank runs whole groups, their set-up included; the file is the one-process
-# run's with the same groups, for 2 and 3 ranks (3 ranks: one takes two groups of four).
+# run's with the same groups, for 2 and 3 ranks (3 ranks: one takes two groups of four), and with
+# more ranks than groups.
 split_args=(patch --checkpoint "$logic" --task logic --n 30 --seed 3 --component head_z,resid_pre --batch 16
-  --split-prompts 4 --attribution --quiet)
-expect split-1 0 "wrote" -- "$mechlens" "${split_args[@]}" --out "$work/split1.h5"
+  --attribution --quiet)
+expect split-1 0 "wrote" -- "$mechlens" "${split_args[@]}" --split-prompts 4 --out "$work/split1.h5"
 for ranks in 2 3; do
-  expect "split-$ranks" 0 "wrote" -- mpirun -n $ranks "$mechlens" "${split_args[@]}" --out "$work/split$ranks.h5"
+  expect "split-$ranks" 0 "wrote" -- mpirun -n $ranks "$mechlens" "${split_args[@]}" --split-prompts 4 --out "$work/split$ranks.h5"
   expect "split-$ranks-same" 0 "same content" -- "$python" "$same" "$work/split1.h5" "$work/split$ranks.h5"
 done
 [ ! -e "$work/split3.h5.shards" ] && ok || bad "shards left after a split run"
+# More ranks than groups: 3 ranks in teams of 2 and 1, the team of 2 sharing its group's packs.
+expect split-teams-1 0 "wrote" -- "$mechlens" "${split_args[@]}" --split-prompts 2 --out "$work/teams1.h5"
+expect split-teams-3 0 "wrote" -- mpirun -n 3 "$mechlens" "${split_args[@]}" --split-prompts 2 --out "$work/teams3.h5"
+expect split-teams-3-same 0 "same content" -- "$python" "$same" "$work/teams1.h5" "$work/teams3.h5"
 
 # The comparison is not blind: another seed's sweep differs.
 expect patch-other-seed 0 "wrote" -- "$mechlens" patch --checkpoint "$logic" --task logic --n 40 --seed 4 \

@@ -82,6 +82,10 @@ TEST(SingleProcess, CollectivesAreTheIdentity) {
   one->report_progress(5);
   EXPECT_EQ(one->collect_progress(), 0);
   EXPECT_EQ(one->finish_progress(), 0);
+  const std::unique_ptr<Communicator> team = one->split(3);  // a team of its own
+  EXPECT_EQ(team->rank(), 0);
+  EXPECT_EQ(team->size(), 1);
+  EXPECT_EQ(team->all_gather("d"), (std::vector<std::string>{"d"}));
   EXPECT_EQ(world().size(), 1);  // not launched by mpirun
 }
 
