@@ -121,13 +121,14 @@ SplitPatchOutcome run_split_patching(HookedTransformer model, const PatchingInpu
                  "its own; use one group",
                  ablation_name(ablation), request.groups);
   const std::vector<PromptRange> ranges = split_prompts(inputs.batch(), request.groups);
-  Communicator* comm = request.options.sharing.comm;
-  const int rank = comm ? comm->rank() : 0, ranks = comm ? comm->size() : 1;
+  const std::unique_ptr<Communicator> alone = make_single_process();
+  Communicator* comm = request.options.sharing.comm ? request.options.sharing.comm : alone.get();
+  const int rank = comm->rank(), ranks = comm->size();
   // Teams: with no more ranks than groups, every rank is a team of its own and takes whole groups;
   // with more, the ranks of a team share the packs of its groups (teams differ by at most a rank).
   const int teams = int(std::min<int64_t>(ranks, int64_t(ranges.size())));
   const int team = rank % teams;
-  const std::unique_ptr<Communicator> team_comm = comm ? comm->split(team) : make_single_process();
+  const std::unique_ptr<Communicator> team_comm = comm->split(team);
   std::vector<int64_t> every_group(ranges.size());
   std::iota(every_group.begin(), every_group.end(), 0);
   const std::vector<int64_t> mine = deal_to_rank(every_group, team, teams);
@@ -175,7 +176,7 @@ SplitPatchOutcome run_split_patching(HookedTransformer model, const PatchingInpu
 
   // Every team's groups (sent by its first rank), gathered; rank 0 joins them in prompt order.
   if (team_comm->rank() != 0) sent.clear();
-  const std::vector<std::string> received = comm ? comm->all_gather(to_bytes(sent)) : std::vector{to_bytes(sent)};
+  const std::vector<std::string> received = comm->all_gather(to_bytes(sent));
   if (rank != 0) return out;
   std::map<int64_t, GroupValues> by_group;
   for (const std::string& bytes : received) {

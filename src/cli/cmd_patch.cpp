@@ -170,7 +170,6 @@ PatchOptions patch_options_from(const po::variables_map& vm, const ModelConfig& 
   return options;
 }
 
-// Each component's sweep (and its attribution estimate), with the summary of its top entries.
 // What each position is in every clean prompt, for the summary: the narrowest task span holding it,
 // else its token when every prompt has the same one there ("'Answer:'"), else "".
 std::vector<std::string> clean_position_roles(const std::vector<PositionSpan>& spans, const torch::Tensor& clean,
