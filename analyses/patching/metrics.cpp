@@ -7,7 +7,7 @@
 
 namespace mechlens {
 
-void validate_inputs(const PatchingInputs& inputs, const ModelConfig& config) {
+void validate_inputs(const PatchingInputs& inputs, const ModelConfig& config, bool answers_required) {
   MECHLENS_CHECK(InputError, inputs.clean.defined() && inputs.clean.dim() == 2,
                  "clean prompts must be [batch, pos] token ids");
   MECHLENS_CHECK(InputError, inputs.corrupted.defined() && inputs.corrupted.sizes() == inputs.clean.sizes(),
@@ -16,15 +16,18 @@ void validate_inputs(const PatchingInputs& inputs, const ModelConfig& config) {
                  format_shape(inputs.clean.sizes()));
   const int64_t batch = inputs.batch(), pos = inputs.positions();
   MECHLENS_CHECK(InputError, batch >= 1, "no prompts to patch");
+  const bool default_answers = !answers_required && !inputs.correct.defined() && !inputs.wrong.defined();
   const std::pair<const char*, const torch::Tensor*> per_prompt[] = {
       {"answer_pos", &inputs.answer_pos}, {"correct", &inputs.correct}, {"wrong", &inputs.wrong}};
   for (const auto& [field, tensor] : per_prompt) {
+    if (default_answers && tensor != &inputs.answer_pos) continue;
     MECHLENS_CHECK(InputError, tensor->defined() && tensor->dim() == 1 && tensor->size(0) == batch,
                    "{} must hold one value per prompt [batch={}], got {}", field, batch,
                    tensor->defined() ? format_shape(tensor->sizes()) : "none");
   }
   MECHLENS_CHECK(InputError, inputs.answer_pos.ge(0).logical_and(inputs.answer_pos.lt(pos)).all().item<bool>(),
                  "answer_pos must lie in 0..{} (the prompts have {} tokens)", pos - 1, pos);
+  if (default_answers) return;
   for (const auto& [field, tensor] : {std::pair{"correct", &inputs.correct}, std::pair{"wrong", &inputs.wrong}}) {
     MECHLENS_CHECK(InputError, tensor->ge(0).logical_and(tensor->lt(config.d_vocab)).all().item<bool>(),
                    "{} answer tokens must be ids in 0..{} (d_vocab={})", field, config.d_vocab - 1, config.d_vocab);

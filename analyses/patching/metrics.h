@@ -14,16 +14,19 @@ struct PatchingInputs {
   torch::Tensor clean;       // [batch, pos] int64
   torch::Tensor corrupted;   // [batch, pos] int64, same shape
   torch::Tensor answer_pos;  // [batch] int64: absolute position whose logits the metric reads
-  torch::Tensor correct;     // [batch] int64: the clean run's answer token
-  torch::Tensor wrong;       // [batch] int64: the corrupted run's answer token
+  // Both undefined: the default answers, each run's own top token at its answer position, which
+  // PatchingSession fills in from its set-up runs (no extra forward passes).
+  torch::Tensor correct;  // [batch] int64: the clean run's answer token
+  torch::Tensor wrong;    // [batch] int64: the corrupted run's answer token
 
   int64_t batch() const { return clean.size(0); }
   int64_t positions() const { return clean.size(1); }
 };
 
 /// Throws InputError naming the field and the expected shape or range when the inputs do not fit
-/// each other or the model.
-void validate_inputs(const PatchingInputs& inputs, const ModelConfig& config);
+/// each other or the model. `answers_required`: correct and wrong must be given (a Metric needs
+/// them); otherwise both may be left undefined for their defaults.
+void validate_inputs(const PatchingInputs& inputs, const ModelConfig& config, bool answers_required = true);
 
 // cosine: similarity of the output at the answer position (logits, or an encoder's hidden state)
 // with the clean run's; 1 = the clean output. The metric of encoders without an unembedding.

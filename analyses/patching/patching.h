@@ -69,7 +69,7 @@ struct PatchResult {
 class PatchingSession {
  public:
   /// Runs the clean and corrupted prompts once and caches what every sweep reuses (`progress`: a
-  /// bar on stderr for these two runs).
+  /// bar on stderr for these two runs). Inputs without answers get each run's own top token.
   PatchingSession(HookedTransformer model, PatchingInputs inputs, MetricKind metric, bool progress = false);
 
   /// The batched, layer-skipping sweep.
@@ -91,6 +91,7 @@ class PatchingSession {
   /// The unpatched runs' metric per prompt: float [batch].
   const torch::Tensor& clean_per_prompt() const { return clean_per_prompt_; }
   const torch::Tensor& corrupted_per_prompt() const { return corrupted_per_prompt_; }
+  /// The inputs, with the default answers filled in when none were given.
   const PatchingInputs& inputs() const { return inputs_; }
   HookedTransformer& model() { return model_; }
   const Metric& metric() const { return metric_; }

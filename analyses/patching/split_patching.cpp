@@ -55,12 +55,13 @@ PlanSharing group_sharing(const PlanSharing& run, Communicator* team, int64_t gr
 struct GroupValues {
   int64_t group = 0;
   torch::Tensor clean, corrupted;  // float [group's prompts]
+  torch::Tensor correct, wrong;    // int64 [group's prompts]: the answers used
   std::vector<torch::Tensor> per_prompt, cost, attribution;
   torch::Tensor circuit;  // double [variants]
 };
 
 std::vector<torch::Tensor> flatten(const GroupValues& v) {
-  std::vector<torch::Tensor> out{torch::tensor({v.group}, torch::kLong), v.clean, v.corrupted};
+  std::vector<torch::Tensor> out{torch::tensor({v.group}, torch::kLong), v.clean, v.corrupted, v.correct, v.wrong};
   for (size_t c = 0; c < v.per_prompt.size(); ++c) {
     out.push_back(v.per_prompt[c]);
     out.push_back(v.cost[c]);
@@ -76,6 +77,8 @@ GroupValues unflatten(const std::vector<torch::Tensor>& t, size_t& at, size_t co
   v.group = t.at(at++).item<int64_t>();
   v.clean = t.at(at++);
   v.corrupted = t.at(at++);
+  v.correct = t.at(at++);
+  v.wrong = t.at(at++);
   for (size_t c = 0; c < components; ++c) {
     v.per_prompt.push_back(t.at(at++));
     v.cost.push_back(t.at(at++));
@@ -149,6 +152,8 @@ SplitPatchOutcome run_split_patching(HookedTransformer model, const PatchingInpu
     values.group = g;
     values.clean = session.clean_per_prompt();
     values.corrupted = session.corrupted_per_prompt();
+    values.correct = session.inputs().correct;
+    values.wrong = session.inputs().wrong;
     for (const Component& component : request.components) {
       PatchResult exact = session.run(component, options);
       values.per_prompt.push_back(exact.per_prompt);
@@ -196,6 +201,8 @@ SplitPatchOutcome run_split_patching(HookedTransformer model, const PatchingInpu
   };
   out.clean_per_prompt = torch::cat(each([](const GroupValues& v) { return v.clean; }));
   out.corrupted_per_prompt = torch::cat(each([](const GroupValues& v) { return v.corrupted; }));
+  out.correct = torch::cat(each([](const GroupValues& v) { return v.correct; }));
+  out.wrong = torch::cat(each([](const GroupValues& v) { return v.wrong; }));
   out.clean_metric = out.clean_per_prompt.to(torch::kFloat64).mean().item<double>();
   out.corrupted_metric = out.corrupted_per_prompt.to(torch::kFloat64).mean().item<double>();
   for (size_t c = 0; c < request.components.size(); ++c) {

@@ -50,7 +50,8 @@ struct SplitPatchOutcome {
   std::vector<std::optional<PatchResult>> attribution;  // per component, when requested
   std::optional<CircuitReport> circuit;
   torch::Tensor clean_per_prompt, corrupted_per_prompt;  // float [batch]
-  double clean_metric = 0, corrupted_metric = 0;         // means of the per-prompt values
+  torch::Tensor correct, wrong;                   // int64 [batch]: the answers used (defaults filled in by each group)
+  double clean_metric = 0, corrupted_metric = 0;  // means of the per-prompt values
   int64_t groups_on_this_rank = 0;
 };
 

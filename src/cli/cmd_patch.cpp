@@ -108,15 +108,10 @@ PatchingInputs inputs_from_files(const po::variables_map& vm, HookedTransformer&
     // An encoder without a head has no answer tokens; the cosine metric reads the whole output.
     if (vm.count("answers"))
       throw UsageError{"--answers: this model has no unembedding (an encoder), so no answer tokens"};
-    inputs.correct = inputs.wrong = torch::zeros({batch}, torch::kLong);
   } else if (vm.count("answers")) {
     std::tie(inputs.correct, inputs.wrong) = load_answers(vm["answers"].as<std::string>(), batch);
-  } else {
-    // Default answers: what each run itself predicts at the answer position.
-    torch::NoGradGuard no_grad;
-    inputs.correct = model->forward(inputs.clean).select(1, answer_pos).argmax(-1);
-    inputs.wrong = model->forward(inputs.corrupted).select(1, answer_pos).argmax(-1);
   }
+  // Otherwise correct and wrong stay undefined: the patching set-up fills in each run's own top token.
   return inputs;
 }
 
@@ -320,6 +315,8 @@ int run_patch(const std::vector<std::string>& args) {
     }
     contents.clean_per_prompt = outcome.clean_per_prompt;
     contents.corrupted_per_prompt = outcome.corrupted_per_prompt;
+    contents.inputs.correct = outcome.correct;
+    contents.inputs.wrong = outcome.wrong;
     report = std::move(outcome.circuit);
   } else {
     PatchingSession session(model, inputs, metric, progress);
@@ -337,6 +334,8 @@ int run_patch(const std::vector<std::string>& args) {
     }
     contents.clean_per_prompt = session.clean_per_prompt();
     contents.corrupted_per_prompt = session.corrupted_per_prompt();
+    contents.inputs.correct = session.inputs().correct;
+    contents.inputs.wrong = session.inputs().wrong;
     if (circuit) report = check_circuit(session, *circuit);
   }
   print_summary(records, report, metric, vm["top"].as<int64_t>(), human);

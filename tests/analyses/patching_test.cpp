@@ -316,6 +316,33 @@ TEST(PatchingTest, OnePositionSpansEqualPatchingByPosition) {
       session.attribution(resid, four).metric + session.attribution(resid, five).metric - 2 * target, 1e-4));
 }
 
+// Without answers, the session fills in each run's own top token from its set-up runs, and scores
+// exactly as when those tokens are given.
+TEST(PatchingDefaultAnswersTest, EachRunsTopTokenFromTheSetUp) {
+  HookedTransformer model = make_model(kVariants[0]);
+  torch::NoGradGuard no_grad;
+  PatchingInputs given = make_inputs(model->config());
+  const torch::Tensor rows = torch::arange(given.batch());
+  given.correct = model->forward(given.clean).index({rows, given.answer_pos}).argmax(-1);
+  given.wrong = model->forward(given.corrupted).index({rows, given.answer_pos}).argmax(-1);
+  PatchingInputs defaults = given;
+  defaults.correct = defaults.wrong = torch::Tensor();
+
+  // The probability metric reads the correct token alone (this tiny model's runs may agree on the top token).
+  PatchingSession with_answers(model, given, MetricKind::kProb);
+  PatchingSession with_defaults(model, defaults, MetricKind::kProb);
+  EXPECT_TRUE(torch::equal(with_defaults.inputs().correct, given.correct));
+  EXPECT_TRUE(torch::equal(with_defaults.inputs().wrong, given.wrong));
+  EXPECT_TRUE(torch::equal(with_defaults.clean_per_prompt(), with_answers.clean_per_prompt()));
+  const Component head_z = parse_components("head_z", model->config()).front();
+  EXPECT_TRUE(torch::equal(with_defaults.run(head_z, {}).per_prompt, with_answers.run(head_z, {}).per_prompt));
+
+  PatchingInputs half = given;
+  half.wrong = torch::Tensor();  // one answer without the other is an error, not a default
+  EXPECT_TRUE(testing::throws_with<InputError>([&] { PatchingSession(model, half, MetricKind::kLogitDiff); },
+                                               "wrong must hold one value per prompt"));
+}
+
 TEST(PatchingErrorsTest, BadInputsNameTheProblem) {
   HookedTransformer model = make_model(kVariants[0]);
   const ModelConfig& config = model->config();

@@ -132,6 +132,28 @@ TEST(SplitPatchingTest, JoinedResultsEqualTheUnsplitSweepToRounding) {
   }
 }
 
+// Without answers, each group's set-up fills in its prompts' own top tokens: the joined answers are
+// the whole batch's, and every prompt scores as in its group's session given those answers.
+TEST(SplitPatchingTest, DefaultAnswersComeFromEachGroupsSetUp) {
+  HookedTransformer model = make_model();
+  PatchingInputs inputs = make_inputs(model->config());
+  inputs.correct = inputs.wrong = torch::Tensor();
+  const SplitPatchRequest request = request_for(model->config(), 2);
+  const SplitPatchOutcome joined = run_split_patching(model, inputs, MetricKind::kLogitDiff, request, false);
+  torch::NoGradGuard no_grad;
+  const torch::Tensor rows = torch::arange(inputs.batch());
+  EXPECT_TRUE(torch::equal(joined.correct, model->forward(inputs.clean).index({rows, inputs.answer_pos}).argmax(-1)));
+  EXPECT_TRUE(torch::equal(joined.wrong, model->forward(inputs.corrupted).index({rows, inputs.answer_pos}).argmax(-1)));
+  PatchingInputs given = inputs;
+  given.correct = joined.correct;
+  given.wrong = joined.wrong;
+  for (const PromptRange& range : split_prompts(5, 2)) {
+    PatchingSession alone(model, slice_inputs(given, range), MetricKind::kLogitDiff);
+    EXPECT_TRUE(torch::equal(joined.exact[0].per_prompt.narrow(-1, range.begin, range.size()),
+                             alone.run(request.components[0], request.options).per_prompt));
+  }
+}
+
 TEST(SplitPatchingTest, EachGroupKeepsItsShardsAndAResumeReadsThemAsSaved) {
   testing::TestDir scratch;
   const fs::path shards = scratch.path() / "out.h5.shards";

@@ -160,6 +160,25 @@ import h5py, json
 options = json.loads(h5py.File('$work/files.h5').attrs['options'])
 assert 'n' not in options and 'seed' not in options and options['component'] == 'resid_pre', options
 print('ok')\""
+# Default answers come from the set-up runs, also per prompt group; given explicitly, they score the same.
+expect patch-default-answers 0 "^ok$" -- bash -c "'$mechlens' patch --checkpoint '$ck' --clean '$work/clean.txt' --corrupted '$work/corrupted.txt' --quiet --split-prompts 2 --out '$work/files_split.h5' >/dev/null && '$python' -c \"
+import h5py
+a, b = h5py.File('$work/files.h5'), h5py.File('$work/files_split.h5')
+for name in ('correct', 'wrong'):
+    assert (a['prompts'][name][()] == b['prompts'][name][()]).all(), name
+open('$work/defaults.txt', 'w').write(''.join(f'{c} {w}\\n' for c, w in zip(a['prompts/correct'][()], a['prompts/wrong'][()])))
+print('ok')\" && '$mechlens' patch --checkpoint '$ck' --clean '$work/clean.txt' --corrupted '$work/corrupted.txt' --answers '$work/defaults.txt' --quiet --out '$work/files_given.h5' >/dev/null && '$python' -c \"
+import h5py, numpy as np
+a, b = h5py.File('$work/files.h5'), h5py.File('$work/files_given.h5')
+def walk(g, out, prefix=''):
+    for k, v in g.items():
+        if isinstance(v, h5py.Group): walk(v, out, prefix + k + '/')
+        elif v.dtype.kind == 'f': out[prefix + k] = v[()]
+    return out
+x, y = walk(a, {}), walk(b, {})
+assert x.keys() == y.keys() and x, (sorted(x), sorted(y))
+for k in x: assert np.array_equal(x[k], y[k], equal_nan=True), k
+print('ok')\""
 expect patch-options-task 0 "^ok$" -- bash -c "'$mechlens' patch --checkpoint '$ck' --task logic --n 4 --task-option logop_share=0.5 --quiet --out '$work/task.h5' >/dev/null && '$python' -c \"
 import h5py, json
 options = json.loads(h5py.File('$work/task.h5').attrs['options'])
