@@ -13,6 +13,7 @@
 #include "parallel/communicator.h"
 #include "parallel/work_split.h"
 #include "util/error.h"
+#include "util/progress.h"
 
 namespace mechlens {
 namespace fs = std::filesystem;
@@ -140,11 +141,17 @@ SplitPatchOutcome run_split_patching(HookedTransformer model, const PatchingInpu
   SplitPatchOutcome out;
   out.groups_on_this_rank = int64_t(mine.size());
   std::vector<torch::Tensor> sent;
-  for (int64_t g : mine) {
+  // One bar over this rank's groups; each group's bars (set-up, then planning and patching per
+  // component) report to it.
+  auto group_name = [&ranges](int64_t g) {
+    return fmt::format("group {} of {} (prompts {}..{})", g + 1, ranges.size(), ranges[size_t(g)].begin,
+                       ranges[size_t(g)].end - 1);
+  };
+  ProgressOverall overall(fmt::format("patching {} prompt groups", mine.size()), int64_t(mine.size()),
+                          1 + 2 * int64_t(request.components.size()), progress);
+  for (const int64_t g : mine) {
     const PromptRange& range = ranges[size_t(g)];
-    if (progress) {
-      fmt::print(stderr, "prompt group {} of {}: prompts {}..{}\n", g + 1, ranges.size(), range.begin, range.end - 1);
-    }
+    overall.begin_unit(group_name(g));
     PatchingSession session(model, slice_inputs(inputs, range), metric, progress);
     PatchOptions options = request.options;
     options.sharing = group_sharing(request.options.sharing, team_comm.get(), g, int64_t(ranges.size()));
@@ -177,7 +184,9 @@ SplitPatchOutcome run_split_patching(HookedTransformer model, const PatchingInpu
     }
     const std::vector<torch::Tensor> flat = flatten(values);
     sent.insert(sent.end(), flat.begin(), flat.end());
+    overall.end_unit();
   }
+  overall.finish();
 
   // Every team's groups (sent by its first rank), gathered; rank 0 joins them in prompt order.
   if (team_comm->rank() != 0) sent.clear();
