@@ -36,21 +36,12 @@ torch::Tensor load_equal_length(const std::string& path) {
   return equal_length_tokens(load_prompt_set(path), path, "patching");
 }
 
-// "correct wrong" token pairs, one line per prompt, each an id below d_vocab.
+// "correct wrong" token pairs, one line per prompt.
 std::pair<torch::Tensor, torch::Tensor> load_answers(const std::string& path, int64_t batch, int64_t d_vocab) {
-  std::vector<Prompt> lines = read_prompt_file(path);
-  MECHLENS_CHECK(InputError, int64_t(lines.size()) == batch, "{}: {} answer lines for {} prompts", path, lines.size(),
-                 batch);
   std::vector<int64_t> correct, wrong;
-  for (size_t i = 0; i < lines.size(); ++i) {
-    MECHLENS_CHECK(InputError, lines[i].size() == 2, "{}: line {} must hold two ids, 'correct wrong'", path, i + 1);
-    for (const int64_t id : lines[i]) {
-      MECHLENS_CHECK(InputError, id >= 0 && id < d_vocab,
-                     "{}: line {}: answer token {} is not an id in 0..{} (d_vocab={})", path, i + 1, id, d_vocab - 1,
-                     d_vocab);
-    }
-    correct.push_back(lines[i][0]);
-    wrong.push_back(lines[i][1]);
+  for (const Prompt& line : read_answer_file(path, batch, 2, 2, d_vocab)) {
+    correct.push_back(line[0]);
+    wrong.push_back(line[1]);
   }
   return {torch::tensor(correct, torch::kLong), torch::tensor(wrong, torch::kLong)};
 }

@@ -56,6 +56,27 @@ std::vector<Prompt> read_prompt_file(const std::string& path) {
   return prompts;
 }
 
+std::vector<Prompt> read_answer_file(const std::string& path, int64_t batch, size_t min_ids, size_t max_ids,
+                                     int64_t d_vocab) {
+  std::vector<Prompt> lines = read_prompt_file(path);
+  MECHLENS_CHECK(InputError, int64_t(lines.size()) == batch, "{}: {} answer lines for {} prompts", path, lines.size(),
+                 batch);
+  const std::string expected =
+      min_ids == max_ids ? fmt::format("{} ids", min_ids) : fmt::format("{} to {} ids", min_ids, max_ids);
+  const size_t width = lines[0].size();
+  for (size_t i = 0; i < lines.size(); ++i) {
+    MECHLENS_CHECK(InputError, lines[i].size() >= min_ids && lines[i].size() <= max_ids && lines[i].size() == width,
+                   "{}: the answers of prompt {} hold {} ids; expected {}, as many on every line as on the first ({})",
+                   path, i, lines[i].size(), expected, width);
+    for (const int64_t id : lines[i]) {
+      MECHLENS_CHECK(InputError, id >= 0 && id < d_vocab,
+                     "{}: the answers of prompt {}: token {} is not an id in 0..{} (d_vocab={})", path, i, id,
+                     d_vocab - 1, d_vocab);
+    }
+  }
+  return lines;
+}
+
 PromptBatch make_batch(const std::vector<Prompt>& prompts) {
   MECHLENS_CHECK(InputError, !prompts.empty(), "no prompts given");
   PromptBatch batch;

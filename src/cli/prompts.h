@@ -21,6 +21,12 @@ Prompt parse_prompt(const std::string& text, const std::string& source);
 /// One prompt per non-empty line; '#' starts a comment line.
 std::vector<Prompt> read_prompt_file(const std::string& path);
 
+/// Answer token ids, one line per prompt of `batch`: `min_ids` to `max_ids` ids on every line, as
+/// many as on the first, each in 0..d_vocab-1 (e.g. "correct wrong"). Throws InputError naming the
+/// file, the prompt and what was expected.
+std::vector<Prompt> read_answer_file(const std::string& path, int64_t batch, size_t min_ids, size_t max_ids,
+                                     int64_t d_vocab);
+
 struct PromptBatch {
   torch::Tensor tokens;          // [batch, max_len] int64, right-padded with 0
   torch::Tensor attention_mask;  // [batch, max_len] int64, 1 = token; undefined if no padding

@@ -16,16 +16,11 @@ namespace mechlens::cli {
 namespace {
 
 // Answers from a file: one line per prompt, "correct" or "correct wrong".
-void load_answers(const std::string& path, AnswerPrompts& prompts) {
-  const std::vector<Prompt> lines = read_prompt_file(path);
-  MECHLENS_CHECK(InputError, int64_t(lines.size()) == prompts.batch(), "{}: {} answer lines for {} prompts", path,
-                 lines.size(), prompts.batch());
+void load_answers(const std::string& path, int64_t d_vocab, AnswerPrompts& prompts) {
+  const std::vector<Prompt> lines = read_answer_file(path, prompts.batch(), 1, 2, d_vocab);
   std::vector<int64_t> correct, wrong;
-  const size_t width = lines.empty() ? 1 : lines[0].size();
+  const size_t width = lines[0].size();
   for (size_t i = 0; i < lines.size(); ++i) {
-    MECHLENS_CHECK(InputError, (lines[i].size() == 1 || lines[i].size() == 2) && lines[i].size() == width,
-                   "{}: line {} must hold 'correct' or 'correct wrong' ids, like the first line ({} ids)", path, i + 1,
-                   width);
     correct.push_back(lines[i][0]);
     if (width == 2) wrong.push_back(lines[i][1]);
   }
@@ -76,7 +71,7 @@ void load_trace_prompts(const po::variables_map& vm, HookedTransformer& model, T
                  vm["answer-pos"].as<int64_t>(), n_pos);
   prompts.answer_pos = torch::full({prompts.batch()}, answer_pos, torch::kLong);
   if (vm.count("answers")) {
-    load_answers(vm["answers"].as<std::string>(), prompts);
+    load_answers(vm["answers"].as<std::string>(), model->config().d_vocab, prompts);
   } else {
     // Default answer: what the model itself predicts there; its runner-up is the contrast.
     torch::NoGradGuard no_grad;

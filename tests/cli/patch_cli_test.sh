@@ -190,7 +190,7 @@ expect patch-unknown-component 1 "unknown component 'head_x'; expected one of" -
   --task logic --n 2 --component head_x --out "$work/bad.h5"
 expect patch-bad-layer 1 "--layers.*3|layer 3" -- "$mechlens" patch --checkpoint "$ck" --task logic --n 2 --layers 3 --out "$work/bad.h5"
 expect patch-bad-token 1 "token id 99 at \[batch 0, pos 0\] is out of range" -- bash -c "echo '99 1 2 3 4 5' > '$work/oob.txt'; echo '99 1 2 3 4 5' >> '$work/oob.txt'; '$mechlens' patch --checkpoint '$ck' --clean '$work/oob.txt' --corrupted '$work/clean.txt' --out '$work/bad.h5'"
-expect patch-bad-answer-token 1 "bad_answers.txt: line 2: answer token 999 is not an id in 0\.\.44" -- bash -c "printf '1 2\\n3 999\\n' > '$work/bad_answers.txt'; '$mechlens' patch --checkpoint '$ck' --clean '$work/clean.txt' --corrupted '$work/corrupted.txt' --answers '$work/bad_answers.txt' --out '$work/bad.h5'"
+expect patch-bad-answer-token 1 "bad_answers.txt: the answers of prompt 1: token 999 is not an id in 0\.\.44" -- bash -c "printf '1 2\\n3 999\\n' > '$work/bad_answers.txt'; '$mechlens' patch --checkpoint '$ck' --clean '$work/clean.txt' --corrupted '$work/corrupted.txt' --answers '$work/bad_answers.txt' --out '$work/bad.h5'"
 expect patch-no-output-left 0 "^absent$" -- bash -c "[ -e '$work/bad.h5' ] || [ -e '$work/bad.h5.partial' ] || echo absent"
 expect patch-bad-selection 1 "--positions '3:x': 'x' is not an integer" -- "$mechlens" patch --checkpoint "$ck" \
   --task logic --n 2 --positions 3:x --out "$work/bad.h5"

@@ -153,6 +153,10 @@ expect bad-quantiles 2 "--quantiles: 'x' is not a level" -- "$mechlens" trace --
 expect bad-prompts 2 "either --task NAME or --tokens" -- "$mechlens" trace --checkpoint "$logic"
 expect bad-answers 1 "1 answer lines for 2 prompts" -- "$mechlens" trace --checkpoint "$logic" \
   --tokens-file "$work/prompts.txt" --answers <(echo 3) --quiet
+expect bad-answer-id 1 "the answers of prompt 1: token 45 is not an id in 0\.\.44" -- "$mechlens" trace \
+  --checkpoint "$logic" --tokens-file "$work/prompts.txt" --answers <(printf '3\n45\n') --quiet
+expect bad-answer-width 1 "the answers of prompt 1 hold 2 ids; expected 1 to 2 ids, as many on every line as on the first \(1\)" -- \
+  "$mechlens" trace --checkpoint "$logic" --tokens-file "$work/prompts.txt" --answers <(printf '3\n4 5\n') --quiet
 expect bad-group 1 "--group-by nope: the prompts have no annotation 'nope'" -- "$mechlens" trace --checkpoint "$logic" \
   --task logic --n 4 --group-by nope --quiet
 expect graph-json-exists 2 "--graph-json '.*logic.json' exists; add --force" -- "$mechlens" trace --checkpoint "$logic" \
