@@ -85,7 +85,9 @@ ProgressOverall::ProgressOverall(std::string label, int64_t units, int64_t stage
 }
 
 ProgressOverall::~ProgressOverall() {
-  finish();
+  // Unfinished (an error ended the work): end the line as it stands, without drawing it complete.
+  if (!line_.finished_ && line_.enabled_) std::fputc('\n', stderr);
+  line_.finished_ = true;
   if (active_overall == this) active_overall = outer_;
 }
 

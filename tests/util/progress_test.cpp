@@ -2,6 +2,7 @@
 // the only line; without one, each bar draws its own.
 #include <gtest/gtest.h>
 
+#include <stdexcept>
 #include <string>
 
 #include "util/progress.h"
@@ -44,6 +45,25 @@ TEST(ProgressOverallTest, StagesAdvanceTheirUnitInEqualShares) {
   EXPECT_NE(drawn.find("group 1 of 2: set-up"), std::string::npos) << drawn;
   EXPECT_NE(drawn.find("2.0/2"), std::string::npos) << drawn;
   EXPECT_EQ(drawn.back(), '\n');
+}
+
+TEST(ProgressOverallTest, AnOverallEndedByAnErrorIsNotDrawnComplete) {
+  ::testing::internal::CaptureStderr();
+  try {
+    ProgressOverall overall("groups", 4, 1);
+    overall.begin_unit("group 1 of 4");
+    ProgressBar stage("set-up", 2);
+    stage.advance(1);
+    throw std::runtime_error("bad input");
+  } catch (const std::runtime_error&) {
+  }
+  const std::string drawn = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(drawn.find("4.0/4"), std::string::npos) << drawn;
+  EXPECT_EQ(drawn.back(), '\n');
+  ProgressBar after("after", 1);  // the overall is no longer active
+  ::testing::internal::CaptureStderr();
+  after.finish();
+  EXPECT_NE(::testing::internal::GetCapturedStderr().find("\rafter ["), std::string::npos);
 }
 
 TEST(ProgressOverallTest, BarsDrawThemselvesWhenNoOverallIsActive) {
