@@ -1,5 +1,6 @@
 // `mechlens eval`: accuracy of a checkpoint on held-out task examples, per group; --greedy also
-// decodes every answer token by token and counts exact matches of the generated proof.
+// decodes every answer token by token and counts exact matches of the generated proof; --hops
+// (matching) says which node of the queried chain each prediction is.
 #include <fmt/ranges.h>
 
 #include "cli/ablation_options.h"
@@ -10,6 +11,7 @@
 #include "io/checkpoint.h"
 #include "tasks/example_tensors.h"
 #include "train/evaluation.h"
+#include "train/hops_taken.h"
 
 namespace mechlens::cli {
 
@@ -19,6 +21,7 @@ int run_eval(const std::vector<std::string>& args) {
   options.add_options()
       ("checkpoint", po::value<std::string>()->required(), "checkpoint file (.safetensors)")
       ("greedy", po::bool_switch(), "also decode answers greedily and count exact matches of the generated text")
+      ("hops", po::bool_switch(), "matching task: also the share of first answer tokens that are the node d hops from the queried start along its chain, per group (which hop the model answers, whatever the problem's order)")
       ("quiet", po::bool_switch(), "no progress bar");
   // clang-format on
   add_task_options(options);
@@ -33,6 +36,9 @@ int run_eval(const std::vector<std::string>& args) {
     return 0;
   }
   if (!vm.count("task")) throw UsageError{"--task is required"};
+  if (vm["hops"].as<bool>() && vm["task"].as<std::string>() != "matching") {
+    throw UsageError{"--hops counts hops along the matching task's chains; use --task matching"};
+  }
   check_checkpoint_task(vm["checkpoint"].as<std::string>(), vm["task"].as<std::string>());
   HookedTransformer model = load_model(vm["checkpoint"].as<std::string>(), vm);
   require_unembedding(model, "eval");
@@ -45,6 +51,10 @@ int run_eval(const std::vector<std::string>& args) {
   fmt::print("{} on {} {} examples (seed {}){}\n", vm["checkpoint"].as<std::string>(), generated.examples.size(),
              generated.task->name(), vm["seed"].as<int64_t>(), ablation.empty() ? "" : " " + ablation);
   fmt::print("{}", format_metrics(metrics));
+  if (vm["hops"].as<bool>()) {
+    fmt::print("\nfirst answer token = the node d hops from the start along the queried chain (share of examples):\n{}",
+               format_hops_taken(hops_taken(model, generated.examples)));
+  }
   if (vm["greedy"].as<bool>()) {
     int64_t max_answer = 0;
     for (const auto& e : generated.examples)

@@ -84,6 +84,12 @@ assert b['annotations/corrupt_tokens'].shape == (12, 38) and json.loads(b.attrs[
 assert (a['tokens'][:12] == b['tokens'][:]).all()   # same seed, same problems
 print('ok')"
 expect eval-greedy 0 "greedy decoding: [0-9]+ of 20 answers" -- "$mechlens" eval --checkpoint "$work/logic.safetensors" --task logic --n 20 --greedy
+# The shipped 2-hop matching model answers the node two hops on, also on 3-hop problems.
+expect eval-hops 0 "test/order3 +[0-9]+ +0\.000 +0\.000 +1\.000 +0\.000" -- "$mechlens" eval \
+  --checkpoint "$(dirname "$0")/../../data/checkpoints/matching_3l1h_post_ln_gamma1.safetensors" --task matching \
+  --task-option orders=2,3 --task-option split=test --n 200 --hops --quiet
+expect eval-hops-logic 2 "--hops counts hops along the matching task's chains" -- "$mechlens" eval \
+  --checkpoint "$work/logic.safetensors" --task logic --n 2 --hops
 expect bad-task-option 1 "matching task has no option 'depth'" -- "$mechlens" data --task matching --task-option depth=3
 expect task-and-tokens 2 "either --tokens-file FILE \(or --tokens IDS\) or --task NAME" -- "$mechlens" record --checkpoint "$work/logic.safetensors" --task logic --tokens-file "$work/logic.h5" --out "$work/x.h5"
 

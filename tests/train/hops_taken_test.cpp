@@ -1,0 +1,56 @@
+// Which hop a matching model answers: the hand-built solution with H hop layers provably takes H hops
+// whatever the problem's order, so every prediction lands H hops from the start.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "matching/matching_solution.h"
+#include "tasks/task_factory.h"
+#include "test_util.h"
+#include "train/hops_taken.h"
+#include "util/error.h"
+
+namespace mechlens {
+namespace {
+
+TEST(HopsTakenTest, TheHandBuiltSolutionTakesAsManyHopsAsItHasHopLayers) {
+  MatchingSolutionOptions options;
+  options.hops = 2;
+  HookedTransformer model = build_matching_solution(options);
+  std::unique_ptr<Task> task = make_task("matching", {"orders=1,2,3", "split=test"});
+  const std::vector<Example> examples = generate_examples(*task, 300, 7);
+  const HopsTaken hops = hops_taken(model, examples, /*batch_size=*/64);  // several batches
+  EXPECT_EQ(hops.n.at("all"), 300);
+  ASSERT_EQ(hops.share.at("all").size(), size_t(hops.max_distance + 1));
+  for (const char* group : {"test/order2", "test/order3"}) {
+    ASSERT_TRUE(hops.share.count(group)) << group;
+    EXPECT_GE(hops.share.at(group)[2], 0.98) << group;  // two hops, also on three-hop problems
+    EXPECT_LE(hops.share.at(group)[3], 0.02) << group;
+  }
+  // One-hop problems: two hops on, wherever the chain goes on that far.
+  int64_t one_hop = 0, two_further = 0;
+  for (const Example& e : examples) {
+    if (e.annotations.at("order")[0] != 1) continue;
+    const std::vector<int64_t>& chain = e.annotations.at("chain");
+    const auto start = std::find(chain.begin(), chain.end(), e.annotations.at("path")[0]);
+    ++one_hop;
+    two_further += chain.end() - start > 2;
+  }
+  ASSERT_GT(two_further, 0);
+  EXPECT_GE(hops.share.at("test/order1")[2], double(two_further) / double(one_hop) - 0.02);
+  double total = hops.elsewhere.at("all");
+  for (double share : hops.share.at("all")) total += share;
+  EXPECT_NEAR(total, 1.0, 1e-9);
+  EXPECT_NE(format_hops_taken(hops).find("test/order3"), std::string::npos);
+}
+
+TEST(HopsTakenTest, ExamplesWithoutChainsAreRefusedByName) {
+  HookedTransformer model = build_matching_solution({});
+  std::unique_ptr<Task> task = make_task("logic", {});
+  const std::vector<Example> examples = generate_examples(*task, 3, 1);
+  EXPECT_TRUE(testing::throws_with<InputError>([&] { hops_taken(model, examples); },
+                                               "example 0 has no 'chain' and 'path' annotations"));
+}
+
+}  // namespace
+}  // namespace mechlens
