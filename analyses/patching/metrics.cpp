@@ -7,7 +7,7 @@
 
 namespace mechlens {
 
-void validate_inputs(const PatchingInputs& inputs, const ModelConfig& config, bool answers_required) {
+void validate_inputs(const PatchingInputs& inputs, const ModelConfig& config) {
   MECHLENS_CHECK(InputError, inputs.clean.defined() && inputs.clean.dim() == 2,
                  "clean prompts must be [batch, pos] token ids");
   MECHLENS_CHECK(InputError, inputs.corrupted.defined() && inputs.corrupted.sizes() == inputs.clean.sizes(),
@@ -16,7 +16,7 @@ void validate_inputs(const PatchingInputs& inputs, const ModelConfig& config, bo
                  format_shape(inputs.clean.sizes()));
   const int64_t batch = inputs.batch(), pos = inputs.positions();
   MECHLENS_CHECK(InputError, batch >= 1, "no prompts to patch");
-  const bool default_answers = !answers_required && !inputs.correct.defined() && !inputs.wrong.defined();
+  const bool default_answers = !inputs.correct.defined() && !inputs.wrong.defined();
   const std::pair<const char*, const torch::Tensor*> per_prompt[] = {
       {"answer_pos", &inputs.answer_pos}, {"correct", &inputs.correct}, {"wrong", &inputs.wrong}};
   for (const auto& [field, tensor] : per_prompt) {

@@ -24,9 +24,8 @@ struct PatchingInputs {
 };
 
 /// Throws InputError naming the field and the expected shape or range when the inputs do not fit
-/// each other or the model. `answers_required`: correct and wrong must be given (a Metric needs
-/// them); otherwise both may be left undefined for their defaults.
-void validate_inputs(const PatchingInputs& inputs, const ModelConfig& config, bool answers_required = true);
+/// each other or the model. correct and wrong are both given, or both left undefined (defaults).
+void validate_inputs(const PatchingInputs& inputs, const ModelConfig& config);
 
 // cosine: similarity of the output at the answer position (logits, or an encoder's hidden state)
 // with the clean run's; 1 = the clean output. The metric of encoders without an unembedding.

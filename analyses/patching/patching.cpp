@@ -91,7 +91,7 @@ torch::Tensor derangement(int64_t n, uint64_t seed) {
 
 PatchingSession::PatchingSession(HookedTransformer model, PatchingInputs inputs, MetricKind metric, bool progress)
     : model_(std::move(model)), inputs_(std::move(inputs)) {
-  validate_inputs(inputs_, model_->config(), /*answers_required=*/false);
+  validate_inputs(inputs_, model_->config());
   model_->check_tokens(inputs_.clean);
   model_->check_tokens(inputs_.corrupted);
   model_->eval();
@@ -109,11 +109,13 @@ PatchingSession::PatchingSession(HookedTransformer model, PatchingInputs inputs,
   corrupted_logits_ = answer_logits(corrupted_logits);
   if (!inputs_.correct.defined()) {
     // Default answers: what each run itself predicts; an encoder without a head has none (cosine).
-    const bool has_tokens = model_->config().has_unembed;
     const torch::Device device = inputs_.clean.device();
-    const torch::Tensor none = torch::zeros({inputs_.batch()}, torch::TensorOptions(torch::kLong).device(device));
-    inputs_.correct = has_tokens ? clean_logits_.argmax(-1).to(device) : none;
-    inputs_.wrong = has_tokens ? corrupted_logits_.argmax(-1).to(device) : none;
+    if (model_->config().has_unembed) {
+      inputs_.correct = clean_logits_.argmax(-1).to(device);
+      inputs_.wrong = corrupted_logits_.argmax(-1).to(device);
+    } else {
+      inputs_.correct = inputs_.wrong = torch::zeros({inputs_.batch()}, torch::dtype(torch::kLong).device(device));
+    }
   }
   metric_ = Metric(metric, inputs_, clean_logits_);
   clean_metric_ = metric_.mean(clean_logits_).item<double>();
