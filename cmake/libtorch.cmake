@@ -6,6 +6,9 @@
 # are what the targets use.
 set(MECHLENS_TORCH_DIR "" CACHE PATH "torch/ folder of a PyTorch 2.x wheel (LibTorch 2); empty: Debian's LibTorch")
 
+# The library that holds LibTorch's CUDA backend, loaded when a command asks for --device cuda
+# (runtime/device.cpp); empty where the flavour has none (Debian's LibTorch is CPU-only).
+set(MECHLENS_TORCH_CUDA_LIBRARY "")
 if(NOT MECHLENS_TORCH_DIR)
   find_package(Torch REQUIRED)
   set(MECHLENS_TORCH_FLAVOUR "Debian LibTorch ${Torch_VERSION}")
@@ -17,6 +20,9 @@ if(NOT EXISTS "${MECHLENS_TORCH_DIR}/include/torch/torch.h" AND NOT EXISTS
   message(FATAL_ERROR "MECHLENS_TORCH_DIR=${MECHLENS_TORCH_DIR} holds no LibTorch headers "
                       "(expected the torch/ folder of a wheel: scripts/setup_libtorch2.sh prints it)")
 endif()
+if(EXISTS "${MECHLENS_TORCH_DIR}/lib/libtorch_cuda.so")
+  set(MECHLENS_TORCH_CUDA_LIBRARY "${MECHLENS_TORCH_DIR}/lib/libtorch_cuda.so")
+endif()
 find_package(CUDAToolkit QUIET)
 if(CUDAToolkit_FOUND)
   list(APPEND CMAKE_PREFIX_PATH "${MECHLENS_TORCH_DIR}/share/cmake")
@@ -25,7 +31,9 @@ if(CUDAToolkit_FOUND)
   return()
 endif()
 
-# The CPU libraries alone. The wheel is built with the C++11 ABI, as Debian's libraries are.
+# The CPU libraries alone; the CUDA backend is loaded at run time when a command asks for it, so the
+# binaries start on machines without the wheel's CUDA libraries. The wheel is built with the C++11
+# ABI, as Debian's libraries are.
 add_library(mechlens_libtorch_cpu INTERFACE)
 set(TORCH_INCLUDE_DIRS "${MECHLENS_TORCH_DIR}/include" "${MECHLENS_TORCH_DIR}/include/torch/csrc/api/include")
 target_include_directories(mechlens_libtorch_cpu SYSTEM INTERFACE ${TORCH_INCLUDE_DIRS})

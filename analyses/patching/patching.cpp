@@ -91,6 +91,11 @@ torch::Tensor derangement(int64_t n, uint64_t seed) {
 
 PatchingSession::PatchingSession(HookedTransformer model, PatchingInputs inputs, MetricKind metric, bool progress)
     : model_(std::move(model)), inputs_(std::move(inputs)) {
+  // Every per-prompt input lives where the model runs (a GPU's); results come back per batch.
+  const torch::Device device = model_->device();
+  for (torch::Tensor* input :
+       {&inputs_.clean, &inputs_.corrupted, &inputs_.answer_pos, &inputs_.correct, &inputs_.wrong})
+    if (input->defined()) *input = input->to(device);
   validate_inputs(inputs_, model_->config());
   model_->check_tokens(inputs_.clean);
   model_->check_tokens(inputs_.corrupted);
@@ -109,7 +114,6 @@ PatchingSession::PatchingSession(HookedTransformer model, PatchingInputs inputs,
   corrupted_logits_ = answer_logits(corrupted_logits);
   if (!inputs_.correct.defined()) {
     // Default answers: what each run itself predicts; an encoder without a head has none (cosine).
-    const torch::Device device = inputs_.clean.device();
     if (model_->config().has_unembed) {
       inputs_.correct = clean_logits_.argmax(-1).to(device);
       inputs_.wrong = corrupted_logits_.argmax(-1).to(device);
@@ -126,7 +130,7 @@ PatchingSession::PatchingSession(HookedTransformer model, PatchingInputs inputs,
 
 torch::Tensor PatchingSession::answer_logits(const torch::Tensor& logits) const {
   // logits [batch, pos, V] -> [batch, V] at each prompt's answer position
-  return logits.index({torch::arange(logits.size(0)), inputs_.answer_pos});
+  return logits.index({torch::arange(logits.size(0), inputs_.answer_pos.options()), inputs_.answer_pos});
 }
 
 void PatchingSession::ensure_cached(const std::string& hook_suffix) {
@@ -161,7 +165,7 @@ std::vector<std::string> PatchingSession::use_clean_record(const std::string& pa
   const torch::Tensor& clean = inputs_.clean;
   MECHLENS_CHECK(InputError,
                  tokens.size(0) == clean.size(0) && tokens.size(1) >= clean.size(1) &&
-                     torch::equal(tokens.narrow(1, 0, clean.size(1)), clean.to(torch::kLong)),
+                     torch::equal(tokens.narrow(1, 0, clean.size(1)), clean.to(torch::kCPU, torch::kLong)),
                  "{}: /tokens do not hold the clean prompts ({} prompts of {} tokens expected, found {})", path,
                  clean.size(0), clean.size(1), format_shape(tokens.sizes()));
   std::vector<std::string> taken;

@@ -68,7 +68,7 @@ int run_match(const std::vector<std::string>& args) {
   }
   const std::string checkpoint = vm["checkpoint"].as<std::string>();
   if (vm.count("task")) check_checkpoint_task(checkpoint, vm["task"].as<std::string>());
-  HookedTransformer model = load_model(checkpoint, vm);
+  HookedTransformer model = load_model(checkpoint, vm, DeviceUse::kCpuOnly);
   MatchingOptions request;
   request.tokens = token_set(vm["tokens"].as<std::string>(), model->config().d_vocab);
   request.normalised = embeddings == "normalised";

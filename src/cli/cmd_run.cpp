@@ -100,10 +100,15 @@ int run_run(const std::vector<std::string>& args) {
 
   torch::Tensor logits;  // [batch, pos, d_vocab]; an encoder without a head: hidden states [batch, pos, d_model]
   ActivationCache cache;
+  // One batch: the report and the files read logits and activations on the host.
+  CacheOptions on_host;
+  on_host.device = torch::Device(torch::kCPU);
   if (cache_patterns.empty()) {
-    logits = model->forward(batch.tokens, forward_options);
+    logits = model->forward(batch.tokens, forward_options).to(torch::kCPU);
   } else {
-    std::tie(logits, cache) = model->run_with_cache(batch.tokens, model->names_filter(cache_patterns), forward_options);
+    std::tie(logits, cache) =
+        model->run_with_cache(batch.tokens, model->names_filter(cache_patterns), forward_options, on_host);
+    logits = logits.to(torch::kCPU);
   }
   // Token strings when the checkpoint's task is known: predictions read as words, not only ids.
   const std::vector<std::string> vocab = known_vocab(vm["checkpoint"].as<std::string>(), "");

@@ -4,6 +4,7 @@
 
 #include "cli/command.h"
 #include "io/checkpoint.h"
+#include "runtime/device.h"
 #include "runtime/weight_processing.h"
 
 namespace mechlens::cli {
@@ -17,9 +18,13 @@ void add_weight_processing_options(po::options_description& options) {
       ("center-unembed", po::bool_switch(), "remove the vocabulary mean of W_U and b_U (logits shift; log-probs do not)")
       ("fold-value-biases", po::bool_switch(), "move sum_h b_V[h] W_O[h] into b_O")
       ("process-weights", po::bool_switch(), "all four, as TransformerLens's from_pretrained")
-      ("model-dtype", po::value<std::string>()->default_value("f32"), "the weights' and the computation's dtype: f32, or bf16 (half the memory: 7B-class models; weights stored in bf16 are used from the memory-mapped file)");
+      ("model-dtype", po::value<std::string>()->default_value("f32"), "the weights' and the computation's dtype: f32; bf16 (half the memory: 7B-class models; weights stored in bf16 are used from the memory-mapped file); f16 (GPU only: LibTorch's CPU kernels lack it)");
+  po::options_description placement("where the model runs");
+  placement.add_options()
+      ("device", po::value<std::string>()->default_value("cpu"), "cpu, cuda (the first GPU) or cuda:N; needs a build with CUDA (README, \"Build flavours\"). Inputs move to it, results come back once per batch");
   // clang-format on
   options.add(processing);
+  options.add(placement);
 }
 
 WeightProcessing weight_processing_from_options(const po::variables_map& vm) {
@@ -34,13 +39,28 @@ WeightProcessing weight_processing_from_options(const po::variables_map& vm) {
   return processing;
 }
 
-HookedTransformer load_model(const std::string& checkpoint, const po::variables_map& vm) {
+HookedTransformer load_model(const std::string& checkpoint, const po::variables_map& vm, DeviceUse use) {
+  // The device first: a GPU that is not there is reported before a large checkpoint is read.
+  const std::string device_text = vm.count("device") ? vm["device"].as<std::string>() : "cpu";
+  if (use == DeviceUse::kCpuOnly && device_text != "cpu")
+    throw UsageError{
+        fmt::format("--device {}: this command's analyses run on the CPU for now; run, record, patch, "
+                    "eval, train and sweep run on GPUs",
+                    device_text)};
+  const torch::Device device = resolve_device(device_text);
   LoadOptions options;
   const std::string dtype = vm.count("model-dtype") ? vm["model-dtype"].as<std::string>() : "f32";
   if (dtype == "bf16") options.dtype = torch::kBFloat16;
-  else if (dtype != "f32") throw UsageError{"--model-dtype must be f32 or bf16, got '" + dtype + "'"};
+  else if (dtype == "f16") options.dtype = torch::kHalf;
+  else if (dtype != "f32") throw UsageError{"--model-dtype must be f32, bf16 or f16, got '" + dtype + "'"};
+  if (options.dtype == torch::kHalf && !device.is_cuda())
+    throw UsageError{
+        "--model-dtype f16 runs on a GPU only (LibTorch's CPU kernels lack half precision); "
+        "use bf16 on the CPU, or add --device cuda"};
   HookedTransformer model = load_checkpoint(checkpoint, options);
+  // Weight processing runs where the weights are read (the CPU), then the model moves once.
   process_weights(model, weight_processing_from_options(vm));
+  if (device != model->device()) model->to(device);
   model->eval();
   return model;
 }

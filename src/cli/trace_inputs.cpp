@@ -34,7 +34,7 @@ HookedTransformer load_model_and_prompts(const po::variables_map& vm, TraceFileC
                                          std::string& task_name) {
   const std::string checkpoint = vm["checkpoint"].as<std::string>();
   if (vm.count("task")) check_checkpoint_task(checkpoint, vm["task"].as<std::string>());
-  HookedTransformer model = load_model(checkpoint, vm);
+  HookedTransformer model = load_model(checkpoint, vm, DeviceUse::kCpuOnly);
   load_trace_prompts(vm, model, contents, task_name);
   return model;
 }

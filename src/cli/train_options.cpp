@@ -6,6 +6,7 @@
 
 #include "cli/command.h"
 #include "matching/matching_score.h"
+#include "runtime/device.h"
 #include "tasks/task_factory.h"
 
 namespace mechlens::cli {
@@ -23,6 +24,7 @@ void add_training_options(po::options_description& options, const TrainSettings&
       ("eval-every", po::value<int64_t>()->default_value(defaults.eval_every), "evaluate every N steps")
       ("eval-n", po::value<int64_t>()->default_value(eval_n), "held-out examples per evaluation group")
       ("checkpoint-every", po::value<int64_t>()->default_value(defaults.checkpoint_every), "save checkpoint and optimizer state every N steps")
+      ("device", po::value<std::string>()->default_value("cpu"), "where the model trains: cpu, cuda or cuda:N (a build with CUDA: README, \"Build flavours\")")
       ("quiet", po::bool_switch(), "no progress bar");
   // clang-format on
 }
@@ -40,6 +42,7 @@ TrainSettings training_settings(const po::variables_map& vm) {
   settings.eval_every = vm["eval-every"].as<int64_t>();
   settings.checkpoint_every = vm["checkpoint-every"].as<int64_t>();
   settings.show_progress = !vm["quiet"].as<bool>();
+  settings.device = resolve_device(vm["device"].as<std::string>());
 
   auto require = [](bool ok, const std::string& message) {
     if (!ok) throw UsageError{message};

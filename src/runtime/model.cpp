@@ -127,6 +127,8 @@ torch::Tensor HookedTransformerImpl::forward(const torch::Tensor& input, const F
   MECHLENS_CHECK(InputError, stop >= start && stop <= config_.n_layers,
                  "stop_at_layer={} is outside start_at_layer={}..n_layers={}", stop, start, config_.n_layers);
 
+  // Inputs move to the weights' device after their checks, which read values where the caller has them.
+  const torch::Device device = this->device();
   torch::Tensor x = input.dim() == 1 && start == 0 ? input.unsqueeze(0) : input;
   if (start == 0) {
     check_tokens(x);
@@ -135,8 +137,9 @@ torch::Tensor HookedTransformerImpl::forward(const torch::Tensor& input, const F
                    "start_at_layer={} needs a residual stream [batch, pos, d_model={}], got shape {}", start,
                    config_.d_model, format_shape(x.sizes()));
   }
+  x = x.to(device);
   const int64_t batch = x.size(0), pos = x.size(1);
-  const torch::Tensor& mask = options.attention_mask;
+  const torch::Tensor mask = options.attention_mask.defined() ? options.attention_mask.to(device) : torch::Tensor();
   const auto& past = options.past_key_values;
   int64_t past_pos = 0;
   if (!past.empty()) {
@@ -167,8 +170,8 @@ torch::Tensor HookedTransformerImpl::forward(const torch::Tensor& input, const F
   }
   const AttentionContext context = make_attention_context(config_, positions, mask, pos, past_pos, x.device());
 
-  const torch::Tensor& logits_at = options.logits_at;
-  if (logits_at.defined()) check_logits_at(logits_at, options, batch, pos);
+  if (options.logits_at.defined()) check_logits_at(options.logits_at, options, batch, pos);
+  const torch::Tensor logits_at = options.logits_at.defined() ? options.logits_at.to(device) : torch::Tensor();
   // With logits_at, the last layer runs at the chosen positions only (below).
   const int64_t full_stop = logits_at.defined() ? stop - 1 : stop;
 
@@ -212,6 +215,8 @@ void HookedTransformerImpl::check_logits_at(const torch::Tensor& logits_at, cons
                    name);
   }
 }
+
+torch::Device HookedTransformerImpl::device() const { return embed->W_E.device(); }
 
 torch::Tensor HookedTransformerImpl::logits_from_resid(const torch::Tensor& resid) {
   torch::Tensor normalised = ln_final ? ln_final(resid) : resid;

@@ -101,6 +101,9 @@ class HookedTransformerImpl : public torch::nn::Module {
   void check_tokens(const torch::Tensor& tokens) const;
 
   const ModelConfig& config() const { return config_; }
+  /// Where the weights are (model->to(device) moves them). forward() moves its inputs there, as
+  /// TransformerLens does, so callers may pass tokens from the CPU.
+  torch::Device device() const;
   int64_t n_params() const;
 
   Embed embed{nullptr};

@@ -22,13 +22,16 @@ int64_t hook_layer(const std::string& name, int64_t n_layers) {
 // Keeps the selected heads and, per example, the selected positions of one activation.
 torch::Tensor select(const torch::Tensor& act, const std::vector<std::string>& dims, const torch::Tensor& heads,
                      const torch::Tensor& positions) {
+  // Selected on the activation's device (a GPU's): only the kept values travel to the host.
   torch::Tensor out = act;
   const auto head_dim = std::find(dims.begin(), dims.end(), "head");
-  if (heads.defined() && head_dim != dims.end()) out = out.index_select(head_dim - dims.begin(), heads);
+  if (heads.defined() && head_dim != dims.end())
+    out = out.index_select(head_dim - dims.begin(), heads.to(act.device()));
   const int64_t d = position_dim(dims);
   if (positions.defined() && d >= 0) {
-    torch::Tensor rows = torch::arange(out.size(0), torch::kLong).unsqueeze(1);  // [batch, 1]
-    out = out.movedim(d, 1).index({rows, positions}).movedim(1, d);              // pos -> kept positions
+    const auto index_options = torch::TensorOptions().dtype(torch::kLong).device(act.device());
+    torch::Tensor rows = torch::arange(out.size(0), index_options).unsqueeze(1);      // [batch, 1]
+    out = out.movedim(d, 1).index({rows, positions.to(act.device())}).movedim(1, d);  // pos -> kept positions
   }
   return out;
 }

@@ -28,19 +28,23 @@ std::map<std::string, GroupMetrics> evaluate(HookedTransformer& model, const std
         examples.begin() + start,
         examples.begin() + std::min(examples.size(), start + static_cast<size_t>(batch_size)));
     const TrainingBatch batch = make_training_batch(chunk);
-    const torch::Tensor logits = model->forward(batch.tokens);  // [batch, T, d_vocab]
-    const torch::Tensor answer_mask = batch.targets.ne(kIgnoreTarget);
-    const torch::Tensor safe_targets = batch.targets.clamp_min(0);
+    const torch::Tensor logits = model->forward(batch.tokens);  // [batch, T, d_vocab], on the model's device
+    const torch::Tensor targets = batch.targets.to(logits.device());
+    const torch::Tensor answer_mask = targets.ne(kIgnoreTarget);
+    const torch::Tensor safe_targets = targets.clamp_min(0);
     // Per-token loss and correctness on answer positions only.
     const torch::Tensor token_loss =
         -torch::log_softmax(logits, -1).gather(-1, safe_targets.unsqueeze(-1)).squeeze(-1) * answer_mask;
     const torch::Tensor correct = logits.argmax(-1).eq(safe_targets).logical_or(answer_mask.logical_not());
     const torch::Tensor example_loss = token_loss.sum(1) / answer_mask.sum(1);
     const torch::Tensor exact = correct.all(1);
-    const torch::Tensor rows = torch::arange(static_cast<int64_t>(chunk.size()));
-    const torch::Tensor first_correct = correct.index({rows, batch.first_answer});
-    const auto loss_a = example_loss.accessor<float, 1>();
-    const auto exact_a = exact.accessor<bool, 1>();
+    const torch::Tensor rows = torch::arange(static_cast<int64_t>(chunk.size()), safe_targets.options());
+    // Per-example values come to the host once per batch, for the group sums.
+    const torch::Tensor first_correct = correct.index({rows, batch.first_answer.to(logits.device())}).to(torch::kCPU);
+    const torch::Tensor example_loss_host = example_loss.to(torch::kCPU, torch::kFloat32);
+    const torch::Tensor exact_host = exact.to(torch::kCPU);
+    const auto loss_a = example_loss_host.accessor<float, 1>();
+    const auto exact_a = exact_host.accessor<bool, 1>();
     const auto first_a = first_correct.accessor<bool, 1>();
     for (size_t i = 0; i < chunk.size(); ++i) {
       for (const auto& group : example_groups(chunk[i])) {
@@ -124,8 +128,9 @@ std::vector<std::vector<int64_t>> greedy_decode(HookedTransformer& model, const 
   for (const auto& [length, rows] : by_length) {
     std::vector<int64_t> flat;
     for (size_t row : rows) flat.insert(flat.end(), examples[row].prompt.begin(), examples[row].prompt.end());
-    torch::Tensor tokens =
-        torch::tensor(flat, torch::kLong).view({static_cast<int64_t>(rows.size()), static_cast<int64_t>(length)});
+    torch::Tensor tokens = torch::tensor(flat, torch::kLong)
+                               .view({static_cast<int64_t>(rows.size()), static_cast<int64_t>(length)})
+                               .to(model->device());
     const int64_t steps = std::min<int64_t>(max_new, model->config().n_ctx - static_cast<int64_t>(length));
     const std::vector<NamedHook> hooks = prompt_hooks ? prompt_hooks(rows) : std::vector<NamedHook>{};
     std::vector<KeyValues> past;
@@ -137,7 +142,8 @@ std::vector<std::vector<int64_t>> greedy_decode(HookedTransformer& model, const 
       tokens = torch::cat({tokens, next}, 1);  // [rows, length + step + 1]
       if (eos >= 0 && tokens.narrow(1, static_cast<int64_t>(length), step + 1).eq(eos).any(1).all().item<bool>()) break;
     }
-    const auto values = tokens.accessor<int64_t, 2>();
+    const torch::Tensor tokens_host = tokens.to(torch::kCPU);
+    const auto values = tokens_host.accessor<int64_t, 2>();
     for (size_t r = 0; r < rows.size(); ++r) {
       std::vector<int64_t>& sequence = sequences[rows[r]];
       for (int64_t j = 0; j < tokens.size(1); ++j) {

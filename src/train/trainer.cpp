@@ -98,16 +98,17 @@ void write_pair(const HookedTransformer& model, torch::optim::AdamW& optimizer, 
 std::string read_text(torch::serialize::InputArchive& archive, const char* key) {
   torch::Tensor bytes;
   if (!archive.try_read(key, bytes)) return "";
-  bytes = bytes.contiguous();
+  bytes = bytes.to(torch::kCPU).contiguous();
   return std::string(static_cast<const char*>(bytes.data_ptr()), size_t(bytes.numel()));
 }
 
 // Loads OUT.state into `optimizer` and returns its step, after checking that it belongs to the
 // checkpoint at OUT and to a run with the same settings.
-torch::serialize::InputArchive read_state(const std::string& path) {
+torch::serialize::InputArchive read_state(const std::string& path, const torch::Device& device) {
   torch::serialize::InputArchive archive;
   try {
-    archive.load_from(path);
+    // The optimiser's moments load where the parameters now are, whatever device wrote them.
+    archive.load_from(path, device);
   } catch (const c10::Error&) {
     MECHLENS_FAIL(InputError,
                   "{}: not a readable optimiser state (damaged or truncated); start the run again "
@@ -117,16 +118,17 @@ torch::serialize::InputArchive read_state(const std::string& path) {
   return archive;
 }
 
-int64_t load_state(torch::optim::AdamW& optimizer, const std::string& out, const nlohmann::json& key) {
+int64_t load_state(torch::optim::AdamW& optimizer, const std::string& out, const nlohmann::json& key,
+                   const torch::Device& device) {
   const std::string path = state_path(out), partial = path + ".partial";
   const std::string checkpoint_hash = sha256_file(out);
-  torch::serialize::InputArchive archive = read_state(path);
+  torch::serialize::InputArchive archive = read_state(path, device);
   if (read_text(archive, "checkpoint_sha256") != checkpoint_hash && std::filesystem::exists(partial)) {
     // Killed between the two renames of write_pair: the new state is complete under its partial name.
-    torch::serialize::InputArchive pending = read_state(partial);
+    torch::serialize::InputArchive pending = read_state(partial, device);
     if (read_text(pending, "checkpoint_sha256") == checkpoint_hash) {
       std::filesystem::rename(partial, path);
-      archive = read_state(path);
+      archive = read_state(path, device);
     }
   }
   MECHLENS_CHECK(InputError, read_text(archive, "checkpoint_sha256") == checkpoint_hash,
@@ -182,6 +184,8 @@ TrainResult train(HookedTransformer& model, const Task& task, const std::vector<
                  task.name(), task.max_sequence_length());
   MECHLENS_CHECK(InputError, !settings.out.empty(), "training needs an output checkpoint path");
 
+  // The optimiser's state is created beside the parameters, so the model moves first.
+  if (model->device() != settings.device) model->to(settings.device);
   torch::optim::AdamW optimizer(model->parameters(),
                                 torch::optim::AdamWOptions(settings.schedule.lr).weight_decay(settings.weight_decay));
   int64_t start_step = 0;
@@ -191,7 +195,7 @@ TrainResult train(HookedTransformer& model, const Task& task, const std::vector<
     HookedTransformer saved = load_checkpoint(settings.out);
     MECHLENS_CHECK(InputError, saved->config() == model->config(), "--resume: {} was trained with another model config",
                    settings.out);
-    start_step = load_state(optimizer, settings.out, resume_key(task, settings));
+    start_step = load_state(optimizer, settings.out, resume_key(task, settings), settings.device);
     torch::NoGradGuard no_grad;
     auto target = model->named_parameters();
     for (const auto& item : saved->named_parameters()) target[item.key()].copy_(item.value());
@@ -255,7 +259,7 @@ TrainResult train(HookedTransformer& model, const Task& task, const std::vector<
     const torch::Tensor logits =
         model->forward(batch.tokens.narrow(1, 0, needed), forward_options);  // [batch, n, d_vocab]
     const torch::Tensor loss = torch::nn::functional::cross_entropy(
-        logits.reshape({-1, logits.size(-1)}), batch.loss_targets.reshape({-1}),
+        logits.reshape({-1, logits.size(-1)}), batch.loss_targets.reshape({-1}).to(logits.device()),
         torch::nn::functional::CrossEntropyFuncOptions().ignore_index(kIgnoreTarget));
     optimizer.zero_grad();
     loss.backward();

@@ -93,5 +93,16 @@ rc=$?
 [ "$rc" -eq 0 ] && ok || bad "first writer exited $rc"
 expect first-writer-intact 0 "^3000$" -- "$python" -c "import h5py; f = h5py.File('$work/busy.h5'); print(int(f.attrs['n_complete']) if f.attrs['complete'] == 1 else -1)"
 
+# Devices: a GPU this build or machine cannot use is refused before a checkpoint is read, with the
+# reason and the remedy, and nothing is written; --device cpu is the default's result exactly.
+no_gpu="--device cuda(:1)?: (this build's LibTorch \(.*\) has no CUDA backend; build the LibTorch 2 flavour|cannot load LibTorch's CUDA backend|no CUDA GPU is visible)"
+expect device-cuda-record 1 "$no_gpu" -- "$mechlens" record --checkpoint "$ck" --tokens-file "$work/p.txt" --hooks hook_embed --device cuda --out "$work/gpu.h5"
+[ ! -e "$work/gpu.h5" ] && [ ! -e "$work/gpu.h5.partial" ] && ok || bad "a refused --device left gpu.h5"
+expect device-cuda-index 1 "$no_gpu" -- "$mechlens" run --checkpoint "$ck" --tokens '1 2 3' --device cuda:1
+expect device-unknown 1 "--device 'tpu': expected cpu, cuda or cuda:N" -- "$mechlens" run --checkpoint "$ck" --tokens '1 2 3' --device tpu
+expect device-cpu-only 2 "--device cuda: this command's analyses run on the CPU for now" -- "$mechlens" trace --checkpoint "$ck" --tokens-file "$work/p.txt" --device cuda
+expect f16-on-cpu 2 "--model-dtype f16 runs on a GPU only .* use bf16 on the CPU" -- "$mechlens" run --checkpoint "$ck" --tokens '1 2 3' --model-dtype f16
+expect device-cpu-same 0 "^same$" -- bash -c "[ \"\$('$mechlens' run --checkpoint '$ck' --tokens '1 2 3' --format json)\" = \"\$('$mechlens' run --checkpoint '$ck' --tokens '1 2 3' --format json --device cpu)\" ] && echo same"
+
 echo "input rules: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -1,0 +1,20 @@
+// Devices a model runs on: the CPU, or a CUDA GPU where this build's LibTorch has a CUDA backend.
+#pragma once
+
+#include <torch/types.h>
+
+#include <string>
+
+namespace mechlens {
+
+/// The device `text` names: "cpu", "cuda" (the first GPU) or "cuda:N". For CUDA it makes LibTorch's
+/// CUDA backend available (loading it beside LibTorch's CPU library when this build did not link it,
+/// so binaries start on machines without CUDA) and checks that the GPU exists. Throws InputError
+/// naming `what` (the option), the text and the remedy: an unknown device, a flavour without CUDA
+/// (Debian's LibTorch), CUDA libraries that do not load, no GPU visible, an index out of range.
+torch::Device resolve_device(const std::string& text, const std::string& what = "--device");
+
+/// Which LibTorch this build uses, in words (Debian's 1.13, or a wheel's folder).
+std::string torch_flavour();
+
+}  // namespace mechlens

@@ -1,0 +1,59 @@
+// Device selection: what --device accepts, and the clear errors where a GPU cannot be used.
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "runtime/device.h"
+#include "runtime/model.h"
+#include "test_util.h"
+#include "util/error.h"
+
+namespace mechlens {
+namespace {
+
+TEST(DeviceTest, CpuIsTheCpu) { EXPECT_EQ(resolve_device("cpu"), torch::Device(torch::kCPU)); }
+
+TEST(DeviceTest, UnknownDevicesNameTheChoices) {
+  for (const char* text : {"gpu", "CPU", "cuda0", "", "mps"}) {
+    EXPECT_TRUE(testing::throws_with<InputError>([&] { resolve_device(text); }, "expected cpu, cuda or cuda:N"))
+        << text;
+  }
+  for (const char* text : {"cuda:", "cuda:x", "cuda:-1", "cuda:1.5", "cuda:99999"}) {
+    EXPECT_TRUE(testing::throws_with<InputError>(
+        [&] { resolve_device(text, "--where"); },
+        fmt::format("--where '{}': the GPU index after 'cuda:' must be a number", text)))
+        << text;
+  }
+}
+
+// Where this build or machine cannot run on a GPU, asking for one says why and how to get one;
+// where it can, the device is the GPU asked for.
+TEST(DeviceTest, CudaIsAGpuOrAClearRefusal) {
+  try {
+    const torch::Device device = resolve_device("cuda:0");
+    EXPECT_TRUE(device.is_cuda());
+    EXPECT_EQ(device.index(), 0);
+    EXPECT_TRUE(testing::throws_with<InputError>([&] { resolve_device("cuda:9999"); }, "GPU 9999 does not exist"));
+  } catch (const InputError& e) {
+    const std::string message = e.what();
+    if (torch_flavour().find("Debian") != std::string::npos) {
+      EXPECT_NE(message.find("--device cuda:0: this build's LibTorch (Debian LibTorch"), std::string::npos) << message;
+      EXPECT_NE(message.find("build the LibTorch 2 flavour"), std::string::npos) << message;
+    } else {
+      EXPECT_TRUE(message.find("cannot load LibTorch's CUDA backend") != std::string::npos ||
+                  message.find("no CUDA GPU is visible") != std::string::npos)
+          << message;
+    }
+  }
+}
+
+TEST(DeviceTest, ModelReportsWhereItsWeightsAre) {
+  HookedTransformer model(testing::tiny_config());
+  for (const auto& parameter : model->parameters()) EXPECT_EQ(parameter.device(), model->device());
+  EXPECT_EQ(model->device(), torch::Device(torch::kCPU));
+  // (LibTorch 1.13 cannot move a module to the meta device, so moving inputs to another device is
+  // checked where a GPU is: scripts/check_gpu.sh.)
+}
+
+}  // namespace
+}  // namespace mechlens
