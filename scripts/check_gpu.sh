@@ -66,6 +66,8 @@ for dev in cpu "$device"; do
   t_patch=$seconds
   run_on "eval_$tag" "$dev" eval --checkpoint "$matching" --task matching --n 500 --hops --quiet
   t_eval=$seconds
+  run_on "eval_$tag" "$dev" eval --checkpoint "$logic" --task logic --n 500 --ablate L1H0,L2H1 --ablation-kind mean \
+    --quiet
   run_on "train_$tag" "$dev" train --task matching --config "$root/data/configs/matching_3l1h_post_ln_gamma1.json" \
     --steps 60 --batch 256 --eval-every 30 --out "$out/train_$tag.safetensors" --log "$out/train_$tag.csv" --quiet
   t_train=$seconds

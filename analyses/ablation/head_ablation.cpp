@@ -60,7 +60,7 @@ torch::Tensor mean_head_outputs(HookedTransformer& model, const std::vector<Head
   const torch::Tensor valid = torch::arange(tokens.size(1)).unsqueeze(0).lt(lengths.unsqueeze(1));  // [batch, pos]
   if (!valid.all().item<bool>()) options.attention_mask = valid.to(torch::kLong);
   const auto cache = model->run_with_cache(tokens, model->names_filter(names), options).second;
-  const torch::Tensor weight = valid.to(torch::kFloat32).unsqueeze(-1);  // [batch, pos, 1]
+  const torch::Tensor weight = valid.to(model->device(), torch::kFloat32).unsqueeze(-1);  // [batch, pos, 1]
   std::vector<torch::Tensor> means;
   for (const HeadRef& ref : heads) {
     const torch::Tensor z = cache.at(act_name("z", ref.layer)).select(2, ref.head);  // [b, p, d_head]
@@ -81,8 +81,9 @@ HookScope ablate_heads(HookedTransformer& model, const std::vector<HeadRef>& hea
     }
     if (indices.empty()) continue;
     const torch::Tensor index = torch::tensor(indices, torch::kLong);
-    const torch::Tensor values = kind == HeadAblation::kMean ? means.index_select(0, torch::tensor(rows, torch::kLong))
-                                                             : torch::Tensor();  // [k, d_head]
+    const torch::Tensor values = kind == HeadAblation::kMean
+                                     ? means.index_select(0, torch::tensor(rows, torch::kLong).to(means.device()))
+                                     : torch::Tensor();  // [k, d_head]
     scope.add(model->hook_point(act_name("z", layer)),
               [index, values](const torch::Tensor& z, const HookPointImpl&) {  // z: [batch, pos, head, d_head]
                 torch::Tensor out = z.clone();

@@ -4,6 +4,7 @@
 
 #include "cli/command.h"
 #include "io/checkpoint.h"
+#include "parallel/communicator.h"
 #include "runtime/device.h"
 #include "runtime/weight_processing.h"
 
@@ -21,7 +22,7 @@ void add_weight_processing_options(po::options_description& options) {
       ("model-dtype", po::value<std::string>()->default_value("f32"), "the weights' and the computation's dtype: f32; bf16 (half the memory: 7B-class models; weights stored in bf16 are used from the memory-mapped file); f16 (GPU only: LibTorch's CPU kernels lack it)");
   po::options_description placement("where the model runs");
   placement.add_options()
-      ("device", po::value<std::string>()->default_value("cpu"), "cpu, cuda (the first GPU) or cuda:N; needs a build with CUDA (README, \"Build flavours\"). Inputs move to it, results come back once per batch");
+      ("device", po::value<std::string>()->default_value("cpu"), "cpu, cuda (this process's GPU: under mpirun or srun, the node's GPUs round robin by local rank) or cuda:N; needs a build with CUDA (README, \"Build flavours\"). Inputs move to it, results come back once per batch");
   // clang-format on
   options.add(processing);
   options.add(placement);
@@ -47,7 +48,7 @@ HookedTransformer load_model(const std::string& checkpoint, const po::variables_
         fmt::format("--device {}: this command's analyses run on the CPU for now; run, record, patch, "
                     "eval, train and sweep run on GPUs",
                     device_text)};
-  const torch::Device device = resolve_device(device_text);
+  const torch::Device device = resolve_device(device_text, "--device", launch_info_from_environment().local_rank);
   LoadOptions options;
   const std::string dtype = vm.count("model-dtype") ? vm["model-dtype"].as<std::string>() : "f32";
   if (dtype == "bf16") options.dtype = torch::kBFloat16;

@@ -6,6 +6,7 @@
 
 #include "cli/command.h"
 #include "matching/matching_score.h"
+#include "parallel/communicator.h"
 #include "runtime/device.h"
 #include "tasks/task_factory.h"
 
@@ -42,7 +43,8 @@ TrainSettings training_settings(const po::variables_map& vm) {
   settings.eval_every = vm["eval-every"].as<int64_t>();
   settings.checkpoint_every = vm["checkpoint-every"].as<int64_t>();
   settings.show_progress = !vm["quiet"].as<bool>();
-  settings.device = resolve_device(vm["device"].as<std::string>());
+  settings.device =
+      resolve_device(vm["device"].as<std::string>(), "--device", launch_info_from_environment().local_rank);
 
   auto require = [](bool ok, const std::string& message) {
     if (!ok) throw UsageError{message};

@@ -55,6 +55,7 @@ struct LaunchInfo {
   int rank = 0;
   int size = 1;
   int local_size = 1;
+  int local_rank = 0;    // this rank's index among the ranks of its node (which GPU it takes)
   std::string launcher;  // "OpenMPI", "PMI", "Slurm" or ""
 };
 LaunchInfo launch_info_from_environment();

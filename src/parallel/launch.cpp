@@ -25,13 +25,15 @@ LaunchInfo launch_info_from_environment() {
     const char* rank;
     const char* size;
     const char* local_size;
+    const char* local_rank;
   };
   // OpenMPI's mpirun; PMI (MPICH's hydra, srun --mpi=pmi2); Slurm's task ids (srun --mpi=pmix). For
   // Slurm the step's task count: SLURM_NTASKS is also set in a batch script's own single process.
   static constexpr Launcher kLaunchers[] = {
-      {"OpenMPI", "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_LOCAL_SIZE"},
-      {"PMI", "PMI_RANK", "PMI_SIZE", "MPI_LOCALNRANKS"},
-      {"Slurm", "SLURM_PROCID", "SLURM_STEP_NUM_TASKS", "SLURM_STEP_TASKS_PER_NODE"},
+      {"OpenMPI", "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_LOCAL_SIZE",
+       "OMPI_COMM_WORLD_LOCAL_RANK"},
+      {"PMI", "PMI_RANK", "PMI_SIZE", "MPI_LOCALNRANKS", "MPI_LOCALRANKID"},
+      {"Slurm", "SLURM_PROCID", "SLURM_STEP_NUM_TASKS", "SLURM_STEP_TASKS_PER_NODE", "SLURM_LOCALID"},
   };
   for (const Launcher& launcher : kLaunchers) {
     const std::optional<int> rank = env_int(launcher.rank), size = env_int(launcher.size);
@@ -41,6 +43,7 @@ LaunchInfo launch_info_from_environment() {
     info.size = *size;
     info.local_size = env_int(launcher.local_size).value_or(1);
     if (info.local_size < 1) info.local_size = 1;
+    info.local_rank = env_int(launcher.local_rank).value_or(0);
     info.launcher = launcher.name;
     return info;
   }

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
+#include <optional>
 
 #include "runtime/torch_build.h"
 #include "util/error.h"
@@ -37,11 +38,11 @@ void load_cuda_backend(const std::string& what, const std::string& text) {
 
 }  // namespace
 
-torch::Device resolve_device(const std::string& text, const std::string& what) {
+torch::Device resolve_device(const std::string& text, const std::string& what, int local_rank) {
   if (text == "cpu") return torch::Device(torch::kCPU);
   const bool cuda = text == "cuda" || text.rfind("cuda:", 0) == 0;
   MECHLENS_CHECK(InputError, cuda, "{} '{}': expected cpu, cuda or cuda:N", what, text);
-  int64_t index = 0;
+  std::optional<int64_t> index;  // unset: this rank's GPU
   if (text.rfind("cuda:", 0) == 0) {
     const std::string digits = text.substr(5);
     const bool number = !digits.empty() && digits.size() <= 4 && std::all_of(digits.begin(), digits.end(), [](char c) {
@@ -56,9 +57,10 @@ torch::Device resolve_device(const std::string& text, const std::string& what) {
   MECHLENS_CHECK(InputError, count > 0,
                  "{} {}: no CUDA GPU is visible (check the driver with nvidia-smi, and CUDA_VISIBLE_DEVICES)", what,
                  text);
-  MECHLENS_CHECK(InputError, index < count, "{} {}: GPU {} does not exist; {} GPU{} visible (cuda:0..cuda:{})", what,
-                 text, index, count, count == 1 ? " is" : "s are", count - 1);
-  return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
+  if (!index) index = local_rank % count;
+  MECHLENS_CHECK(InputError, *index < count, "{} {}: GPU {} does not exist; {} GPU{} visible (cuda:0..cuda:{})", what,
+                 text, *index, count, count == 1 ? " is" : "s are", count - 1);
+  return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(*index));
 }
 
 std::string torch_flavour() { return MECHLENS_TORCH_FLAVOUR; }

@@ -39,11 +39,15 @@ class ScopedEnv {
 TEST(LaunchInfo, ReadsEachLaunchersVariables) {
   EXPECT_EQ(launch_info_from_environment().size, 1);  // ctest starts no launcher
   {
-    ScopedEnv env{{"OMPI_COMM_WORLD_RANK", "2"}, {"OMPI_COMM_WORLD_SIZE", "3"}, {"OMPI_COMM_WORLD_LOCAL_SIZE", "3"}};
+    ScopedEnv env{{"OMPI_COMM_WORLD_RANK", "2"},
+                  {"OMPI_COMM_WORLD_SIZE", "3"},
+                  {"OMPI_COMM_WORLD_LOCAL_SIZE", "3"},
+                  {"OMPI_COMM_WORLD_LOCAL_RANK", "1"}};
     const LaunchInfo info = launch_info_from_environment();
     EXPECT_EQ(info.rank, 2);
     EXPECT_EQ(info.size, 3);
     EXPECT_EQ(info.local_size, 3);
+    EXPECT_EQ(info.local_rank, 1);  // which of the node's GPUs --device cuda takes
     EXPECT_EQ(info.launcher, "OpenMPI");
   }
   {
@@ -52,16 +56,24 @@ TEST(LaunchInfo, ReadsEachLaunchersVariables) {
     EXPECT_EQ(launch_info_from_environment().size, 1);
   }
   {
-    ScopedEnv env{{"SLURM_PROCID", "5"}, {"SLURM_STEP_NUM_TASKS", "64"}, {"SLURM_STEP_TASKS_PER_NODE", "8(x8)"}};
+    ScopedEnv env{{"SLURM_PROCID", "5"},
+                  {"SLURM_STEP_NUM_TASKS", "64"},
+                  {"SLURM_STEP_TASKS_PER_NODE", "8(x8)"},
+                  {"SLURM_LOCALID", "5"}};
     const LaunchInfo info = launch_info_from_environment();
     EXPECT_EQ(info.rank, 5);
     EXPECT_EQ(info.size, 64);
     EXPECT_EQ(info.local_size, 1);  // "8(x8)" is not a plain number: cores are not divided
+    EXPECT_EQ(info.local_rank, 5);
     EXPECT_EQ(info.launcher, "Slurm");
   }
   {
     ScopedEnv env{{"PMI_RANK", "x"}, {"PMI_SIZE", "4"}};  // unreadable rank: not a launch
     EXPECT_EQ(launch_info_from_environment().size, 1);
+  }
+  {
+    ScopedEnv env{{"PMI_RANK", "3"}, {"PMI_SIZE", "4"}};  // no local rank given: 0
+    EXPECT_EQ(launch_info_from_environment().local_rank, 0);
   }
 }
 
