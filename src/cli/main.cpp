@@ -12,6 +12,7 @@
 
 #include "cli/command.h"
 #include "parallel/communicator.h"
+#include "runtime/device.h"
 #include "util/error.h"
 #include "util/process_setup.h"
 #include "util/progress.h"
@@ -149,6 +150,7 @@ int main(int argc, char** argv) {
   }
   if (words[0] == "--version" || words[0] == "version") {
     fmt::print("mechlens {}\n", MECHLENS_VERSION);
+    fmt::print("LibTorch: {}\nCUDA backend: {}\n", mechlens::torch_flavour(), mechlens::cuda_backend());
     return 0;
   }
   const std::string name = words[0];

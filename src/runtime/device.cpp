@@ -65,4 +65,9 @@ torch::Device resolve_device(const std::string& text, const std::string& what, i
 
 std::string torch_flavour() { return MECHLENS_TORCH_FLAVOUR; }
 
+std::string cuda_backend() {
+  const std::string library = MECHLENS_TORCH_CUDA_LIBRARY;
+  return library.empty() ? "none in this flavour (CPU only)" : library + " (loaded by --device cuda)";
+}
+
 }  // namespace mechlens

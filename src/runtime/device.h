@@ -18,5 +18,7 @@ torch::Device resolve_device(const std::string& text, const std::string& what = 
 
 /// Which LibTorch this build uses, in words (Debian's 1.13, or a wheel's folder).
 std::string torch_flavour();
+/// Where --device cuda finds LibTorch's CUDA backend, in words: none in this flavour, or its library.
+std::string cuda_backend();
 
 }  // namespace mechlens

@@ -62,6 +62,8 @@ expect run-json-cache 0 "^ok$" -- bash -c "'$mechlens' run --checkpoint '$ck' --
 # The CLI itself: help, version, verbose locations.
 expect help-command 0 "usage: mechlens patch" -- "$mechlens" help patch
 expect version 0 "^mechlens [0-9]+\.[0-9]+\.[0-9]+$" -- "$mechlens" --version
+expect version-flavour 0 "^LibTorch: (Debian LibTorch 1\.|LibTorch .*from )" -- "$mechlens" --version
+expect version-cuda 0 "^CUDA backend: (none in this flavour|.*libtorch_cuda\.so \(loaded by --device cuda\))" -- "$mechlens" --version
 expect quiet-location 1 "no such file, expected a JSON file$" -- "$mechlens" init --config "$work/none.json" --out "$work/x.safetensors"
 expect verbose-location 1 "no such file, expected a JSON file \[.*json_text.cpp:[0-9]+\]" -- "$mechlens" init --config "$work/none.json" --out "$work/x.safetensors" --verbose
 
