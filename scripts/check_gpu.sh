@@ -96,6 +96,28 @@ sys.exit(0 if abs(a - b) <= 0.01 * abs(a) else 1)
 PY
 [ -f "$out/train_$tag.safetensors.state" ] && say "train: optimiser state written" || { say "train: no optimiser state"; status=1; }
 
+# The commands that refuse a GPU until this check passes for them (MECHLENS_GPU_UNCHECKED=1 lets them
+# try): each runs on both devices and its HDF5 results are compared.
+unchecked() {  # unchecked NAME MECHLENS-ARGS... (without --out)
+  local name=$1
+  shift
+  for dev in cpu "$device"; do
+    local tag=$([ "$dev" = cpu ] && [ "${name}_cpu" != "${last_cpu:-}" ] && echo cpu || echo dev)
+    last_cpu=${name}_cpu
+    MECHLENS_GPU_UNCHECKED=1 run_on "${name}_$tag" "$dev" "$@" --out "$out/${name}_$tag.h5"
+    say "$dev ($tag): $name ${seconds} s"
+  done
+  "$python" "$root/scripts/compare_results.py" "$out/${name}_cpu.h5" "$out/${name}_dev.h5" --atol 1e-3 --rtol 1e-3 \
+    >"$out/compare_$name.txt" && say "$name: $device equals cpu within 1e-3: ready to take --device" ||
+    { say "$name: $device DIFFERS from cpu or failed (compare_$name.txt, ${name}_dev.log)"; status=1; }
+}
+unchecked heads heads --checkpoint "$matching" --task matching --n 200 --quiet
+unchecked trace trace --checkpoint "$logic" --task logic --n 24 --group-by queried_chain --verify --quiet
+unchecked steer steer --checkpoint "$logic" --task logic --n 300 --layer 1 --at query \
+  --direction mean-diff:queried_chain --alphas=-8,0,2 --decode --quiet
+unchecked probe probe --checkpoint "$logic" --task logic --n 600 --label queried_chain --at query
+unchecked match match --checkpoint "$matching" --task matching --task-option orders=2 --n 100 --quiet
+
 if [ "$device" != cpu ]; then
   # Half precisions on the GPU: bf16 and f16 records against the float32 CPU record.
   for dtype in bf16 f16; do

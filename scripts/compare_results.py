@@ -51,7 +51,9 @@ def main():
             continue
         a, b = a.astype(np.float64), b.astype(np.float64)
         finite = np.isfinite(a) & np.isfinite(b)
-        same_nonfinite = np.array_equal(np.isfinite(a), np.isfinite(b)) and np.array_equal(a[~finite], b[~finite])
+        # NaN (an undefined score) and infinities must sit at the same places with the same values.
+        same_nonfinite = np.array_equal(np.isfinite(a), np.isfinite(b)) and np.array_equal(
+            a[~finite], b[~finite], equal_nan=True)
         diff = np.abs(a[finite] - b[finite])
         worst = float(diff.max()) if diff.size else 0.0
         relative = float((diff / np.maximum(np.abs(a[finite]), 1e-12)).max()) if diff.size else 0.0
