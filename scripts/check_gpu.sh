@@ -49,6 +49,8 @@ run_on() {  # run_on LOG DEVICE ARGS...: mechlens ARGS --device DEVICE; sets $se
   seconds=$(echo "$start $(date +%s.%N)" | awk '{printf "%.2f", $2 - $1}')
 }
 
+# First, alone in its process (LibTorch decides once whether CUDA is there): --device resolves the GPU.
+[ "$device" = cpu ] || MECHLENS_EXPECT_GPU=1 check device_test "$build/tests/runtime_test" --gtest_filter='DeviceTest.*'
 OMP_NUM_THREADS=1 check runtime_tests "$build/tests/runtime_test" --gtest_brief=1
 
 logic="$root/data/checkpoints/logic_3l3h.safetensors"

@@ -41,6 +41,8 @@ int run_train(const std::vector<std::string>& args) {
   const std::string task_name = vm["task"].as<std::string>();
   const auto task = make_task(task_name, task_options);
   if (!vm.count("config") && !vm.count("init-from")) throw UsageError{"train needs --config or --init-from"};
+  // Settings first: --device loads CUDA before LibTorch's first question about it (runtime/device.h).
+  TrainSettings settings = training_settings(vm);
   HookedTransformer model = vm.count("init-from")
                                 ? load_checkpoint(vm["init-from"].as<std::string>())
                                 : HookedTransformer(ModelConfig::from_file(vm["config"].as<std::string>()));
@@ -51,7 +53,6 @@ int run_train(const std::vector<std::string>& args) {
                    config_path);
   }
 
-  TrainSettings settings = training_settings(vm);
   settings.seed = static_cast<uint64_t>(vm["seed"].as<int64_t>());
   settings.out = vm["out"].as<std::string>();
   if (vm.count("log")) settings.log_path = vm["log"].as<std::string>();

@@ -14,6 +14,8 @@ namespace mechlens {
 /// so binaries start on machines without CUDA) and checks that the GPU exists. Throws InputError
 /// naming `what` (the option), the text and the remedy: an unknown device, a flavour without CUDA
 /// (Debian's LibTorch), CUDA libraries that do not load, no GPU visible, an index out of range.
+/// Call it before other LibTorch work: LibTorch decides once, at its first question about CUDA,
+/// whether CUDA is there, so a backend loaded after that stays unused.
 torch::Device resolve_device(const std::string& text, const std::string& what = "--device", int local_rank = 0);
 
 /// Which LibTorch this build uses, in words (Debian's 1.13, or a wheel's folder).

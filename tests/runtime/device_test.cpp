@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <cstdlib>
+#include <string>
+
 #include "runtime/device.h"
 #include "runtime/model.h"
 #include "test_util.h"
@@ -27,8 +30,11 @@ TEST(DeviceTest, UnknownDevicesNameTheChoices) {
 }
 
 // Where this build or machine cannot run on a GPU, asking for one says why and how to get one;
-// where it can, the device is the GPU asked for.
+// where it can, the device is the GPU asked for. MECHLENS_EXPECT_GPU=1 (scripts/check_gpu.sh, on a
+// GPU machine) turns a refusal into a failure.
 TEST(DeviceTest, CudaIsAGpuOrAClearRefusal) {
+  const char* expect_gpu = std::getenv("MECHLENS_EXPECT_GPU");
+  const bool gpu_expected = expect_gpu != nullptr && std::string(expect_gpu) == "1";
   try {
     const torch::Device device = resolve_device("cuda:0");
     EXPECT_TRUE(device.is_cuda());
@@ -36,6 +42,7 @@ TEST(DeviceTest, CudaIsAGpuOrAClearRefusal) {
     EXPECT_TRUE(testing::throws_with<InputError>([&] { resolve_device("cuda:9999"); }, "GPU 9999 does not exist"));
   } catch (const InputError& e) {
     const std::string message = e.what();
+    EXPECT_FALSE(gpu_expected) << "a GPU was expected: " << message;
     if (torch_flavour().find("Debian") != std::string::npos) {
       EXPECT_NE(message.find("--device cuda:0: this build's LibTorch (Debian LibTorch"), std::string::npos) << message;
       EXPECT_NE(message.find("build the LibTorch 2 flavour"), std::string::npos) << message;
