@@ -48,7 +48,9 @@ HopsTaken hops_taken(HookedTransformer& model, const std::vector<Example>& examp
     const torch::Tensor tokens =
         prompts.tokens.narrow(0, begin, size).narrow(1, 0, lengths.max().item<int64_t>());  // [size, pos]
     const torch::Tensor logits = model->forward(tokens);                                    // [size, pos, vocab]
-    const torch::Tensor last = logits.index({torch::arange(size), lengths - 1}).argmax(-1).to(torch::kCPU).contiguous();
+    const torch::Tensor rows = torch::arange(size, torch::TensorOptions().dtype(torch::kLong).device(logits.device()));
+    const torch::Tensor last =
+        logits.index({rows, (lengths - 1).to(logits.device())}).argmax(-1).to(torch::kCPU).contiguous();
     predicted.insert(predicted.end(), last.data_ptr<int64_t>(), last.data_ptr<int64_t>() + size);
   }
 
