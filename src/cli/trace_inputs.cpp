@@ -36,6 +36,10 @@ HookedTransformer load_model_and_prompts(const po::variables_map& vm, TraceFileC
   if (vm.count("task")) check_checkpoint_task(checkpoint, vm["task"].as<std::string>());
   HookedTransformer model = load_model(checkpoint, vm, DeviceUse::kCpuOnly);
   load_trace_prompts(vm, model, contents, task_name);
+  // The analyses keep the prompts where the model runs (their batches are built from them there).
+  AnswerPrompts& prompts = contents.prompts;
+  for (torch::Tensor* input : {&prompts.tokens, &prompts.answer_pos, &prompts.correct, &prompts.wrong})
+    if (input->defined()) *input = input->to(model->device());
   return model;
 }
 
