@@ -2,9 +2,10 @@
 """The matching paper's reference training run (Wang et al. 2024; the authors' teaching code) on a GPU,
 in plain PyTorch, for mechlens checkpoints.
 
-mechlens's own trainer runs on the CPU (Debian's LibTorch has no CUDA); the authors' reference run
-(3L1H post-LN, d_model 400, 100 epochs over 270,000 fixed training problems) takes days on one core
-there. This script trains the same model on a GPU instead:
+The authors' reference run (3L1H post-LN, d_model 400, 100 epochs over 270,000 fixed training
+problems) takes days on one CPU core. mechlens's own trainer runs on a GPU too (`mechlens train
+--device cuda`, LibTorch 2 flavour), but it draws fresh problems every step on a per-step schedule;
+this script keeps the authors' fixed training set and per-epoch schedule, on a GPU:
   - the initial weights are a mechlens checkpoint (`mechlens init`), read and written in mechlens's
     parameter layout and names, so `mechlens eval/match/heads` read the result directly;
   - the problems come from `mechlens data` (converted by `--prepare` to compact .npz files);
