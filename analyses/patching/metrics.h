@@ -21,6 +21,11 @@ struct PatchingInputs {
 
   int64_t batch() const { return clean.size(0); }
   int64_t positions() const { return clean.size(1); }
+  /// Every defined tensor moved to `device` (where the model runs); no copy when already there.
+  void move_to(const torch::Device& device) {
+    for (torch::Tensor* t : {&clean, &corrupted, &answer_pos, &correct, &wrong})
+      if (t->defined()) *t = t->to(device);
+  }
 };
 
 /// Throws InputError naming the field and the expected shape or range when the inputs do not fit

@@ -93,9 +93,7 @@ PatchingSession::PatchingSession(HookedTransformer model, PatchingInputs inputs,
     : model_(std::move(model)), inputs_(std::move(inputs)) {
   // Every per-prompt input lives where the model runs (a GPU's); results come back per batch.
   const torch::Device device = model_->device();
-  for (torch::Tensor* input :
-       {&inputs_.clean, &inputs_.corrupted, &inputs_.answer_pos, &inputs_.correct, &inputs_.wrong})
-    if (input->defined()) *input = input->to(device);
+  inputs_.move_to(device);
   validate_inputs(inputs_, model_->config());
   model_->check_tokens(inputs_.clean);
   model_->check_tokens(inputs_.corrupted);

@@ -167,8 +167,7 @@ std::vector<torch::Tensor> score_answers(const AnswerPrompts& prompts, const tor
 KnockoutSession::KnockoutSession(HookedTransformer model, AnswerPrompts prompts)
     : model_(std::move(model)), prompts_(std::move(prompts)) {
   // The prompts live where the model runs; scores come back to the host per batch.
-  for (torch::Tensor* input : {&prompts_.tokens, &prompts_.answer_pos, &prompts_.correct, &prompts_.wrong})
-    if (input->defined()) *input = input->to(model_->device());
+  prompts_.move_to(model_->device());
   validate_answer_prompts(prompts_, model_->config());
   model_->check_tokens(prompts_.tokens);
   model_->eval();

@@ -32,6 +32,11 @@ struct AnswerPrompts {
 
   int64_t batch() const { return tokens.size(0); }
   int64_t positions() const { return tokens.size(1); }
+  /// Every defined tensor moved to `device` (where the model runs); no copy when already there.
+  void move_to(const torch::Device& device) {
+    for (torch::Tensor* t : {&tokens, &answer_pos, &correct, &wrong})
+      if (t->defined()) *t = t->to(device);
+  }
 };
 
 /// Throws InputError naming the field when shapes or token ids do not fit each other or the model.

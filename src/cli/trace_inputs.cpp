@@ -37,9 +37,7 @@ HookedTransformer load_model_and_prompts(const po::variables_map& vm, TraceFileC
   HookedTransformer model = load_model(checkpoint, vm, DeviceUse::kCpuOnly);
   load_trace_prompts(vm, model, contents, task_name);
   // The analyses keep the prompts where the model runs (their batches are built from them there).
-  AnswerPrompts& prompts = contents.prompts;
-  for (torch::Tensor* input : {&prompts.tokens, &prompts.answer_pos, &prompts.correct, &prompts.wrong})
-    if (input->defined()) *input = input->to(model->device());
+  contents.prompts.move_to(model->device());
   return model;
 }
 
