@@ -29,7 +29,8 @@ namespace fs = std::filesystem;
 // The sweep as run: written to DIR/sweep.json; a rerun with the same model, task and budget continues it.
 nlohmann::ordered_json sweep_spec(const std::string& grid, const ModelConfig& base, const std::vector<SweepAxis>& axes,
                                   const std::vector<int64_t>& seeds, const std::vector<std::string>& task_options,
-                                  const TrainSettings& train, int64_t eval_n, const std::vector<SweepPoint>& points) {
+                                  const TrainSettings& train, int64_t eval_n, const std::string& init_from_dir,
+                                  const std::vector<SweepPoint>& points) {
   nlohmann::ordered_json spec;
   spec["grid"] = grid;
   spec["base_config"] = base.to_json();
@@ -47,6 +48,8 @@ nlohmann::ordered_json sweep_spec(const std::string& grid, const ModelConfig& ba
                    {"eval_every", train.eval_every},
                    {"eval_n", eval_n},
                    {"checkpoint_every", train.checkpoint_every}};
+  // Only when given, so folders of sweeps without a stage keep their identity.
+  if (!init_from_dir.empty()) spec["train"]["init_from_dir"] = init_from_dir;
   spec["runs"] = nlohmann::json::array();
   for (const SweepPoint& point : points) spec["runs"].push_back(point.name);
   return spec;
@@ -179,6 +182,7 @@ int run_sweep(const std::vector<std::string>& args) {
       ("jump-metric", po::value<std::string>()->default_value("test_first_token_acc"), "log column whose first crossing of --jump-at marks a run's accuracy jump")
       ("jump-at", po::value<double>()->default_value(0.9), "threshold for the jump")
       ("reach-at", po::value<double>()->default_value(0.9), "a hop count k is reached when test accuracy on k-hop problems is at least this (and on every smaller k)")
+      ("init-from-dir", po::value<std::string>(), "start each run from the finished run of the same name in this earlier sweep's folder (a curriculum: 1-hop problems, then 1-2 hops, ...; fresh optimizer and schedule)")
       ("dry-run", po::bool_switch(), "list the runs and exit")
       ("force", po::bool_switch(), "--out-dir holds another sweep: delete its runs and start over");
   // clang-format on
@@ -233,18 +237,25 @@ int run_sweep(const std::vector<std::string>& args) {
 
   fmt::print("sweep '{}': {} runs of {} steps x {} examples ({})\n", preset.name, points.size(), train.steps,
              train.batch_size, preset.description.empty() ? "custom" : preset.description);
+  const std::string init_from_dir = vm.count("init-from-dir") ? vm["init-from-dir"].as<std::string>() : "";
+  if (!init_from_dir.empty()) check_stage_runs(init_from_dir, points);
   if (vm["dry-run"].as<bool>()) {
-    for (const SweepPoint& point : points) fmt::print("  {}\n", point.name);
+    for (const SweepPoint& point : points) {
+      fmt::print("  {}{}\n", point.name,
+                 init_from_dir.empty() ? "" : " (from " + sweep_checkpoint_path(init_from_dir, point) + ")");
+    }
     return 0;
   }
   const fs::path dir(vm["out-dir"].as<std::string>());
-  const nlohmann::ordered_json spec = sweep_spec(preset.name, base, axes, seeds, task_options, train, eval_n, points);
+  const nlohmann::ordered_json spec =
+      sweep_spec(preset.name, base, axes, seeds, task_options, train, eval_n, init_from_dir, points);
   prepare_sweep_folder(dir, spec, vm["force"].as<bool>());
 
   SweepSettings settings;
   settings.points = points;
   settings.out_dir = dir.string();
   settings.train = train;
+  settings.init_from_dir = init_from_dir;
   settings.train.metadata["task"] = task->settings_json();
   settings.train.metadata["sweep"] = spec.dump();
   // The held-out sets do not depend on the seed: every run is measured on the same problems.

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <limits>
 
+#include "io/checkpoint.h"
 #include "io/safetensors.h"
 #include "util/error.h"
 #include "util/parse.h"
@@ -141,6 +142,34 @@ std::string sweep_log_path(const std::string& out_dir, const SweepPoint& point) 
   return (std::filesystem::path(out_dir) / (point.name + ".train_log.csv")).string();
 }
 
+void check_stage_runs(const std::string& init_dir, const std::vector<SweepPoint>& points) {
+  const std::string spec_path = (std::filesystem::path(init_dir) / "sweep.json").string();
+  MECHLENS_CHECK(InputError, std::filesystem::exists(spec_path),
+                 "--init-from-dir {}: no sweep.json there (expected the folder of an earlier mechlens sweep)",
+                 init_dir);
+  nlohmann::json spec;
+  try {
+    std::ifstream in(spec_path);
+    spec = nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& e) {
+    MECHLENS_FAIL(InputError, "{}: not valid JSON ({})", spec_path, e.what());
+  }
+  const nlohmann::json* steps = spec.contains("train") ? &spec["train"] : nullptr;
+  MECHLENS_CHECK(InputError, steps && steps->contains("steps") && (*steps)["steps"].is_number_integer(),
+                 "{}: field 'train.steps' is missing or not an integer", spec_path);
+  const int64_t stage_steps = (*steps)["steps"].get<int64_t>();
+  for (const SweepPoint& point : points) {
+    const std::string checkpoint = sweep_checkpoint_path(init_dir, point);
+    MECHLENS_CHECK(InputError, run_finished(checkpoint, sweep_log_path(init_dir, point), stage_steps),
+                   "--init-from-dir {}: run {} is missing or unfinished (expected {} with {} training steps; run that "
+                   "sweep's command again to finish it)",
+                   init_dir, point.name, checkpoint, stage_steps);
+    MECHLENS_CHECK(InputError, read_checkpoint_config(checkpoint) == point.config,
+                   "--init-from-dir {}: run {} has another model config than this sweep's run of that name", init_dir,
+                   point.name);
+  }
+}
+
 std::vector<SweepRun> run_sweep(const SweepSettings& settings, const Task& task) {
   std::vector<SweepRun> runs;
   const auto started = std::chrono::steady_clock::now();
@@ -162,7 +191,15 @@ std::vector<SweepRun> run_sweep(const SweepSettings& settings, const Task& task)
     if (run_settings.show_progress)
       fmt::print(stderr, "run {}/{}: {}{}\n", i + 1, settings.points.size(), point.name,
                  run_settings.resume ? " (continuing)" : "");
-    HookedTransformer model(point.config);
+    std::string init_from;
+    if (!settings.init_from_dir.empty()) {
+      init_from = sweep_checkpoint_path(settings.init_from_dir, point);
+      run_settings.metadata["init_from"] = fmt::format("{} sha256:{}", init_from, checkpoint_sha256(init_from));
+    }
+    // A later stage of a curriculum starts from the earlier stage's weights (checked by check_stage_runs);
+    // a resumed run gets its own weights back from its checkpoint inside train().
+    HookedTransformer model =
+        !init_from.empty() && !run_settings.resume ? load_checkpoint(init_from) : HookedTransformer(point.config);
     const TrainResult result = train(model, task, settings.eval_examples, run_settings);
     SweepRun run{point, read_training_log(run_settings.log_path), result.seconds};
     if (result.steps_done > 0) ++trained;

@@ -62,11 +62,19 @@ struct SweepSettings {
   /// Held-out examples (shared by every run) and the extra log columns of a run's model.
   std::vector<Example> eval_examples;
   std::function<ExtraMetrics(const ModelConfig&)> extra_metrics;
+  /// Optional: an earlier sweep's folder whose run of the same name each new run starts from (fresh
+  /// optimiser and schedule): a curriculum is a chain of sweeps, e.g. 1-hop problems, then 1–2 hops.
+  std::string init_from_dir;
 };
 
 /// File names of a point's run inside the sweep folder.
 std::string sweep_checkpoint_path(const std::string& out_dir, const SweepPoint& point);
 std::string sweep_log_path(const std::string& out_dir, const SweepPoint& point);
+
+/// Checks that `init_dir` (an earlier sweep's folder) holds a finished run of every point, with the
+/// point's model config: a later stage must not start from half-trained or other weights. Throws
+/// InputError naming the folder, the run and what differs.
+void check_stage_runs(const std::string& init_dir, const std::vector<SweepPoint>& points);
 
 /// Trains every point in turn (resuming one whose checkpoint and optimiser state exist), then reads
 /// each run's log. Progress per run on stderr, with the sweep's position and time left.

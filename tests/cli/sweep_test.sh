@@ -120,6 +120,51 @@ PY
 expect sweep-dry-run 0 "^  n_layers-6_seed-1$" -- "$mechlens" sweep --grid depth --out-dir "$work/depth" --dry-run
 [ ! -e "$work/depth" ] && ok || bad "sweep-dry-run wrote a folder"
 
+# A curriculum: a second stage starts each run from the first stage's run of the same name. At a
+# vanishing learning rate its weights stay the first stage's; a fresh run's do not.
+tiny=(--config "$work/tiny.json" --seeds 0)
+stage=(--grid custom --vary init_gamma=0.5,1 --steps 20 --batch 16 --warmup 5
+  --eval-every 10 --eval-n 40 --quiet)
+expect stage-1 0 "wrote" -- "$mechlens" sweep "${stage[@]}" "${tiny[@]}" --task-option orders=1 --out-dir "$work/stage1"
+still=(--lr 1e-12 --min-lr 0 --weight-decay 0)
+expect stage-2 0 "wrote" -- "$mechlens" sweep "${stage[@]}" "${tiny[@]}" "${still[@]}" --task-option orders=1,2 \
+  --init-from-dir "$work/stage1" --out-dir "$work/stage2"
+expect stage-fresh 0 "wrote" -- "$mechlens" sweep "${stage[@]}" "${tiny[@]}" "${still[@]}" --task-option orders=1,2 --out-dir "$work/fresh"
+expect stage-weights 0 "^ok$" -- "$python" - "$work" <<'PY'
+import json, struct, sys, numpy as np
+def tensors(path):
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n)); data = f.read()
+    meta = header.pop("__metadata__", {})
+    return meta, {k: np.frombuffer(data[v["data_offsets"][0]:v["data_offsets"][1]], dtype=np.float32)
+                  for k, v in header.items()}
+w = sys.argv[1]
+for run in ("init_gamma-0.5_seed-0", "init_gamma-1_seed-0"):
+    _, first = tensors(f"{w}/stage1/{run}.safetensors")
+    meta, second = tensors(f"{w}/stage2/{run}.safetensors")
+    _, fresh = tensors(f"{w}/fresh/{run}.safetensors")
+    assert first.keys() == second.keys()
+    gap = max(float(np.abs(first[k] - second[k]).max()) for k in first)
+    assert gap < 1e-6, (run, "stage 2 did not start from stage 1", gap)
+    assert max(float(np.abs(first[k] - fresh[k]).max()) for k in first) > 1e-3, (run, "fresh run equals stage 1")
+    assert meta["init_from"].startswith(f"{w}/stage1/{run}.safetensors sha256:"), meta["init_from"]
+spec = json.load(open(f"{w}/stage2/sweep.json"))
+assert spec["train"]["init_from_dir"] == f"{w}/stage1", spec["train"]
+print("ok")
+PY
+# Stages that cannot be continued are refused before anything trains, naming the folder and the run.
+expect stage-not-sweep 1 "--init-from-dir .*/tiny.json: no sweep.json there" -- "$mechlens" sweep "${stage[@]}" "${tiny[@]}" \
+  --init-from-dir "$work/tiny.json" --out-dir "$work/x"
+expect stage-missing-run 1 "run init_gamma-0.5_seed-1 is missing or unfinished" -- "$mechlens" sweep "${stage[@]}" \
+  --config "$work/tiny.json" --seeds 0,1 --init-from-dir "$work/stage1" --out-dir "$work/x"
+expect stage-other-model 1 "run init_gamma-0.5_seed-0 has another model config" -- "$mechlens" sweep "${stage[@]}" --seeds 0 \
+  --config "$source/data/configs/matching_3l1h_post_ln_gamma1.json" --init-from-dir "$work/stage1" --out-dir "$work/x"
+rm "$work/stage1/init_gamma-1_seed-0.train_log.csv"
+expect stage-unfinished 1 "run init_gamma-1_seed-0 is missing or unfinished .*20 training steps" -- "$mechlens" sweep \
+  "${stage[@]}" "${tiny[@]}" --init-from-dir "$work/stage1" --out-dir "$work/x"
+[ ! -e "$work/x" ] && ok || bad "stage refusals: a folder was written"
+
 expect bad-grid 2 "--grid 'gamma': expected one of init-ln, noise, depth, custom" -- "$mechlens" sweep --grid gamma --out-dir "$work/x"
 expect bad-key 1 "sweep axis 'gamma' is not a model config key" -- "$mechlens" sweep --grid custom --vary gamma=1 --out-dir "$work/x"
 expect bad-value 1 "sweep run norm_placement-sideways_seed-0: config field 'norm_placement' is 'sideways'" -- \
