@@ -75,6 +75,26 @@ MatchingRanges parse_matching_ranges(const std::string& text) {
                 "matching ranges '{}' are unknown; expected paper (1..99, 101..199) or full (1..100, 101..200)", text);
 }
 
+std::vector<int64_t> matching_node_ids(MatchingRanges ranges, bool ood) {
+  std::vector<int64_t> ids;
+  for (int64_t id = ood ? kOodLow : kIdLow; id <= (ood ? ood_high(ranges) : id_high(ranges)); ++id) ids.push_back(id);
+  return ids;
+}
+
+MatchingRanges matching_ranges_of(const std::string& settings_json, const std::string& what) {
+  nlohmann::json json;
+  try {
+    json = nlohmann::json::parse(settings_json);
+  } catch (const nlohmann::json::exception& e) {
+    MECHLENS_FAIL(InputError, "{}: the task settings are not valid JSON ({})", what, e.what());
+  }
+  MECHLENS_CHECK(InputError, json.is_object() && json.value("task", "") == "matching",
+                 "{}: the task settings are not a matching task's", what);
+  if (!json.contains("ranges")) return MatchingRanges::kFull;
+  MECHLENS_CHECK(InputError, json["ranges"].is_string(), "{}: task field 'ranges' is not a string", what);
+  return parse_matching_ranges(json["ranges"].get<std::string>());
+}
+
 MatchingTask::MatchingTask(MatchingSettings settings) : settings_(std::move(settings)) {
   MECHLENS_CHECK(InputError, !settings_.orders.empty(), "matching task needs at least one order (hop count)");
   const int64_t edges = edges_per_chain();

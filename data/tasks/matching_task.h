@@ -62,4 +62,12 @@ MatchingLayout parse_matching_layout(const std::string& text);
 MatchingSplit parse_matching_split(const std::string& text);
 MatchingRanges parse_matching_ranges(const std::string& text);  // paper | full
 
+/// Node ids in distribution (1..99, or 1..100 with full ranges) or out of it (101..199 or 101..200).
+std::vector<int64_t> matching_node_ids(MatchingRanges ranges, bool ood);
+
+/// The ranges a matching task's settings JSON (a checkpoint's "task" metadata) names. Settings written
+/// before the option existed name none: those tasks drew from the full ranges. Throws InputError naming
+/// `what` when the JSON is not a matching task's.
+MatchingRanges matching_ranges_of(const std::string& settings_json, const std::string& what);
+
 }  // namespace mechlens

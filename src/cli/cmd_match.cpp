@@ -17,6 +17,7 @@
 #include "matching/matching_score.h"
 #include "store/h5_util.h"
 #include "store/result_file.h"
+#include "tasks/matching_task.h"
 #include "tracing/span_attention.h"
 #include "util/error.h"
 #include "util/index_spec.h"
@@ -24,19 +25,38 @@
 namespace mechlens::cli {
 namespace {
 
-// --tokens: id (1..100), ood (101..200), all (every id of the model), or an index selection.
-std::vector<int64_t> token_set(const std::string& text, int64_t d_vocab) {
-  std::vector<int64_t> tokens;
-  auto range = [&](int64_t first, int64_t last) {
-    if (last >= d_vocab) {
+// The node-id ranges of the matching task a checkpoint was trained on (its "task" metadata); the
+// task's default for a checkpoint that names no matching task (built by hand, or from elsewhere).
+MatchingRanges trained_ranges(const std::string& checkpoint) {
+  const auto metadata = read_checkpoint_metadata(checkpoint);
+  const auto task = metadata.find("task");
+  if (task == metadata.end()) return MatchingSettings{}.ranges;
+  const nlohmann::json settings = nlohmann::json::parse(task->second, nullptr, /*allow_exceptions=*/false);
+  if (!settings.is_object() || settings.value("task", "") != "matching") return MatchingSettings{}.ranges;
+  return matching_ranges_of(task->second, checkpoint + " (metadata 'task')");
+}
+
+struct TokenSet {
+  std::vector<int64_t> ids;
+  std::string description;  // "id: 1..99, the checkpoint's task ranges"
+};
+
+// --tokens: id / ood (the node ids the checkpoint's task drew in and out of distribution), all (every
+// id of the model), or an index selection.
+TokenSet token_set(const std::string& text, int64_t d_vocab, const std::string& checkpoint) {
+  TokenSet set{{}, text};
+  if (text == "id" || text == "ood") {
+    const MatchingRanges ranges = trained_ranges(checkpoint);
+    set.ids = matching_node_ids(ranges, text == "ood");
+    if (set.ids.back() >= d_vocab) {
       throw UsageError{fmt::format("--tokens {}: the model's vocabulary ends at {}", text, d_vocab - 1)};
     }
-    for (int64_t t = first; t <= last; ++t) tokens.push_back(t);
-  };
-  if (text == "id") range(1, 100);
-  else if (text == "ood") range(101, 200);
-  else tokens = IndexSpec::parse(text, "--tokens").resolve(d_vocab, fmt::format("the vocabulary ({} ids)", d_vocab));
-  return tokens;
+    set.description = fmt::format("{}: {}..{}, the checkpoint's task ranges={}", text, set.ids.front(), set.ids.back(),
+                                  ranges == MatchingRanges::kPaper ? "paper" : "full");
+  } else {
+    set.ids = IndexSpec::parse(text, "--tokens").resolve(d_vocab, fmt::format("the vocabulary ({} ids)", d_vocab));
+  }
+  return set;
 }
 
 }  // namespace
@@ -46,7 +66,7 @@ int run_match(const std::vector<std::string>& args) {
   // clang-format off
   options.add_options()
       ("checkpoint", po::value<std::string>()->required(), "model checkpoint (.safetensors)")
-      ("tokens", po::value<std::string>()->default_value("id"), "token set: id (1..100), ood (101..200), or ids (all, 1:50, 3,7,9)")
+      ("tokens", po::value<std::string>()->default_value("id"), "token set: id or ood (the node ids the checkpoint's matching task drew: 1..99 and 101..199, or 1..100 and 101..200 with ranges=full), or ids (all, 1:50, 3,7,9)")
       ("embeddings", po::value<std::string>()->default_value("normalised"), "normalised (through layer 0's norm, as the model applies it) or raw")
       ("positional", po::bool_switch(), "add the mean positional embedding to every token's")
       ("out", po::value<std::string>(), "HDF5 file: scores and matching matrices")
@@ -70,14 +90,15 @@ int run_match(const std::vector<std::string>& args) {
   if (vm.count("task")) check_checkpoint_task(checkpoint, vm["task"].as<std::string>());
   HookedTransformer model = load_model(checkpoint, vm, DeviceUse::kCpuOnly);
   MatchingOptions request;
-  request.tokens = token_set(vm["tokens"].as<std::string>(), model->config().d_vocab);
+  const TokenSet token_choice = token_set(vm["tokens"].as<std::string>(), model->config().d_vocab, checkpoint);
+  request.tokens = token_choice.ids;
   request.normalised = embeddings == "normalised";
   request.positional = vm["positional"].as<bool>();
   const MatchingScores scores = matching_scores(model, request);
   fmt::print(
       "matching scores over {} tokens ({}), embeddings: {}; score = mean row-softmax diagonal of "
       "M / sqrt(d_head), chance {:.4f}:\n",
-      scores.tokens.size(), vm["tokens"].as<std::string>(), scores.embeddings, 1.0 / double(scores.tokens.size()));
+      scores.tokens.size(), token_choice.description, scores.embeddings, 1.0 / double(scores.tokens.size()));
   fmt::print("  {:<8} {:>8} {:>8} {:>8}   (heads of a layer ranked by score)\n", "head", "score", "top-1", "kernel");
   for (size_t i = 0; i < scores.layers.size(); ++i) {
     const torch::Tensor ranked = std::get<1>(scores.score[int64_t(i)].sort(/*dim=*/0, /*descending=*/true));
@@ -133,6 +154,7 @@ int run_match(const std::vector<std::string>& args) {
       write_provenance(file, provenance);
       H5::Group group = file.createGroup("matching");
       h5::write_attr(group, "embeddings", scores.embeddings);
+      h5::write_attr(group, "tokens", token_choice.description);
       h5::write_attr(group, "score", std::string("mean over tokens of softmax(M / sqrt(d_head)) diagonal (ours)"));
       h5::write_attr(group, "kernel_score", std::string("(tr K)^2 / (d_model ||K||_F^2) (ours)"));
       write_tensor(group, "label_layer", torch::tensor(scores.layers, torch::kLong), {"layer"});

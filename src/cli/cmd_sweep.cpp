@@ -260,7 +260,7 @@ int run_sweep(const std::vector<std::string>& args) {
   settings.train.metadata["sweep"] = spec.dump();
   // The held-out sets do not depend on the seed: every run is measured on the same problems.
   settings.eval_examples = evaluation_examples("matching", task_options, eval_n, 0);
-  settings.extra_metrics = [](const ModelConfig& config) { return matching_score_metrics("matching", config); };
+  settings.extra_metrics = [&task](const ModelConfig& config) { return matching_score_metrics(*task, config); };
   const std::vector<SweepRun> runs = mechlens::run_sweep(settings, *task);
 
   std::vector<std::string> axis_keys;

@@ -8,6 +8,7 @@
 #include "matching/matching_score.h"
 #include "parallel/communicator.h"
 #include "runtime/device.h"
+#include "tasks/matching_task.h"
 #include "tasks/task_factory.h"
 
 namespace mechlens::cli {
@@ -87,16 +88,18 @@ std::vector<Example> evaluation_examples(const std::string& task_name, const std
   return examples;
 }
 
-ExtraMetrics matching_score_metrics(const std::string& task_name, const ModelConfig& config) {
+ExtraMetrics matching_score_metrics(const Task& task, const ModelConfig& config) {
   // The matching task's log also follows the matching score of every hop layer (docs/MATCHING.md),
   // so that it can be plotted against the abrupt accuracy jump.
   ExtraMetrics metrics;
-  if (task_name != "matching" || config.n_layers < 2 || config.d_vocab <= 100) return metrics;
+  if (task.name() != "matching" || config.n_layers < 2) return metrics;
+  std::vector<int64_t> tokens = matching_node_ids(matching_ranges_of(task.settings_json(), "training task"), false);
+  if (tokens.back() >= config.d_vocab) return metrics;
   for (int64_t layer = 1; layer < config.n_layers; ++layer)
     metrics.names.push_back(fmt::format("match_score_L{}", layer));
-  metrics.compute = [](HookedTransformer& trained) {
+  metrics.compute = [tokens](HookedTransformer& trained) {
     MatchingOptions options;
-    for (int64_t token = 1; token <= 100; ++token) options.tokens.push_back(token);
+    options.tokens = tokens;
     const MatchingScores scores = matching_scores(trained, options);
     // One value per hop layer: its best head.
     const torch::Tensor best = std::get<0>(scores.score.max(1));

@@ -23,8 +23,9 @@ TrainSettings training_settings(const po::variables_map& vm);
 std::vector<Example> evaluation_examples(const std::string& task_name, const std::vector<std::string>& task_options,
                                          int64_t n, uint64_t seed);
 
-/// For a matching model: the matching score of every hop layer's best head (over ID tokens 1..100)
-/// as log columns match_score_L1..; no columns for other models.
-ExtraMetrics matching_score_metrics(const std::string& task_name, const ModelConfig& config);
+/// For a model trained on the matching task: the matching score of every hop layer's best head over
+/// the task's in-distribution node ids (1..99, or 1..100 with ranges=full) as log columns
+/// match_score_L1..; no columns for other tasks.
+ExtraMetrics matching_score_metrics(const Task& task, const ModelConfig& config);
 
 }  // namespace mechlens::cli

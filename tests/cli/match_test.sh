@@ -59,6 +59,33 @@ expect view-damaged 1 "damaged.h5: /matching/matrix must be \[layer, head, token
   "$mechlens" view "$work/damaged.h5" --out "$work/damaged.html"
 [ ! -e "$work/damaged.html" ] && ok || bad "a refused page left $work/damaged.html"
 expect match-raw 0 "L1H0 +0\.0[0-4]" -- "$mechlens" match --checkpoint "$ck" --embeddings raw
+# id / ood are the node ids the checkpoint's task drew: the shipped model's task (trained before the
+# ranges option) drew 1..100; a model trained now draws 1..99, and its training log's scores use those.
+expect tokens-shipped-id 0 "over 100 tokens \(id: 1\.\.100, the checkpoint's task ranges=full\)" -- \
+  "$mechlens" match --checkpoint "$ck" --quiet
+expect tokens-shipped-ood 0 "over 100 tokens \(ood: 101\.\.200" -- "$mechlens" match --checkpoint "$ck" --tokens ood --quiet
+"$python" - "$source/data/configs/matching_3l1h_post_ln_gamma1.json" "$work/tiny.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c.update(d_model=32, d_head=16, d_mlp=64)
+json.dump(c, open(sys.argv[2], "w"))
+PY
+expect tokens-train 0 "trained 3 steps" -- "$mechlens" train --task matching --config "$work/tiny.json" --steps 3 --batch 4 \
+  --eval-every 3 --eval-n 4 --out "$work/tiny.safetensors" --log "$work/tiny.csv" --quiet
+expect tokens-paper-id 0 "over 99 tokens \(id: 1\.\.99, the checkpoint's task ranges=paper\)" -- \
+  "$mechlens" match --checkpoint "$work/tiny.safetensors" --out "$work/tiny_match.h5" --quiet
+expect tokens-log 0 "^ok$" -- "$python" - "$work/tiny.csv" "$work/tiny_match.h5" <<'PY'
+import csv, sys, h5py
+last = list(csv.DictReader(open(sys.argv[1])))[-1]
+with h5py.File(sys.argv[2], "r") as f:
+    m = f["matching"]
+    assert list(m["label_token"][()]) == list(range(1, 100)), m["label_token"][()]
+    assert "ranges=paper" in m.attrs["tokens"], m.attrs["tokens"]
+    for layer in (1, 2):
+        logged, scored = float(last[f"match_score_L{layer}"]), float(m["score"][layer - 1].max())
+        assert abs(logged - scored) < 1e-6 * max(1, abs(scored)), (layer, logged, scored)
+print("ok")
+PY
 expect bad-tokens 1 "--tokens '300'.*outside" -- "$mechlens" match --checkpoint "$ck" --tokens 300
 expect bad-embeddings 2 "--embeddings x: expected normalised or raw" -- "$mechlens" match --checkpoint "$ck" --embeddings x
 expect bad-task 2 "was trained on the matching task" -- "$mechlens" match --checkpoint "$ck" --task logic --n 4

@@ -197,6 +197,31 @@ TEST(MatchingTaskTest, PaperRangesLeaveOut100And200AndFullRangesUseThem) {
   EXPECT_THROW(make_task("matching", {"ranges=wide"}), InputError);
 }
 
+TEST(MatchingTaskTest, NodeIdsFollowTheRangesTheTaskSettingsName) {
+  // Every node a task draws lies in matching_node_ids of the ranges its settings JSON names.
+  for (const std::string ranges : {"paper", "full"}) {
+    for (const std::string split : {"train", "ood"}) {
+      const std::unique_ptr<Task> task = make_task("matching", {"split=" + split, "ranges=" + ranges});
+      const MatchingRanges named = matching_ranges_of(task->settings_json(), "test");
+      EXPECT_EQ(named, parse_matching_ranges(ranges));
+      const std::vector<int64_t> ids = matching_node_ids(named, split == "ood");
+      const std::set<int64_t> allowed(ids.begin(), ids.end());
+      for (const auto& e : generate_examples(*task, 500, 5)) {
+        // OOD prompts keep the answer and its parent in distribution (tested above); the start is OOD.
+        const int64_t start = e.prompt.back();
+        EXPECT_EQ(allowed.count(start), 1u) << ranges << " " << split << ": start " << start;
+      }
+    }
+  }
+  EXPECT_EQ(matching_node_ids(MatchingRanges::kPaper, false).size(), 99u);
+  EXPECT_EQ(matching_node_ids(MatchingRanges::kFull, true).back(), 200);
+  // Settings written before the option existed name no ranges: those tasks drew from the full ones.
+  EXPECT_EQ(matching_ranges_of(R"({"task":"matching","orders":[2]})", "old"), MatchingRanges::kFull);
+  EXPECT_THROW(matching_ranges_of(R"({"task":"logic"})", "x"), InputError);
+  EXPECT_THROW(matching_ranges_of("{", "x"), InputError);
+  EXPECT_THROW(matching_ranges_of(R"({"task":"matching","ranges":3})", "x"), InputError);
+}
+
 TEST(MatchingTaskTest, NamedSpansPointAtTheHopEdges) {
   MatchingTask task(MatchingSettings{});
   const std::vector<std::string> names = task.span_names();
