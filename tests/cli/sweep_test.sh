@@ -160,6 +160,12 @@ expect stage-missing-run 1 "run init_gamma-0.5_seed-1 is missing or unfinished" 
   --config "$work/tiny.json" --seeds 0,1 --init-from-dir "$work/stage1" --out-dir "$work/x"
 expect stage-other-model 1 "run init_gamma-0.5_seed-0 has another model config" -- "$mechlens" sweep "${stage[@]}" --seeds 0 \
   --config "$source/data/configs/matching_3l1h_post_ln_gamma1.json" --init-from-dir "$work/stage1" --out-dir "$work/x"
+mkdir -p "$work/broken" && echo '{"train": {"steps": "20"' >"$work/broken/sweep.json"
+expect stage-bad-json 1 "broken/sweep.json: not valid JSON" -- "$mechlens" sweep "${stage[@]}" "${tiny[@]}" \
+  --init-from-dir "$work/broken" --out-dir "$work/x"
+echo '{"train": {"steps": "20"}}' >"$work/broken/sweep.json"
+expect stage-bad-steps 1 "broken/sweep.json: field 'train.steps' is missing or not an integer" -- "$mechlens" sweep \
+  "${stage[@]}" "${tiny[@]}" --init-from-dir "$work/broken" --out-dir "$work/x"
 rm "$work/stage1/init_gamma-1_seed-0.train_log.csv"
 expect stage-unfinished 1 "run init_gamma-1_seed-0 is missing or unfinished .*20 training steps" -- "$mechlens" sweep \
   "${stage[@]}" "${tiny[@]}" --init-from-dir "$work/stage1" --out-dir "$work/x"
