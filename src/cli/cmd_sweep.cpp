@@ -48,7 +48,8 @@ nlohmann::ordered_json sweep_spec(const std::string& grid, const ModelConfig& ba
                    {"eval_every", train.eval_every},
                    {"eval_n", eval_n},
                    {"checkpoint_every", train.checkpoint_every}};
-  // Only when given, so folders of sweeps without a stage keep their identity.
+  // Only when given, so folders of sweeps without these keep their identity.
+  if (!train.frozen.empty()) spec["train"]["frozen"] = train.frozen;
   if (!init_from_dir.empty()) spec["train"]["init_from_dir"] = init_from_dir;
   spec["runs"] = nlohmann::json::array();
   for (const SweepPoint& point : points) spec["runs"].push_back(point.name);

@@ -10,6 +10,7 @@
 #include "runtime/device.h"
 #include "tasks/matching_task.h"
 #include "tasks/task_factory.h"
+#include "util/parse.h"
 
 namespace mechlens::cli {
 
@@ -26,6 +27,7 @@ void add_training_options(po::options_description& options, const TrainSettings&
       ("eval-every", po::value<int64_t>()->default_value(defaults.eval_every), "evaluate every N steps")
       ("eval-n", po::value<int64_t>()->default_value(eval_n), "held-out examples per evaluation group")
       ("checkpoint-every", po::value<int64_t>()->default_value(defaults.checkpoint_every), "save checkpoint and optimizer state every N steps")
+      ("freeze", po::value<std::string>(), "parameters kept at their values, comma-separated: names (embed.W_E) or module paths (blocks.0)")
       ("device", po::value<std::string>()->default_value("cpu"), "where the model trains: cpu, cuda or cuda:N (a build with CUDA: README, \"Build flavours\")")
       ("quiet", po::bool_switch(), "no progress bar");
   // clang-format on
@@ -44,6 +46,12 @@ TrainSettings training_settings(const po::variables_map& vm) {
   settings.eval_every = vm["eval-every"].as<int64_t>();
   settings.checkpoint_every = vm["checkpoint-every"].as<int64_t>();
   settings.show_progress = !vm["quiet"].as<bool>();
+  if (vm.count("freeze")) {
+    for (const std::string& name : split_list(vm["freeze"].as<std::string>())) {
+      if (name.empty()) throw UsageError{fmt::format("--freeze '{}': an empty name", vm["freeze"].as<std::string>())};
+      settings.frozen.push_back(name);
+    }
+  }
   settings.device =
       resolve_device(vm["device"].as<std::string>(), "--device", launch_info_from_environment().local_rank);
 

@@ -42,6 +42,8 @@ struct TrainSettings {
   std::map<std::string, std::string> metadata;  // stored in the checkpoint (task, command line, ...)
   ExtraMetrics extra_metrics;                   // optional: more CSV columns per evaluation
   torch::Device device = torch::kCPU;           // where the model trains (train() moves it there first)
+  /// Parameters kept at their values: a name ("embed.W_E") or everything under one ("blocks.0").
+  std::vector<std::string> frozen;
 };
 
 struct TrainResult {

@@ -98,6 +98,11 @@ std::vector<std::string> json_differences(const nlohmann::json& before, const nl
                                       before.contains(item.key()) ? json_excerpt(before[item.key()]) : "(none)",
                                       after_label, json_excerpt(item.value())));
   }
+  for (const auto& item : before.items()) {
+    if (after.contains(item.key())) continue;
+    differences.push_back(
+        fmt::format("{}: {} {}, {} (none)", item.key(), before_label, json_excerpt(item.value()), after_label));
+  }
   return differences;
 }
 

@@ -23,8 +23,8 @@ nlohmann::json parse_json_text(const std::string& text, const std::string& what)
 template <typename ErrorType>
 nlohmann::json read_json_file(const std::string& path);
 
-/// "key: <before_label> X, <after_label> Y" for each key of `after` whose value differs in `before`
-/// (a key missing from `before` reads "(none)"): why a resumed run's settings do not match.
+/// "key: <before_label> X, <after_label> Y" for each key whose value differs between the two objects
+/// (a key missing from one side reads "(none)" there): why a resumed run's settings do not match.
 std::vector<std::string> json_differences(const nlohmann::json& before, const nlohmann::json& after,
                                           const std::string& before_label, const std::string& after_label);
 

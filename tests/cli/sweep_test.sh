@@ -171,6 +171,17 @@ expect stage-unfinished 1 "run init_gamma-1_seed-0 is missing or unfinished .*20
   "${stage[@]}" "${tiny[@]}" --init-from-dir "$work/stage1" --out-dir "$work/x"
 [ ! -e "$work/x" ] && ok || bad "stage refusals: a folder was written"
 
+# --freeze keeps parameters at their values (tested in train_test); from the command line a name that
+# selects nothing is refused before any checkpoint is written, and a sweep records what it froze.
+expect freeze-typo 1 "--freeze 'embed.W': no parameter of this model has that name" -- "$mechlens" train --task matching \
+  --config "$work/tiny.json" --steps 2 --batch 4 --eval-n 4 --freeze embed.W --out "$work/frozen.safetensors" --quiet
+[ ! -e "$work/frozen.safetensors" ] && ok || bad "freeze-typo: a checkpoint was written"
+expect freeze-empty 2 "--freeze 'embed.W_E,': an empty name" -- "$mechlens" train --task matching \
+  --config "$work/tiny.json" --steps 2 --freeze embed.W_E, --out "$work/frozen.safetensors"
+expect freeze-sweep 0 "wrote" -- "$mechlens" sweep "${stage[@]}" "${tiny[@]}" --freeze embed.W_E --out-dir "$work/frozen"
+expect freeze-spec 0 "^ok$" -- "$python" -c "import json, sys; t = json.load(open('$work/frozen/sweep.json'))['train']; \
+assert t['frozen'] == ['embed.W_E'], t; print('ok')"
+
 expect bad-grid 2 "--grid 'gamma': expected one of init-ln, noise, depth, custom" -- "$mechlens" sweep --grid gamma --out-dir "$work/x"
 expect bad-key 1 "sweep axis 'gamma' is not a model config key" -- "$mechlens" sweep --grid custom --vary gamma=1 --out-dir "$work/x"
 expect bad-value 1 "sweep run norm_placement-sideways_seed-0: config field 'norm_placement' is 'sideways'" -- \

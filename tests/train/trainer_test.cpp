@@ -175,6 +175,38 @@ TEST_F(TrainerTest, AKillBetweenTheTwoRenamesStillResumesExactly) {
   }
 }
 
+TEST_F(TrainerTest, FrozenParametersKeepTheirValuesAndTheRestTrains) {
+  const auto eval = generate_examples(task_, 20, 99);
+  HookedTransformer initial(matching_model());
+  HookedTransformer model(matching_model());
+  TrainSettings frozen = settings("frozen.safetensors", 6);
+  frozen.frozen = {"embed.W_E", "blocks.1"};
+  train(model, task_, eval, frozen);
+  auto before = initial->named_parameters();
+  int64_t changed = 0;
+  for (const auto& item : model->named_parameters()) {
+    const bool kept = item.key() == "embed.W_E" || item.key().rfind("blocks.1.", 0) == 0;
+    if (kept) EXPECT_TRUE(testing::tensors_equal(item.value(), before[item.key()])) << item.key();
+    else changed += !testing::tensors_equal(item.value(), before[item.key()]);
+    EXPECT_TRUE(item.value().requires_grad()) << item.key() << ": left frozen after training";
+  }
+  EXPECT_GT(changed, 5);  // the other weights did train
+  // A resumed run must freeze the same parameters; names that select nothing are refused.
+  TrainSettings part = settings("staged.safetensors", 6);
+  part.frozen = {"embed.W_E"};
+  part.stop_after = 2;
+  HookedTransformer first(matching_model());
+  train(first, task_, eval, part);
+  TrainSettings unfrozen = settings("staged.safetensors", 6);
+  unfrozen.resume = true;
+  HookedTransformer second(matching_model());
+  EXPECT_TRUE(testing::throws_with<InputError>([&] { train(second, task_, eval, unfrozen); }, "frozen"));
+  TrainSettings typo = settings("typo.safetensors", 2);
+  typo.frozen = {"embed.W"};
+  EXPECT_TRUE(testing::throws_with<InputError>([&] { train(second, task_, eval, typo); },
+                                               "--freeze 'embed.W': no parameter of this model"));
+}
+
 TEST_F(TrainerTest, MismatchedModelAndTaskAreRejected) {
   ModelConfig small = matching_model();
   small.d_vocab = 50;

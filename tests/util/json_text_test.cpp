@@ -50,6 +50,15 @@ TEST(JsonTextTest, ExcerptsStayShort) {
   EXPECT_LE(json_excerpt(big).size(), 83u);
 }
 
+TEST(JsonTextTest, DifferencesNameKeysChangedAddedAndDropped) {
+  const nlohmann::json before = {{"lr", 1}, {"seed", 0}, {"frozen", "W_E"}};
+  const nlohmann::json after = {{"lr", 2}, {"seed", 0}, {"steps", 5}};
+  const std::vector<std::string> expected = {"lr: run 1, now 2", "steps: run (none), now 5",
+                                             "frozen: run \"W_E\", now (none)"};
+  EXPECT_EQ(json_differences(before, after, "run", "now"), expected);
+  EXPECT_TRUE(json_differences(before, before, "run", "now").empty());
+}
+
 TEST(ParseTest, NumbersMustBeSpelledInFull) {
   EXPECT_EQ(parse_double("0.5"), 0.5);
   EXPECT_FALSE(parse_double("0.5x").has_value());
