@@ -7,6 +7,7 @@
 #include <algorithm>
 
 #include "util/error.h"
+#include "util/json_text.h"
 
 namespace mechlens {
 namespace {
@@ -82,12 +83,7 @@ std::vector<int64_t> matching_node_ids(MatchingRanges ranges, bool ood) {
 }
 
 MatchingRanges matching_ranges_of(const std::string& settings_json, const std::string& what) {
-  nlohmann::json json;
-  try {
-    json = nlohmann::json::parse(settings_json);
-  } catch (const nlohmann::json::exception& e) {
-    MECHLENS_FAIL(InputError, "{}: the task settings are not valid JSON ({})", what, e.what());
-  }
+  const nlohmann::json json = parse_json_text<InputError>(settings_json, what);
   MECHLENS_CHECK(InputError, json.is_object() && json.value("task", "") == "matching",
                  "{}: the task settings are not a matching task's", what);
   if (!json.contains("ranges")) return MatchingRanges::kFull;

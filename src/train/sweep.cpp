@@ -12,6 +12,7 @@
 #include "io/checkpoint.h"
 #include "io/safetensors.h"
 #include "util/error.h"
+#include "util/json_text.h"
 #include "util/parse.h"
 
 namespace mechlens {
@@ -147,13 +148,7 @@ void check_stage_runs(const std::string& init_dir, const std::vector<SweepPoint>
   MECHLENS_CHECK(InputError, std::filesystem::exists(spec_path),
                  "--init-from-dir {}: no sweep.json there (expected the folder of an earlier mechlens sweep)",
                  init_dir);
-  nlohmann::json spec;
-  try {
-    std::ifstream in(spec_path);
-    spec = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& e) {
-    MECHLENS_FAIL(InputError, "{}: not valid JSON ({})", spec_path, e.what());
-  }
+  const nlohmann::json spec = read_json_file<InputError>(spec_path);
   const nlohmann::json* steps = spec.contains("train") ? &spec["train"] : nullptr;
   MECHLENS_CHECK(InputError, steps && steps->contains("steps") && (*steps)["steps"].is_number_integer(),
                  "{}: field 'train.steps' is missing or not an integer", spec_path);
