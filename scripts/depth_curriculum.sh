@@ -2,8 +2,8 @@
 # The matching paper's depth experiment as a curriculum: models of L = 2.. layers learn 1-hop
 # problems first, then 1–2 hops, then 1–3, ..., each stage a `mechlens sweep` that starts every run
 # from the previous stage's run of the same name (--init-from-dir; fresh optimiser and schedule).
-# Trained from scratch on hops 1–5 mixed, no depth leaves the offset-guessing plateau within the
-# sweep's budget (docs/MATCHING.md); a curriculum is the usual way round that.
+# The problems state their hop count as a token after the start node (the depth grid's layout,
+# single_chain_with_order), so mixed hop counts are well posed.
 #
 # Each stage is its own sweep folder, OUT_DIR/stage-K (K = the largest hop count in its mix), with
 # its sweep.h5, runs.csv and conditions.csv; the last stage's tables answer "how many hops does
@@ -40,7 +40,9 @@ for k in $(seq 1 "$max_order"); do
   warmup=(--warmup 200)
   for option in "$@"; do [[ $option == --warmup* ]] && warmup=(); done
   [ -n "$previous" ] && from=(--init-from-dir "$previous")
-  "$mechlens" sweep --grid depth --vary "n_layers=$layers" --seeds "$seeds" --task-option "orders=$orders" \
+  # The depth grid's task: the hop count is a token after the start node (single_chain_with_order).
+  "$mechlens" sweep --grid depth --vary "n_layers=$layers" --seeds "$seeds" --task-option layout=single_chain_with_order \
+    --task-option seq_len=14 --task-option "orders=$orders" \
     --steps "$steps" "${warmup[@]}" "${from[@]}" --out-dir "$stage" "$@"
   previous=$stage
 done

@@ -225,6 +225,7 @@ int run_sweep(const std::vector<std::string>& args) {
       vm.count("task-option") ? vm["task-option"].as<std::vector<std::string>>() : preset.task_options;
   const auto task = make_task("matching", task_options);
   const std::vector<SweepPoint> points = expand_sweep(base, axes, seeds);
+  warn_if_hop_count_unstated(*task);
 
   TrainSettings train = training_settings(vm);
   const int64_t eval_n = vm["eval-n"].as<int64_t>();

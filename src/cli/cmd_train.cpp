@@ -72,6 +72,7 @@ int run_train(const std::vector<std::string>& args) {
   require(settings.stop_after == -1 || settings.stop_after >= 1, "--stop-after must be >= 1 (or -1: run to --steps)");
 
   settings.extra_metrics = matching_score_metrics(*task, model->config());
+  warn_if_hop_count_unstated(*task);
   const auto eval = evaluation_examples(task_name, task_options, vm["eval-n"].as<int64_t>(), settings.seed);
   const TrainResult result = train(model, *task, eval, settings);
   fmt::print("trained {} steps in {:.1f} s ({:.0f} tokens/s); checkpoint {}\n", result.steps_done, result.seconds,

@@ -60,9 +60,14 @@ SweepPreset sweep_preset(const std::string& name) {
     preset.description = "orthogonal noise on none / QK / VO / both, 3L1H post-LN γ = 1 on 2-hop problems";
     preset.axes = {axis("orthogonal_noise", {"none", "qk", "vo", "qk_vo"})};
   } else if (name == "depth") {
-    preset.description = "reachable hop count vs depth: L = 2..6 layers (1 head each), hops 1..5 mixed";
+    preset.description =
+        "reachable hop count vs depth: L = 2..6 layers (1 head each), hops 1..5 mixed, the hop count given as a token";
     preset.axes = {axis("n_layers", {2, 3, 4, 5, 6})};
-    preset.task_options = {"orders=1,2,3,4,5"};
+    // Mixed hop counts need the count in the prompt (the paper's Type 3): the plain layout ends with
+    // the start node only, so a model cannot tell 1 hop from 5. 6 edges, then [start, k], then the
+    // answer: 15 tokens.
+    preset.task_options = {"layout=single_chain_with_order", "seq_len=14", "orders=1,2,3,4,5"};
+    preset.base.n_ctx = 15;
   } else if (name == "custom") {
     preset.description = "the axes given with --vary";
   } else {

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <nlohmann/json.hpp>
+
 #include <cmath>
 
 #include "cli/command.h"
@@ -94,6 +96,18 @@ std::vector<Example> evaluation_examples(const std::string& task_name, const std
     }
   }
   return examples;
+}
+
+void warn_if_hop_count_unstated(const Task& task) {
+  if (task.name() != "matching") return;
+  const nlohmann::json settings = nlohmann::json::parse(task.settings_json());
+  if (settings.value("layout", "") == "single_chain" && settings["orders"].size() > 1) {
+    fmt::print(stderr,
+               "warning: orders={} in the single_chain layout: the prompt ends with the start node and does not "
+               "say how many hops to take, so no model can tell these problems apart; use "
+               "layout=single_chain_with_order (the hop count as a token) to train on mixed hop counts\n",
+               settings["orders"].dump());
+  }
 }
 
 ExtraMetrics matching_score_metrics(const Task& task, const ModelConfig& config) {

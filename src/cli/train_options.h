@@ -23,6 +23,10 @@ TrainSettings training_settings(const po::variables_map& vm);
 std::vector<Example> evaluation_examples(const std::string& task_name, const std::vector<std::string>& task_options,
                                          int64_t n, uint64_t seed);
 
+/// Warns on stderr when a matching task mixes hop counts in a layout whose prompt does not say which
+/// one is asked (single_chain ends with the start node only): the answer is then ambiguous.
+void warn_if_hop_count_unstated(const Task& task);
+
 /// For a model trained on the matching task: the matching score of every hop layer's best head over
 /// the task's in-distribution node ids (1..99, or 1..100 with ranges=full) as log columns
 /// match_score_L1..; no columns for other tasks.

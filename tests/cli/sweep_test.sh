@@ -119,6 +119,23 @@ print("ok")
 PY
 expect sweep-dry-run 0 "^  n_layers-6_seed-1$" -- "$mechlens" sweep --grid depth --out-dir "$work/depth" --dry-run
 [ ! -e "$work/depth" ] && ok || bad "sweep-dry-run wrote a folder"
+# The depth grid mixes hop counts, so its problems state the count as a token (the paper's Type 3);
+# mixing them where the prompt does not say it is warned about.
+expect depth-task 0 "wrote" -- "$mechlens" sweep --grid depth --vary n_layers=2 --out-dir "$work/depth" --seeds 0 \
+  --steps 1 --batch 4 --eval-n 4 --quiet
+expect depth-spec 0 "^ok$" -- "$python" - "$work/depth/sweep.json" <<'PY'
+import json, sys
+spec = json.load(open(sys.argv[1]))
+assert spec["task"]["options"] == ["layout=single_chain_with_order", "seq_len=14", "orders=1,2,3,4,5"], spec["task"]
+assert spec["base_config"]["n_ctx"] == 15, spec["base_config"]["n_ctx"]
+print("ok")
+PY
+expect hop-count-warning 0 "warning: orders=\[1,2\] in the single_chain layout" -- "$mechlens" train --task matching \
+  --config "$work/tiny.json" --task-option orders=1,2 --steps 1 --batch 4 --eval-n 4 --out "$work/mixed.safetensors" --quiet
+out=$("$mechlens" train --task matching --config "$work/tiny.json" --task-option orders=1,2 --task-option seq_len=12 \
+  --task-option layout=single_chain_with_order --steps 1 --batch 4 --eval-n 4 --out "$work/stated.safetensors" --quiet 2>&1)
+if grep -q "^trained 1 steps" <<<"$out" && ! grep -q warning <<<"$out"; then ok
+else bad "hop-count-warning: a stated hop count did not train quietly: $out"; fi
 
 # A curriculum: a second stage starts each run from the first stage's run of the same name. At a
 # vanishing learning rate its weights stay the first stage's; a fresh run's do not.
