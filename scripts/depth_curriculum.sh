@@ -29,6 +29,8 @@ while [ $# -gt 0 ] && [ "$1" != "--" ]; do positional+=("$1") && shift; done
 layers=${positional[0]:-2,3,4} max_order=${positional[1]:-4} steps=${positional[2]:-2000} seeds=${positional[3]:-0}
 [[ $max_order =~ ^[1-9][0-9]*$ ]] || { echo "depth_curriculum: MAX_ORDER '$max_order' is not a hop count >= 1" >&2; exit 2; }
 mkdir -p "$out"
+warmup=(--warmup 200)
+for option in "$@"; do [[ $option == --warmup* ]] && warmup=(); done
 
 orders=""
 previous=""
@@ -37,8 +39,6 @@ for k in $(seq 1 "$max_order"); do
   stage="$out/stage-$k"
   echo "depth_curriculum: stage $k of $max_order, hops $orders, L = $layers -> $stage" >&2
   from=()
-  warmup=(--warmup 200)
-  for option in "$@"; do [[ $option == --warmup* ]] && warmup=(); done
   [ -n "$previous" ] && from=(--init-from-dir "$previous")
   # The depth grid's task: the hop count is a token after the start node (single_chain_with_order).
   "$mechlens" sweep --grid depth --vary "n_layers=$layers" --seeds "$seeds" --task-option layout=single_chain_with_order \

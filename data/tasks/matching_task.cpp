@@ -82,10 +82,9 @@ std::vector<int64_t> matching_node_ids(MatchingRanges ranges, bool ood) {
   return ids;
 }
 
-MatchingRanges matching_ranges_of(const std::string& settings_json, const std::string& what) {
+std::optional<MatchingRanges> matching_ranges_of(const std::string& settings_json, const std::string& what) {
   const nlohmann::json json = parse_json_text<InputError>(settings_json, what);
-  MECHLENS_CHECK(InputError, json.is_object() && json.value("task", "") == "matching",
-                 "{}: the task settings are not a matching task's", what);
+  if (!json.is_object() || json.value("task", "") != "matching") return std::nullopt;
   if (!json.contains("ranges")) return MatchingRanges::kFull;
   MECHLENS_CHECK(InputError, json["ranges"].is_string(), "{}: task field 'ranges' is not a string", what);
   return parse_matching_ranges(json["ranges"].get<std::string>());

@@ -6,6 +6,7 @@
 // {0,1,4}, test edges in {2,3}, so test pairs never occur in training.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -52,6 +53,14 @@ class MatchingTask : public Task {
   /// Edges per chain for the configured layout and sequence length.
   int64_t edges_per_chain() const;
 
+  const MatchingSettings& settings() const { return settings_; }
+
+  /// Mixed hop counts in a layout whose prompt does not say which is asked (single_chain ends with the
+  /// start node only): no model can tell such problems apart.
+  bool hop_count_ambiguous() const {
+    return settings_.layout == MatchingLayout::kSingleChain && settings_.orders.size() > 1;
+  }
+
  private:
   std::vector<int64_t> make_chain(Rng& rng, int64_t n_nodes, std::vector<bool>& used, bool ood) const;
 
@@ -65,9 +74,9 @@ MatchingRanges parse_matching_ranges(const std::string& text);  // paper | full
 /// Node ids in distribution (1..99, or 1..100 with full ranges) or out of it (101..199 or 101..200).
 std::vector<int64_t> matching_node_ids(MatchingRanges ranges, bool ood);
 
-/// The ranges a matching task's settings JSON (a checkpoint's "task" metadata) names. Settings written
-/// before the option existed name none: those tasks drew from the full ranges. Throws InputError naming
-/// `what` when the JSON is not a matching task's.
-MatchingRanges matching_ranges_of(const std::string& settings_json, const std::string& what);
+/// The ranges a task's settings JSON (a checkpoint's "task" metadata) names; nothing when the settings
+/// are another task's. A matching task's settings written before the option existed name none: those
+/// tasks drew from the full ranges. Throws InputError naming `what` when the JSON is malformed.
+std::optional<MatchingRanges> matching_ranges_of(const std::string& settings_json, const std::string& what);
 
 }  // namespace mechlens

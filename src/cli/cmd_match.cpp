@@ -21,7 +21,6 @@
 #include "tracing/span_attention.h"
 #include "util/error.h"
 #include "util/index_spec.h"
-#include "util/json_text.h"
 
 namespace mechlens::cli {
 namespace {
@@ -32,10 +31,7 @@ MatchingRanges trained_ranges(const std::string& checkpoint) {
   const auto metadata = read_checkpoint_metadata(checkpoint);
   const auto task = metadata.find("task");
   if (task == metadata.end()) return MatchingSettings{}.ranges;
-  const std::string what = checkpoint + " (metadata 'task')";
-  const nlohmann::json settings = parse_json_text<InputError>(task->second, what);
-  if (!settings.is_object() || settings.value("task", "") != "matching") return MatchingSettings{}.ranges;
-  return matching_ranges_of(task->second, what);
+  return matching_ranges_of(task->second, checkpoint + " (metadata 'task')").value_or(MatchingSettings{}.ranges);
 }
 
 struct TokenSet {

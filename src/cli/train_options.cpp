@@ -1,8 +1,7 @@
 #include "cli/train_options.h"
 
 #include <fmt/format.h>
-
-#include <nlohmann/json.hpp>
+#include <fmt/ranges.h>
 
 #include <cmath>
 
@@ -99,23 +98,22 @@ std::vector<Example> evaluation_examples(const std::string& task_name, const std
 }
 
 void warn_if_hop_count_unstated(const Task& task) {
-  if (task.name() != "matching") return;
-  const nlohmann::json settings = nlohmann::json::parse(task.settings_json());
-  if (settings.value("layout", "") == "single_chain" && settings["orders"].size() > 1) {
-    fmt::print(stderr,
-               "warning: orders={} in the single_chain layout: the prompt ends with the start node and does not "
-               "say how many hops to take, so no model can tell these problems apart; use "
-               "layout=single_chain_with_order (the hop count as a token) to train on mixed hop counts\n",
-               settings["orders"].dump());
-  }
+  const auto* matching = dynamic_cast<const MatchingTask*>(&task);
+  if (matching == nullptr || !matching->hop_count_ambiguous()) return;
+  fmt::print(stderr,
+             "warning: orders=[{}] in the single_chain layout: the prompt ends with the start node and does not "
+             "say how many hops to take, so no model can tell these problems apart; use "
+             "layout=single_chain_with_order (the hop count as a token) to train on mixed hop counts\n",
+             fmt::join(matching->settings().orders, ","));
 }
 
 ExtraMetrics matching_score_metrics(const Task& task, const ModelConfig& config) {
   // The matching task's log also follows the matching score of every hop layer (docs/MATCHING.md),
   // so that it can be plotted against the abrupt accuracy jump.
   ExtraMetrics metrics;
-  if (task.name() != "matching" || config.n_layers < 2) return metrics;
-  std::vector<int64_t> tokens = matching_node_ids(matching_ranges_of(task.settings_json(), "training task"), false);
+  const auto* matching = dynamic_cast<const MatchingTask*>(&task);
+  if (matching == nullptr || config.n_layers < 2) return metrics;
+  std::vector<int64_t> tokens = matching_node_ids(matching->settings().ranges, /*ood=*/false);
   if (tokens.back() >= config.d_vocab) return metrics;
   for (int64_t layer = 1; layer < config.n_layers; ++layer)
     metrics.names.push_back(fmt::format("match_score_L{}", layer));

@@ -149,10 +149,10 @@ void check_stage_runs(const std::string& init_dir, const std::vector<SweepPoint>
                  "--init-from-dir {}: no sweep.json there (expected the folder of an earlier mechlens sweep)",
                  init_dir);
   const nlohmann::json spec = read_json_file<InputError>(spec_path);
-  const nlohmann::json* steps = spec.contains("train") ? &spec["train"] : nullptr;
-  MECHLENS_CHECK(InputError, steps && steps->contains("steps") && (*steps)["steps"].is_number_integer(),
+  const nlohmann::json::json_pointer steps_at("/train/steps");
+  MECHLENS_CHECK(InputError, spec.contains(steps_at) && spec[steps_at].is_number_integer(),
                  "{}: field 'train.steps' is missing or not an integer", spec_path);
-  const int64_t stage_steps = (*steps)["steps"].get<int64_t>();
+  const int64_t stage_steps = spec[steps_at].get<int64_t>();
   for (const SweepPoint& point : points) {
     const std::string checkpoint = sweep_checkpoint_path(init_dir, point);
     MECHLENS_CHECK(InputError, run_finished(checkpoint, sweep_log_path(init_dir, point), stage_steps),

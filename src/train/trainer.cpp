@@ -36,39 +36,49 @@ std::string metrics_json(const std::map<std::string, GroupMetrics>& metrics) {
   return json.dump();
 }
 
-struct ParameterSplit {
-  std::vector<torch::Tensor> trainable;  // what the optimiser updates
-  std::vector<torch::Tensor> frozen;     // set not to require gradients for the run, restored after
-};
+// The parameters the optimiser updates: all but those --freeze names (a parameter's own name, or a
+// module path above it). The frozen ones stop requiring gradients while the guard lives, and get it
+// back when it goes, also when training throws. Each name must select something; the names are
+// checked before any parameter is touched.
+class FrozenParameters {
+ public:
+  FrozenParameters(HookedTransformer& model, const std::vector<std::string>& names) {
+    std::vector<bool> used(names.size(), false);
+    std::vector<std::string> all;
+    std::vector<torch::Tensor> selected;
+    for (auto& item : model->named_parameters()) {
+      all.push_back(item.key());
+      bool freeze = false;
+      for (size_t n = 0; n < names.size(); ++n) {
+        if (item.key() == names[n] || item.key().rfind(names[n] + ".", 0) == 0) freeze = used[n] = true;
+      }
+      (freeze ? selected : trainable_).push_back(item.value());
+    }
+    for (size_t n = 0; n < names.size(); ++n) {
+      MECHLENS_CHECK(InputError, used[n],
+                     "--freeze '{}': no parameter of this model has that name or lies under it ({})", names[n],
+                     fmt::join(all, ", "));
+    }
+    MECHLENS_CHECK(InputError, !trainable_.empty(), "--freeze {}: leaves no parameter to train", fmt::join(names, ","));
+    // Parameters that never required gradients (fixed noise matrices) are left as they are.
+    for (torch::Tensor& parameter : selected) {
+      if (!parameter.requires_grad()) continue;
+      parameter.set_requires_grad(false);
+      frozen_.push_back(parameter);
+    }
+  }
+  ~FrozenParameters() {
+    for (torch::Tensor& parameter : frozen_) parameter.set_requires_grad(true);
+  }
+  FrozenParameters(const FrozenParameters&) = delete;
+  FrozenParameters& operator=(const FrozenParameters&) = delete;
 
-// All parameters but those --freeze names (a parameter's own name, or a module path above it). Each
-// frozen name must select something.
-ParameterSplit split_parameters(HookedTransformer& model, const std::vector<std::string>& frozen) {
-  ParameterSplit split;
-  std::vector<bool> used(frozen.size(), false);
-  std::vector<std::string> names;
-  for (auto& item : model->named_parameters()) {
-    names.push_back(item.key());
-    bool freeze = false;
-    for (size_t f = 0; f < frozen.size(); ++f) {
-      const std::string& name = frozen[f];
-      if (item.key() == name || item.key().rfind(name + ".", 0) == 0) freeze = used[f] = true;
-    }
-    if (freeze && item.value().requires_grad()) {
-      item.value().set_requires_grad(false);
-      split.frozen.push_back(item.value());
-    } else if (!freeze) {
-      split.trainable.push_back(item.value());
-    }
-  }
-  for (size_t f = 0; f < frozen.size(); ++f) {
-    MECHLENS_CHECK(InputError, used[f], "--freeze '{}': no parameter of this model has that name or lies under it ({})",
-                   frozen[f], fmt::join(names, ", "));
-  }
-  MECHLENS_CHECK(InputError, !split.trainable.empty(), "--freeze {}: leaves no parameter to train",
-                 fmt::join(frozen, ","));
-  return split;
-}
+  const std::vector<torch::Tensor>& trainable() const { return trainable_; }
+
+ private:
+  std::vector<torch::Tensor> trainable_;
+  std::vector<torch::Tensor> frozen_;
+};
 
 // Everything a resumed run must share with the run it continues: the data stream, the optimiser's
 // settings and the task. A mismatch is refused by name, not silently trained on.
@@ -223,8 +233,8 @@ TrainResult train(HookedTransformer& model, const Task& task, const std::vector<
 
   // The optimiser's state is created beside the parameters, so the model moves first.
   if (model->device() != settings.device) model->to(settings.device);
-  const ParameterSplit parameters = split_parameters(model, settings.frozen);
-  torch::optim::AdamW optimizer(parameters.trainable,
+  const FrozenParameters parameters(model, settings.frozen);
+  torch::optim::AdamW optimizer(parameters.trainable(),
                                 torch::optim::AdamWOptions(settings.schedule.lr).weight_decay(settings.weight_decay));
   int64_t start_step = 0;
   if (settings.resume) {
@@ -301,7 +311,7 @@ TrainResult train(HookedTransformer& model, const Task& task, const std::vector<
         torch::nn::functional::CrossEntropyFuncOptions().ignore_index(kIgnoreTarget));
     optimizer.zero_grad();
     loss.backward();
-    if (settings.grad_clip > 0) torch::nn::utils::clip_grad_norm_(parameters.trainable, settings.grad_clip);
+    if (settings.grad_clip > 0) torch::nn::utils::clip_grad_norm_(parameters.trainable(), settings.grad_clip);
     optimizer.step();
     tokens_seen += batch.tokens.numel();
     const double loss_value = loss.item<double>();
@@ -338,7 +348,6 @@ TrainResult train(HookedTransformer& model, const Task& task, const std::vector<
                             : fmt::format("loss {:.4f} eval exact {:.3f}", loss_value, all->second.exact_match));
   }
   progress.finish();
-  for (torch::Tensor parameter : parameters.frozen) parameter.set_requires_grad(true);
   result.steps_done = end_step - start_step;
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   result.tokens_per_second = result.seconds > 0 ? static_cast<double>(tokens_seen) / result.seconds : 0.0;

@@ -202,7 +202,7 @@ TEST(MatchingTaskTest, NodeIdsFollowTheRangesTheTaskSettingsName) {
   for (const std::string ranges : {"paper", "full"}) {
     for (const std::string split : {"train", "ood"}) {
       const std::unique_ptr<Task> task = make_task("matching", {"split=" + split, "ranges=" + ranges});
-      const MatchingRanges named = matching_ranges_of(task->settings_json(), "test");
+      const MatchingRanges named = matching_ranges_of(task->settings_json(), "test").value();
       EXPECT_EQ(named, parse_matching_ranges(ranges));
       const std::vector<int64_t> ids = matching_node_ids(named, split == "ood");
       const std::set<int64_t> allowed(ids.begin(), ids.end());
@@ -216,10 +216,15 @@ TEST(MatchingTaskTest, NodeIdsFollowTheRangesTheTaskSettingsName) {
   EXPECT_EQ(matching_node_ids(MatchingRanges::kPaper, false).size(), 99u);
   EXPECT_EQ(matching_node_ids(MatchingRanges::kFull, true).back(), 200);
   // Settings written before the option existed name no ranges: those tasks drew from the full ones.
-  EXPECT_EQ(matching_ranges_of(R"({"task":"matching","orders":[2]})", "old"), MatchingRanges::kFull);
-  EXPECT_THROW(matching_ranges_of(R"({"task":"logic"})", "x"), InputError);
+  EXPECT_EQ(matching_ranges_of(R"({"task":"matching","orders":[2]})", "old").value(), MatchingRanges::kFull);
+  EXPECT_FALSE(matching_ranges_of(R"({"task":"logic"})", "x").has_value());
   EXPECT_THROW(matching_ranges_of("{", "x"), InputError);
   EXPECT_THROW(matching_ranges_of(R"({"task":"matching","ranges":3})", "x"), InputError);
+  // The task says itself whether its problems state the hop count they ask for.
+  EXPECT_TRUE(MatchingTask({MatchingLayout::kSingleChain, MatchingSplit::kTrain, {1, 2}, 13}).hop_count_ambiguous());
+  EXPECT_FALSE(MatchingTask({MatchingLayout::kSingleChain, MatchingSplit::kTrain, {2}, 13}).hop_count_ambiguous());
+  EXPECT_FALSE(
+      MatchingTask({MatchingLayout::kSingleChainWithOrder, MatchingSplit::kTrain, {1, 2}, 14}).hop_count_ambiguous());
 }
 
 TEST(MatchingTaskTest, NamedSpansPointAtTheHopEdges) {

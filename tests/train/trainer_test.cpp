@@ -201,6 +201,14 @@ TEST_F(TrainerTest, FrozenParametersKeepTheirValuesAndTheRestTrains) {
   unfrozen.resume = true;
   HookedTransformer second(matching_model());
   EXPECT_TRUE(testing::throws_with<InputError>([&] { train(second, task_, eval, unfrozen); }, "frozen"));
+  // A run refused after freezing (a resume with another seed) still gives the gradients back.
+  TrainSettings refused = settings("staged.safetensors", 6);
+  refused.frozen = {"embed.W_E"};
+  refused.resume = true;
+  refused.seed = 9;
+  HookedTransformer third(matching_model());
+  EXPECT_THROW(train(third, task_, eval, refused), InputError);
+  EXPECT_TRUE(third->embed->W_E.requires_grad());
   TrainSettings typo = settings("typo.safetensors", 2);
   typo.frozen = {"embed.W"};
   EXPECT_TRUE(testing::throws_with<InputError>([&] { train(second, task_, eval, typo); },
