@@ -62,7 +62,10 @@ void print_usage() {
   for (const auto& command : kCommands) fmt::print("  {:<8} {}\n", command.name, command.summary);
   fmt::print(
       "\n`mechlens <command> --help` (or `mechlens help <command>`) describes a command's options;\n"
-      "--verbose adds the source location to error messages; `mechlens --version` prints the version.\n");
+      "--verbose adds the source location to error messages; --threads N sets the intra-op threads\n"
+      "(default: every core this process may use, shared among the MPI ranks on one machine; also\n"
+      "MECHLENS_NUM_THREADS or OMP_NUM_THREADS): give each of several mechlens processes on one\n"
+      "machine its share. `mechlens --version` prints the version.\n");
 }
 
 // The source location of an error, shown with --verbose (or MECHLENS_VERBOSE=1) only: it helps a
@@ -97,13 +100,13 @@ void join_ranks(const Command& command, mechlens::Communicator& comm) {
 
 // Runs the command; every error becomes a message on stderr and an exit code (1 error, 2 usage).
 // `comm` is set once the run's ranks are known.
-int run_command(const Command& command, const std::vector<std::string>& args, bool verbose,
+int run_command(const Command& command, const std::vector<std::string>& args, bool verbose, int threads,
                 mechlens::Communicator*& comm) {
   const std::string name = command.name;
   try {
     comm = &mechlens::world();
     join_ranks(command, *comm);
-    mechlens::configure_process(comm->local_size());
+    mechlens::configure_process(comm->local_size(), threads);
     return command.run(args);
   } catch (const mechlens::cli::UsageError& e) {
     fmt::print(stderr, "mechlens {}: {}\n(see `mechlens {} --help`)\n", name, e.message, name);
@@ -127,6 +130,40 @@ int run_command(const Command& command, const std::vector<std::string>& args, bo
   }
 }
 
+// Takes `--threads N` (or `--threads=N`) out of the words wherever it stands, as --verbose: the
+// intra-op threads of this process (of each rank under mpirun). Returns 0 when absent, -1 after
+// printing why a value is refused.
+int take_threads_flag(std::vector<std::string>& words) {
+  int threads = 0;
+  for (auto it = words.begin(); it != words.end();) {
+    std::string value;
+    if (*it == "--threads") {
+      if (it + 1 == words.end()) {
+        fmt::print(stderr, "mechlens: --threads needs a number of threads (1 or more)\n");
+        return -1;
+      }
+      value = *(it + 1);
+      it = words.erase(it, it + 2);
+    } else if (it->rfind("--threads=", 0) == 0) {
+      value = it->substr(std::strlen("--threads="));
+      it = words.erase(it);
+    } else {
+      ++it;
+      continue;
+    }
+    char* end = nullptr;
+    const long parsed = std::strtol(value.c_str(), &end, 10);
+    constexpr long kMaxThreads = 4096;
+    if (value.empty() || *end != '\0' || parsed < 1 || parsed > kMaxThreads) {
+      fmt::print(stderr, "mechlens: --threads takes a whole number of threads from 1 to {}, got '{}'\n", kMaxThreads,
+                 value);
+      return -1;
+    }
+    threads = static_cast<int>(parsed);
+  }
+  return threads;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -141,6 +178,8 @@ int main(int argc, char** argv) {
       ++it;
     }
   }
+  const int threads = take_threads_flag(words);
+  if (threads < 0) return 2;
   if (words.empty() || words[0] == "--help" || words[0] == "-h" || words[0] == "help") {
     if (words.size() >= 2 && words[0] == "help") words = {words[1], "--help"};
     else {
@@ -165,7 +204,7 @@ int main(int argc, char** argv) {
   }
   const std::vector<std::string> args(words.begin() + 1, words.end());
   mechlens::Communicator* comm = nullptr;
-  const int code = run_command(*command, args, verbose, comm);
+  const int code = run_command(*command, args, verbose, threads, comm);
   if (code != 0 && comm != nullptr && comm->size() > 1) {
     // The other ranks may be waiting for this one: end them all.
     fmt::print(stderr, "mechlens {}: rank {} of {} failed; ending the run\n", name, comm->rank(), comm->size());

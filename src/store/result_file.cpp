@@ -30,6 +30,8 @@ std::string utc_now() {
 void write_provenance(const H5::Group& object, const Provenance& provenance) {
   h5::write_attr(object, "mechlens_version", std::string(MECHLENS_VERSION));
   h5::write_attr(object, "created", utc_now());
+  // The intra-op threads the results were computed with (--threads): timings in a result mean little without it.
+  h5::write_attr(object, "threads", static_cast<int64_t>(at::get_num_threads()));
   if (!provenance.vocab.empty()) {
     h5::write_strings(object, "vocab", provenance.vocab);
     h5::write_attr(object.openDataSet("vocab"), "dims", std::string("token"));

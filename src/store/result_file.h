@@ -30,7 +30,7 @@ struct Provenance {
   std::vector<std::string> vocab;  // token strings by id, when known (a task's or a tokenizer's)
 };
 
-/// Writes the fields of `provenance` (and mechlens_version, created) as attributes of `group`, and
+/// Writes the fields of `provenance` (and mechlens_version, created, threads) as attributes of `group`, and
 /// the vocabulary as its dataset "vocab" (dims "token"; too large for an attribute in general).
 void write_provenance(const H5::Group& group, const Provenance& provenance);
 

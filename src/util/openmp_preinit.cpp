@@ -7,7 +7,7 @@
 // when the user set neither OMP_WAIT_POLICY nor GOMP_SPINCOUNT and more than one thread will run,
 // the program executes itself again, before any library initialiser has run, with
 // OMP_WAIT_POLICY=PASSIVE added (about 0.15 s of start-up; one thread has nothing to wait for, so
-// runs with OMP_NUM_THREADS=1 skip it). If that fails (no /proc), it carries on with the default.
+// runs with OMP_NUM_THREADS=1 or --threads 1 skip it). If that fails (no /proc), it carries on with the default.
 #include <sched.h>
 #include <unistd.h>
 
@@ -17,7 +17,7 @@ namespace {
 
 bool starts_with(const char* text, const char* prefix) { return std::strncmp(text, prefix, std::strlen(prefix)) == 0; }
 
-void passive_openmp_wait(int, char** argv, char** envp) {
+void passive_openmp_wait(int argc, char** argv, char** envp) {
   constexpr int kMaxEnvironment = 4096;
   static char* environment[kMaxEnvironment + 2];
   static char passive[] = "OMP_WAIT_POLICY=PASSIVE";
@@ -27,6 +27,10 @@ void passive_openmp_wait(int, char** argv, char** envp) {
     if (std::strcmp(*entry, "OMP_NUM_THREADS=1") == 0 || std::strcmp(*entry, "MECHLENS_NUM_THREADS=1") == 0) return;
     if (count >= kMaxEnvironment) return;
     environment[count] = *entry;
+  }
+  for (char** word = argv + 1; argc > 1 && *word != nullptr; ++word) {
+    if (std::strcmp(*word, "--threads=1") == 0) return;
+    if (std::strcmp(*word, "--threads") == 0 && word[1] != nullptr && std::strcmp(word[1], "1") == 0) return;
   }
   cpu_set_t cpus;
   if (sched_getaffinity(0, sizeof(cpus), &cpus) == 0 && CPU_COUNT(&cpus) < 2) return;

@@ -39,14 +39,15 @@ int usable_cores() {
 
 }  // namespace
 
-int configure_process(int processes_on_machine) {
+int configure_process(int processes_on_machine, int requested_threads) {
 #if defined(__GLIBC__)
   constexpr int kMmapThreshold = 32 << 20;  // glibc's upper limit for this setting on 64-bit
   constexpr int kTrimThreshold = 1 << 30;
   mallopt(M_MMAP_THRESHOLD, kMmapThreshold);
   mallopt(M_TRIM_THRESHOLD, kTrimThreshold);
 #endif
-  int threads = env_threads("MECHLENS_NUM_THREADS");
+  int threads = std::max(0, requested_threads);
+  if (threads == 0) threads = env_threads("MECHLENS_NUM_THREADS");
   if (threads == 0) threads = env_threads("OMP_NUM_THREADS");
   if (threads == 0) {
     // Ranks an MPI launcher bound to their own cores see only those; unbound ones share the machine.

@@ -9,10 +9,10 @@
 
 namespace mechlens {
 
-/// Sets LibTorch's intra-op threads from MECHLENS_NUM_THREADS, else OMP_NUM_THREADS, else the
-/// number of cores this process may use (its CPU affinity), shared with the other
-/// `processes_on_machine` (the ranks of an MPI run on this machine), and tunes glibc's allocator as
-/// above. Returns the thread count in effect.
-int configure_process(int processes_on_machine = 1);
+/// Sets LibTorch's intra-op threads to `requested_threads` when it is positive (the CLI's --threads),
+/// else from MECHLENS_NUM_THREADS, else OMP_NUM_THREADS, else the number of cores this process may
+/// use (its CPU affinity), shared with the other `processes_on_machine` (the ranks of an MPI run on
+/// this machine), and tunes glibc's allocator as above. Returns the thread count in effect.
+int configure_process(int processes_on_machine = 1, int requested_threads = 0);
 
 }  // namespace mechlens

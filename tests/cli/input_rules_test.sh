@@ -64,6 +64,15 @@ expect help-command 0 "usage: mechlens patch" -- "$mechlens" help patch
 expect version 0 "^mechlens [0-9]+\.[0-9]+\.[0-9]+$" -- "$mechlens" --version
 expect version-flavour 0 "^LibTorch: (Debian LibTorch 1\.|LibTorch .*from )" -- "$mechlens" --version
 expect version-cuda 0 "^CUDA backend: (none in this flavour|.*libtorch_cuda\.so \(loaded by --device cuda\))" -- "$mechlens" --version
+# --threads: the intra-op threads, anywhere on the line, recorded in each result's `threads` attribute.
+expect threads-zero 2 "^mechlens: --threads takes a whole number of threads from 1 to 4096, got '0'$" -- "$mechlens" --threads 0 info "$ck"
+expect threads-junk 2 "got '2x'" -- "$mechlens" info "$ck" --threads=2x
+expect threads-missing 2 "--threads needs a number of threads" -- "$mechlens" info "$ck" --threads
+for threads in 1 2; do
+  rm -f "$work/threads.h5"
+  "$mechlens" record --checkpoint "$ck" --tokens '1 2 3' --hooks hook_embed --out "$work/threads.h5" --quiet --threads "$threads" >/dev/null
+  expect "threads-$threads-recorded" 0 "^$threads$" -- "$python" -c "import h5py; print(h5py.File('$work/threads.h5')['/'].attrs['threads'])"
+done
 expect quiet-location 1 "no such file, expected a JSON file$" -- "$mechlens" init --config "$work/none.json" --out "$work/x.safetensors"
 expect verbose-location 1 "no such file, expected a JSON file \[.*json_text.cpp:[0-9]+\]" -- "$mechlens" init --config "$work/none.json" --out "$work/x.safetensors" --verbose
 
