@@ -40,9 +40,8 @@ for k in $(seq 1 "$max_order"); do
   echo "depth_curriculum: stage $k of $max_order, hops $orders, L = $layers -> $stage" >&2
   from=()
   [ -n "$previous" ] && from=(--init-from-dir "$previous")
-  # The depth grid's task: the hop count is a token after the start node (single_chain_with_order).
-  "$mechlens" sweep --grid depth --vary "n_layers=$layers" --seeds "$seeds" --task-option layout=single_chain_with_order \
-    --task-option seq_len=14 --task-option "orders=$orders" \
+  # The depth grid's task (the hop count as a token after the start node), with this stage's orders.
+  "$mechlens" sweep --grid depth --vary "n_layers=$layers" --seeds "$seeds" --task-option "orders=$orders" \
     --steps "$steps" "${warmup[@]}" "${from[@]}" --out-dir "$stage" "$@"
   previous=$stage
 done

@@ -2,6 +2,7 @@
 
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <set>
 #include <sstream>
 
@@ -35,6 +36,20 @@ int64_t to_int(const std::string& key, const std::string& text) {
 }
 
 }  // namespace
+
+std::vector<std::string> override_task_options(std::vector<std::string> base,
+                                               const std::vector<std::string>& overrides) {
+  const auto key_of = [](const std::string& option) { return option.substr(0, option.find('=')); };
+  for (const std::string& option : overrides) {
+    const bool keyed = option.find('=') != std::string::npos;
+    const auto same = std::find_if(base.begin(), base.end(), [&](const std::string& b) {
+      return keyed && b.find('=') != std::string::npos && key_of(b) == key_of(option);
+    });
+    if (same != base.end()) *same = option;
+    else base.push_back(option);
+  }
+  return base;
+}
 
 std::vector<std::string> task_names() { return {"matching", "logic", "logic-text"}; }
 

@@ -19,6 +19,13 @@ namespace mechlens {
 std::unique_ptr<Task> make_task(const std::string& name, const std::vector<std::string>& options,
                                 std::shared_ptr<const TextCodec> codec = nullptr);
 
+/// `base` with `overrides` applied by key, as make_task reads them: an override replaces the base's
+/// option of its key where that stands; options of new keys follow, in the overrides' order (a later
+/// override of the same key wins). An option without '=' is kept as it is, for make_task to refuse.
+/// {"layout=x", "orders=1,2"} overridden by {"orders=1", "split=test"} is {"layout=x", "orders=1", "split=test"}.
+std::vector<std::string> override_task_options(std::vector<std::string> base,
+                                               const std::vector<std::string>& overrides);
+
 /// Task names make_task knows.
 std::vector<std::string> task_names();
 

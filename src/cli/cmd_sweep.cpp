@@ -179,7 +179,7 @@ int run_sweep(const std::vector<std::string>& args) {
       ("config", po::value<std::string>(), "base model config JSON (default: the grid's; the paper's 3L1H post-LN, d_model 128)")
       ("vary", po::value<std::vector<std::string>>()->composing(), "KEY=V1,V2,...: a model config key and its values (repeatable; replaces the grid's axis of the same key)")
       ("seeds", po::value<std::string>()->default_value("0,1"), "seeds; each sets the weights' seed and the data stream's")
-      ("task-option", po::value<std::vector<std::string>>()->composing(), "matching task setting key=value (default: the grid's)")
+      ("task-option", po::value<std::vector<std::string>>()->composing(), "matching task setting key=value; replaces the grid's setting of that key, keeps its others")
       ("jump-metric", po::value<std::string>()->default_value("test_first_token_acc"), "log column whose first crossing of --jump-at marks a run's accuracy jump")
       ("jump-at", po::value<double>()->default_value(0.9), "threshold for the jump")
       ("reach-at", po::value<double>()->default_value(0.9), "a hop count k is reached when test accuracy on k-hop problems is at least this (and on every smaller k)")
@@ -221,8 +221,9 @@ int run_sweep(const std::vector<std::string>& args) {
     }
   }
   const std::vector<int64_t> seeds = parse_seeds(vm["seeds"].as<std::string>());
-  const std::vector<std::string> task_options =
-      vm.count("task-option") ? vm["task-option"].as<std::vector<std::string>>() : preset.task_options;
+  const std::vector<std::string> task_options = override_task_options(
+      preset.task_options,
+      vm.count("task-option") ? vm["task-option"].as<std::vector<std::string>>() : std::vector<std::string>{});
   const auto task = make_task("matching", task_options);
   const std::vector<SweepPoint> points = expand_sweep(base, axes, seeds);
   warn_if_hop_count_unstated(*task);
@@ -239,6 +240,7 @@ int run_sweep(const std::vector<std::string>& args) {
 
   fmt::print("sweep '{}': {} runs of {} steps x {} examples ({})\n", preset.name, points.size(), train.steps,
              train.batch_size, preset.description.empty() ? "custom" : preset.description);
+  fmt::print("task: {}\n", task->settings_json());
   const std::string init_from_dir = vm.count("init-from-dir") ? vm["init-from-dir"].as<std::string>() : "";
   if (!init_from_dir.empty()) check_stage_runs(init_from_dir, points);
   if (vm["dry-run"].as<bool>()) {

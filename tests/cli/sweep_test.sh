@@ -130,6 +130,9 @@ assert spec["task"]["options"] == ["layout=single_chain_with_order", "seq_len=14
 assert spec["base_config"]["n_ctx"] == 15, spec["base_config"]["n_ctx"]
 print("ok")
 PY
+# --task-option changes the grid's setting of its key and keeps the others.
+expect depth-one-option 0 '^task: \{"task":"matching","layout":"single_chain_with_order",.*"orders":\[1\],"seq_len":14' -- "$mechlens" sweep --grid depth --vary n_layers=2 \
+  --task-option orders=1 --steps 1 --batch 4 --eval-n 4 --quiet --dry-run --out-dir "$work/depth1"
 expect hop-count-warning 0 "warning: orders=\[1,2\] in the single_chain layout" -- "$mechlens" train --task matching \
   --config "$work/tiny.json" --task-option orders=1,2 --steps 1 --batch 4 --eval-n 4 --out "$work/mixed.safetensors" --quiet
 out=$("$mechlens" train --task matching --config "$work/tiny.json" --task-option orders=1,2 --task-option seq_len=12 \

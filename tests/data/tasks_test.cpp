@@ -442,5 +442,23 @@ TEST(TaskFactoryTest, DeterministicAndValidated) {
   EXPECT_TRUE(testing::throws_with<InputError>([] { make_task("sudoku", {}); }, "unknown task 'sudoku'"));
 }
 
+TEST(TaskOptionsTest, OverridesReplaceTheirKeyInPlaceAndAddNewKeys) {
+  const std::vector<std::string> grid{"layout=single_chain_with_order", "seq_len=14", "orders=1,2,3,4,5"};
+  EXPECT_EQ(override_task_options(grid, {}), grid);
+  EXPECT_EQ(override_task_options(grid, {"orders=1", "split=test", "orders=2"}),
+            (std::vector<std::string>{"layout=single_chain_with_order", "seq_len=14", "orders=2", "split=test"}));
+  // A key is the text before '=': "seq_len" does not match "seq"; a word without '=' reaches make_task.
+  EXPECT_EQ(override_task_options({"seq_len=14"}, {"seq=3", "junk"}),
+            (std::vector<std::string>{"seq_len=14", "seq=3", "junk"}));
+  // The merged options build the task the grid describes with the one setting changed.
+  const auto task = make_task("matching", override_task_options(grid, {"orders=1"}));
+  const auto& settings = dynamic_cast<const MatchingTask&>(*task).settings();
+  EXPECT_EQ(settings.layout, MatchingLayout::kSingleChainWithOrder);
+  EXPECT_EQ(settings.seq_len, 14);
+  EXPECT_EQ(settings.orders, std::vector<int64_t>{1});
+  EXPECT_TRUE(testing::throws_with<InputError>([&] { make_task("matching", override_task_options(grid, {"junk"})); },
+                                               "task option 'junk' must be key=value"));
+}
+
 }  // namespace
 }  // namespace mechlens
