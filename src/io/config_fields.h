@@ -45,17 +45,20 @@ class ConfigFields {
                    config_.contains(name) ? json_excerpt(config_[name]) : "missing", expected);
   }
 
-  /// The activation named by field `name` (relu, gelu, gelu_new, gelu_pytorch_tanh, silu).
+  /// The activation named by field `name` (relu, gelu, gelu_new, silu, and the other names
+  /// TransformerLens and Hugging Face give the same functions: gelu_pytorch_tanh and gelu_fast are
+  /// GELU's tanh form written differently, swish is silu).
   ActFn act_fn(const char* name) const {
-    static const std::map<std::string, ActFn> kNames{{"relu", ActFn::kReLU},
-                                                     {"gelu", ActFn::kGELU},
-                                                     {"gelu_new", ActFn::kGELUNew},
-                                                     {"gelu_pytorch_tanh", ActFn::kGELUNew},
-                                                     {"silu", ActFn::kSiLU}};
+    static const std::map<std::string, ActFn> kNames{
+        {"relu", ActFn::kReLU},         {"gelu", ActFn::kGELU},
+        {"gelu_new", ActFn::kGELUNew},  {"gelu_pytorch_tanh", ActFn::kGELUNew},
+        {"gelu_fast", ActFn::kGELUNew}, {"silu", ActFn::kSiLU},
+        {"swish", ActFn::kSiLU}};
     const std::string value = get_or<std::string>(name, "");
     const auto it = kNames.find(value);
     MECHLENS_CHECK(ConfigError, it != kNames.end(),
-                   "{} field '{}' is '{}', expected one of relu, gelu, gelu_new, gelu_pytorch_tanh, silu (the others "
+                   "{} field '{}' is '{}', expected one of relu, gelu, gelu_new (gelu_pytorch_tanh, gelu_fast), silu "
+                   "(swish) (the others "
                    "are not implemented in mechlens)",
                    source_, name, value);
     return it->second;

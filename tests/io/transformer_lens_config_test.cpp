@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "runtime/mlp.h"
 #include "util/error.h"
 
 namespace mechlens {
@@ -47,6 +48,19 @@ TEST(TransformerLensConfigTest, AttentionOnlyWithNullMlp) {
   tl["d_mlp"] = nullptr;
   tl["act_fn"] = nullptr;
   EXPECT_EQ(config_from_transformer_lens(tl).d_mlp, 0);
+}
+
+TEST(TransformerLensConfigTest, OtherNamesOfTheSameActivationsMapToThem) {
+  for (const auto& [name, fn] : std::vector<std::pair<const char*, ActFn>>{
+           {"gelu_fast", ActFn::kGELUNew}, {"gelu_pytorch_tanh", ActFn::kGELUNew}, {"swish", ActFn::kSiLU}}) {
+    nlohmann::json tl = gqa_config();
+    tl["act_fn"] = name;
+    EXPECT_EQ(config_from_transformer_lens(tl).act_fn, fn) << name;
+  }
+  // TransformerLens's gelu_fast, as it writes it, is gelu_new (the tanh form) up to float rounding.
+  const torch::Tensor x = torch::linspace(-12, 12, 4001, torch::kFloat64);
+  const torch::Tensor gelu_fast = 0.5 * x * (1.0 + torch::tanh(x * 0.7978845608 * (1.0 + 0.044715 * x * x)));
+  EXPECT_LT((apply_activation(x, ActFn::kGELUNew) - gelu_fast).abs().max().item<double>(), 1e-8);
 }
 
 TEST(TransformerLensConfigTest, UnsupportedFeaturesAreRefusedByName) {
