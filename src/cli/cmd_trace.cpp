@@ -129,17 +129,21 @@ void run_flow(HookedTransformer& model, TraceFileContents& contents, int64_t chu
   contents.rollout = torch::stack(rollouts);
 }
 
-// Nodes at the answer position whose shares describe little of the sum (large parts cancel).
+// Nodes at the answer position whose shares describe little of the sum (large parts cancel): the
+// attention nodes A{l}, and with MLPs the layer outputs I{l} (the last one is the graph's root).
 void warn_low_coverage(const InformationFlow& flow, int64_t row, int64_t answer) {
   constexpr double kLow = 0.1;
-  for (int64_t l = 0; l < flow.n_layers(); ++l) {
-    const double coverage = flow.attention_coverage[row][l][answer].item<double>();
-    if (coverage >= kLow) continue;
+  const auto note = [&](const std::string& node, double coverage) {
+    if (coverage >= kLow) return;
     fmt::print(
-        "  note: at A{}_{} the parts' proximities add up to {:.1f}% of the sum's L1 norm: its large parts cancel "
+        "  note: at {}_{} the parts' proximities add up to {:.1f}% of the sum's L1 norm: its large parts cancel "
         "(each is farther from the sum than 0 is, so its share is 0) and the shares there rest on small parts; "
         "--verify checks the edges by knock-out\n",
-        l, answer, 100.0 * coverage);
+        node, answer, 100.0 * coverage);
+  };
+  for (int64_t l = 0; l < flow.n_layers(); ++l) {
+    note(fmt::format("A{}", l), flow.attention_coverage[row][l][answer].item<double>());
+    if (flow.has_mlp()) note(fmt::format("I{}", l), flow.mlp_coverage[row][l][answer].item<double>());
   }
 }
 

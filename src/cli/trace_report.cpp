@@ -121,8 +121,12 @@ void print_graph(std::FILE* out, const TraceGraph& graph, const std::optional<Ed
   }
   std::stable_sort(order.begin(), order.end(),
                    [&](size_t a, size_t b) { return graph.edges[a].weight > graph.edges[b].weight; });
-  fmt::print(out, "graph: {} nodes, {} attention edges and {} residual/MLP edges; strongest attention edges:\n",
-             graph.nodes.size(), order.size(), other);
+  if (graph.edges.empty()) {
+    fmt::print(out, "graph: {} node(s) and no edge kept by the pruning (--prune, --tau)\n", graph.nodes.size());
+    return;
+  }
+  fmt::print(out, "graph: {} nodes, {} attention edges and {} residual/MLP edges{}\n", graph.nodes.size(), order.size(),
+             other, order.empty() ? "" : "; strongest attention edges:");
   auto name = [&](int64_t i) {
     const GraphNode& node = graph.nodes[size_t(i)];
     return node.label.empty() ? node.id : fmt::format("{} '{}'", node.id, node.label);

@@ -130,6 +130,12 @@ printf '1 2 3 4 5 6\n6 5 4 3 2 1\n' > "$work/prompts.txt"
 expect trace-tokens 0 "graph: " -- "$mechlens" trace --checkpoint "$logic" --tokens-file "$work/prompts.txt" \
   --sources 0:3 --prune influence --quiet
 
+# The post-LN matching model's root (I2 at the answer position) is a sum whose two parts cancel: the
+# trace says so, and that the graph kept no edge, instead of listing none.
+expect trace-root-cancels 0 "note: at I2_12 the parts' proximities add up to 0\.0%.*graph: 1 node\(s\) and no edge kept" -- \
+  bash -c "'$mechlens' trace --checkpoint '$matching' --task matching --task-option orders=2 --n 20 --seed 12345 \
+  --analyses flow --quiet | tr '\n' ' '"
+
 # Bad input: the reason, exit 2 (usage) or 1 (input), and no output file.
 expect bad-span 1 "unknown span 'nope'; these prompts name rules" -- "$mechlens" trace --checkpoint "$logic" --task logic --n 4 \
   --sources nope --out "$work/bad.h5" --quiet
