@@ -12,6 +12,7 @@
 #include "cli/provenance.h"
 #include "cli/sweep_presets.h"
 #include "cli/train_options.h"
+#include "parallel/communicator.h"
 #include "tasks/task_factory.h"
 #include "train/sweep.h"
 #include "train/sweep_file.h"
@@ -253,7 +254,10 @@ int run_sweep(const std::vector<std::string>& args) {
   const fs::path dir(vm["out-dir"].as<std::string>());
   const nlohmann::ordered_json spec =
       sweep_spec(preset.name, base, axes, seeds, task_options, train, eval_n, init_from_dir, points);
-  prepare_sweep_folder(dir, spec, vm["force"].as<bool>());
+  // Rank 0 prepares the folder (creates, checks or empties it) while the other ranks wait.
+  Communicator& comm = world();
+  if (comm.rank() == 0) prepare_sweep_folder(dir, spec, vm["force"].as<bool>());
+  comm.barrier();
 
   SweepSettings settings;
   settings.points = points;
@@ -265,7 +269,9 @@ int run_sweep(const std::vector<std::string>& args) {
   // The held-out sets do not depend on the seed: every run is measured on the same problems.
   settings.eval_examples = evaluation_examples("matching", task_options, eval_n, 0);
   settings.extra_metrics = [&task](const ModelConfig& config) { return matching_score_metrics(*task, config); };
+  settings.comm = &comm;
   const std::vector<SweepRun> runs = mechlens::run_sweep(settings, *task);
+  if (comm.rank() != 0) return 0;  // rank 0 writes the tables
 
   std::vector<std::string> axis_keys;
   for (const SweepAxis& axis : axes) axis_keys.push_back(axis.key);

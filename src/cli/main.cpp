@@ -50,7 +50,7 @@ constexpr Command kCommands[] = {
     {"train", "train a model on a task (AdamW, warm-up + cosine, evaluation, checkpoints, resume)",
      mechlens::cli::run_train},
     {"sweep", "train a grid of matching models (init rate x LayerNorm, orthogonal noise, depth) and tabulate them",
-     mechlens::cli::run_sweep},
+     mechlens::cli::run_sweep, true},
     {"eval", "accuracy of a checkpoint on held-out task examples, per group", mechlens::cli::run_eval},
 };
 

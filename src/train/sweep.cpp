@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <cctype>
 #include <chrono>
 #include <filesystem>
@@ -11,6 +12,7 @@
 
 #include "io/checkpoint.h"
 #include "io/safetensors.h"
+#include "parallel/work_split.h"
 #include "util/error.h"
 #include "util/json_text.h"
 #include "util/parse.h"
@@ -166,26 +168,48 @@ void check_stage_runs(const std::string& init_dir, const std::vector<SweepPoint>
 }
 
 std::vector<SweepRun> run_sweep(const SweepSettings& settings, const Task& task) {
-  std::vector<SweepRun> runs;
+  const size_t n_runs = settings.points.size();
+  const int rank = settings.comm ? settings.comm->rank() : 0, ranks = settings.comm ? settings.comm->size() : 1;
+  const bool speak = settings.train.show_progress && rank == 0;
+  // Whole runs are dealt to the ranks by their cost (steps x parameters; finished runs cost nothing).
+  std::vector<double> costs(n_runs, 0.0);
+  for (size_t i = 0; i < n_runs; ++i) {
+    const SweepPoint& point = settings.points[i];
+    const std::string checkpoint = sweep_checkpoint_path(settings.out_dir, point);
+    if (!run_finished(checkpoint, sweep_log_path(settings.out_dir, point), settings.train.steps))
+      costs[i] = double(settings.train.steps) * point.config.parameter_count();
+  }
+  std::vector<int> owner = assign_by_cost(costs, ranks);
+  // Every rank takes rank 0's view of which runs are finished (a shared file system may show another
+  // rank an older folder), so no run is trained twice or left out.
+  if (settings.comm != nullptr && ranks > 1)
+    owner = nlohmann::json::parse(settings.comm->all_gather(nlohmann::json(owner).dump())[0]).get<std::vector<int>>();
+  std::vector<size_t> mine;
+  for (size_t i = 0; i < n_runs; ++i) {
+    if (owner[i] == rank) mine.push_back(i);
+  }
+  if (speak && ranks > 1) {
+    const auto to_train = size_t(std::count_if(owner.begin(), owner.end(), [](int o) { return o >= 0; }));
+    fmt::print(stderr, "sweep: {} of {} runs to train, shared by {} ranks; rank 0 trains {} and shows its progress\n",
+               to_train, n_runs, ranks, mine.size());
+  }
+
+  std::vector<double> seconds(n_runs, 0.0);
   const auto started = std::chrono::steady_clock::now();
   int64_t trained = 0;
-  for (size_t i = 0; i < settings.points.size(); ++i) {
+  for (size_t turn = 0; turn < mine.size(); ++turn) {
+    const size_t i = mine[turn];
     const SweepPoint& point = settings.points[i];
     TrainSettings run_settings = settings.train;
     run_settings.out = sweep_checkpoint_path(settings.out_dir, point);
     run_settings.log_path = sweep_log_path(settings.out_dir, point);
     run_settings.seed = static_cast<uint64_t>(point.seed);
     run_settings.resume = std::filesystem::exists(run_settings.out + ".state");
-    run_settings.progress_label = fmt::format("run {}/{}", i + 1, settings.points.size());
+    run_settings.progress_label = fmt::format("run {}/{}", i + 1, n_runs);
     run_settings.metadata["sweep_run"] = point.name;
-    if (run_finished(run_settings.out, run_settings.log_path, run_settings.steps)) {
-      runs.push_back(SweepRun{point, read_training_log(run_settings.log_path), 0.0});
-      continue;
-    }
     if (settings.extra_metrics) run_settings.extra_metrics = settings.extra_metrics(point.config);
-    if (run_settings.show_progress)
-      fmt::print(stderr, "run {}/{}: {}{}\n", i + 1, settings.points.size(), point.name,
-                 run_settings.resume ? " (continuing)" : "");
+    if (speak)
+      fmt::print(stderr, "run {}/{}: {}{}\n", i + 1, n_runs, point.name, run_settings.resume ? " (continuing)" : "");
     std::string init_from;
     if (!settings.init_from_dir.empty()) {
       init_from = sweep_checkpoint_path(settings.init_from_dir, point);
@@ -196,17 +220,31 @@ std::vector<SweepRun> run_sweep(const SweepSettings& settings, const Task& task)
     HookedTransformer model =
         !init_from.empty() && !run_settings.resume ? load_checkpoint(init_from) : HookedTransformer(point.config);
     const TrainResult result = train(model, task, settings.eval_examples, run_settings);
-    SweepRun run{point, read_training_log(run_settings.log_path), result.seconds};
+    seconds[i] = result.seconds;
     if (result.steps_done > 0) ++trained;
-    runs.push_back(std::move(run));
-    if (settings.train.show_progress && trained > 0 && i + 1 < settings.points.size()) {
+    if (speak && trained > 0 && turn + 1 < mine.size()) {
       // Time left, from the runs trained so far in this invocation (runs of one sweep cost alike,
       // except for depth, where the estimate is a lower bound).
       const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-      const double per_run = elapsed / double(trained);
-      fmt::print(stderr, "sweep: {}/{} runs done, about {:.0f} min left\n", i + 1, settings.points.size(),
-                 per_run * double(settings.points.size() - i - 1) / 60.0);
+      fmt::print(stderr, "sweep: {}/{} runs done{}, about {:.0f} min left\n", turn + 1, mine.size(),
+                 ranks > 1 ? " on rank 0" : "", elapsed / double(trained) * double(mine.size() - turn - 1) / 60.0);
     }
+  }
+
+  // Every rank's training times, then every run's log: the exchange is also where ranks wait for
+  // each other, so each log is complete when it is read.
+  if (settings.comm != nullptr && ranks > 1) {
+    nlohmann::json own = nlohmann::json::object();
+    for (size_t i : mine) own[std::to_string(i)] = seconds[i];
+    for (const std::string& text : settings.comm->all_gather(own.dump())) {
+      const nlohmann::json theirs = nlohmann::json::parse(text);  // kept alive for the loop over its items
+      for (const auto& [index, value] : theirs.items()) seconds[std::stoul(index)] = value.get<double>();
+    }
+  }
+  std::vector<SweepRun> runs;
+  for (size_t i = 0; i < n_runs; ++i) {
+    const SweepPoint& point = settings.points[i];
+    runs.push_back(SweepRun{point, read_training_log(sweep_log_path(settings.out_dir, point)), seconds[i]});
   }
   return runs;
 }

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "parallel/communicator.h"
 #include "runtime/config.h"
 #include "tasks/task.h"
 #include "train/trainer.h"
@@ -65,6 +66,10 @@ struct SweepSettings {
   /// Optional: an earlier sweep's folder whose run of the same name each new run starts from (fresh
   /// optimiser and schedule): a curriculum is a chain of sweeps, e.g. 1-hop problems, then 1–2 hops.
   std::string init_from_dir;
+  /// The ranks that share the sweep (`mpirun -n K mechlens sweep`); null: this process alone. Each
+  /// rank trains its share of the unfinished runs, whole runs dealt by cost (assign_by_cost); every
+  /// rank then reads every run's log from the folder, which all ranks must see.
+  Communicator* comm = nullptr;
 };
 
 /// File names of a point's run inside the sweep folder.
@@ -77,7 +82,9 @@ std::string sweep_log_path(const std::string& out_dir, const SweepPoint& point);
 void check_stage_runs(const std::string& init_dir, const std::vector<SweepPoint>& points);
 
 /// Trains every point in turn (resuming one whose checkpoint and optimiser state exist), then reads
-/// each run's log. Progress per run on stderr, with the sweep's position and time left.
+/// each run's log. Progress per run on stderr, with the sweep's position and time left (rank 0's
+/// runs, when ranks share the sweep). Under several ranks each trains its own runs; the results are
+/// those of one process, run for run, since a run's training does not depend on who trains it.
 std::vector<SweepRun> run_sweep(const SweepSettings& settings, const Task& task);
 
 }  // namespace mechlens

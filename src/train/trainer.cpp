@@ -201,13 +201,16 @@ int64_t load_state(torch::optim::AdamW& optimizer, const std::string& out, const
 
 // A run killed after logging a row but before its next checkpoint resumes from that checkpoint and
 // logs those steps again: rows past the resumed step are dropped first (rewritten atomically).
-void drop_log_rows_after(const std::string& path, int64_t step) {
+void drop_log_rows_after(const std::string& path, int64_t step, const std::string& header) {
   std::ifstream in(path);
   MECHLENS_CHECK(InputError, in.good(), "{}: cannot read training log", path);
-  std::string kept, line;
-  for (bool header = true; std::getline(in, line); header = false) {
+  // The header is the run's own (the resume key fixes its columns); a log killed before it reached
+  // the disk (empty, or rows only) gets it back.
+  std::string kept = header + "\n", line;
+  while (std::getline(in, line)) {
+    if (line.rfind("step,", 0) == 0) continue;
     const std::optional<int64_t> row_step = parse_int(line.substr(0, line.find(',')));
-    if (header || (row_step && *row_step <= step)) kept += line + "\n";
+    if (row_step && *row_step <= step) kept += line + "\n";
   }
   const std::string partial = path + ".partial";
   {
@@ -249,27 +252,28 @@ TrainResult train(HookedTransformer& model, const Task& task, const std::vector<
     for (const auto& item : saved->named_parameters()) target[item.key()].copy_(item.value());
   }
 
-  std::ofstream log;
-  std::vector<std::string> log_groups;
-  if (!settings.log_path.empty()) {
-    const bool append = settings.resume && std::filesystem::exists(settings.log_path);
-    if (append) drop_log_rows_after(settings.log_path, start_step);
-    log.open(settings.log_path, append ? std::ios::app : std::ios::trunc);
-    MECHLENS_CHECK(InputError, log.good(), "{}: cannot open training log", settings.log_path);
-  }
   // Log columns: one set per evaluation group (the groups present in the evaluation examples).
+  std::vector<std::string> log_groups;
+  std::string log_header = "step,lr,train_loss";
   {
     std::set<std::string> groups;
     for (const auto& e : eval_examples) {
       for (const auto& group : example_groups(e)) groups.insert(group);
     }
     log_groups.assign(groups.begin(), groups.end());
-    if (log.is_open() && !settings.resume) {
-      log << "step,lr,train_loss";
-      for (const auto& group : log_groups) log << fmt::format(",{0}_loss,{0}_first_token_acc,{0}_exact_match", group);
-      for (const auto& name : settings.extra_metrics.names) log << "," << name;
-      log << "\n";
-    }
+    for (const auto& group : log_groups)
+      log_header += fmt::format(",{0}_loss,{0}_first_token_acc,{0}_exact_match", group);
+    for (const auto& name : settings.extra_metrics.names) log_header += "," + name;
+  }
+  std::ofstream log;
+  if (!settings.log_path.empty()) {
+    const bool append = settings.resume && std::filesystem::exists(settings.log_path);
+    if (append) drop_log_rows_after(settings.log_path, start_step, log_header);
+    log.open(settings.log_path, append ? std::ios::app : std::ios::trunc);
+    MECHLENS_CHECK(InputError, log.good(), "{}: cannot open training log", settings.log_path);
+    // Flushed at once, as every row is: a run killed before its first evaluation keeps a log with
+    // its header, which a resumed run appends to.
+    if (!append) log << log_header << "\n" << std::flush;
   }
 
   auto write_checkpoint = [&](int64_t step, const std::map<std::string, GroupMetrics>& metrics) {

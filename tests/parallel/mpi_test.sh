@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Runs shared by MPI ranks: `mpirun -n K mechlens patch|record` writes the file one process writes
+# Runs shared by MPI ranks: `mpirun -n K mechlens patch|record|trace|heads` writes the file one process writes
 # (every dataset and attribute bit for bit, but for the run's time and command line), for K = 2 and
 # 3; a rank killed part-way fails the run, leaves no file at --out, and --resume (with another rank
-# count) completes it to the same file; other commands and mismatched resumes are refused clearly.
+# count) completes it to the same file; `mpirun -n K mechlens sweep` trains the runs one process
+# trains, to the same files; other commands and mismatched resumes are refused clearly.
 # usage: mpi_test.sh MECHLENS_BIN SOURCE_DIR WORK_DIR
 set -uo pipefail
 mechlens=$1 source=$2 work=$3
@@ -103,8 +104,41 @@ grep -q "exit 0" "$work/killed.mark" && bad "the killed record exited 0: $(cat "
 expect record-resume-one-process 0 "recorded" -- "$mechlens" "${long_record[@]}" --resume --out "$work/rlong.h5"
 expect record-resume-same 0 "same content" -- "$python" "$same" "$work/rlong1.h5" "$work/rlong.h5"
 
+# Training sweeps: whole runs dealt to the ranks by cost; checkpoints, logs and tables equal the
+# one-process sweep's. A killed rank fails the run; the same command again (any rank count) finishes
+# it to the same files, continuing the interrupted runs from their checkpoints.
+"$python" - "$source/data/configs/matching_3l1h_post_ln_gamma1.json" "$work/tiny.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c.update(d_model=32, d_head=16, d_mlp=64)
+json.dump(c, open(sys.argv[2], "w"))
+PY
+same_sweep() {  # NAME A B: every run's checkpoint and log, the CSV tables and sweep.h5 are the same
+  local name=$1 a=$2 b=$3 file differ=""
+  for file in "$a"/*.safetensors "$a"/*.train_log.csv "$a/runs.csv" "$a/conditions.csv"; do
+    cmp -s "$file" "$b/$(basename "$file")" || differ="$differ $(basename "$file")"
+  done
+  [ -z "$differ" ] && ok || bad "$name: differs from the one-process sweep:$differ"
+  expect "$name-h5" 0 "same content" -- "$python" "$same" "$a/sweep.h5" "$b/sweep.h5"
+}
+sweep_args=(sweep --grid custom --config "$work/tiny.json" --vary init_gamma=0.5,1 --vary n_layers=2,3 --seeds 0
+  --steps 30 --batch 16 --warmup 5 --eval-every 10 --eval-n 40 --quiet)
+expect sweep-1 0 "wrote" -- "$mechlens" "${sweep_args[@]}" --out-dir "$work/sweep1"
+for ranks in 2 3; do
+  expect "sweep-$ranks" 0 "wrote" -- mpirun -n $ranks "$mechlens" "${sweep_args[@]}" --out-dir "$work/sweep$ranks"
+  same_sweep "sweep-$ranks-same" "$work/sweep1" "$work/sweep$ranks"
+done
+long_sweep=(sweep --grid custom --config "$work/tiny.json" --vary init_gamma=0.5,1 --seeds 0 --steps 600 --batch 16
+  --warmup 5 --eval-every 100 --checkpoint-every 50 --eval-n 40 --quiet)
+expect sweep-long-1 0 "wrote" -- "$mechlens" "${long_sweep[@]}" --out-dir "$work/slong1"
+kill_one_rank "$work/slong/*.safetensors" mpirun -n 2 "$mechlens" "${long_sweep[@]}" --out-dir "$work/slong"
+grep -q "exit 0" "$work/killed.mark" && bad "the killed sweep exited 0: $(cat "$work/killed.log")" || ok
+[ ! -e "$work/slong/sweep.h5" ] && ok || bad "a killed sweep wrote its tables"
+expect sweep-continued 0 "wrote" -- "$mechlens" "${long_sweep[@]}" --out-dir "$work/slong"
+same_sweep sweep-continued-same "$work/slong1" "$work/slong"
+
 # Commands that do not share their work refuse to run as several ranks, naming those that do.
-expect info-refused 2 "runs as one process; of the commands, record, patch, trace, heads share" -- mpirun -n 2 "$mechlens" info \
+expect info-refused 2 "runs as one process; of the commands, record, patch, trace, heads, sweep share" -- mpirun -n 2 "$mechlens" info \
   "$logic"
 
 echo "mpi: $passed passed, $failed failed"

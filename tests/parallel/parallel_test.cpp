@@ -86,6 +86,19 @@ TEST(WorkSplit, EveryItemGoesToExactlyOneRankInTurn) {
   EXPECT_TRUE(deal_to_rank(items, 7, 8).empty());
 }
 
+TEST(WorkSplit, UnequalItemsGoCostliestFirstToTheLeastLoadedRank) {
+  // A depth grid's runs cost as their layers (2..6); one is finished (cost 0: no owner).
+  const std::vector<double> costs{2, 3, 4, 0, 6, 5};
+  // 6 -> r0, 5 -> r1, 4 -> r1 (5 < 6), 3 -> r0 (6 < 9), 2 -> r0 (9 = 9: the lower rank).
+  EXPECT_EQ(assign_by_cost(costs, 2), (std::vector<int>{0, 0, 1, -1, 0, 1}));
+  EXPECT_EQ(assign_by_cost(costs, 1), (std::vector<int>{0, 0, 0, -1, 0, 0}));
+  // More ranks than items: each item alone, the rest idle.
+  EXPECT_EQ(assign_by_cost({1, 1}, 4), (std::vector<int>{0, 1}));
+  // Equal costs deal in turns, in order.
+  EXPECT_EQ(assign_by_cost({1, 1, 1, 1, 1}, 2), (std::vector<int>{0, 1, 0, 1, 0}));
+  EXPECT_TRUE(assign_by_cost({}, 3).empty());
+}
+
 TEST(SingleProcess, CollectivesAreTheIdentity) {
   const std::unique_ptr<Communicator> one = make_single_process();
   EXPECT_EQ(one->rank(), 0);

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 
 #include "io/checkpoint.h"
 #include "tasks/logic_task.h"
@@ -112,6 +113,37 @@ TEST_F(TrainerTest, ResumedRunEqualsUninterruptedRun) {
   auto expected = straight->named_parameters();
   for (const auto& item : second->named_parameters()) {
     EXPECT_TRUE(testing::tensors_equal(item.value(), expected[item.key()])) << item.key();
+  }
+}
+
+TEST_F(TrainerTest, ResumedRunLogsWhatAnUninterruptedRunLogsEvenWhenKilledBeforeItsFirstRow) {
+  const auto eval = generate_examples(task_, 20, 99);
+  auto logged = [&](const std::string& name) {
+    TrainSettings s = settings(name + ".safetensors", 8);
+    s.eval_every = 2;
+    s.checkpoint_every = 1;
+    s.log_path = dir_.file(name + ".csv");
+    return s;
+  };
+  HookedTransformer straight(matching_model());
+  train(straight, task_, eval, logged("straight"));
+  auto text = [](const std::string& path) {
+    std::ifstream in(path);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  // Killed after its first checkpoint, before any row or even the header reached the disk: an empty log.
+  for (const int64_t stop_after : {1, 5}) {
+    const std::string name = "killed" + std::to_string(stop_after);
+    HookedTransformer first(matching_model());
+    TrainSettings part = logged(name);
+    part.stop_after = stop_after;
+    train(first, task_, eval, part);
+    if (stop_after == 1) std::ofstream(part.log_path, std::ios::trunc).close();
+    HookedTransformer second(matching_model());
+    TrainSettings rest = logged(name);
+    rest.resume = true;
+    train(second, task_, eval, rest);
+    EXPECT_EQ(text(rest.log_path), text(dir_.file("straight.csv"))) << name;
   }
 }
 
