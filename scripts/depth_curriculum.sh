@@ -17,10 +17,12 @@
 #   SEEDS      seeds, comma-separated (default 0)
 #   SWEEP_OPTIONS  passed to every stage (e.g. --batch 256, --device cuda)
 #   MECHLENS   the mechlens binary (default build/src/cli/mechlens)
+#   MECHLENS_LAUNCHER  a launcher for each stage, e.g. "mpirun -n 2" (runs dealt to the ranks)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 mechlens=${MECHLENS:-$root/build/src/cli/mechlens}
-[ $# -ge 1 ] && [ "$1" != "--" ] || { sed -n '13,19p' "$0" >&2; exit 2; }
+[ $# -ge 1 ] && [ "$1" != "--" ] || { sed -n '13,20p' "$0" >&2; exit 2; }
+read -r -a launcher <<<"${MECHLENS_LAUNCHER:-}"
 out=$1
 shift
 positional=()
@@ -41,7 +43,7 @@ for k in $(seq 1 "$max_order"); do
   from=()
   [ -n "$previous" ] && from=(--init-from-dir "$previous")
   # The depth grid's task (the hop count as a token after the start node), with this stage's orders.
-  "$mechlens" sweep --grid depth --vary "n_layers=$layers" --seeds "$seeds" --task-option "orders=$orders" \
+  "${launcher[@]}" "$mechlens" sweep --grid depth --vary "n_layers=$layers" --seeds "$seeds" --task-option "orders=$orders" \
     --steps "$steps" "${warmup[@]}" "${from[@]}" --out-dir "$stage" "$@"
   previous=$stage
 done
