@@ -4,6 +4,7 @@
 #include "cli/command.h"
 #include "cli/options.h"
 #include "export/export.h"
+#include "util/error.h"
 
 namespace mechlens::cli {
 
@@ -32,7 +33,11 @@ int run_export(const std::vector<std::string>& args) {
   ExportRequest request;
   request.input = vm["input"].as<std::string>();
   request.out = vm["out-dir"].as<std::string>();
-  request.format = parse_export_format(vm["format"].as<std::string>());
+  try {
+    request.format = parse_export_format(vm["format"].as<std::string>());
+  } catch (const InputError& e) {
+    throw UsageError{e.what()};  // an option's value: bad usage (exit 2), as every other option's
+  }
   if (vm.count("datasets")) request.datasets = vm["datasets"].as<std::vector<std::string>>();
   request.examples = vm["examples"].as<std::string>();
   request.layers = vm["layers"].as<std::string>();

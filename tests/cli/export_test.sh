@@ -88,6 +88,8 @@ expect export-patch-as-attention 1 "patch.h5: is a mechlens-patching file; atten
 expect export-example-range 1 "--examples '9': index 9 is outside the record's 4 prompts" -- \
   "$mechlens" export "$work/rec.h5" --out-dir "$work/bad" --format circuitsvis --examples 9
 expect export-no-dataset 1 "no dataset matches --datasets /nothing" -- "$mechlens" export "$work/rec.h5" --out-dir "$work/bad" --datasets /nothing
+expect export-bad-format 2 "--format 'numpy' is unknown; expected npy, csv, circuitsvis or bertviz" -- \
+  "$mechlens" export "$work/rec.h5" --out-dir "$work/bad" --format numpy
 expect export-missing 1 "none.h5: no such file" -- "$mechlens" export "$work/none.h5" --out-dir "$work/bad"
 expect export-not-mechlens 1 "cannot open as HDF5" -- bash -c "echo x > '$work/x.h5' && '$mechlens' export '$work/x.h5' --out-dir '$work/bad'"
 [ ! -e "$work/bad" ] && [ ! -e "$work/bad.partial" ] && ok || bad "a failed export left $work/bad"
