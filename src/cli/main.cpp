@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,7 @@
 #include "parallel/communicator.h"
 #include "runtime/device.h"
 #include "util/error.h"
+#include "util/parse.h"
 #include "util/process_setup.h"
 #include "util/progress.h"
 
@@ -151,15 +153,14 @@ int take_threads_flag(std::vector<std::string>& words) {
       ++it;
       continue;
     }
-    char* end = nullptr;
-    const long parsed = std::strtol(value.c_str(), &end, 10);
-    constexpr long kMaxThreads = 4096;
-    if (value.empty() || *end != '\0' || parsed < 1 || parsed > kMaxThreads) {
+    const std::optional<int64_t> parsed = mechlens::parse_int(value);
+    constexpr int64_t kMaxThreads = 4096;
+    if (!parsed || *parsed < 1 || *parsed > kMaxThreads) {
       fmt::print(stderr, "mechlens: --threads takes a whole number of threads from 1 to {}, got '{}'\n", kMaxThreads,
                  value);
       return -1;
     }
-    threads = static_cast<int>(parsed);
+    threads = static_cast<int>(*parsed);
   }
   return threads;
 }

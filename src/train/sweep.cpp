@@ -234,11 +234,12 @@ std::vector<SweepRun> run_sweep(const SweepSettings& settings, const Task& task)
   // Every rank's training times, then every run's log: the exchange is also where ranks wait for
   // each other, so each log is complete when it is read.
   if (settings.comm != nullptr && ranks > 1) {
-    nlohmann::json own = nlohmann::json::object();
-    for (size_t i : mine) own[std::to_string(i)] = seconds[i];
-    for (const std::string& text : settings.comm->all_gather(own.dump())) {
-      const nlohmann::json theirs = nlohmann::json::parse(text);  // kept alive for the loop over its items
-      for (const auto& [index, value] : theirs.items()) seconds[std::stoul(index)] = value.get<double>();
+    // Each rank sends its times of every run (0 for runs it did not train); a run's time is its owner's.
+    std::vector<std::vector<double>> theirs;
+    for (const std::string& text : settings.comm->all_gather(nlohmann::json(seconds).dump()))
+      theirs.push_back(nlohmann::json::parse(text).get<std::vector<double>>());
+    for (size_t i = 0; i < n_runs; ++i) {
+      if (owner[i] >= 0) seconds[i] = theirs[size_t(owner[i])][i];
     }
   }
   std::vector<SweepRun> runs;
