@@ -203,7 +203,7 @@ int run_heads(const std::vector<std::string>& args) {
   po::options_description options("options");
   // clang-format off
   options.add_options()
-      ("checkpoint", po::value<std::string>()->required(), "model checkpoint (.safetensors)")
+      ("checkpoint", po::value<std::string>()->required(), "model checkpoint (.safetensors); also the first argument")
       ("answers", po::value<std::string>(), "token prompts: 'correct' or 'correct wrong' ids per prompt (default: the model's top two tokens)")
       ("answer-pos", po::value<int64_t>()->default_value(-1), "token prompts: the position that predicts the answer (-1 = last)")
       ("detectors", po::value<std::string>(), "pattern detectors: previous, duplicate, induction, bos, spans (answer -> each named span of the task), DEST->SRC (default: previous,duplicate,induction,bos, and spans with --task)")

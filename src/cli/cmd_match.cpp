@@ -63,7 +63,7 @@ int run_match(const std::vector<std::string>& args) {
   po::options_description options("options");
   // clang-format off
   options.add_options()
-      ("checkpoint", po::value<std::string>()->required(), "model checkpoint (.safetensors)")
+      ("checkpoint", po::value<std::string>()->required(), "model checkpoint (.safetensors); also the first argument")
       ("tokens", po::value<std::string>()->default_value("id"), "token set: id or ood (the node ids the checkpoint's matching task drew: 1..99 and 101..199, or 1..100 and 101..200 with ranges=full), or ids (all, 1:50, 3,7,9)")
       ("embeddings", po::value<std::string>()->default_value("normalised"), "normalised (through layer 0's norm, as the model applies it) or raw")
       ("positional", po::bool_switch(), "add the mean positional embedding to every token's")

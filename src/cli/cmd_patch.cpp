@@ -235,7 +235,7 @@ int run_patch(const std::vector<std::string>& args) {
   po::options_description options("options");
   // clang-format off
   options.add_options()
-      ("checkpoint", po::value<std::string>()->required(), "model checkpoint (.safetensors)")
+      ("checkpoint", po::value<std::string>()->required(), "model checkpoint (.safetensors); also the first argument")
       ("clean", po::value<std::string>(), "clean prompts: text file (ids per line) or a record's .h5")
       ("corrupted", po::value<std::string>(), "corrupted prompts, paired line by line with --clean")
       ("clean-record", po::value<std::string>(), "take the clean activations from this record of the clean prompts (.h5)")

@@ -74,7 +74,7 @@ int run_probe(const std::vector<std::string>& args) {
   po::options_description options("options");
   // clang-format off
   options.add_options()
-      ("checkpoint", po::value<std::string>()->required(), "model checkpoint (.safetensors)")
+      ("checkpoint", po::value<std::string>()->required(), "model checkpoint (.safetensors); also the first argument")
       ("label", po::value<std::string>()->required(), "what to probe for: an annotation of the task (queried_chain, truths[1]) or group")
       ("at", po::value<std::string>()->default_value("answer"), "the probed position: answer, a named span (its first position) or a position")
       ("on", po::value<std::string>()->default_value("resid"), "resid (the residual stream before every layer and after the last) or z (every head's output)")

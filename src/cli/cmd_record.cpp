@@ -57,7 +57,7 @@ int run_record(const std::vector<std::string>& args) {
   po::options_description options("options");
   // clang-format off
   options.add_options()
-      ("checkpoint", po::value<std::string>()->required(), "checkpoint file (.safetensors)")
+      ("checkpoint", po::value<std::string>()->required(), "checkpoint file (.safetensors); also the first argument")
       ("hooks", po::value<std::vector<std::string>>()->multitoken()->default_value({"blocks.*.attn.hook_pattern"},
                                                                                  "blocks.*.attn.hook_pattern"),
        "hooks to record: names, globs or shorthand")

@@ -56,7 +56,7 @@ int run_run(const std::vector<std::string>& args) {
   po::options_description options("options");
   // clang-format off
   options.add_options()
-      ("checkpoint", po::value<std::string>()->required(), "checkpoint file (.safetensors)")
+      ("checkpoint", po::value<std::string>()->required(), "checkpoint file (.safetensors); also the first argument")
       ("top-k", po::value<int64_t>()->default_value(5), "predictions to show per prompt")
       ("cache", po::value<std::vector<std::string>>()->multitoken()->composing(),
        "hooks to cache: names, globs (blocks.*.attn.hook_pattern) or shorthand (pattern); '*' = all")

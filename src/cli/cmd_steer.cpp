@@ -57,7 +57,7 @@ int run_steer(const std::vector<std::string>& args) {
   po::options_description options("options");
   // clang-format off
   options.add_options()
-      ("checkpoint", po::value<std::string>()->required(), "model checkpoint (.safetensors)")
+      ("checkpoint", po::value<std::string>()->required(), "model checkpoint (.safetensors); also the first argument")
       ("layer", po::value<int64_t>()->required(), "steer the residual stream entering this layer (blocks.L.hook_resid_pre)")
       ("at", po::value<std::string>()->required(), "the steered position: a named span (its first position) or a position")
       ("direction", po::value<std::string>()->required(), "mean-diff:NAME: mean activation of the prompts with the larger value of annotation NAME minus that of the others; probe:NAME: a linear probe's direction for the same groups, at the mean difference's length")

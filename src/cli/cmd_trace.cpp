@@ -184,7 +184,7 @@ int run_trace(const std::vector<std::string>& args) {
   po::options_description options("options");
   // clang-format off
   options.add_options()
-      ("checkpoint", po::value<std::string>()->required(), "model checkpoint (.safetensors)")
+      ("checkpoint", po::value<std::string>()->required(), "model checkpoint (.safetensors); also the first argument")
       ("answers", po::value<std::string>(), "token prompts: 'correct' or 'correct wrong' ids per prompt (default: the model's top two tokens)")
       ("answer-pos", po::value<int64_t>()->default_value(-1), "token prompts: the position that predicts the answer (-1 = last)")
       ("analyses", po::value<std::string>(), "what to run, comma-separated: spans, knockout, flow, path (default: all; path needs --task)")

@@ -5,12 +5,16 @@
 #include <algorithm>
 #include <filesystem>
 #include <iostream>
+#include <limits>
 
 #include "cli/command.h"
 #include "util/edit_distance.h"
 
 namespace mechlens::cli {
 namespace {
+
+// The hidden option that collects bare arguments no command expects.
+constexpr const char* kStrayArguments = "unexpected-argument";
 
 constexpr const char* kOutputOptions[] = {"out", "json", "report", "save-cache", "graph-json", "dot"};
 
@@ -71,12 +75,31 @@ bool parse_options(const std::string& command, const std::string& usage, const s
     options.add_options()("force", po::bool_switch(), "replace output files that exist");
     // clang-format on
   }
+  // Commands that read a checkpoint also take it as their first argument (`mechlens heads CK ...`),
+  // as `info` does; any other bare argument is collected so that the error can name it.
+  po::positional_options_description accepted = positional;
+  if (positional.max_total_count() == 0 && options.find_nothrow("checkpoint", false) != nullptr) {
+    accepted.add("checkpoint", 1);
+  }
+  po::options_description hidden;
+  if (accepted.max_total_count() != std::numeric_limits<unsigned>::max()) {
+    // clang-format off
+    hidden.add_options()(kStrayArguments, po::value<std::vector<std::string>>());
+    // clang-format on
+    accepted.add(kStrayArguments, -1);
+  }
+  po::options_description parsed;
+  parsed.add(options).add(hidden);
   try {
-    po::store(po::command_line_parser(args).options(options).positional(positional).run(), vm);
+    po::store(po::command_line_parser(args).options(parsed).positional(accepted).run(), vm);
   } catch (const po::unknown_option& e) {
     const std::string suggestion = closest_option(e.get_option_name(), options);
     throw UsageError{fmt::format("unrecognised option '{}'{}", e.get_option_name(),
                                  suggestion.empty() ? "" : fmt::format("; did you mean --{}?", suggestion))};
+  }
+  if (vm.count(kStrayArguments)) {
+    const std::string stray = vm[kStrayArguments].as<std::vector<std::string>>().front();
+    throw UsageError{fmt::format("unexpected argument '{}' (options are written --name VALUE)", stray)};
   }
   if (vm.count("help")) {
     fmt::print("usage: mechlens {} {}\n\n{}\n\n", command, usage, description);
@@ -89,7 +112,7 @@ bool parse_options(const std::string& command, const std::string& usage, const s
     // A missing positional argument is named as the usage line names it, not as an option.
     std::string name = e.get_option_name();
     while (!name.empty() && name[0] == '-') name.erase(0, 1);
-    if (positional.max_total_count() > 0 && positional.name_for_position(0) == name) {
+    if (accepted.max_total_count() > 0 && accepted.name_for_position(0) == name) {
       throw UsageError{fmt::format("missing the {} to read: mechlens {} {}", name, command, usage)};
     }
     throw;

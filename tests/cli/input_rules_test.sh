@@ -53,6 +53,11 @@ cmp -s "$work/exists.txt" "$work/exists.before" && ok || bad "a refused run chan
 expect out-force 0 "wrote 3 examples" -- "$mechlens" data --task logic --n 3 --out "$work/exists.txt" --force
 expect did-you-mean 2 "unrecognised option '--n-examples'; did you mean --n\?" -- "$mechlens" data --task logic --n-examples 3
 expect did-you-mean-typo 2 "did you mean --checkpoint\?" -- "$mechlens" patch --chekpoint "$ck"
+# A checkpoint may come first, without --checkpoint, as in `info`; other bare arguments are named.
+expect checkpoint-first 0 "^ *L1H0 " -- "$mechlens" match "$ck" --tokens 1:20
+expect stray-argument 2 "unexpected argument 'extra' \(options are written --name VALUE\)" -- "$mechlens" match "$ck" extra
+expect stray-argument-no-input 2 "unexpected argument 'logic'" -- "$mechlens" data logic --n 2
+expect checkpoint-twice 2 "'--checkpoint' cannot be specified more than once" -- "$mechlens" heads "$ck" --checkpoint "$ck"
 
 expect task-of-checkpoint 2 "logic_3l3h.safetensors was trained on the logic task \(its metadata records task=logic\)" -- \
   "$mechlens" patch --checkpoint "$(dirname "$0")/../../data/checkpoints/logic_3l3h.safetensors" --task matching --n 2
