@@ -35,6 +35,9 @@ class Communicator {
   /// Ends the progress exchange of one phase: ranks > 0 say they are done, rank 0 waits until every
   /// rank has and returns the work reported since its last collect_progress().
   virtual int64_t finish_progress() = 0;
+  /// Rank 0: whether every other rank has ended the phase (called finish_progress), as far as
+  /// collect_progress has received; lets rank 0 keep its bar moving while it waits. True elsewhere.
+  virtual bool others_finished_progress() const = 0;
 
   /// Ends every rank of the run with exit status `code` (a failure on one rank must not leave the
   /// others waiting for it forever).

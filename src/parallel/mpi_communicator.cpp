@@ -87,6 +87,8 @@ class MpiCommunicator : public Communicator {
     return work;
   }
 
+  bool others_finished_progress() const override { return rank_ != 0 || ranks_done_ == size_ - 1; }
+
   [[noreturn]] void abort(int code) override {
     MPI_Abort(MPI_COMM_WORLD, code);  // a team's failure ends the whole run
     std::exit(code);                  // MPI_Abort does not return; this is for the compiler

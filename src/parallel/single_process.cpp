@@ -18,6 +18,7 @@ class SingleProcess final : public Communicator {
   void report_progress(int64_t /*work*/) override {}
   int64_t collect_progress() override { return 0; }
   int64_t finish_progress() override { return 0; }
+  bool others_finished_progress() const override { return true; }
   [[noreturn]] void abort(int code) override { std::exit(code); }
 };
 

@@ -9,6 +9,8 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <optional>
+#include <thread>
 
 #include "io/checkpoint.h"
 #include "io/safetensors.h"
@@ -16,6 +18,7 @@
 #include "util/error.h"
 #include "util/json_text.h"
 #include "util/parse.h"
+#include "util/progress.h"
 
 namespace mechlens {
 namespace {
@@ -48,6 +51,17 @@ bool run_finished(const std::string& checkpoint, const std::string& log, int64_t
   if (stored == metadata.end() || parse_int(stored->second) != steps) return false;
   const TrainingCurves curves = read_training_log(log);
   return !curves.steps.empty() && curves.steps.back() == steps;
+}
+
+// Optimizer steps a run still needs: none when finished, those after its checkpoint when it will
+// resume (its optimizer state is there), else all of them.
+int64_t steps_left(const std::string& checkpoint, const std::string& log, int64_t steps) {
+  if (run_finished(checkpoint, log, steps)) return 0;
+  if (!std::filesystem::exists(checkpoint + ".state")) return steps;
+  const auto metadata = read_safetensors_metadata(checkpoint);
+  const auto stored = metadata.find("train_steps");
+  const std::optional<int64_t> done = stored == metadata.end() ? std::nullopt : parse_int(stored->second);
+  return done && *done >= 0 && *done < steps ? steps - *done : steps;
 }
 
 }  // namespace
@@ -171,13 +185,14 @@ std::vector<SweepRun> run_sweep(const SweepSettings& settings, const Task& task)
   const size_t n_runs = settings.points.size();
   const int rank = settings.comm ? settings.comm->rank() : 0, ranks = settings.comm ? settings.comm->size() : 1;
   const bool speak = settings.train.show_progress && rank == 0;
-  // Whole runs are dealt to the ranks by their cost (steps x parameters; finished runs cost nothing).
+  // Whole runs are dealt to the ranks by their cost (steps left x parameters; finished runs cost nothing).
+  std::vector<int64_t> left(n_runs, 0);
   std::vector<double> costs(n_runs, 0.0);
   for (size_t i = 0; i < n_runs; ++i) {
     const SweepPoint& point = settings.points[i];
-    const std::string checkpoint = sweep_checkpoint_path(settings.out_dir, point);
-    if (!run_finished(checkpoint, sweep_log_path(settings.out_dir, point), settings.train.steps))
-      costs[i] = double(settings.train.steps) * point.config.parameter_count();
+    left[i] = steps_left(sweep_checkpoint_path(settings.out_dir, point), sweep_log_path(settings.out_dir, point),
+                         settings.train.steps);
+    costs[i] = double(left[i]) * double(point.config.parameter_count());
   }
   std::vector<int> owner = assign_by_cost(costs, ranks);
   // Every rank takes rank 0's view of which runs are finished (a shared file system may show another
@@ -188,10 +203,20 @@ std::vector<SweepRun> run_sweep(const SweepSettings& settings, const Task& task)
   for (size_t i = 0; i < n_runs; ++i) {
     if (owner[i] == rank) mine.push_back(i);
   }
-  if (speak && ranks > 1) {
-    const auto to_train = size_t(std::count_if(owner.begin(), owner.end(), [](int o) { return o >= 0; }));
-    fmt::print(stderr, "sweep: {} of {} runs to train, shared by {} ranks; rank 0 trains {} and shows its progress\n",
-               to_train, n_runs, ranks, mine.size());
+  // Under MPI, one bar on rank 0 counts every rank's steps (the runs' own bars are off); other ranks
+  // report each step to it.
+  const bool shared_bar = settings.comm != nullptr && ranks > 1;
+  std::optional<ProgressBar> sweep_bar;
+  if (shared_bar && rank == 0) {
+    int64_t steps_to_train = 0, to_train = 0;
+    for (size_t i = 0; i < n_runs; ++i) {
+      if (owner[i] >= 0) steps_to_train += left[i], ++to_train;
+    }
+    if (speak)
+      fmt::print(stderr, "sweep: {} of {} runs to train ({} steps), shared by {} ranks; rank 0 trains {}\n", to_train,
+                 n_runs, steps_to_train, ranks, mine.size());
+    sweep_bar.emplace(fmt::format("sweep, {} ranks", ranks), steps_to_train,
+                      settings.train.show_progress && steps_to_train > 0);
   }
 
   std::vector<double> seconds(n_runs, 0.0);
@@ -206,9 +231,17 @@ std::vector<SweepRun> run_sweep(const SweepSettings& settings, const Task& task)
     run_settings.seed = static_cast<uint64_t>(point.seed);
     run_settings.resume = std::filesystem::exists(run_settings.out + ".state");
     run_settings.progress_label = fmt::format("run {}/{}", i + 1, n_runs);
+    if (shared_bar) {
+      run_settings.show_progress = false;
+      const std::string doing = fmt::format("rank 0: run {}/{}", i + 1, n_runs);
+      run_settings.on_step = [&settings, &sweep_bar, doing] {
+        if (sweep_bar) sweep_bar->advance(1 + settings.comm->collect_progress(), doing);
+        else settings.comm->report_progress(1);
+      };
+    }
     run_settings.metadata["sweep_run"] = point.name;
     if (settings.extra_metrics) run_settings.extra_metrics = settings.extra_metrics(point.config);
-    if (speak)
+    if (speak && !shared_bar)
       fmt::print(stderr, "run {}/{}: {}{}\n", i + 1, n_runs, point.name, run_settings.resume ? " (continuing)" : "");
     std::string init_from;
     if (!settings.init_from_dir.empty()) {
@@ -222,12 +255,25 @@ std::vector<SweepRun> run_sweep(const SweepSettings& settings, const Task& task)
     const TrainResult result = train(model, task, settings.eval_examples, run_settings);
     seconds[i] = result.seconds;
     if (result.steps_done > 0) ++trained;
-    if (speak && trained > 0 && turn + 1 < mine.size()) {
+    if (speak && !shared_bar && trained > 0 && turn + 1 < mine.size()) {
       // Time left, from the runs trained so far in this invocation (runs of one sweep cost alike,
       // except for depth, where the estimate is a lower bound).
       const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-      fmt::print(stderr, "sweep: {}/{} runs done{}, about {:.0f} min left\n", turn + 1, mine.size(),
-                 ranks > 1 ? " on rank 0" : "", elapsed / double(trained) * double(mine.size() - turn - 1) / 60.0);
+      fmt::print(stderr, "sweep: {}/{} runs done, about {:.0f} min left\n", turn + 1, mine.size(),
+                 elapsed / double(trained) * double(mine.size() - turn - 1) / 60.0);
+    }
+  }
+  if (shared_bar) {
+    if (sweep_bar) {
+      // Rank 0's runs are done; its bar goes on counting the others' steps until every rank has ended.
+      while (!settings.comm->others_finished_progress()) {
+        sweep_bar->advance(settings.comm->collect_progress(), "rank 0 done, waiting for the others");
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      }
+      sweep_bar->advance(settings.comm->finish_progress());
+      sweep_bar->finish();
+    } else {
+      settings.comm->finish_progress();
     }
   }
 

@@ -350,6 +350,7 @@ TrainResult train(HookedTransformer& model, const Task& task, const std::vector<
     progress.advance(1, all == metrics.end()
                             ? fmt::format("loss {:.4f}", loss_value)
                             : fmt::format("loss {:.4f} eval exact {:.3f}", loss_value, all->second.exact_match));
+    if (settings.on_step) settings.on_step();
   }
   progress.finish();
   result.steps_done = end_step - start_step;

@@ -39,6 +39,7 @@ struct TrainSettings {
   int64_t stop_after = -1;  // end this run (with a checkpoint) after N steps; -1 = run to `steps`
   bool show_progress = true;
   std::string progress_label = "train";         // the progress bar's label (a sweep names its run)
+  std::function<void()> on_step;                // optional: called after every optimizer step
   std::map<std::string, std::string> metadata;  // stored in the checkpoint (task, command line, ...)
   ExtraMetrics extra_metrics;                   // optional: more CSV columns per evaluation
   torch::Device device = torch::kCPU;           // where the model trains (train() moves it there first)

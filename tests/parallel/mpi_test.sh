@@ -128,14 +128,23 @@ for ranks in 2 3; do
   expect "sweep-$ranks" 0 "wrote" -- mpirun -n $ranks "$mechlens" "${sweep_args[@]}" --out-dir "$work/sweep$ranks"
   same_sweep "sweep-$ranks-same" "$work/sweep1" "$work/sweep$ranks"
 done
+# One bar on rank 0 counts every rank's steps: 4 runs x 30 steps (the arguments without --quiet, the last).
+expect sweep-one-bar 0 "sweep, 3 ranks \[#+\] 120/120 " -- mpirun -n 3 "$mechlens" "${sweep_args[@]:0:${#sweep_args[@]}-1}" \
+  --out-dir "$work/sweep-bar"
 long_sweep=(sweep --grid custom --config "$work/tiny.json" --vary init_gamma=0.5,1 --seeds 0 --steps 600 --batch 16
   --warmup 5 --eval-every 100 --checkpoint-every 50 --eval-n 40 --quiet)
 expect sweep-long-1 0 "wrote" -- "$mechlens" "${long_sweep[@]}" --out-dir "$work/slong1"
 kill_one_rank "$work/slong/*.safetensors" mpirun -n 2 "$mechlens" "${long_sweep[@]}" --out-dir "$work/slong"
 grep -q "exit 0" "$work/killed.mark" && bad "the killed sweep exited 0: $(cat "$work/killed.log")" || ok
 [ ! -e "$work/slong/sweep.h5" ] && ok || bad "a killed sweep wrote its tables"
+cp -r "$work/slong" "$work/slong-mpi"
 expect sweep-continued 0 "wrote" -- "$mechlens" "${long_sweep[@]}" --out-dir "$work/slong"
 same_sweep sweep-continued-same "$work/slong1" "$work/slong"
+# Continued under MPI, the runs are dealt and counted by the steps they still need (a checkpoint was
+# written, so fewer than 2 x 600).
+expect sweep-continued-mpi 0 "runs to train \(([0-9]{1,3}|10[0-9]{2}|11[0-4][0-9]|1150) steps\)" -- \
+  mpirun -n 2 "$mechlens" "${long_sweep[@]:0:${#long_sweep[@]}-1}" --out-dir "$work/slong-mpi"
+same_sweep sweep-continued-mpi-same "$work/slong1" "$work/slong-mpi"
 
 # Commands that do not share their work refuse to run as several ranks, naming those that do.
 expect info-refused 2 "runs as one process; of the commands, record, patch, trace, heads, sweep share" -- mpirun -n 2 "$mechlens" info \
