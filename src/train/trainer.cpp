@@ -14,6 +14,8 @@
 #include <set>
 
 #include "io/checkpoint.h"
+#include "train/legacy_state.h"
+#include "train/optimizer_state.h"
 #include "train/sequences.h"
 #include "util/error.h"
 #include "util/json_text.h"
@@ -52,7 +54,8 @@ class FrozenParameters {
       for (size_t n = 0; n < names.size(); ++n) {
         if (item.key() == names[n] || item.key().rfind(names[n] + ".", 0) == 0) freeze = used[n] = true;
       }
-      (freeze ? selected : trainable_).push_back(item.value());
+      if (freeze) selected.push_back(item.value());
+      else trainable_.push_back(item.value()), named_.emplace_back(item.key(), item.value());
     }
     for (size_t n = 0; n < names.size(); ++n) {
       MECHLENS_CHECK(InputError, used[n],
@@ -74,9 +77,11 @@ class FrozenParameters {
   FrozenParameters& operator=(const FrozenParameters&) = delete;
 
   const std::vector<torch::Tensor>& trainable() const { return trainable_; }
+  const NamedParameters& trainable_named() const { return named_; }
 
  private:
   std::vector<torch::Tensor> trainable_;
+  NamedParameters named_;
   std::vector<torch::Tensor> frozen_;
 };
 
@@ -99,20 +104,12 @@ nlohmann::json resume_key(const Task& task, const TrainSettings& settings) {
 
 // The optimiser state, tied to the checkpoint it continues: its step and the checkpoint's SHA-256.
 // Written to `partial` only; write_pair renames it into place.
-void save_state(torch::optim::AdamW& optimizer, int64_t step, const std::string& checkpoint, const std::string& partial,
-                const nlohmann::json& key) {
-  torch::serialize::OutputArchive archive;
-  optimizer.save(archive);
-  archive.write("step", torch::tensor(step));
-  const std::string checkpoint_hash = sha256_file(checkpoint);
-  archive.write("checkpoint_sha256", torch::from_blob(const_cast<char*>(checkpoint_hash.data()),
-                                                      {int64_t(checkpoint_hash.size())}, torch::kChar)
-                                         .clone());
-  const std::string key_text = key.dump();
-  archive.write("resume_key",
-                torch::from_blob(const_cast<char*>(key_text.data()), {int64_t(key_text.size())}, torch::kChar).clone());
+void save_state(const torch::optim::AdamW& optimizer, const NamedParameters& parameters, int64_t step,
+                const std::string& checkpoint, const std::string& partial, const nlohmann::json& key) {
+  const std::map<std::string, std::string> metadata = {
+      {"step", std::to_string(step)}, {"checkpoint_sha256", sha256_file(checkpoint)}, {"resume_key", key.dump()}};
   try {
-    archive.save_to(partial);
+    write_optimizer_state(optimizer, parameters, metadata, partial);
     sync_file(partial);
   } catch (const c10::Error& e) {
     std::remove(partial.c_str());
@@ -127,13 +124,14 @@ void save_state(torch::optim::AdamW& optimizer, int64_t step, const std::string&
 // Checkpoint and optimiser state as one unit: both are written completely under temporary names
 // first, then renamed. A failure while writing leaves the previous pair untouched; a kill between
 // the two renames leaves OUT.state.partial matching the new OUT, which --resume completes.
-void write_pair(const HookedTransformer& model, torch::optim::AdamW& optimizer, int64_t step, const std::string& out,
-                const std::map<std::string, std::string>& metadata, const nlohmann::json& key) {
+void write_pair(const HookedTransformer& model, const torch::optim::AdamW& optimizer, const NamedParameters& parameters,
+                int64_t step, const std::string& out, const std::map<std::string, std::string>& metadata,
+                const nlohmann::json& key) {
   const std::string next = out + ".next";
   const std::string state_partial = state_path(out) + ".partial";
   save_checkpoint(model, next, metadata);
   try {
-    save_state(optimizer, step, next, state_partial, key);
+    save_state(optimizer, parameters, step, next, state_partial, key);
   } catch (...) {
     std::remove(next.c_str());
     throw;
@@ -142,61 +140,41 @@ void write_pair(const HookedTransformer& model, torch::optim::AdamW& optimizer, 
   std::filesystem::rename(state_partial, state_path(out));
 }
 
-std::string read_text(torch::serialize::InputArchive& archive, const char* key) {
-  torch::Tensor bytes;
-  if (!archive.try_read(key, bytes)) return "";
-  bytes = bytes.to(torch::kCPU).contiguous();
-  return std::string(static_cast<const char*>(bytes.data_ptr()), size_t(bytes.numel()));
+// A state's header: what it continues (step, checkpoint hash, settings). States written before the
+// named format are LibTorch archives (legacy_state.h); both are read.
+std::map<std::string, std::string> read_state_header(const std::string& path, const torch::Device& device) {
+  return is_named_optimizer_state(path) ? read_optimizer_state_metadata(path) : read_legacy_state_header(path, device);
 }
 
-// Loads OUT.state into `optimizer` and returns its step, after checking that it belongs to the
-// checkpoint at OUT and to a run with the same settings.
-torch::serialize::InputArchive read_state(const std::string& path, const torch::Device& device) {
-  torch::serialize::InputArchive archive;
-  try {
-    // The optimiser's moments load where the parameters now are, whatever device wrote them.
-    archive.load_from(path, device);
-  } catch (const c10::Error&) {
-    MECHLENS_FAIL(InputError,
-                  "{}: not a readable optimiser state (damaged or truncated); start the run again "
-                  "without --resume",
-                  path);
-  }
-  return archive;
-}
-
-int64_t load_state(torch::optim::AdamW& optimizer, const std::string& out, const nlohmann::json& key,
-                   const torch::Device& device) {
+int64_t load_state(torch::optim::AdamW& optimizer, const NamedParameters& parameters, const std::string& out,
+                   const nlohmann::json& key, const torch::Device& device) {
   const std::string path = state_path(out), partial = path + ".partial";
   const std::string checkpoint_hash = sha256_file(out);
-  torch::serialize::InputArchive archive = read_state(path, device);
-  if (read_text(archive, "checkpoint_sha256") != checkpoint_hash && std::filesystem::exists(partial)) {
+  std::map<std::string, std::string> header = read_state_header(path, device);
+  if (header["checkpoint_sha256"] != checkpoint_hash && std::filesystem::exists(partial)) {
     // Killed between the two renames of write_pair: the new state is complete under its partial name.
-    torch::serialize::InputArchive pending = read_state(partial, device);
-    if (read_text(pending, "checkpoint_sha256") == checkpoint_hash) {
+    if (read_state_header(partial, device)["checkpoint_sha256"] == checkpoint_hash) {
       std::filesystem::rename(partial, path);
-      archive = read_state(path, device);
+      header = read_state_header(path, device);
     }
   }
-  MECHLENS_CHECK(InputError, read_text(archive, "checkpoint_sha256") == checkpoint_hash,
+  MECHLENS_CHECK(InputError, header["checkpoint_sha256"] == checkpoint_hash,
                  "--resume: {} does not belong to the checkpoint {} (one of them was replaced); start the run again "
                  "without --resume",
                  path, out);
-  const std::string stored_key = read_text(archive, "resume_key");
+  const std::string& stored_key = header["resume_key"];
   const nlohmann::json stored =
       stored_key.empty() ? nlohmann::json() : parse_json_text<InputError>(stored_key, path + ": resume_key");
   if (!stored_key.empty() && stored != key) {
     const std::vector<std::string> differences = json_differences(stored, key, "run", "now");
     MECHLENS_FAIL(InputError, "--resume: {} was trained with other settings: {}", out, fmt::join(differences, "; "));
   }
-  try {
-    optimizer.load(archive);
-  } catch (const c10::Error&) {
-    MECHLENS_FAIL(InputError, "{}: the optimiser state does not fit this model's parameters", path);
-  }
-  torch::Tensor step;
-  archive.read("step", step);
-  return step.item<int64_t>();
+  const std::optional<int64_t> step = parse_int(header["step"]);
+  MECHLENS_CHECK(InputError, step && *step >= 0, "{}: field 'step' is '{}', expected a step count", path,
+                 header["step"]);
+  if (is_named_optimizer_state(path)) load_optimizer_state(optimizer, parameters, path);
+  else load_legacy_state(optimizer, path, device);
+  return *step;
 }
 
 // A run killed after logging a row but before its next checkpoint resumes from that checkpoint and
@@ -246,7 +224,8 @@ TrainResult train(HookedTransformer& model, const Task& task, const std::vector<
     HookedTransformer saved = load_checkpoint(settings.out);
     MECHLENS_CHECK(InputError, saved->config() == model->config(), "--resume: {} was trained with another model config",
                    settings.out);
-    start_step = load_state(optimizer, settings.out, resume_key(task, settings), settings.device);
+    start_step =
+        load_state(optimizer, parameters.trainable_named(), settings.out, resume_key(task, settings), settings.device);
     torch::NoGradGuard no_grad;
     auto target = model->named_parameters();
     for (const auto& item : saved->named_parameters()) target[item.key()].copy_(item.value());
@@ -280,7 +259,8 @@ TrainResult train(HookedTransformer& model, const Task& task, const std::vector<
     std::map<std::string, std::string> metadata = settings.metadata;
     metadata["train_steps"] = std::to_string(step);
     if (!metrics.empty()) metadata["eval_metrics"] = metrics_json(metrics);
-    write_pair(model, optimizer, step, settings.out, metadata, resume_key(task, settings));
+    write_pair(model, optimizer, parameters.trainable_named(), step, settings.out, metadata,
+               resume_key(task, settings));
   };
 
   model->train();

@@ -113,9 +113,9 @@ c = json.load(open(sys.argv[1]))
 c.update(d_model=32, d_head=16, d_mlp=64)
 json.dump(c, open(sys.argv[2], "w"))
 PY
-same_sweep() {  # NAME A B: every run's checkpoint and log, the CSV tables and sweep.h5 are the same
+same_sweep() {  # NAME A B: every run's checkpoint, optimiser state and log, the CSV tables and sweep.h5 are the same
   local name=$1 a=$2 b=$3 file differ=""
-  for file in "$a"/*.safetensors "$a"/*.train_log.csv "$a/runs.csv" "$a/conditions.csv"; do
+  for file in "$a"/*.safetensors "$a"/*.safetensors.state "$a"/*.train_log.csv "$a/runs.csv" "$a/conditions.csv"; do
     cmp -s "$file" "$b/$(basename "$file")" || differ="$differ $(basename "$file")"
   done
   [ -z "$differ" ] && ok || bad "$name: differs from the one-process sweep:$differ"
