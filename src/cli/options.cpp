@@ -60,6 +60,19 @@ std::string closest_option(const std::string& unknown, const po::options_descrip
   return best;
 }
 
+// Why a bare argument is unexpected: most often the second word of a list given to an option that
+// takes one value (`--tokens 1 2 3`).
+std::string stray_argument_hint(const std::vector<std::string>& args, const std::string& stray) {
+  const auto at = std::find(args.begin(), args.end(), stray);
+  if (at - args.begin() >= 2 && at[-2].rfind("--", 0) == 0 && at[-2].find('=') == std::string::npos &&
+      at[-1].rfind("-", 0) != 0) {
+    return fmt::format(
+        " after {} {}: an option takes one value; give a list as one argument ('{} {} ...' or {},{},...)", at[-2],
+        at[-1], at[-1], stray, at[-1], stray);
+  }
+  return " (options are written --name VALUE)";
+}
+
 }  // namespace
 
 bool parse_options(const std::string& command, const std::string& usage, const std::string& description,
@@ -99,7 +112,7 @@ bool parse_options(const std::string& command, const std::string& usage, const s
   }
   if (vm.count(kStrayArguments)) {
     const std::string stray = vm[kStrayArguments].as<std::vector<std::string>>().front();
-    throw UsageError{fmt::format("unexpected argument '{}' (options are written --name VALUE)", stray)};
+    throw UsageError{fmt::format("unexpected argument '{}'{}", stray, stray_argument_hint(args, stray))};
   }
   if (vm.count("help")) {
     fmt::print("usage: mechlens {} {}\n\n{}\n\n", command, usage, description);

@@ -56,6 +56,7 @@ expect did-you-mean-typo 2 "did you mean --checkpoint\?" -- "$mechlens" patch --
 # A checkpoint may come first, without --checkpoint, as in `info`; other bare arguments are named.
 expect checkpoint-first 0 "^ *L1H0 " -- "$mechlens" match "$ck" --tokens 1:20
 expect stray-argument 2 "unexpected argument 'extra' \(options are written --name VALUE\)" -- "$mechlens" match "$ck" extra
+expect stray-list 2 "unexpected argument '2' after --tokens 1: an option takes one value; give a list as one argument \('1 2 \.\.\.' or 1,2,\.\.\.\)" -- "$mechlens" run "$ck" --tokens 1 2 3
 expect stray-argument-no-input 2 "unexpected argument 'logic'" -- "$mechlens" data logic --n 2
 expect checkpoint-twice 2 "'--checkpoint' cannot be specified more than once" -- "$mechlens" heads "$ck" --checkpoint "$ck"
 
