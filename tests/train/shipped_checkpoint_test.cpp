@@ -1,7 +1,7 @@
 // The shipped checkpoints do what data/checkpoints/README.md says: the logic model solves held-out
 // problems exactly (greedy decoding agrees with the teacher-forced exact-match metric the trainer
 // reports); the post-LN matching model answers 2-hop test problems by the paper's matching mechanism,
-// and its pre-LN counterpart does not.
+// and its pre-LN counterpart does not; the 4-layer matching model answers 4-hop problems.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
@@ -95,6 +95,39 @@ TEST(ShippedCheckpointTest, PostLnMatchingModelHopsByMatching) {
   EXPECT_GT(pair_fusion / static_cast<double>(pairs), 0.9);
   EXPECT_GT(hop1 / n, 0.8);
   EXPECT_GT(hop2 / n, 0.8);
+}
+
+// Four layers answer 4-hop problems (more than the one hop per layer after pair fusion) and generalise
+// out of distribution; the answer position takes hop 1 in layer 1 and reaches hop 4 in layer 3.
+TEST(ShippedCheckpointTest, FourLayerMatchingModelAnswersFourHops) {
+  HookedTransformer model = load_checkpoint(MECHLENS_SOURCE_DIR "/data/checkpoints/matching_4l1h_4hop.safetensors");
+  EXPECT_EQ(model->config().n_layers, 4);
+  MatchingSettings settings;
+  settings.orders = {4};
+  settings.split = MatchingSplit::kTest;
+  const auto examples = generate_examples(MatchingTask{settings}, 500, /*seed=*/987654);
+  EXPECT_GE(evaluate(model, examples).at("all").first_token_accuracy, 0.8);
+  settings.split = MatchingSplit::kOod;
+  EXPECT_GE(
+      evaluate(model, generate_examples(MatchingTask{settings}, 500, /*seed=*/987654)).at("all").first_token_accuracy,
+      0.95);
+
+  std::vector<torch::Tensor> rows;
+  for (const auto& e : examples) rows.push_back(torch::tensor(e.prompt, torch::kLong));
+  torch::NoGradGuard no_grad;
+  auto [logits, cache] = model->run_with_cache(
+      torch::stack(rows), [](const std::string& name) { return name.find("hook_pattern") != std::string::npos; });
+  const auto pattern = [&](int64_t layer) { return cache.at(fmt::format("blocks.{}.attn.hook_pattern", layer)); };
+  const int64_t last = static_cast<int64_t>(examples[0].prompt.size()) - 1;
+  double hop1 = 0, hop4 = 0;
+  for (size_t i = 0; i < examples.size(); ++i) {
+    const auto& path = examples[i].annotations.at("path");  // start, then the nodes 1..4 hops away
+    const int64_t b = static_cast<int64_t>(i);
+    hop1 += pattern(1)[b][0][last][child_position(examples[i].prompt, path[0], path[1])].item<double>();
+    hop4 += pattern(3)[b][0][last][child_position(examples[i].prompt, path[3], path[4])].item<double>();
+  }
+  EXPECT_GT(hop1 / static_cast<double>(examples.size()), 0.8);
+  EXPECT_GT(hop4 / static_cast<double>(examples.size()), 0.4);
 }
 
 TEST(ShippedCheckpointTest, PreLnMatchingCounterpartStaysOnThePlateau) {
