@@ -59,6 +59,19 @@ int64_t child_position(const std::vector<int64_t>& prompt, int64_t parent, int64
   return -1;
 }
 
+// Every layer's attention pattern over `examples` (prompts of one length), [batch, head, dest, src] each.
+std::vector<torch::Tensor> attention_patterns(HookedTransformer& model, const std::vector<Example>& examples) {
+  std::vector<torch::Tensor> rows;
+  for (const auto& e : examples) rows.push_back(torch::tensor(e.prompt, torch::kLong));
+  torch::NoGradGuard no_grad;
+  auto [logits, cache] = model->run_with_cache(
+      torch::stack(rows), [](const std::string& name) { return name.find("hook_pattern") != std::string::npos; });
+  std::vector<torch::Tensor> patterns;
+  for (int64_t layer = 0; layer < model->config().n_layers; ++layer)
+    patterns.push_back(cache.at(fmt::format("blocks.{}.attn.hook_pattern", layer)));
+  return patterns;
+}
+
 TEST(ShippedCheckpointTest, PostLnMatchingModelHopsByMatching) {
   HookedTransformer model =
       load_checkpoint(MECHLENS_SOURCE_DIR "/data/checkpoints/matching_3l1h_post_ln_gamma1.safetensors");
@@ -72,12 +85,8 @@ TEST(ShippedCheckpointTest, PostLnMatchingModelHopsByMatching) {
 
   // Attention of the single head per layer (Wang et al. 2024's picture): layer 0 joins each pair,
   // layer 1 takes the first hop from the last token, layer 2 the second.
-  std::vector<torch::Tensor> rows;
-  for (const auto& e : examples) rows.push_back(torch::tensor(e.prompt, torch::kLong));
-  torch::NoGradGuard no_grad;
-  auto [logits, cache] = model->run_with_cache(
-      torch::stack(rows), [](const std::string& name) { return name.find("hook_pattern") != std::string::npos; });
-  const auto pattern = [&](int64_t layer) { return cache.at(fmt::format("blocks.{}.attn.hook_pattern", layer)); };
+  const std::vector<torch::Tensor> patterns = attention_patterns(model, examples);
+  const auto pattern = [&](int64_t layer) { return patterns[size_t(layer)]; };
   const int64_t last = static_cast<int64_t>(examples[0].prompt.size()) - 1;
   double pair_fusion = 0, hop1 = 0, hop2 = 0;
   int64_t pairs = 0;
@@ -112,12 +121,8 @@ TEST(ShippedCheckpointTest, FourLayerMatchingModelAnswersFourHops) {
       evaluate(model, generate_examples(MatchingTask{settings}, 500, /*seed=*/987654)).at("all").first_token_accuracy,
       0.95);
 
-  std::vector<torch::Tensor> rows;
-  for (const auto& e : examples) rows.push_back(torch::tensor(e.prompt, torch::kLong));
-  torch::NoGradGuard no_grad;
-  auto [logits, cache] = model->run_with_cache(
-      torch::stack(rows), [](const std::string& name) { return name.find("hook_pattern") != std::string::npos; });
-  const auto pattern = [&](int64_t layer) { return cache.at(fmt::format("blocks.{}.attn.hook_pattern", layer)); };
+  const std::vector<torch::Tensor> patterns = attention_patterns(model, examples);
+  const auto pattern = [&](int64_t layer) { return patterns[size_t(layer)]; };
   const int64_t last = static_cast<int64_t>(examples[0].prompt.size()) - 1;
   double hop1 = 0, hop4 = 0;
   for (size_t i = 0; i < examples.size(); ++i) {
