@@ -26,6 +26,19 @@ Key key_of(c10::TensorImpl* impl) {
   }
 }
 
+// Runs a read of the state file; a file the safetensors reader refuses is a state that cannot resume.
+template <typename Read>
+auto as_optimizer_state(Read read) {
+  try {
+    return read();
+  } catch (const CheckpointError& e) {
+    MECHLENS_FAIL(InputError,
+                  "not a readable optimiser state (damaged or truncated; start the run again without "
+                  "--resume): {}",
+                  e.what());
+  }
+}
+
 }  // namespace
 
 void write_optimizer_state(const torch::optim::AdamW& optimizer, const NamedParameters& parameters,
@@ -51,26 +64,11 @@ bool is_named_optimizer_state(const std::string& path) {
 }
 
 std::map<std::string, std::string> read_optimizer_state_metadata(const std::string& path) {
-  try {
-    return read_safetensors_metadata(path);
-  } catch (const CheckpointError& e) {
-    MECHLENS_FAIL(InputError,
-                  "not a readable optimiser state (damaged or truncated; start the run again without "
-                  "--resume): {}",
-                  e.what());
-  }
+  return as_optimizer_state([&] { return read_safetensors_metadata(path); });
 }
 
 void load_optimizer_state(torch::optim::AdamW& optimizer, const NamedParameters& parameters, const std::string& path) {
-  SafetensorsFile file;
-  try {
-    file = read_safetensors(path);
-  } catch (const CheckpointError& e) {
-    MECHLENS_FAIL(InputError,
-                  "not a readable optimiser state (damaged or truncated; start the run again without "
-                  "--resume): {}",
-                  e.what());
-  }
+  const SafetensorsFile file = as_optimizer_state([&] { return read_safetensors(path); });
   std::map<std::string, torch::Tensor> stored(file.tensors.begin(), file.tensors.end());
   const auto take = [&](const std::string& name, const torch::Tensor& like, bool required) -> torch::Tensor {
     const auto found = stored.find(name);

@@ -54,8 +54,12 @@ class FrozenParameters {
       for (size_t n = 0; n < names.size(); ++n) {
         if (item.key() == names[n] || item.key().rfind(names[n] + ".", 0) == 0) freeze = used[n] = true;
       }
-      if (freeze) selected.push_back(item.value());
-      else trainable_.push_back(item.value()), named_.emplace_back(item.key(), item.value());
+      if (freeze) {
+        selected.push_back(item.value());
+      } else {
+        trainable_.push_back(item.value());
+        named_.emplace_back(item.key(), item.value());
+      }
     }
     for (size_t n = 0; n < names.size(); ++n) {
       MECHLENS_CHECK(InputError, used[n],
