@@ -38,15 +38,38 @@ const char* split_name(MatchingSplit split) {
       return "test";
     case MatchingSplit::kOod:
       return "ood";
+    case MatchingSplit::kOodDecoy:
+      return "ood_decoy";
   }
   return "?";
 }
 
-// Allowed (child - parent) mod 5 for the split (OOD chains use every residue).
+// Allowed (child - parent) mod 5 for the split (OOD chains, decoy or not, use every residue).
 std::vector<int64_t> allowed_deltas(MatchingSplit split) {
   if (split == MatchingSplit::kTrain) return {0, 1, 4};
   if (split == MatchingSplit::kTest) return {2, 3};
   return {0, 1, 2, 3, 4};
+}
+
+// Moves chain node j from the OOD range into the ID range (id - 100), in the chain and in the edges
+// already collected (the distractors that point at it).
+void shift_into_distribution(std::vector<int64_t>& chain, int64_t j, std::vector<std::pair<int64_t, int64_t>>& pairs) {
+  for (auto& [a, b] : pairs) {
+    if (a == chain[size_t(j)]) a -= 100;
+    if (b == chain[size_t(j)]) b -= 100;
+  }
+  chain[size_t(j)] -= 100;
+}
+
+// Single-chain starts that leave room for a decoy edge apart from the path start..start+k: one that
+// ends before the start's parent edge (j + 1 <= start - 1) or begins two nodes past the answer
+// (j >= start + k + 2), so that the decoy touches neither the answer nor the answer's child.
+std::vector<int64_t> decoy_edges(int64_t edges, int64_t start, int64_t k) {
+  std::vector<int64_t> js;
+  for (int64_t j = 0; j < edges; ++j) {
+    if (j + 1 <= start - 1 || j >= start + k + 2) js.push_back(j);
+  }
+  return js;
 }
 
 }  // namespace
@@ -63,10 +86,10 @@ MatchingLayout parse_matching_layout(const std::string& text) {
 }
 
 MatchingSplit parse_matching_split(const std::string& text) {
-  for (auto split : {MatchingSplit::kTrain, MatchingSplit::kTest, MatchingSplit::kOod}) {
+  for (auto split : {MatchingSplit::kTrain, MatchingSplit::kTest, MatchingSplit::kOod, MatchingSplit::kOodDecoy}) {
     if (text == split_name(split)) return split;
   }
-  MECHLENS_FAIL(InputError, "matching split '{}' is unknown; expected train, test or ood", text);
+  MECHLENS_FAIL(InputError, "matching split '{}' is unknown; expected train, test, ood or ood_decoy", text);
 }
 
 MatchingRanges parse_matching_ranges(const std::string& text) {
@@ -98,6 +121,13 @@ MatchingTask::MatchingTask(MatchingSettings settings) : settings_(std::move(sett
   for (int64_t k : settings_.orders) {
     MECHLENS_CHECK(InputError, k >= 1 && k < edges,
                    "matching order {} needs 1 <= k < {} (edges per chain at seq_len {})", k, edges, settings_.seq_len);
+    // One chain must hold the path and, apart from it, the decoy edge: start >= 2 needs k + 2 edges.
+    MECHLENS_CHECK(InputError,
+                   settings_.split != MatchingSplit::kOodDecoy ||
+                       settings_.layout == MatchingLayout::kNoisedDoubleChain || k + 2 <= edges,
+                   "matching split ood_decoy with order {} needs at least {} edges per chain (a decoy edge apart "
+                   "from the path); seq_len {} gives {}",
+                   k, k + 2, settings_.seq_len, edges);
   }
   if (settings_.layout == MatchingLayout::kNoisedDoubleChain) {
     MECHLENS_CHECK(InputError, (settings_.seq_len - 5) % 4 == 0, "noised_double_chain needs seq_len = 4E+5, got {}",
@@ -169,7 +199,8 @@ std::vector<int64_t> MatchingTask::make_chain(Rng& rng, int64_t n_nodes, std::ve
 }
 
 Example MatchingTask::sample(Rng& rng) const {
-  const bool ood = settings_.split == MatchingSplit::kOod;
+  const bool decoy = settings_.split == MatchingSplit::kOodDecoy;
+  const bool ood = settings_.split == MatchingSplit::kOod || decoy;
   const int64_t edges = edges_per_chain();
   const int64_t k = rng.pick(settings_.orders);
   std::vector<bool> used(kVocab, false);
@@ -186,18 +217,27 @@ Example MatchingTask::sample(Rng& rng) const {
     }
     queried = rng.below(2);
     start = edges - k;
-  } else {
+  } else if (!decoy) {
     start = rng.between(0, edges - k);
+  } else {
+    std::vector<int64_t> starts;  // those with room for a decoy edge
+    for (int64_t s = 0; s <= edges - k; ++s) {
+      if (!decoy_edges(edges, s, k).empty()) starts.push_back(s);
+    }
+    start = rng.pick(starts);
   }
+  std::pair<int64_t, int64_t> decoy_edge{-1, -1};
   if (ood) {
-    // Only the answer and its parent come back into the in-distribution range.
-    auto& chain = chains[queried];
-    for (int64_t j : {start + k - 1, start + k}) {
-      for (auto& [a, b] : pairs) {
-        if (a == chain[j]) a -= 100;
-        if (b == chain[j]) b -= 100;
-      }
-      chain[j] -= 100;
+    // Only the answer and its parent come back into the in-distribution range, and with a decoy one
+    // more edge off the path: then "the child of the in-distribution edge" is no longer the answer.
+    for (int64_t j : {start + k - 1, start + k}) shift_into_distribution(chains[queried], j, pairs);
+    if (decoy) {
+      const bool other = chains.size() == 2;
+      auto& chain = chains[other ? 1 - queried : queried];
+      const int64_t j = other ? rng.between(0, edges - 1) : rng.pick(decoy_edges(edges, start, k));
+      shift_into_distribution(chain, j, pairs);
+      shift_into_distribution(chain, j + 1, pairs);
+      decoy_edge = {chain[size_t(j)], chain[size_t(j + 1)]};
     }
   }
   for (const auto& chain : chains) {
@@ -225,6 +265,7 @@ Example MatchingTask::sample(Rng& rng) const {
   example.annotations["path"] = path;
   example.annotations["chain"] = chain;
   if (chains.size() == 2) example.annotations["other_chain"] = chains[1 - queried];
+  if (decoy) example.annotations["decoy"] = {decoy_edge.first, decoy_edge.second};
   return example;
 }
 
@@ -279,6 +320,7 @@ std::map<std::string, std::vector<std::string>> MatchingTask::annotation_dims() 
                                                        {"path", {"batch", "hop"}},
                                                        {"chain", {"batch", "node"}}};
   if (settings_.layout == MatchingLayout::kNoisedDoubleChain) dims["other_chain"] = {"batch", "node"};
+  if (settings_.split == MatchingSplit::kOodDecoy) dims["decoy"] = {"batch", "edge"};
   return dims;
 }
 

@@ -19,7 +19,10 @@ enum class MatchingLayout {
   kNoisedDoubleChain,     // two chains, one distractor edge into each, query k hops before an end
   kSingleChainWithOrder,  // one chain, then [x_i, k] -> x_{i+k}
 };
-enum class MatchingSplit { kTrain, kTest, kOod };
+// kOodDecoy: as kOod, plus one chain edge off the path shifted into distribution too (annotation
+// "decoy": its parent and child), so that a model answering "the child of the in-distribution edge"
+// scores about half where one that follows the chain from the start does not drop.
+enum class MatchingSplit { kTrain, kTest, kOod, kOodDecoy };
 enum class MatchingRanges { kPaper, kFull };  // node ids 1..99 / 101..199, or 1..100 / 101..200
 
 struct MatchingSettings {

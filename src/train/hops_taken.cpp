@@ -55,14 +55,17 @@ HopsTaken hops_taken(HookedTransformer& model, const std::vector<Example>& examp
   }
 
   std::map<std::string, std::vector<int64_t>> counts;  // group -> [distance..., elsewhere]
+  std::map<std::string, int64_t> decoy_hits;
   for (size_t i = 0; i < examples.size(); ++i) {
     const auto& chain = chains[i];
     const auto at = std::find(chain.begin(), chain.end(), predicted[i]);
     const size_t slot = at == chain.end() ? size_t(out.max_distance + 1) : size_t(at - chain.begin());
+    const auto decoy = examples[i].annotations.find("decoy");  // [parent, child]
     for (const std::string& group : example_groups(examples[i])) {
       auto& row = counts[group];
       row.resize(size_t(out.max_distance + 2), 0);
       ++row[slot];
+      if (decoy != examples[i].annotations.end()) decoy_hits[group] += predicted[i] == decoy->second.at(1);
     }
   }
   for (const auto& [group, row] : counts) {
@@ -73,6 +76,7 @@ HopsTaken hops_taken(HookedTransformer& model, const std::vector<Example>& examp
     for (int64_t d = 0; d <= out.max_distance; ++d) shares.push_back(double(row[size_t(d)]) / double(n));
     out.share[group] = shares;
     out.elsewhere[group] = double(row.back()) / double(n);
+    if (decoy_hits.count(group)) out.decoy[group] = double(decoy_hits.at(group)) / double(n);
   }
   return out;
 }
@@ -80,11 +84,15 @@ HopsTaken hops_taken(HookedTransformer& model, const std::vector<Example>& examp
 std::string format_hops_taken(const HopsTaken& hops) {
   std::string text = fmt::format("{:<16} {:>6}", "group", "n");
   for (int64_t d = 0; d <= hops.max_distance; ++d) text += fmt::format(" {:>7}", fmt::format("d={}", d));
-  text += fmt::format(" {:>9}\n", "elsewhere");
+  text += fmt::format(" {:>9}", "elsewhere");
+  text += hops.decoy.empty() ? "\n" : fmt::format(" {:>7}\n", "decoy");
   for (const auto& [group, shares] : hops.share) {
     text += fmt::format("{:<16} {:>6}", group, hops.n.at(group));
     for (double share : shares) text += fmt::format(" {:>7.3f}", share);
-    text += fmt::format(" {:>9.3f}\n", hops.elsewhere.at(group));
+    text += fmt::format(" {:>9.3f}", hops.elsewhere.at(group));
+    const auto decoy = hops.decoy.find(group);
+    text += decoy == hops.decoy.end() ? (hops.decoy.empty() ? "\n" : fmt::format(" {:>7}\n", "-"))
+                                      : fmt::format(" {:>7.3f}\n", decoy->second);
   }
   return text;
 }

@@ -21,6 +21,10 @@ struct HopsTaken {
   std::map<std::string, int64_t> n;
   std::map<std::string, std::vector<double>> share;
   std::map<std::string, double> elsewhere;  // equal to none of them (another chain, a node before the start)
+  /// Groups of ood_decoy examples only: the share of predictions equal to the decoy edge's child (counted
+  /// in a distance or elsewhere too). Where a model takes "the child of the in-distribution edge" for the
+  /// answer, the decoy draws about half of the answers.
+  std::map<std::string, double> decoy;
 };
 
 /// Throws InputError naming the example when the examples lack the matching task's `chain` and

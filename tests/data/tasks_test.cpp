@@ -61,6 +61,53 @@ TEST(MatchingTaskTest, OodKeepsOnlyAnswerAndParentInDistribution) {
   }
 }
 
+// The decoy split: the answer, its parent and one more edge off the path are in distribution, so the
+// answer is no longer "the child of the in-distribution edge"; the chain still leads to it.
+TEST(MatchingTaskTest, OodDecoyAddsOneInDistributionEdgeApartFromThePath) {
+  struct Case {
+    MatchingLayout layout;
+    int64_t k, seq_len;
+  };
+  for (const Case c : {Case{MatchingLayout::kSingleChain, 2, 13}, Case{MatchingLayout::kSingleChain, 4, 13},
+                       Case{MatchingLayout::kNoisedDoubleChain, 2, 25}}) {
+    MatchingTask task({c.layout, MatchingSplit::kOodDecoy, {c.k}, c.seq_len});
+    std::set<int64_t> decoy_children;
+    for (const auto& e : generate_examples(task, 300, 4)) {
+      const auto& path = e.annotations.at("path");
+      const auto& decoy = e.annotations.at("decoy");  // parent, child
+      ASSERT_EQ(decoy.size(), 2u);
+      std::set<int64_t> in_distribution;
+      for (int64_t token : e.prompt) {
+        if (token <= 100) in_distribution.insert(token);
+      }
+      EXPECT_EQ(in_distribution, (std::set<int64_t>{path[c.k - 1], path[c.k], decoy[0], decoy[1]})) << task.render(e);
+      bool decoy_is_an_edge = false;
+      for (size_t i = 0; i + 1 < e.prompt.size(); i += 2) {
+        decoy_is_an_edge |= e.prompt[i] == decoy[0] && e.prompt[i + 1] == decoy[1];
+        // Apart from the path: the answer is no decoy's parent (nor the parent of a decoy's parent).
+        if (e.prompt[i] == path[c.k]) EXPECT_NE(e.prompt[i + 1], decoy[0]) << task.render(e);
+      }
+      EXPECT_TRUE(decoy_is_an_edge) << task.render(e);
+      EXPECT_EQ(std::count(path.begin(), path.end(), decoy[0]) + std::count(path.begin(), path.end(), decoy[1]), 0);
+      const int64_t query_pos = e.annotations.at("query_pos")[0];
+      EXPECT_GT(e.prompt[size_t(query_pos)], 100);
+      if (c.layout == MatchingLayout::kSingleChain) {
+        EXPECT_EQ(follow(e.prompt, 6, e.prompt[12], c.k), e.answer[0]) << task.render(e);
+      }
+      decoy_children.insert(decoy[1]);
+    }
+    EXPECT_GT(decoy_children.size(), 50u);  // drawn, not fixed
+  }
+  // One chain of 6 edges cannot hold a 5-hop path and a decoy apart from it.
+  EXPECT_TRUE(testing::throws_with<InputError>(
+      [] {
+        MatchingTask({MatchingLayout::kSingleChain, MatchingSplit::kOodDecoy, {5}, 13});
+      },
+      "ood_decoy with order 5 needs at least 7 edges per chain"));
+  EXPECT_TRUE(testing::throws_with<InputError>([] { make_task("matching", {"split=decoy"}); },
+                                               "expected train, test, ood or ood_decoy"));
+}
+
 TEST(MatchingTaskTest, LayoutsAndMixedOrders) {
   MatchingTask doubled({MatchingLayout::kNoisedDoubleChain, MatchingSplit::kTrain, {1, 2, 3}, 25});
   std::set<int64_t> orders;

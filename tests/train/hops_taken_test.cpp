@@ -44,6 +44,27 @@ TEST(HopsTakenTest, TheHandBuiltSolutionTakesAsManyHopsAsItHasHopLayers) {
   EXPECT_NE(format_hops_taken(hops).find("test/order3"), std::string::npos);
 }
 
+// A model that follows the chain is not drawn to the decoy edge of ood_decoy problems.
+TEST(HopsTakenTest, TheDecoyShareCountsAnswersOfTheDecoyEdgesChild) {
+  MatchingSolutionOptions options;
+  options.hops = 2;
+  HookedTransformer model = build_matching_solution(options);
+  std::unique_ptr<Task> task = make_task("matching", {"orders=2", "split=ood_decoy"});
+  const std::vector<Example> examples = generate_examples(*task, 200, 9);
+  const HopsTaken hops = hops_taken(model, examples);
+  ASSERT_TRUE(hops.decoy.count("ood_decoy"));
+  EXPECT_GE(hops.share.at("ood_decoy")[2], 0.98);
+  EXPECT_LE(hops.decoy.at("ood_decoy"), 0.02);
+  EXPECT_NE(format_hops_taken(hops).find("decoy"), std::string::npos);
+
+  // Predictions equal to the decoy's child are what the share counts: hand-check on one example each.
+  std::vector<Example> answered_by_decoy = examples;
+  for (Example& e : answered_by_decoy) e.annotations["decoy"][1] = e.answer[0];  // the model's answer
+  const HopsTaken relabelled = hops_taken(model, answered_by_decoy);
+  EXPECT_NEAR(relabelled.decoy.at("ood_decoy"), hops.share.at("ood_decoy")[2], 1e-9);
+  EXPECT_TRUE(hops_taken(model, generate_examples(*make_task("matching", {"split=ood"}), 20, 1)).decoy.empty());
+}
+
 TEST(HopsTakenTest, ExamplesWithoutChainsAreRefusedByName) {
   HookedTransformer model = build_matching_solution({});
   std::unique_ptr<Task> task = make_task("logic", {});
