@@ -66,7 +66,10 @@ def forward(p, cfg, tokens):
     eps, post = cfg["eps"], cfg["norm_placement"] == "post"
     act = {"relu": F.relu, "gelu": F.gelu}[cfg["act_fn"]]
     n_pos = tokens.shape[1]
-    x = p["embed.W_E"][tokens] + p["pos_embed.W_pos"][:n_pos]
+    x = p["embed.W_E"][tokens]
+    if cfg.get("shared_embed_norm", False):
+        x = x / torch.linalg.vector_norm(x, dim=-1, keepdim=True) * p["embed.row_norm"]
+    x = x + p["pos_embed.W_pos"][:n_pos]
     for l in range(cfg["n_layers"]):
         b = f"blocks.{l}."
         a_in = x if post else layer_norm(x, p[b + "ln1.w"], p[b + "ln1.b"], eps)

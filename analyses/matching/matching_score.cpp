@@ -83,7 +83,8 @@ MatchingScores matching_scores(HookedTransformer& model, const MatchingOptions& 
                    "token {} is not in the model's vocabulary (0..{})", token, config.d_vocab - 1);
   }
   const torch::Tensor ids = torch::tensor(out.tokens, torch::kLong);
-  torch::Tensor embeddings = parameter(model, "embed.W_E").index_select(0, ids);  // [T, d_model]
+  // As the model's forward embeds them (with shared_embed_norm, rescaled rows).
+  torch::Tensor embeddings = model->embed->forward(ids.to(parameter(model, "embed.W_E").device()));  // [T, d_model]
   out.embeddings = "raw";
   if (options.positional) {
     MECHLENS_CHECK(InputError, config.positional_embedding_type == PositionalEmbedding::kStandard,

@@ -79,6 +79,7 @@ void visit_config_fields(Config& c, Visitor&& v) {
   v("attention_dir", c.attention_dir);
   v("d_vocab_token_type", c.d_vocab_token_type);
   v("ln_embed", c.ln_embed);
+  v("shared_embed_norm", c.shared_embed_norm);
   v("has_unembed", c.has_unembed);
   v("init_form", c.init_form);
   v("init_gamma", c.init_gamma);
@@ -191,6 +192,7 @@ double ModelConfig::parameter_count() const {
   if (noise_qk()) block += heads * d * d + heads;                 // R_QK, s_QK
   if (noise_vo()) block += heads * d * d + heads;                 // R_VO, s_VO
   double total = double(n_layers) * block + double(d_vocab) * d;  // blocks, W_E
+  if (shared_embed_norm) total += 1;                              // embed.row_norm
   if (positional_embedding_type == PositionalEmbedding::kStandard) total += double(n_ctx) * d;
   total += double(d_vocab_token_type) * d;  // W_token_type
   if (ln_embed) total += norm;              // ln_embed

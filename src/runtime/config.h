@@ -43,8 +43,12 @@ struct ModelConfig {
   // Encoders (BERT, TransformerLens's HookedEncoder): every position sees every other one, token-type
   // embeddings (segment 0 for every token), a norm of the embedding sum, and possibly no head at all.
   AttentionDir attention_dir = AttentionDir::kCausal;
-  int64_t d_vocab_token_type = 0;          // rows of token_type_embed.W_token_type; 0 = none
-  bool ln_embed = false;                   // normalise the embedding sum (ln_embed), as BERT
+  int64_t d_vocab_token_type = 0;  // rows of token_type_embed.W_token_type; 0 = none
+  bool ln_embed = false;           // normalise the embedding sum (ln_embed), as BERT
+  // Every token embedding enters at one shared, learned norm (embed.row_norm): W_E[t] / |W_E[t]| * row_norm.
+  // Tokens that training never shows keep their initial row, and without this their initial (small)
+  // norm; with it they enter at the trained tokens' scale (docs/MATCHING.md). This project's variant.
+  bool shared_embed_norm = false;
   bool has_unembed = true;                 // false: forward returns the last residual stream [batch, pos, d_model]
   InitForm init_form = InitForm::kNormal;  // normal: std = fan_in^-gamma; uniform: +-(6/fan_in)^gamma
   double init_gamma = 0.5;                 // "initialisation rate": 0.5 ~ default scale, 1 = small

@@ -6,9 +6,15 @@ namespace mechlens {
 
 EmbedImpl::EmbedImpl(const ModelConfig& config) {
   W_E = register_parameter("W_E", torch::empty({config.d_vocab, config.d_model}));
+  if (config.shared_embed_norm) row_norm = register_parameter("row_norm", torch::ones({1}));
 }
 
-torch::Tensor EmbedImpl::forward(const torch::Tensor& tokens) { return torch::embedding(W_E, tokens); }
+torch::Tensor EmbedImpl::forward(const torch::Tensor& tokens) {
+  torch::Tensor rows = torch::embedding(W_E, tokens);  // [..., d_model]
+  if (!row_norm.defined()) return rows;
+  // The gathered rows only, not all of W_E: a prompt touches few of the vocabulary's rows.
+  return rows * (row_norm / rows.norm(2, -1, /*keepdim=*/true).clamp_min(1e-12));
+}
 
 PosEmbedImpl::PosEmbedImpl(const ModelConfig& config) {
   W_pos = register_parameter("W_pos", torch::empty({config.n_ctx, config.d_model}));

@@ -10,11 +10,13 @@
 
 namespace mechlens {
 
+/// With shared_embed_norm each row is rescaled to the one learned norm `row_norm` [1].
 class EmbedImpl : public torch::nn::Module {
  public:
   explicit EmbedImpl(const ModelConfig& config);
-  torch::Tensor forward(const torch::Tensor& tokens);  // [batch,pos] -> [batch,pos,d_model]
+  torch::Tensor forward(const torch::Tensor& tokens);  // [...] ids -> [..., d_model]
   torch::Tensor W_E;                                   // [d_vocab, d_model]
+  torch::Tensor row_norm;                              // [1], only with shared_embed_norm
 };
 TORCH_MODULE(Embed);
 

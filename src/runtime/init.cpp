@@ -45,6 +45,12 @@ void init_weights(torch::nn::Module& model, const ModelConfig& config) {
       param.fill_(config.orthogonal_noise_scale);
       continue;
     }
+    if (name == "embed.row_norm") {
+      // The rows' mean initial norm, so the shared norm starts where the free rows would
+      // (embed.W_E comes first in the module, so it is drawn already).
+      param.fill_(model.named_parameters()["embed.W_E"].norm(2, -1).mean().item<double>());
+      continue;
+    }
     if (leaf.rfind("W_", 0) != 0) {
       // Biases start at zero, norm weights at one.
       if (leaf == "w") param.fill_(1.0);

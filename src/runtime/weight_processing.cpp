@@ -98,6 +98,7 @@ void center_writes(Parameters& params, const ModelConfig& config) {
   refuse_unless(config.normalization_type == NormType::kLN && config.norm_placement == NormPlacement::kPre, step,
                 "only pre-LayerNorm models read the residual stream through a mean-removing norm");
   refuse_unless(!config.tie_embeddings, step, "W_E is also the unembedding");
+  refuse_unless(!config.shared_embed_norm, step, "the embedding rescales each row of W_E to one norm after centring");
   auto center = [&](const std::string& name) {
     torch::Tensor& tensor = params[name];
     tensor.sub_(tensor.mean(-1, /*keepdim=*/true));

@@ -119,6 +119,9 @@ def forward(tokens, mask, cfg, p):
     if mask is not None:
         positions = torch.clamp(torch.cumsum(mask, dim=-1) - 1, min=0)
     resid = p["embed.W_E"][tokens]
+    if cfg.get("shared_embed_norm", False):
+        # Every row at the one learned norm: W_E[t] / |W_E[t]| * row_norm.
+        resid = resid / torch.linalg.vector_norm(resid, dim=-1, keepdim=True) * p["embed.row_norm"]
     acts["hook_embed"] = resid
     if cfg["positional_embedding_type"] == "standard":
         acts["hook_pos_embed"] = p["pos_embed.W_pos"][positions]

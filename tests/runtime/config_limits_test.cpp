@@ -11,7 +11,7 @@ namespace mechlens {
 namespace {
 
 TEST(ConfigLimitsTest, ParameterCountEqualsTheBuiltModel) {
-  for (int variant = 0; variant < 6; ++variant) {
+  for (int variant = 0; variant < 7; ++variant) {
     ModelConfig config = testing::tiny_config();
     if (variant == 1) config.d_mlp = 0;
     if (variant == 2) config.normalization_type = NormType::kNone;
@@ -26,6 +26,7 @@ TEST(ConfigLimitsTest, ParameterCountEqualsTheBuiltModel) {
       config.positional_embedding_type = PositionalEmbedding::kRotary;
     }
     if (variant == 5) config.orthogonal_noise = OrthogonalNoise::kQKVO;
+    if (variant == 6) config.shared_embed_norm = true;
     HookedTransformer model(config);
     EXPECT_EQ(int64_t(config.parameter_count()), model->n_params()) << "variant " << variant;
   }
