@@ -106,8 +106,31 @@ TEST(ShippedCheckpointTest, PostLnMatchingModelHopsByMatching) {
   EXPECT_GT(hop2 / n, 0.8);
 }
 
-// Four layers answer 4-hop problems (more than the one hop per layer after pair fusion) and generalise
-// out of distribution; the answer position takes hop 1 in layer 1 and reaches hop 4 in layer 3.
+// Out of distribution the post-LN model fails only because unseen tokens keep their small initial
+// embedding norm: with those rows of W_E set to the trained rows' mean norm, and nothing else changed,
+// it follows chains of unseen tokens, also with a decoy edge in distribution (docs/MATCHING.md).
+TEST(ShippedCheckpointTest, PostLnMatchingModelTransfersOnceUnseenTokensHaveTheTrainedNorm) {
+  HookedTransformer model =
+      load_checkpoint(MECHLENS_SOURCE_DIR "/data/checkpoints/matching_3l1h_post_ln_gamma1.safetensors");
+  MatchingSettings settings;
+  settings.split = MatchingSplit::kOod;
+  const auto ood = generate_examples(MatchingTask{settings}, 500, /*seed=*/987654);
+  settings.split = MatchingSplit::kOodDecoy;
+  const auto decoy = generate_examples(MatchingTask{settings}, 500, /*seed=*/987654);
+  EXPECT_LT(evaluate(model, ood).at("all").first_token_accuracy, 0.3);
+  {
+    torch::NoGradGuard no_grad;
+    // The model was trained on ids 1..100 (ranges=full); 101..200 never occurred in a prompt.
+    const torch::Tensor trained = model->embed->W_E.slice(0, 1, 101), unseen = model->embed->W_E.slice(0, 101, 201);
+    unseen.mul_(trained.norm(2, -1).mean() / unseen.norm(2, -1, /*keepdim=*/true));
+  }
+  EXPECT_GE(evaluate(model, ood).at("all").first_token_accuracy, 0.9);
+  EXPECT_GE(evaluate(model, decoy).at("all").first_token_accuracy, 0.85);
+}
+
+// Four layers answer 4-hop problems (more than the one hop per layer after pair fusion); the answer
+// position takes hop 1 in layer 1 and reaches hop 4 in layer 3. Out of distribution it scores by a
+// shortcut (the answer's edge is the only in-distribution one), which a decoy edge takes away.
 TEST(ShippedCheckpointTest, FourLayerMatchingModelAnswersFourHops) {
   HookedTransformer model = load_checkpoint(MECHLENS_SOURCE_DIR "/data/checkpoints/matching_4l1h_4hop.safetensors");
   EXPECT_EQ(model->config().n_layers, 4);
@@ -120,6 +143,10 @@ TEST(ShippedCheckpointTest, FourLayerMatchingModelAnswersFourHops) {
   EXPECT_GE(
       evaluate(model, generate_examples(MatchingTask{settings}, 500, /*seed=*/987654)).at("all").first_token_accuracy,
       0.95);
+  settings.split = MatchingSplit::kOodDecoy;
+  EXPECT_LT(
+      evaluate(model, generate_examples(MatchingTask{settings}, 500, /*seed=*/987654)).at("all").first_token_accuracy,
+      0.75);
 
   const std::vector<torch::Tensor> patterns = attention_patterns(model, examples);
   const auto pattern = [&](int64_t layer) { return patterns[size_t(layer)]; };
