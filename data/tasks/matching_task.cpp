@@ -121,14 +121,12 @@ MatchingTask::MatchingTask(MatchingSettings settings) : settings_(std::move(sett
   for (int64_t k : settings_.orders) {
     MECHLENS_CHECK(InputError, k >= 1 && k < edges,
                    "matching order {} needs 1 <= k < {} (edges per chain at seq_len {})", k, edges, settings_.seq_len);
-    // One chain must hold the path and, apart from it, the decoy edge: start >= 2 needs k + 2 edges.
-    MECHLENS_CHECK(InputError,
-                   settings_.split != MatchingSplit::kOodDecoy ||
-                       settings_.layout == MatchingLayout::kNoisedDoubleChain || k + 2 <= edges,
-                   "matching split ood_decoy with order {} needs at least {} edges per chain (a decoy edge apart "
-                   "from the path); seq_len {} gives {}",
-                   k, k + 2, settings_.seq_len, edges);
   }
+  const int64_t longest = *std::max_element(settings_.orders.begin(), settings_.orders.end());
+  MECHLENS_CHECK(InputError, settings_.split != MatchingSplit::kOodDecoy || decoy_fits(),
+                 "matching split ood_decoy with order {} needs at least {} edges per chain (a decoy edge apart "
+                 "from the path); seq_len {} gives {}",
+                 longest, longest + 2, settings_.seq_len, edges);
   if (settings_.layout == MatchingLayout::kNoisedDoubleChain) {
     MECHLENS_CHECK(InputError, (settings_.seq_len - 5) % 4 == 0, "noised_double_chain needs seq_len = 4E+5, got {}",
                    settings_.seq_len);
@@ -139,6 +137,13 @@ MatchingTask::MatchingTask(MatchingSettings settings) : settings_(std::move(sett
     MECHLENS_CHECK(InputError, settings_.seq_len % 2 == 1, "single_chain needs an odd seq_len (2E+1), got {}",
                    settings_.seq_len);
   }
+}
+
+bool MatchingTask::decoy_fits() const {
+  // One chain must hold the path and, apart from it, the decoy edge: a start >= 2 needs k + 2 edges.
+  if (settings_.layout == MatchingLayout::kNoisedDoubleChain) return true;
+  const int64_t longest = *std::max_element(settings_.orders.begin(), settings_.orders.end());
+  return longest + 2 <= edges_per_chain();
 }
 
 int64_t MatchingTask::edges_per_chain() const {

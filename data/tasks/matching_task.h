@@ -64,6 +64,10 @@ class MatchingTask : public Task {
     return settings_.layout == MatchingLayout::kSingleChain && settings_.orders.size() > 1;
   }
 
+  /// Whether these settings with split=ood_decoy can place a decoy edge apart from every order's path
+  /// (one chain of E edges needs k + 2 <= E; the double chain puts it on the other chain).
+  bool decoy_fits() const;
+
  private:
   std::vector<int64_t> make_chain(Rng& rng, int64_t n_nodes, std::vector<bool>& used, bool ood) const;
 

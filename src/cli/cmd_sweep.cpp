@@ -144,8 +144,8 @@ void print_conditions(const SweepSummary& summary) {
     const auto it = std::find(summary.metrics.begin(), summary.metrics.end(), name);
     return it == summary.metrics.end() ? int64_t(-1) : int64_t(it - summary.metrics.begin());
   };
-  const std::vector<std::string> shown = {"train_first_token_acc", "test_first_token_acc", "ood_first_token_acc",
-                                          "match_score_L1", "match_score_L2"};
+  const std::vector<std::string> shown = {"train_first_token_acc",     "test_first_token_acc", "ood_first_token_acc",
+                                          "ood_decoy_first_token_acc", "match_score_L1",       "match_score_L2"};
   fmt::print("{:<44} {:>4} {:>6} {:>9}", "condition", "runs", "jumped", "jump step");
   for (const std::string& name : shown) {
     if (column(name) >= 0) fmt::print(" {:>15}", name.substr(0, name.find("_first_token_acc")));

@@ -83,14 +83,21 @@ std::vector<Example> evaluation_examples(const std::string& task_name, const std
                                          int64_t n, uint64_t seed) {
   std::vector<Example> examples;
   if (task_name != "matching") return generate_examples(*make_task(task_name, task_options), n, seed ^ 0x5eedull);
-  uint64_t offset = 1;
-  for (const char* split : {"train", "test", "ood"}) {
-    std::vector<std::string> split_options;
-    for (const auto& option : task_options) {
-      if (option.rfind("split=", 0) != 0) split_options.push_back(option);
-    }
-    split_options.push_back(fmt::format("split={}", split));
-    for (auto& e : generate_examples(*make_task(task_name, split_options), n, seed ^ (0x5eedull + offset++))) {
+  std::vector<std::string> other_options;
+  for (const auto& option : task_options) {
+    if (option.rfind("split=", 0) != 0) other_options.push_back(option);
+  }
+  const auto split_task = [&](const char* split) {
+    std::vector<std::string> options = other_options;
+    options.push_back(fmt::format("split={}", split));
+    return make_task(task_name, options);
+  };
+  // ood_decoy, where it fits the orders asked: OOD accuracy without the in-distribution-edge shortcut.
+  const bool decoy = dynamic_cast<const MatchingTask&>(*split_task("train")).decoy_fits();
+  uint64_t offset = 1;  // train, test and ood keep the seeds they had before ood_decoy was added
+  for (const char* split : {"train", "test", "ood", "ood_decoy"}) {
+    if (std::string(split) == "ood_decoy" && !decoy) break;
+    for (auto& e : generate_examples(*split_task(split), n, seed ^ (0x5eedull + offset++))) {
       examples.push_back(std::move(e));
     }
   }

@@ -19,7 +19,8 @@ void add_training_options(po::options_description& options, const TrainSettings&
 /// UsageError naming the option that is out of range.
 TrainSettings training_settings(const po::variables_map& vm);
 
-/// Held-out examples: for matching one set per split (train, test, ood), for other tasks one set.
+/// Held-out examples: for matching one set per split (train, test, ood, and ood_decoy where the orders
+/// leave room for a decoy edge), for other tasks one set.
 std::vector<Example> evaluation_examples(const std::string& task_name, const std::vector<std::string>& task_options,
                                          int64_t n, uint64_t seed);
 

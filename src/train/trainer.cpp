@@ -204,6 +204,14 @@ void drop_log_rows_after(const std::string& path, int64_t step, const std::strin
   std::filesystem::rename(partial, path);
 }
 
+// The header line of an existing training log ("" when it has none yet).
+std::string read_log_header(const std::string& path) {
+  std::ifstream in(path);
+  std::string line;
+  if (!std::getline(in, line) || line.rfind("step,", 0) != 0) return "";
+  return line;
+}
+
 }  // namespace
 
 TrainResult train(HookedTransformer& model, const Task& task, const std::vector<Example>& eval_examples,
@@ -237,16 +245,39 @@ TrainResult train(HookedTransformer& model, const Task& task, const std::vector<
 
   // Log columns: one set per evaluation group (the groups present in the evaluation examples).
   std::vector<std::string> log_groups;
-  std::string log_header = "step,lr,train_loss";
+  const auto header_of = [&](const std::vector<std::string>& groups) {
+    std::string header = "step,lr,train_loss";
+    for (const auto& group : groups) header += fmt::format(",{0}_loss,{0}_first_token_acc,{0}_exact_match", group);
+    for (const auto& name : settings.extra_metrics.names) header += "," + name;
+    return header;
+  };
   {
     std::set<std::string> groups;
     for (const auto& e : eval_examples) {
       for (const auto& group : example_groups(e)) groups.insert(group);
     }
     log_groups.assign(groups.begin(), groups.end());
-    for (const auto& group : log_groups)
-      log_header += fmt::format(",{0}_loss,{0}_first_token_acc,{0}_exact_match", group);
-    for (const auto& name : settings.extra_metrics.names) log_header += "," + name;
+  }
+  std::string log_header = header_of(log_groups);
+  // A resumed run keeps its log's columns: evaluation groups a newer version adds (e.g. the matching
+  // task's ood_decoy split) are evaluated but not logged, so every row matches the header.
+  const std::string logged_header =
+      settings.resume && !settings.log_path.empty() && std::filesystem::exists(settings.log_path)
+          ? read_log_header(settings.log_path)
+          : "";
+  if (!logged_header.empty() && logged_header != log_header) {
+    const std::vector<std::string> columns = split_list(logged_header, ',');
+    const std::set<std::string> present(columns.begin(), columns.end());
+    std::vector<std::string> kept;
+    for (const auto& group : log_groups) {
+      if (present.count(group + "_loss")) kept.push_back(group);
+    }
+    log_groups = kept;
+    log_header = header_of(log_groups);
+    MECHLENS_CHECK(InputError, logged_header == log_header,
+                   "--resume: {} has the columns\n  {}\nbut this run logs\n  {}\n(other evaluation groups or "
+                   "metrics); continue it with the settings that started it, or start again without --resume",
+                   settings.log_path, logged_header, log_header);
   }
   std::ofstream log;
   if (!settings.log_path.empty()) {

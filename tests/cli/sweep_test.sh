@@ -33,6 +33,8 @@ with h5py.File(d + "/sweep.h5", "r") as f:
     assert list(f["curves/label_step"][()]) == [20, 40]
     metrics = [m.decode() for m in f["curves/label_metric"][()]]
     assert "test_first_token_acc" in metrics and "match_score_L2" in metrics, metrics
+    # OOD accuracy beside its control without the in-distribution-edge shortcut
+    assert "ood_first_token_acc" in metrics and "ood_decoy_first_token_acc" in metrics, metrics
     # the final values are each run's last curve row, and the condition means average its two seeds
     assert np.array_equal(f["final/values"][()], v[:, -1, :])
     assert np.allclose(f["conditions/mean"][()], f["final/values"][()].reshape(4, 2, -1).mean(1))

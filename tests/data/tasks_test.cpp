@@ -84,8 +84,10 @@ TEST(MatchingTaskTest, OodDecoyAddsOneInDistributionEdgeApartFromThePath) {
       bool decoy_is_an_edge = false;
       for (size_t i = 0; i + 1 < e.prompt.size(); i += 2) {
         decoy_is_an_edge |= e.prompt[i] == decoy[0] && e.prompt[i + 1] == decoy[1];
-        // Apart from the path: the answer is no decoy's parent (nor the parent of a decoy's parent).
-        if (e.prompt[i] == path[c.k]) EXPECT_NE(e.prompt[i + 1], decoy[0]) << task.render(e);
+        // Apart from the path: the decoy does not start at the answer's child.
+        if (e.prompt[i] == path[c.k]) {
+          EXPECT_NE(e.prompt[i + 1], decoy[0]) << task.render(e);
+        }
       }
       EXPECT_TRUE(decoy_is_an_edge) << task.render(e);
       EXPECT_EQ(std::count(path.begin(), path.end(), decoy[0]) + std::count(path.begin(), path.end(), decoy[1]), 0);

@@ -80,6 +80,14 @@ class TrainerTest : public ::testing::Test {
     s.show_progress = false;
     return s;
   }
+  // 8 steps, evaluated and logged every 2 to NAME.csv, checkpointed every step.
+  TrainSettings logged_settings(const std::string& name) const {
+    TrainSettings s = settings(name + ".safetensors", 8);
+    s.eval_every = 2;
+    s.checkpoint_every = 1;
+    s.log_path = dir_.file(name + ".csv");
+    return s;
+  }
   testing::TestDir dir_;
   MatchingTask task_{MatchingSettings{}};
 };
@@ -118,15 +126,8 @@ TEST_F(TrainerTest, ResumedRunEqualsUninterruptedRun) {
 
 TEST_F(TrainerTest, ResumedRunLogsWhatAnUninterruptedRunLogsEvenWhenKilledBeforeItsFirstRow) {
   const auto eval = generate_examples(task_, 20, 99);
-  auto logged = [&](const std::string& name) {
-    TrainSettings s = settings(name + ".safetensors", 8);
-    s.eval_every = 2;
-    s.checkpoint_every = 1;
-    s.log_path = dir_.file(name + ".csv");
-    return s;
-  };
   HookedTransformer straight(matching_model());
-  train(straight, task_, eval, logged("straight"));
+  train(straight, task_, eval, logged_settings("straight"));
   auto text = [](const std::string& path) {
     std::ifstream in(path);
     return std::string(std::istreambuf_iterator<char>(in), {});
@@ -135,16 +136,59 @@ TEST_F(TrainerTest, ResumedRunLogsWhatAnUninterruptedRunLogsEvenWhenKilledBefore
   for (const int64_t stop_after : {1, 5}) {
     const std::string name = "killed" + std::to_string(stop_after);
     HookedTransformer first(matching_model());
-    TrainSettings part = logged(name);
+    TrainSettings part = logged_settings(name);
     part.stop_after = stop_after;
     train(first, task_, eval, part);
     if (stop_after == 1) std::ofstream(part.log_path, std::ios::trunc).close();
     HookedTransformer second(matching_model());
-    TrainSettings rest = logged(name);
+    TrainSettings rest = logged_settings(name);
     rest.resume = true;
     train(second, task_, eval, rest);
     EXPECT_EQ(text(rest.log_path), text(dir_.file("straight.csv"))) << name;
   }
+}
+
+// A run started before an evaluation group existed (the matching task's ood_decoy) keeps its log's
+// columns when a newer version resumes it; a log with a group this run no longer has is refused.
+TEST_F(TrainerTest, ResumedRunKeepsItsLogsColumns) {
+  const auto eval = generate_examples(task_, 20, 99);  // groups all, train, train/order2
+  auto with_test = eval;
+  MatchingSettings test_split;
+  test_split.split = MatchingSplit::kTest;
+  for (auto& e : generate_examples(MatchingTask{test_split}, 20, 98)) with_test.push_back(std::move(e));
+  auto lines = [](const std::string& path) {
+    std::ifstream in(path);
+    std::vector<std::string> out;
+    for (std::string line; std::getline(in, line);) out.push_back(line);
+    return out;
+  };
+  HookedTransformer first(matching_model());
+  TrainSettings part = logged_settings("grown");
+  part.stop_after = 5;
+  train(first, task_, eval, part);
+  const std::string header = lines(part.log_path).at(0);
+  ASSERT_EQ(header.find("test_loss"), std::string::npos);
+
+  HookedTransformer second(matching_model());
+  TrainSettings rest = logged_settings("grown");
+  rest.resume = true;
+  train(second, task_, with_test, rest);
+  const std::vector<std::string> log = lines(rest.log_path);
+  ASSERT_EQ(log.size(), 5u);  // header, steps 2, 4, 6, 8
+  EXPECT_EQ(log[0], header);
+  const auto fields = [](const std::string& line) { return std::count(line.begin(), line.end(), ','); };
+  for (const std::string& row : log) EXPECT_EQ(fields(row), fields(header)) << row;
+
+  // The other way round: the log has test columns this run would not write.
+  HookedTransformer third(matching_model());
+  TrainSettings wider = logged_settings("narrowed");
+  wider.stop_after = 5;
+  train(third, task_, with_test, wider);
+  HookedTransformer fourth(matching_model());
+  TrainSettings narrower = logged_settings("narrowed");
+  narrower.resume = true;
+  EXPECT_TRUE(
+      testing::throws_with<InputError>([&] { train(fourth, task_, eval, narrower); }, "narrowed.csv has the columns"));
 }
 
 TEST_F(TrainerTest, ResumeRefusesChangedSettingsAndAStateOfAnotherCheckpoint) {
