@@ -48,18 +48,34 @@ def accuracy(mechlens, checkpoint, task, split, n, seed):
     sys.exit(f"ood_embedding_scale.py: no '{split}' row in mechlens eval's output:\n{result.stdout}")
 
 
+def ratio_list(text):
+    try:
+        ratios = [float(r) for r in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a comma-separated list of numbers")
+    if not ratios or any(not r > 0 for r in ratios):
+        raise argparse.ArgumentTypeError(f"'{text}': every ratio must be > 0")
+    return ratios
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("checkpoint")
-    parser.add_argument("--ratios", default="0.5,0.75,1,1.5,2", help="OOD row norm / mean ID row norm")
+    parser.add_argument("--ratios", type=ratio_list, default="0.5,0.75,1,1.5,2",
+                        help="OOD row norm / mean ID row norm, comma-separated")
     parser.add_argument("--n", type=int, default=2000, help="problems per split")
     parser.add_argument("--seed", type=int, default=3, help="problem seed (and the random directions')")
     parser.add_argument("--csv", help="also write the table here")
     args = parser.parse_args()
     mechlens = os.environ.get("MECHLENS", "build/src/cli/mechlens")
 
-    with safe_open(args.checkpoint, "np") as f:
-        metadata = f.metadata()
+    if not os.path.isfile(args.checkpoint):
+        sys.exit(f"ood_embedding_scale.py: {args.checkpoint}: no such checkpoint file")
+    try:
+        with safe_open(args.checkpoint, "np") as f:
+            metadata = f.metadata() or {}
+    except Exception as error:  # safetensors raises its own error types for a damaged header
+        sys.exit(f"ood_embedding_scale.py: {args.checkpoint}: not a readable safetensors checkpoint ({error})")
     if "task" not in metadata or json.loads(metadata["task"]).get("task") != "matching":
         sys.exit(f"ood_embedding_scale.py: {args.checkpoint} has no matching task in its metadata ('task')")
     task = json.loads(metadata["task"])
@@ -77,7 +93,7 @@ def main():
 
     rng = np.random.default_rng(args.seed)
     variants = [("as trained", embed)]
-    for ratio in (float(r) for r in args.ratios.split(",")):
+    for ratio in args.ratios:
         edited = embed.copy()
         edited[ood_rows] *= ratio * id_norm / np.linalg.norm(embed[ood_rows], axis=1, keepdims=True)
         variants.append((f"x{ratio:g} of the ID norm", edited))
