@@ -2,7 +2,7 @@
 # The main job on a shipped default: build mechlens, create the small demo model from its config,
 # describe it, run it on a batch of prompts with every hook cached and show what each hook holds,
 # then record every layer's attention maps into an HDF5 file; then evaluate, record and patch the
-# shipped propositional-logic model, and evaluate the two shipped matching models and trace the
+# shipped propositional-logic model, and evaluate three shipped matching models and trace the
 # post-LN one's hops; finally write HTML pages of the logic model's attention maps and patching
 # heatmaps and print their paths.
 set -euo pipefail
@@ -72,10 +72,12 @@ echo "== mechlens patch: which heads carry a query flip to the answer (head_z, l
   --circuit "$root/data/circuits/logic_3l3h_query_flip.json" --out "$out/logic_patching.h5" --quiet
 
 # The shipped matching models (Wang et al. 2024): post-LN with small initialisation against pre-LN
-# with the default one, trained with the same budget; then the post-LN model's hops, layer by layer.
+# with the default one, trained with the same budget, and the post-LN one trained with one shared
+# embedding norm, which also answers out of distribution (ood_decoy: with a decoy in-distribution
+# edge, so that the answer's edge is not the only one); then the post-LN model's hops, layer by layer.
 echo
-for name in matching_3l1h_post_ln_gamma1 matching_3l1h_pre_ln_gamma05; do
-  for split in test ood; do
+for name in matching_3l1h_post_ln_gamma1 matching_3l1h_pre_ln_gamma05 matching_3l1h_shared_embed_norm; do
+  for split in test ood ood_decoy; do
     echo "== mechlens eval: $name, 2-hop $split problems"
     "$mechlens" eval --checkpoint "$root/data/checkpoints/$name.safetensors" --task matching \
       --task-option split=$split --n 2000 --seed 12345 | sed -n 2,3p
