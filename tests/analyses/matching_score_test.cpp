@@ -73,27 +73,22 @@ TEST(MatchingScoreTest, TheSolutionScoresOneAndRandomWeightsScoreNearChance) {
 
 // The embeddings are the model's own: with shared_embed_norm the rows' lengths do not matter.
 TEST(MatchingScoreTest, EmbeddingsAreTheOnesTheForwardUses) {
-  ModelConfig config = testing::tiny_config();
-  config.n_layers = 3;
-  config.shared_embed_norm = true;
-  HookedTransformer model(config);
   MatchingOptions options;
   options.normalised = false;  // raw: every row's length would show
-  const MatchingScores before = matching_scores(model, options);
-  {
-    torch::NoGradGuard no_grad;
-    model->embed->W_E.mul_(torch::linspace(0.2, 4.0, config.d_vocab).unsqueeze(1));
+  for (const bool shared : {true, false}) {
+    ModelConfig config = testing::tiny_config();
+    config.n_layers = 3;
+    config.shared_embed_norm = shared;
+    HookedTransformer model(config);
+    const MatchingScores before = matching_scores(model, options);
+    {
+      torch::NoGradGuard no_grad;
+      model->embed->W_E.mul_(torch::linspace(0.2, 4.0, config.d_vocab).unsqueeze(1));
+    }
+    // Unchanged exactly when the forward rescales every row to one norm.
+    EXPECT_EQ(bool(testing::tensors_close(matching_scores(model, options).matrix, before.matrix, 1e-4)), shared)
+        << "shared_embed_norm " << shared;
   }
-  EXPECT_TRUE(testing::tensors_close(matching_scores(model, options).matrix, before.matrix, 1e-4));
-
-  config.shared_embed_norm = false;
-  HookedTransformer free_rows(config);
-  const MatchingScores free_before = matching_scores(free_rows, options);
-  {
-    torch::NoGradGuard no_grad;
-    free_rows->embed->W_E.mul_(torch::linspace(0.2, 4.0, config.d_vocab).unsqueeze(1));
-  }
-  EXPECT_FALSE(testing::tensors_close(matching_scores(free_rows, options).matrix, free_before.matrix, 1e-4));
 }
 
 TEST(MatchingScoreTest, MatricesEqualAPlainComputationFromTheParameters) {

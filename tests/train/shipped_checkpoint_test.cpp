@@ -73,6 +73,27 @@ std::vector<torch::Tensor> attention_patterns(HookedTransformer& model, const st
   return patterns;
 }
 
+// Mean attention of the last position (head 0 of `layer`) on the child of each example's hop-th path edge.
+double hop_attention(const std::vector<torch::Tensor>& patterns, const std::vector<Example>& examples, int64_t layer,
+                     int64_t hop) {
+  const int64_t last = static_cast<int64_t>(examples[0].prompt.size()) - 1;
+  double total = 0;
+  for (size_t i = 0; i < examples.size(); ++i) {
+    const auto& path = examples[i].annotations.at("path");  // start, then the nodes 1, 2, ... hops away
+    const int64_t child = child_position(examples[i].prompt, path[size_t(hop - 1)], path[size_t(hop)]);
+    total += patterns[size_t(layer)][int64_t(i)][0][last][child].item<double>();
+  }
+  return total / static_cast<double>(examples.size());
+}
+
+// First-token accuracy on 500 problems of `settings` drawn from `split`.
+double accuracy_on(HookedTransformer& model, MatchingSettings settings, MatchingSplit split) {
+  settings.split = split;
+  return evaluate(model, generate_examples(MatchingTask{settings}, 500, /*seed=*/987654))
+      .at("all")
+      .first_token_accuracy;
+}
+
 TEST(ShippedCheckpointTest, PostLnMatchingModelHopsByMatching) {
   HookedTransformer model =
       load_checkpoint(MECHLENS_SOURCE_DIR "/data/checkpoints/matching_3l1h_post_ln_gamma1.safetensors");
@@ -87,24 +108,17 @@ TEST(ShippedCheckpointTest, PostLnMatchingModelHopsByMatching) {
   // Attention of the single head per layer (Wang et al. 2024's picture): layer 0 joins each pair,
   // layer 1 takes the first hop from the last token, layer 2 the second.
   const std::vector<torch::Tensor> patterns = attention_patterns(model, examples);
-  const auto pattern = [&](int64_t layer) { return patterns[size_t(layer)]; };
   const int64_t last = static_cast<int64_t>(examples[0].prompt.size()) - 1;
-  double pair_fusion = 0, hop1 = 0, hop2 = 0;
+  double pair_fusion = 0;
   int64_t pairs = 0;
   for (size_t i = 0; i < examples.size(); ++i) {
-    const auto& prompt = examples[i].prompt;
-    const auto& path = examples[i].annotations.at("path");  // start, middle, answer
-    const int64_t b = static_cast<int64_t>(i);
     for (int64_t child = 1; child < last; child += 2, ++pairs) {
-      pair_fusion += pattern(0)[b][0][child][child - 1].item<double>();
+      pair_fusion += patterns[0][int64_t(i)][0][child][child - 1].item<double>();
     }
-    hop1 += pattern(1)[b][0][last][child_position(prompt, path[0], path[1])].item<double>();
-    hop2 += pattern(2)[b][0][last][child_position(prompt, path[1], path[2])].item<double>();
   }
-  const double n = static_cast<double>(examples.size());
   EXPECT_GT(pair_fusion / static_cast<double>(pairs), 0.9);
-  EXPECT_GT(hop1 / n, 0.8);
-  EXPECT_GT(hop2 / n, 0.8);
+  EXPECT_GT(hop_attention(patterns, examples, /*layer=*/1, /*hop=*/1), 0.8);
+  EXPECT_GT(hop_attention(patterns, examples, /*layer=*/2, /*hop=*/2), 0.8);
 }
 
 // Out of distribution the post-LN model fails only because unseen tokens keep their small initial
@@ -113,20 +127,16 @@ TEST(ShippedCheckpointTest, PostLnMatchingModelHopsByMatching) {
 TEST(ShippedCheckpointTest, PostLnMatchingModelTransfersOnceUnseenTokensHaveTheTrainedNorm) {
   HookedTransformer model =
       load_checkpoint(MECHLENS_SOURCE_DIR "/data/checkpoints/matching_3l1h_post_ln_gamma1.safetensors");
-  MatchingSettings settings;
-  settings.split = MatchingSplit::kOod;
-  const auto ood = generate_examples(MatchingTask{settings}, 500, /*seed=*/987654);
-  settings.split = MatchingSplit::kOodDecoy;
-  const auto decoy = generate_examples(MatchingTask{settings}, 500, /*seed=*/987654);
-  EXPECT_LT(evaluate(model, ood).at("all").first_token_accuracy, 0.3);
+  const MatchingSettings settings;
+  EXPECT_LT(accuracy_on(model, settings, MatchingSplit::kOod), 0.3);
   {
     torch::NoGradGuard no_grad;
     // The model was trained on ids 1..100 (ranges=full); 101..200 never occurred in a prompt.
     const torch::Tensor trained = model->embed->W_E.slice(0, 1, 101), unseen = model->embed->W_E.slice(0, 101, 201);
     unseen.mul_(trained.norm(2, -1).mean() / unseen.norm(2, -1, /*keepdim=*/true));
   }
-  EXPECT_GE(evaluate(model, ood).at("all").first_token_accuracy, 0.9);
-  EXPECT_GE(evaluate(model, decoy).at("all").first_token_accuracy, 0.85);
+  EXPECT_GE(accuracy_on(model, settings, MatchingSplit::kOod), 0.9);
+  EXPECT_GE(accuracy_on(model, settings, MatchingSplit::kOodDecoy), 0.85);
 }
 
 // Trained with one shared embedding norm, the same 3L1H model generalises out of distribution: unseen
@@ -136,15 +146,9 @@ TEST(ShippedCheckpointTest, SharedEmbedNormMatchingModelGeneralisesOutOfDistribu
       load_checkpoint(MECHLENS_SOURCE_DIR "/data/checkpoints/matching_3l1h_shared_embed_norm.safetensors");
   EXPECT_TRUE(model->config().shared_embed_norm);
   MatchingSettings settings;
-  const auto accuracy = [&](MatchingSplit split) {
-    settings.split = split;
-    return evaluate(model, generate_examples(MatchingTask{settings}, 500, /*seed=*/987654))
-        .at("all")
-        .first_token_accuracy;
-  };
-  EXPECT_GE(accuracy(MatchingSplit::kTest), 0.99);
-  EXPECT_GE(accuracy(MatchingSplit::kOod), 0.85);
-  EXPECT_GE(accuracy(MatchingSplit::kOodDecoy), 0.8);
+  EXPECT_GE(accuracy_on(model, settings, MatchingSplit::kTest), 0.99);
+  EXPECT_GE(accuracy_on(model, settings, MatchingSplit::kOod), 0.85);
+  EXPECT_GE(accuracy_on(model, settings, MatchingSplit::kOodDecoy), 0.8);
 
   // Hop by hop: layer 1 reads the first hop's child, layer 2 the second's; out of distribution less
   // sharply (0.46 and 0.58 on these problems) but several times the 1/13 of uniform attention.
@@ -152,16 +156,8 @@ TEST(ShippedCheckpointTest, SharedEmbedNormMatchingModelGeneralisesOutOfDistribu
     settings.split = split;
     const auto examples = generate_examples(MatchingTask{settings}, 500, /*seed=*/987654);
     const std::vector<torch::Tensor> patterns = attention_patterns(model, examples);
-    const int64_t last = static_cast<int64_t>(examples[0].prompt.size()) - 1;
-    double hop1 = 0, hop2 = 0;
-    for (size_t i = 0; i < examples.size(); ++i) {
-      const auto& path = examples[i].annotations.at("path");
-      const int64_t b = static_cast<int64_t>(i);
-      hop1 += patterns[1][b][0][last][child_position(examples[i].prompt, path[0], path[1])].item<double>();
-      hop2 += patterns[2][b][0][last][child_position(examples[i].prompt, path[1], path[2])].item<double>();
-    }
-    EXPECT_GT(hop1 / static_cast<double>(examples.size()), least);
-    EXPECT_GT(hop2 / static_cast<double>(examples.size()), least);
+    EXPECT_GT(hop_attention(patterns, examples, /*layer=*/1, /*hop=*/1), least);
+    EXPECT_GT(hop_attention(patterns, examples, /*layer=*/2, /*hop=*/2), least);
   }
 }
 
@@ -176,27 +172,12 @@ TEST(ShippedCheckpointTest, FourLayerMatchingModelAnswersFourHops) {
   settings.split = MatchingSplit::kTest;
   const auto examples = generate_examples(MatchingTask{settings}, 500, /*seed=*/987654);
   EXPECT_GE(evaluate(model, examples).at("all").first_token_accuracy, 0.8);
-  settings.split = MatchingSplit::kOod;
-  EXPECT_GE(
-      evaluate(model, generate_examples(MatchingTask{settings}, 500, /*seed=*/987654)).at("all").first_token_accuracy,
-      0.95);
-  settings.split = MatchingSplit::kOodDecoy;
-  EXPECT_LT(
-      evaluate(model, generate_examples(MatchingTask{settings}, 500, /*seed=*/987654)).at("all").first_token_accuracy,
-      0.75);
+  EXPECT_GE(accuracy_on(model, settings, MatchingSplit::kOod), 0.95);
+  EXPECT_LT(accuracy_on(model, settings, MatchingSplit::kOodDecoy), 0.75);
 
   const std::vector<torch::Tensor> patterns = attention_patterns(model, examples);
-  const auto pattern = [&](int64_t layer) { return patterns[size_t(layer)]; };
-  const int64_t last = static_cast<int64_t>(examples[0].prompt.size()) - 1;
-  double hop1 = 0, hop4 = 0;
-  for (size_t i = 0; i < examples.size(); ++i) {
-    const auto& path = examples[i].annotations.at("path");  // start, then the nodes 1..4 hops away
-    const int64_t b = static_cast<int64_t>(i);
-    hop1 += pattern(1)[b][0][last][child_position(examples[i].prompt, path[0], path[1])].item<double>();
-    hop4 += pattern(3)[b][0][last][child_position(examples[i].prompt, path[3], path[4])].item<double>();
-  }
-  EXPECT_GT(hop1 / static_cast<double>(examples.size()), 0.8);
-  EXPECT_GT(hop4 / static_cast<double>(examples.size()), 0.4);
+  EXPECT_GT(hop_attention(patterns, examples, /*layer=*/1, /*hop=*/1), 0.8);
+  EXPECT_GT(hop_attention(patterns, examples, /*layer=*/3, /*hop=*/4), 0.4);
 }
 
 TEST(ShippedCheckpointTest, PreLnMatchingCounterpartStaysOnThePlateau) {
