@@ -5,23 +5,29 @@
 # The problems state their hop count as a token after the start node (the depth grid's layout,
 # single_chain_with_order), so mixed hop counts are well posed.
 #
-# Each stage is its own sweep folder, OUT_DIR/stage-K (K = the largest hop count in its mix), with
-# its sweep.h5, runs.csv and conditions.csv; the last stage's tables answer "how many hops does
-# each depth reach". Like a sweep, the script is resumable: run the same command again to continue
-# an interrupted stage; finished stages are reused.
+# From scratch, models sit on a plateau in that layout (docs/MATCHING.md, "Depth"), so a stage 0
+# first trains 1-hop problems in the plain layout (start node last, no hop count; one token shorter,
+# the same edges), which forms the previous-token head the later stages need.
+#
+# Each stage is its own sweep folder, OUT_DIR/stage-K (K = the largest hop count in its mix; 0 for the
+# plain stage), with its sweep.h5, runs.csv and conditions.csv; the last stage's tables answer "how
+# many hops does each depth reach". Like a sweep, the script is resumable: run the same command again
+# to continue an interrupted stage; finished stages are reused.
 #
 # usage: scripts/depth_curriculum.sh OUT_DIR [LAYERS [MAX_ORDER [STEPS [SEEDS]]]] [-- SWEEP_OPTIONS...]
 #   LAYERS     model depths, comma-separated (default 2,3,4)
 #   MAX_ORDER  the last stage's largest hop count (default 4)
-#   STEPS      optimiser steps per stage (default 2000; warm-up 200 unless SWEEP_OPTIONS set --warmup)
+#   STEPS      optimiser steps per stage: one number for every stage, or one per stage, comma-separated,
+#              stage 0 first (default 2000; warm-up 200 unless SWEEP_OPTIONS set --warmup)
 #   SEEDS      seeds, comma-separated (default 0)
 #   SWEEP_OPTIONS  passed to every stage (e.g. --batch 256, --device cuda)
+#   PLAIN_START  0 skips stage 0 and starts in the hop-count layout from scratch (default 1)
 #   MECHLENS   the mechlens binary (default build/src/cli/mechlens)
 #   MECHLENS_LAUNCHER  a launcher for each stage, e.g. "mpirun -n 2" (runs dealt to the ranks)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 mechlens=${MECHLENS:-$root/build/src/cli/mechlens}
-[ $# -ge 1 ] && [ "$1" != "--" ] || { sed -n '13,20p' "$0" >&2; exit 2; }
+[ $# -ge 1 ] && [ "$1" != "--" ] || { sed -n '17,26p' "$0" >&2; exit 2; }
 read -r -a launcher <<<"${MECHLENS_LAUNCHER:-}"
 out=$1
 shift
@@ -30,21 +36,48 @@ while [ $# -gt 0 ] && [ "$1" != "--" ]; do positional+=("$1") && shift; done
 [ "${1:-}" = "--" ] && shift
 layers=${positional[0]:-2,3,4} max_order=${positional[1]:-4} steps=${positional[2]:-2000} seeds=${positional[3]:-0}
 [[ $max_order =~ ^[1-9][0-9]*$ ]] || { echo "depth_curriculum: MAX_ORDER '$max_order' is not a hop count >= 1" >&2; exit 2; }
+plain_start=${PLAIN_START:-1}
+[[ $plain_start =~ ^[01]$ ]] || { echo "depth_curriculum: PLAIN_START '$plain_start' is not 0 or 1" >&2; exit 2; }
+first_stage=$((1 - plain_start))
+n_stages=$((max_order - first_stage + 1))
+IFS=, read -r -a stage_steps <<<"$steps"
+for s in "${stage_steps[@]}"; do
+  [[ $s =~ ^[1-9][0-9]*$ ]] || { echo "depth_curriculum: STEPS '$steps': '$s' is not a step count >= 1" >&2; exit 2; }
+done
+if [ "${#stage_steps[@]}" -eq 1 ]; then
+  for _ in $(seq 2 "$n_stages"); do stage_steps+=("${stage_steps[0]}"); done
+elif [ "${#stage_steps[@]}" -ne "$n_stages" ]; then
+  echo "depth_curriculum: STEPS '$steps' has ${#stage_steps[@]} values; expected one, or $n_stages (stages $first_stage..$max_order)" >&2
+  exit 2
+fi
 mkdir -p "$out"
 warmup=(--warmup 200)
-for option in "$@"; do [[ $option == --warmup* ]] && warmup=(); done
+type3_len=14  # the depth grid's prompt: 6 edges, the start node and the hop count
+for option in "$@"; do
+  [[ $option == --warmup* ]] && warmup=()
+  [[ $option =~ ^(--task-option=)?seq_len=([0-9]+)$ ]] && type3_len=${BASH_REMATCH[2]}
+done
 
 orders=""
 previous=""
-for k in $(seq 1 "$max_order"); do
-  orders=${orders:+$orders,}$k
+for k in $(seq "$first_stage" "$max_order"); do
   stage="$out/stage-$k"
-  echo "depth_curriculum: stage $k of $max_order, hops $orders, L = $layers -> $stage" >&2
   from=()
   [ -n "$previous" ] && from=(--init-from-dir "$previous")
-  # The depth grid's task (the hop count as a token after the start node), with this stage's orders.
-  "${launcher[@]}" "$mechlens" sweep --grid depth --vary "n_layers=$layers" --seeds "$seeds" --task-option "orders=$orders" \
-    --steps "$steps" "${warmup[@]}" "${from[@]}" --out-dir "$stage" "$@"
+  if [ "$k" -eq 0 ]; then
+    # Plain layout, 1 hop: the same edges without the hop-count token. Its options come last, so they
+    # replace any of SWEEP_OPTIONS.
+    task=(--task-option layout=single_chain --task-option "seq_len=$((type3_len - 1))" --task-option orders=1)
+    what="1 hop, plain layout (start node last)"
+  else
+    orders=${orders:+$orders,}$k
+    # The depth grid's task (the hop count as a token after the start node), with this stage's orders.
+    task=(--task-option "orders=$orders")
+    what="hops $orders, hop count as a token"
+  fi
+  echo "depth_curriculum: stage $k of $max_order, $what, L = $layers, ${stage_steps[k - first_stage]} steps -> $stage" >&2
+  "${launcher[@]}" "$mechlens" sweep --grid depth --vary "n_layers=$layers" --seeds "$seeds" \
+    --steps "${stage_steps[k - first_stage]}" "${warmup[@]}" "${from[@]}" --out-dir "$stage" "$@" "${task[@]}"
   previous=$stage
 done
 echo "depth_curriculum: done; the last stage's tables are $previous/runs.csv and $previous/conditions.csv" >&2

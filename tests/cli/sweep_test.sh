@@ -193,6 +193,32 @@ expect stage-unfinished 1 "run init_gamma-1_seed-0 is missing or unfinished .*20
   "${stage[@]}" "${tiny[@]}" --init-from-dir "$work/stage1" --out-dir "$work/x"
 [ ! -e "$work/x" ] && ok || bad "stage refusals: a folder was written"
 
+# scripts/depth_curriculum.sh: a plain-layout 1-hop stage 0, then hop-count-as-token stages of 1 and
+# 1–2 hops, each starting from the stage before; the prompt of stage 0 is one token shorter.
+"$python" -c "import json; c = json.load(open('$work/tiny.json')); c['n_ctx'] = 15; \
+json.dump(c, open('$work/tiny15.json', 'w'))"
+expect curriculum 0 "stage 2 of 2, hops 1,2, hop count as a token, L = 2, 4 steps" -- env MECHLENS="$mechlens" \
+  bash "$source/scripts/depth_curriculum.sh" "$work/curriculum" 2 2 3,2,4 -- --config "$work/tiny15.json" \
+  --batch 8 --eval-every 2 --eval-n 20 --quiet
+expect curriculum-stages 0 "^ok$" -- "$python" - "$work/curriculum" <<'PY'
+import json, sys
+w = sys.argv[1]
+options = {}
+for k, steps in ((0, 3), (1, 2), (2, 4)):
+    spec = json.load(open(f"{w}/stage-{k}/sweep.json"))
+    assert spec["train"]["steps"] == steps, (k, spec["train"])
+    options[k] = spec["task"]["options"]
+    if k > 0:
+        assert spec["train"]["init_from_dir"] == f"{w}/stage-{k - 1}", (k, spec["train"])
+assert options[0] == ["layout=single_chain", "seq_len=13", "orders=1"], options[0]
+assert options[1] == ["layout=single_chain_with_order", "seq_len=14", "orders=1"], options[1]
+assert options[2] == ["layout=single_chain_with_order", "seq_len=14", "orders=1,2"], options[2]
+print("ok")
+PY
+expect curriculum-bad-steps 2 "STEPS '3,2' has 2 values; expected one, or 3 \(stages 0..2\)" -- env MECHLENS="$mechlens" \
+  bash "$source/scripts/depth_curriculum.sh" "$work/x" 2 2 3,2
+[ ! -e "$work/x" ] && ok || bad "curriculum-bad-steps: a folder was written"
+
 # --freeze keeps parameters at their values (tested in train_test); from the command line a name that
 # selects nothing is refused before any checkpoint is written, and a sweep records what it froze.
 expect freeze-typo 1 "--freeze 'embed.W': no parameter of this model has that name" -- "$mechlens" train --task matching \
