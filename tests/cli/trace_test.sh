@@ -169,5 +169,36 @@ expect graph-json-exists 2 "--graph-json '.*logic.json' exists; add --force" -- 
   --task logic --n 4 --graph-json "$work/logic.json"
 [ ! -e "$work/bad.h5" ] && ok || bad "a refused run left $work/bad.h5"
 
+# scripts/matching_knockout_attention.py recomputes the forward in numpy to show later layers'
+# attention under a knock-out: its knock-out accuracies equal trace's on the same prompts, and on the
+# 4-layer model the answer position's layer 2 falls back to the hop-2 child once layer 1 cannot read
+# hop 1 (docs/MATCHING.md).
+four="$source/data/checkpoints/matching_4l1h_4hop.safetensors"
+l4=(--task matching --task-option layout=single_chain --task-option seq_len=13 --task-option orders=4
+  --task-option split=test --n 120 --seed 3 --quiet)
+"$mechlens" record --checkpoint "$four" "${l4[@]}" --out "$work/l4.h5" >/dev/null 2>&1
+"$mechlens" trace --checkpoint "$four" "${l4[@]}" --analyses knockout --sources hop1_child,hop3_child \
+  --layers 1,2 --window 1 --out "$work/l4_trace.h5" >/dev/null 2>&1
+"$python" "$source/scripts/matching_knockout_attention.py" "$four" "$work/l4.h5" --top 1 \
+  --knockout 1:query:hop1_child --knockout 2:query:hop3_child >"$work/l4_knockout.txt" 2>&1
+expect knockout-attention 0 "^ok$" -- "$python" - "$work/l4_trace.h5" "$work/l4_knockout.txt" <<'PY'
+import re, sys, h5py
+with h5py.File(sys.argv[1], "r") as f:
+    acc = f["knockout/accuracy"][()]                     # [layer 1, 2; source hop1_child, hop3_child]
+text = open(sys.argv[2]).read()
+found = [float(a) for a in re.findall(r"accuracy ([0-9.]+)", text)]
+assert len(found) == 3, text
+assert abs(found[1] - acc[0, 0]) <= 5e-4 and abs(found[2] - acc[1, 1]) <= 5e-4, (found, acc)  # printed to 3 places
+assert found[0] > 0.6 and found[1] < 0.4, found
+after_l1 = text.split("knock-out 1:query:hop1_child")[1]
+assert re.search(r"layer 2: hop2_child", after_l1), text
+print("ok")
+PY
+"$mechlens" record --checkpoint "$four" --tokens 1,2,3,4,5,6,7,8,9,10,11,12,13 --out "$work/plain.h5" --quiet >/dev/null 2>&1
+expect knockout-attention-no-task 1 "plain.h5: no annotations/path, annotations/chain, annotations/answer" -- \
+  "$python" "$source/scripts/matching_knockout_attention.py" "$four" "$work/plain.h5"
+expect knockout-attention-bad-edge 1 "--knockout '1:query': expected LAYER:DEST:SRC" -- \
+  "$python" "$source/scripts/matching_knockout_attention.py" "$four" "$work/l4.h5" --knockout 1:query
+
 echo "trace: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
