@@ -19,6 +19,7 @@ Each --knockout is one run (several edges of one run: join them with ','), print
 import argparse
 import json
 import os
+import struct
 import sys
 
 import h5py
@@ -74,6 +75,9 @@ def roles(tokens, path, chain):
         start, order = nodes.index(hops[0]), len(hops) - 1
         r = {"query": len(toks) - 1}
         for e in range(len(toks) // 2):
+            if int(toks[2 * e]) not in nodes:
+                sys.exit("matching_knockout_attention: an edge off the queried chain: the record must be of "
+                         "layout=single_chain problems")
             parent = nodes.index(int(toks[2 * e]))
             if start <= parent < start + order:
                 name = f"hop{parent - start + 1}"
@@ -129,11 +133,18 @@ def main():
     ap.add_argument("--n", type=int, default=1000, help="prompts read from the record (default 1000)")
     ap.add_argument("--knockout", action="append", default=[], help="LAYER:DEST:SRC[+SRC...][,...]")
     args = ap.parse_args()
-    params, meta = read_safetensors(args.checkpoint)
+    try:
+        params, meta = read_safetensors(args.checkpoint)
+    except (OSError, ValueError, KeyError, struct.error) as e:
+        sys.exit(f"matching_knockout_attention: {args.checkpoint}: not a readable safetensors checkpoint ({e})")
     cfg = json.loads(meta["config"]) if isinstance(meta.get("config"), str) else meta.get("config")
     if not cfg:
         sys.exit(f"matching_knockout_attention: {args.checkpoint}: no model config in its metadata")
-    with h5py.File(args.record, "r") as f:
+    try:
+        record = h5py.File(args.record, "r")
+    except OSError as e:
+        sys.exit(f"matching_knockout_attention: {args.record}: not a readable HDF5 record ({e})")
+    with record as f:
         missing = [k for k in ("tokens", "annotations/path", "annotations/chain", "annotations/answer")
                    if k not in f]
         if missing:

@@ -197,6 +197,12 @@ PY
 "$mechlens" record --checkpoint "$four" --tokens 1,2,3,4,5,6,7,8,9,10,11,12,13 --out "$work/plain.h5" --quiet >/dev/null 2>&1
 expect knockout-attention-no-task 1 "plain.h5: no annotations/path, annotations/chain, annotations/answer" -- \
   "$python" "$source/scripts/matching_knockout_attention.py" "$four" "$work/plain.h5"
+"$mechlens" record --checkpoint "$matching" --task matching --task-option layout=noised_double_chain \
+  --task-option seq_len=13 --task-option orders=1 --n 5 --out "$work/double.h5" --quiet >/dev/null 2>&1
+expect knockout-attention-layout 1 "an edge off the queried chain: the record must be of layout=single_chain" -- \
+  "$python" "$source/scripts/matching_knockout_attention.py" "$matching" "$work/double.h5"
+expect knockout-attention-bad-checkpoint 1 "plain.h5: not a readable safetensors checkpoint" -- \
+  "$python" "$source/scripts/matching_knockout_attention.py" "$work/plain.h5" "$work/l4.h5"
 expect knockout-attention-bad-edge 1 "--knockout '1:query': expected LAYER:DEST:SRC" -- \
   "$python" "$source/scripts/matching_knockout_attention.py" "$four" "$work/l4.h5" --knockout 1:query
 
