@@ -3,11 +3,12 @@
 changes when attention edges are knocked out: what a later layer reads, where `mechlens trace`
 reports only what a knock-out does to the answer.
 
-Reads a checkpoint (post- or pre-LN LayerNorm, attention without biases, ReLU MLP without biases, learned
-positions: the matching configs) and a `mechlens record --task matching --task-option
-layout=single_chain --hooks 'blocks.*.attn.hook_pattern'` file of the prompts. The forward is
-recomputed in numpy so that knock-outs can be applied (pre-softmax score set to -inf, as `mechlens
-trace` does); it is checked against the recorded patterns first, and the script stops if they differ.
+Reads a checkpoint and a `mechlens record --task matching --task-option layout=single_chain --hooks
+'blocks.*.attn.hook_pattern'` file of the prompts. The forward is recomputed by the plain-PyTorch
+reference of the parity tests (tests/parity/reference_forward.py, float64) so that knock-outs can be
+applied (pre-softmax score set to -inf in every head of the layer, as `mechlens trace` does); it is
+checked against the recorded patterns first, and the script stops if they differ. Multi-head models
+are reported head by head.
 
 Roles: `query` (the start node at the last position), `hopJ_parent` / `hopJ_child` (the positions of
 the J-th hop's edge), `before_start_K` / `after_answer_K` (chain edges off the path, K edges away).
@@ -24,46 +25,22 @@ import sys
 
 import h5py
 import numpy as np
+import torch
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "pylib"))
+here = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = [os.path.join(here, "..", "tests", "pylib"), os.path.join(here, "..", "tests", "parity")]
+import reference_forward  # noqa: E402
 from safetensors_np import read_safetensors  # noqa: E402
 
 
-def layer_norm(x, w, b, eps):
-    x = x - x.mean(-1, keepdims=True)
-    return x / np.sqrt((x * x).mean(-1, keepdims=True) + eps) * w + b
-
-
-def forward(p, cfg, tokens, blocked):
+def forward(params, cfg, tokens, blocked):
     """tokens [B, T]; blocked[l] is a bool [B, T, T] of edges knocked out in layer l (or absent).
-    Returns the logits at the last position [B, V] and each layer's pattern [B, T, T] (head 0)."""
-    if cfg["n_heads"] != 1 or cfg["attn_bias"] or cfg["mlp_bias"] or cfg["act_fn"] != "relu":
-        sys.exit("matching_knockout_attention: expects 1 head, no attention or MLP biases, ReLU")
-    post = cfg["norm_placement"] == "post"
-    _, t = tokens.shape
-    x = p["embed.W_E"][tokens] + p["pos_embed.W_pos"][:t]
-    future = np.triu(np.ones((t, t), bool), 1)
-    patterns = []
-    for l in range(cfg["n_layers"]):
-        b = f"blocks.{l}."
-        ln = lambda v, k: layer_norm(v, p[b + k + ".w"], p[b + k + ".b"], cfg["eps"])  # noqa: E731
-        h = x if post else ln(x, "ln1")
-        q, k, v = (h @ p[b + f"attn.W_{m}"][0] for m in "QKV")          # [B, T, d_head]
-        scores = q @ k.transpose(0, 2, 1) / np.sqrt(cfg["d_head"])      # [B, dest, src]
-        scores = np.where(future | blocked.get(l, False), -np.inf, scores)
-        top = scores.max(-1, keepdims=True)
-        e = np.exp(scores - np.where(np.isfinite(top), top, 0))
-        total = e.sum(-1, keepdims=True)
-        a = np.divide(e, total, out=np.zeros_like(e), where=total > 0)  # blocked everywhere: attends nowhere
-        patterns.append(a)
-        x = x + (a @ v) @ p[b + "attn.W_O"][0]
-        x = ln(x, "ln1") if post else x
-        h = x if post else ln(x, "ln2")
-        x = x + np.maximum(h @ p[b + "mlp.W_in"], 0) @ p[b + "mlp.W_out"]
-        x = ln(x, "ln2") if post else x
-    if not post:
-        x = layer_norm(x, p["ln_final.w"], p["ln_final.b"], cfg["eps"])
-    return x[:, -1] @ p["unembed.W_U"] + p["unembed.b_U"], patterns
+    Returns the logits at the last position [B, V] and each layer's pattern [B, heads, T, T]."""
+    params = {name: torch.from_numpy(t).double() for name, t in params.items()}
+    logits, acts = reference_forward.forward(torch.from_numpy(tokens).long(), None, cfg, params,
+                                             {l: torch.from_numpy(m) for l, m in blocked.items()})
+    patterns = [acts[f"blocks.{l}.attn.hook_pattern"].numpy() for l in range(cfg["n_layers"])]
+    return logits[:, -1].numpy(), patterns
 
 
 def roles(tokens, path, chain):
@@ -114,14 +91,16 @@ def blocked_edges(edges, role_maps, shape):
 
 def report(name, logits, answers, patterns, role_maps, dest, top_k):
     print(f"{name}: accuracy {(logits.argmax(-1) == answers).mean():.3f}")
-    for l, a in enumerate(patterns):
-        share = {}
-        for b, r in enumerate(role_maps):
-            if dest in r:
-                for role, s in r.items():
-                    share[role] = share.get(role, 0.0) + a[b, r[dest], s]
-        top = sorted(share.items(), key=lambda kv: -kv[1])[:top_k]
-        print(f"  layer {l}: " + ", ".join(f"{role} {v / len(role_maps):.3f}" for role, v in top))
+    for l, pattern in enumerate(patterns):                             # [B, heads, T, T]
+        for h in range(pattern.shape[1]):
+            share = {}
+            for b, r in enumerate(role_maps):
+                if dest in r:
+                    for role, s in r.items():
+                        share[role] = share.get(role, 0.0) + pattern[b, h, r[dest], s]
+            top = sorted(share.items(), key=lambda kv: -kv[1])[:top_k]
+            name = f"layer {l}" if pattern.shape[1] == 1 else f"layer {l} head {h}"
+            print(f"  {name}: " + ", ".join(f"{role} {v / len(role_maps):.3f}" for role, v in top))
 
 
 def main():
@@ -145,25 +124,26 @@ def main():
     except OSError as e:
         sys.exit(f"matching_knockout_attention: {args.record}: not a readable HDF5 record ({e})")
     with record as f:
-        missing = [k for k in ("tokens", "annotations/path", "annotations/chain", "annotations/answer")
-                   if k not in f]
+        needed = ["tokens", "annotations/path", "annotations/chain", "annotations/answer"]
+        needed += [f"acts/blocks.{l}.attn.hook_pattern" for l in range(cfg["n_layers"])]
+        missing = [k for k in needed if k not in f]
         if missing:
             sys.exit(f"matching_knockout_attention: {args.record}: no {', '.join(missing)} (a `mechlens record "
-                     "--task matching` file is expected)")
+                     "--task matching` file with the attention patterns is expected)")
         n = min(args.n, f["tokens"].shape[0])
         tokens = f["tokens"][:n]
         answers = f["annotations/answer"][:n, 0]
         role_maps = roles(tokens, f["annotations/path"][:n], f["annotations/chain"][:n])
-        recorded = [f[f"acts/blocks.{l}.attn.hook_pattern"][:n, 0] for l in range(cfg["n_layers"])]
+        recorded = [f[f"acts/blocks.{l}.attn.hook_pattern"][:n] for l in range(cfg["n_layers"])]
     logits, patterns = forward(params, cfg, tokens, {})
     gap = max(float(np.abs(a - r).max()) for a, r in zip(patterns, recorded))
     if gap > 1e-4:
-        sys.exit(f"matching_knockout_attention: the numpy forward differs from the record by {gap:.2g}")
+        sys.exit(f"matching_knockout_attention: the reference forward differs from the record by {gap:.2g}")
     print(f"{n} prompts; attention from '{args.dest}' by source role (share, mean over prompts); "
-          f"numpy forward = record within {gap:.1g}")
+          f"reference forward = record within {gap:.1g}")
     report("clean", logits, answers, patterns, role_maps, args.dest, args.top)
     for text in args.knockout:
-        blocked = blocked_edges(parse_knockout(text), role_maps, patterns[0].shape)
+        blocked = blocked_edges(parse_knockout(text), role_maps, tokens.shape + tokens.shape[-1:])
         logits, patterns = forward(params, cfg, tokens, blocked)
         report(f"knock-out {text}", logits, answers, patterns, role_maps, args.dest, args.top)
 

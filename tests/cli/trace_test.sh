@@ -169,7 +169,7 @@ expect graph-json-exists 2 "--graph-json '.*logic.json' exists; add --force" -- 
   --task logic --n 4 --graph-json "$work/logic.json"
 [ ! -e "$work/bad.h5" ] && ok || bad "a refused run left $work/bad.h5"
 
-# scripts/matching_knockout_attention.py recomputes the forward in numpy to show later layers'
+# scripts/matching_knockout_attention.py recomputes the forward (the parity tests' reference) to show later layers'
 # attention under a knock-out: its knock-out accuracies equal trace's on the same prompts, and on the
 # 4-layer model the answer position's layer 2 falls back to the hop-2 child once layer 1 cannot read
 # hop 1 (docs/MATCHING.md).

@@ -59,7 +59,8 @@ def rotate(x, positions, cfg):
     return torch.cat([x1 * cos - x2 * sin, x2 * cos + x1 * sin, rest], dim=-1)
 
 
-def attention(x, l, cfg, p, acts, positions, pad):
+def attention(x, l, cfg, p, acts, positions, pad, knockout=None):
+    """knockout: bool [batch, dest, src] of edges cut in this layer (score set to -inf), or None."""
     pre = f"blocks.{l}.attn."
     n_heads, d_head = cfg["n_heads"], cfg["d_head"]
     n_kv = cfg["n_key_value_heads"] or n_heads
@@ -81,11 +82,15 @@ def attention(x, l, cfg, p, acts, positions, pad):
     blocked = torch.triu(torch.ones(seq, seq, dtype=torch.bool), 1)[None, None]
     if pad is not None:
         blocked = blocked | pad[:, None, None, :]
+    if knockout is not None:
+        blocked = blocked | knockout[:, None]
     scores = scores.masked_fill(blocked, float("-inf"))
     acts[pre + "hook_attn_scores"] = scores
     pattern = torch.softmax(scores, dim=-1)
     if pad is not None:
         pattern = pattern.masked_fill(pad[:, None, :, None], 0.0)
+    if knockout is not None:  # a row with every source cut attends nowhere
+        pattern = torch.nan_to_num(pattern, nan=0.0)
     acts[pre + "hook_pattern"] = pattern
     z = torch.stack([pattern[:, h] @ v[:, :, h // group] for h in range(n_heads)], dim=2)
     acts[pre + "hook_z"] = z
@@ -111,8 +116,9 @@ def mlp(x, l, cfg, p, acts):
     return out + p[pre + "b_out"] if cfg["mlp_bias"] else out
 
 
-def forward(tokens, mask, cfg, p):
-    """Returns (logits, acts) computed in float64."""
+def forward(tokens, mask, cfg, p, knockout=None):
+    """Returns (logits, acts) computed in float64. knockout: {layer: bool [batch, dest, src]} of
+    attention edges cut before the softmax (every head of that layer), as `mechlens trace` cuts them."""
     acts = {}
     pad = None if mask is None else mask == 0
     positions = torch.arange(tokens.shape[1])[None].expand(tokens.shape[0], -1)
@@ -132,7 +138,7 @@ def forward(tokens, mask, cfg, p):
         b = f"blocks.{l}."
         acts[b + "hook_resid_pre"] = resid
         attn_in = resid if post_norm else norm(resid, b + "ln1", cfg, p, acts)
-        attn_out = attention(attn_in, l, cfg, p, acts, positions, pad)
+        attn_out = attention(attn_in, l, cfg, p, acts, positions, pad, (knockout or {}).get(l))
         acts[b + "hook_attn_out"] = attn_out
         mid = resid + attn_out
         if post_norm:
