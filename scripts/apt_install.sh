@@ -3,6 +3,10 @@
 # way every setup script installs packages.
 # usage: apt_install.sh PACKAGE...
 set -euo pipefail
+# One installer at a time: setup scripts may run side by side (scripts/test.sh installs the test
+# environment while the build compiles), and dpkg refuses a second concurrent apt-get.
+exec 9>"${TMPDIR:-/tmp}/mechlens-apt.lock"
+flock 9
 missing=()
 for p in "$@"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -15,14 +15,19 @@ packages=(
 
 bash "$(dirname "$0")/apt_install.sh" "${packages[@]}"
 
-# Make sure libblas.so.3 resolves to OpenBLAS, not the netlib reference implementation.
+# Make libblas.so.3, liblapack.so.3 and libopenblas.so.0 resolve to OpenBLAS's OpenMP flavour, not the
+# netlib reference implementation nor OpenBLAS's pthreads flavour. The choice is pinned (manual mode):
+# in auto mode, a later install that pulls in libopenblas0-pthread (e.g. SciPy, a dependency of the
+# notebook packages) silently switches to it, since it has the higher priority.
 arch_dir=/usr/lib/$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || echo x86_64-linux-gnu)
-openblas_blas="$arch_dir/openblas-openmp/libblas.so.3"
-if [ -e "$openblas_blas" ]; then
-  current=$(readlink -f "$arch_dir/libblas.so.3" || true)
-  if [ "$current" != "$(readlink -f "$openblas_blas")" ]; then
+for library in libblas.so.3 liblapack.so.3 libopenblas.so.0; do
+  openmp_flavour="$arch_dir/openblas-openmp/$library"
+  [ -e "$openmp_flavour" ] || continue
+  name="$library-$(basename "$arch_dir")"
+  if ! update-alternatives --query "$name" | grep -qx "Status: manual" ||
+    [ "$(readlink -f "$arch_dir/$library" || true)" != "$(readlink -f "$openmp_flavour")" ]; then
     sudo_cmd=""
     [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
-    $sudo_cmd update-alternatives --set "libblas.so.3-$(basename "$arch_dir")" "$openblas_blas" >&2
+    $sudo_cmd update-alternatives --set "$name" "$openmp_flavour" >&2
   fi
-fi
+done

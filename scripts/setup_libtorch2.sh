@@ -9,6 +9,9 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 dest=${MECHLENS_LIBTORCH2_HOME:-$HOME/.cache/mechlens/libtorch2}
+mkdir -p "$(dirname "$dest")"
+exec 9>"$dest.lock"  # one download at a time (.ci/run fetches it while the first build compiles)
+flock 9
 if [ ! -f "$dest/.complete" ]; then
   command -v unzip >/dev/null || bash "$root/scripts/apt_install.sh" unzip
   python=$(bash "$root/scripts/setup_python.sh")  # a pip for downloading

@@ -9,20 +9,19 @@ requirements="$root/scripts/requirements-reference.txt"
 venv=${MECHLENS_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/mechlens/venv}
 stamp="$venv/.requirements.sha256"
 wanted=$(sha256sum "$requirements" | cut -d' ' -f1)
+# Callers may run side by side (the test setup and the LibTorch 2 download in .ci/run): the second
+# waits for the first to finish the environment instead of rebuilding it under it.
+mkdir -p "$(dirname "$venv")"
+exec 9>"$venv.lock"
+flock 9
 
 if [ -x "$venv/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$wanted" ]; then
   echo "$venv/bin/python"
   exit 0
 fi
-if ! /usr/bin/python3 -c "import ensurepip, venv" 2>/dev/null; then
-  sudo_cmd=""
-  [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
-  $sudo_cmd apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends python3-venv >&2
-fi
+/usr/bin/python3 -c "import ensurepip, venv" 2>/dev/null || bash "$root/scripts/apt_install.sh" python3-venv
 echo "setup_python: installing the reference environment into $venv (a few minutes, once)" >&2
 rm -rf "$venv"
-mkdir -p "$(dirname "$venv")"
 /usr/bin/python3 -m venv "$venv" >&2
 "$venv/bin/pip" install -q --disable-pip-version-check -r "$requirements" >&2
 "$venv/bin/python" -c "import transformer_lens, transformer_lens.patching" >&2

@@ -3,6 +3,7 @@
 #include <ATen/Parallel.h>
 
 #if defined(__linux__)
+#include <dlfcn.h>
 #include <sched.h>
 #endif
 
@@ -55,6 +56,12 @@ int configure_process(int processes_on_machine, int requested_threads) {
     threads = std::max(1, std::min(usable_cores(), machine / std::max(1, processes_on_machine)));
   }
   at::set_num_threads(threads);
+#if defined(__linux__)
+  // OpenBLAS's own setter, when OpenBLAS is the BLAS loaded (looked up: other BLAS lack it).
+  using SetBlasThreads = void (*)(int);
+  if (const auto set_blas_threads = reinterpret_cast<SetBlasThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads")))
+    set_blas_threads(threads);
+#endif
   return at::get_num_threads();
 }
 

@@ -1,7 +1,9 @@
 // Process-wide set-up for CPU inference, called once at the start of the binaries.
 // Threads: LibTorch's C++ API starts with one intra-op thread; mechlens uses every core. OpenBLAS is
 // installed in its OpenMP flavour, so BLAS calls share LibTorch's OpenMP pool instead of starting a
-// second pool that would oversubscribe the cores.
+// second pool that would oversubscribe the cores. Where the pthreads flavour is loaded anyway (another
+// package switched the alternative), its own pool is given the same thread count: otherwise it takes
+// every core the process may use, oversubscribes, and makes results depend on the CPU affinity.
 // Allocator: glibc returns each freed buffer over 128 KiB to the kernel and page-faults the next one
 // in again; a forward pass that keeps its activations (a cache) then ran at 0.6x the speed of one
 // that does not. Raising the mmap and trim thresholds keeps that memory in the heap for reuse.

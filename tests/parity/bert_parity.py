@@ -10,7 +10,9 @@
    model on real text as transformers does.
 
 Usage: bert_parity.py MECHLENS WORK_DIR [--tol 1e-4]
-Exit status 0 when everything matches.
+Exit status 0 when everything matches: per hook and prompt, max |diff| <= tol × max(1, max |ref|). The
+scale matters on the real model, whose MLP outputs reach |values| of about 200, where float32's
+own spacing is 1.5e-5 and two correct summation orders differ by about 1e-4.
 """
 import argparse
 import os
@@ -110,11 +112,13 @@ def check_all(ours, refs, rows, label, tol):
             else:
                 a, r = mine[b, :n], ref[b, :n]
             diff = max_diff(a, r)
+            bound = tol * max(1.0, float(r.abs().max()))
             if diff > worst:
                 worst, worst_name = diff, f"{name}, |values| up to {float(r.abs().max()):.3g}"
 
-            if not diff <= tol:
-                failures.append(f"{label}: {name} prompt {b}: max |diff| {diff:.3g} > {tol}")
+            if not diff <= bound:
+                failures.append(f"{label}: {name} prompt {b}: max |diff| {diff:.3g} > {bound:.3g} "
+                                f"({tol} × max(1, max |ref|))")
                 break
         checked += 1
     print(f"{label}: {checked} hooks and the hidden states at every real token, max |diff| {worst:.2g} "

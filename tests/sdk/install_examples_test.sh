@@ -14,7 +14,7 @@ expect install 0 "mechlensConfig.cmake" -- cmake --install "$build" --prefix "$w
   bad "install left out headers or the binary"
 expect configure 0 "Build files have been written" -- cmake -S "$source/docs/examples" -B "$work/examples" -G Ninja \
   -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$work/prefix"
-expect build 0 "Linking CXX executable" -- cmake --build "$work/examples" -j 2
+expect build 0 "Linking CXX executable" -- cmake --build "$work/examples" -j 1
 expect run-with-cache 0 "L2H2: last position attends most to position" -- "$work/examples/run_with_cache" "$ck" $prompt
 expect ablate-head 0 "with L0H2 zeroed: prediction" -- "$work/examples/ablate_head" "$ck" 0 2 $prompt
 expect dla 0 "L2H2 [+-][0-9]" -- "$work/examples/direct_logit_attribution" "$ck" $prompt
