@@ -35,8 +35,8 @@ from safetensors_np import read_safetensors  # noqa: E402
 
 def forward(params, cfg, tokens, blocked):
     """tokens [B, T]; blocked[l] is a bool [B, T, T] of edges knocked out in layer l (or absent).
-    Returns the logits at the last position [B, V] and each layer's pattern [B, heads, T, T]."""
-    params = {name: torch.from_numpy(t).double() for name, t in params.items()}
+    params: the checkpoint's tensors in float64. Returns the logits at the last position [B, V] and
+    each layer's pattern [B, heads, T, T]."""
     logits, acts = reference_forward.forward(torch.from_numpy(tokens).long(), None, cfg, params,
                                              {l: torch.from_numpy(m) for l, m in blocked.items()})
     patterns = [acts[f"blocks.{l}.attn.hook_pattern"].numpy() for l in range(cfg["n_layers"])]
@@ -116,6 +116,7 @@ def main():
         params, meta = read_safetensors(args.checkpoint)
     except (OSError, ValueError, KeyError, struct.error) as e:
         sys.exit(f"matching_knockout_attention: {args.checkpoint}: not a readable safetensors checkpoint ({e})")
+    params = {name: torch.from_numpy(t).double() for name, t in params.items()}  # once, for every forward
     cfg = json.loads(meta["config"]) if isinstance(meta.get("config"), str) else meta.get("config")
     if not cfg:
         sys.exit(f"matching_knockout_attention: {args.checkpoint}: no model config in its metadata")
