@@ -90,17 +90,65 @@ def blocked_edges(edges, role_maps, shape):
 
 
 def report(name, logits, answers, patterns, role_maps, dest, top_k):
+    """Each role's share is the mean over the prompts that have the role (and the destination): roles off
+    the path exist only for some starts (after_answer_1 needs a node after the answer), and a mean over
+    every prompt would rank them by how often they exist. '(in n of N)' marks such roles."""
     print(f"{name}: accuracy {(logits.argmax(-1) == answers).mean():.3f}")
+    with_dest = sum(dest in r for r in role_maps)
     for l, pattern in enumerate(patterns):                             # [B, heads, T, T]
         for h in range(pattern.shape[1]):
-            share = {}
+            share, count = {}, {}
             for b, r in enumerate(role_maps):
                 if dest in r:
                     for role, s in r.items():
                         share[role] = share.get(role, 0.0) + pattern[b, h, r[dest], s]
-            top = sorted(share.items(), key=lambda kv: -kv[1])[:top_k]
+                        count[role] = count.get(role, 0) + 1
+            mean = {role: v / count[role] for role, v in share.items()}
+            top = sorted(mean.items(), key=lambda kv: -kv[1])[:top_k]
             name = f"layer {l}" if pattern.shape[1] == 1 else f"layer {l} head {h}"
-            print(f"  {name}: " + ", ".join(f"{role} {v / len(role_maps):.3f}" for role, v in top))
+            print(f"  {name}: " + ", ".join(
+                f"{role} {v:.3f}" + (f" (in {count[role]} of {with_dest})" if count[role] < with_dest else "")
+                for role, v in top))
+
+
+def load(checkpoint, record_path, n):
+    """Returns (params float64, cfg, tokens [N, T], answers [N], role maps, recorded patterns per layer);
+    exits with a message naming the file when it is not what the scripts read."""
+    tool = os.path.basename(sys.argv[0]).removesuffix(".py")
+    try:
+        params, meta = read_safetensors(checkpoint)
+    except (OSError, ValueError, KeyError, struct.error) as e:
+        sys.exit(f"{tool}: {checkpoint}: not a readable safetensors checkpoint ({e})")
+    params = {name: torch.from_numpy(t).double() for name, t in params.items()}  # once, for every forward
+    cfg = json.loads(meta["config"]) if isinstance(meta.get("config"), str) else meta.get("config")
+    if not cfg:
+        sys.exit(f"{tool}: {checkpoint}: no model config in its metadata")
+    try:
+        record = h5py.File(record_path, "r")
+    except OSError as e:
+        sys.exit(f"{tool}: {record_path}: not a readable HDF5 record ({e})")
+    with record as f:
+        needed = ["tokens", "annotations/path", "annotations/chain", "annotations/answer"]
+        needed += [f"acts/blocks.{l}.attn.hook_pattern" for l in range(cfg["n_layers"])]
+        missing = [k for k in needed if k not in f]
+        if missing:
+            sys.exit(f"{tool}: {record_path}: no {', '.join(missing)} (a `mechlens record "
+                     "--task matching` file with the attention patterns is expected)")
+        n = min(n, f["tokens"].shape[0])
+        tokens = f["tokens"][:n]
+        answers = f["annotations/answer"][:n, 0]
+        role_maps = roles(tokens, f["annotations/path"][:n], f["annotations/chain"][:n])
+        recorded = [f[f"acts/blocks.{l}.attn.hook_pattern"][:n] for l in range(cfg["n_layers"])]
+    return params, cfg, tokens, answers, role_maps, recorded
+
+
+def check_against_record(acts, recorded, cfg):
+    """Stops when the reference forward's patterns differ from the recorded ones; returns the gap."""
+    gap = max(float(np.abs(acts[f"blocks.{l}.attn.hook_pattern"].numpy() - r).max()) for l, r in enumerate(recorded))
+    if gap > 1e-4:
+        tool = os.path.basename(sys.argv[0]).removesuffix(".py")
+        sys.exit(f"{tool}: the reference forward differs from the record by {gap:.2g}")
+    return gap
 
 
 def main():
@@ -112,37 +160,13 @@ def main():
     ap.add_argument("--n", type=int, default=1000, help="prompts read from the record (default 1000)")
     ap.add_argument("--knockout", action="append", default=[], help="LAYER:DEST:SRC[+SRC...][,...]")
     args = ap.parse_args()
-    try:
-        params, meta = read_safetensors(args.checkpoint)
-    except (OSError, ValueError, KeyError, struct.error) as e:
-        sys.exit(f"matching_knockout_attention: {args.checkpoint}: not a readable safetensors checkpoint ({e})")
-    params = {name: torch.from_numpy(t).double() for name, t in params.items()}  # once, for every forward
-    cfg = json.loads(meta["config"]) if isinstance(meta.get("config"), str) else meta.get("config")
-    if not cfg:
-        sys.exit(f"matching_knockout_attention: {args.checkpoint}: no model config in its metadata")
-    try:
-        record = h5py.File(args.record, "r")
-    except OSError as e:
-        sys.exit(f"matching_knockout_attention: {args.record}: not a readable HDF5 record ({e})")
-    with record as f:
-        needed = ["tokens", "annotations/path", "annotations/chain", "annotations/answer"]
-        needed += [f"acts/blocks.{l}.attn.hook_pattern" for l in range(cfg["n_layers"])]
-        missing = [k for k in needed if k not in f]
-        if missing:
-            sys.exit(f"matching_knockout_attention: {args.record}: no {', '.join(missing)} (a `mechlens record "
-                     "--task matching` file with the attention patterns is expected)")
-        n = min(args.n, f["tokens"].shape[0])
-        tokens = f["tokens"][:n]
-        answers = f["annotations/answer"][:n, 0]
-        role_maps = roles(tokens, f["annotations/path"][:n], f["annotations/chain"][:n])
-        recorded = [f[f"acts/blocks.{l}.attn.hook_pattern"][:n] for l in range(cfg["n_layers"])]
-    logits, patterns = forward(params, cfg, tokens, {})
-    gap = max(float(np.abs(a - r).max()) for a, r in zip(patterns, recorded))
-    if gap > 1e-4:
-        sys.exit(f"matching_knockout_attention: the reference forward differs from the record by {gap:.2g}")
-    print(f"{n} prompts; attention from '{args.dest}' by source role (share, mean over prompts); "
-          f"reference forward = record within {gap:.1g}")
-    report("clean", logits, answers, patterns, role_maps, args.dest, args.top)
+    params, cfg, tokens, answers, role_maps, recorded = load(args.checkpoint, args.record, args.n)
+    logits, acts = reference_forward.forward(torch.from_numpy(tokens).long(), None, cfg, params)
+    gap = check_against_record(acts, recorded, cfg)
+    patterns = [acts[f"blocks.{l}.attn.hook_pattern"].numpy() for l in range(cfg["n_layers"])]
+    print(f"{len(tokens)} prompts; attention from '{args.dest}' by source role (share, mean over the prompts "
+          f"that have the role); reference forward = record within {gap:.1g}")
+    report("clean", logits[:, -1].numpy(), answers, patterns, role_maps, args.dest, args.top)
     for text in args.knockout:
         blocked = blocked_edges(parse_knockout(text), role_maps, tokens.shape + tokens.shape[-1:])
         logits, patterns = forward(params, cfg, tokens, blocked)

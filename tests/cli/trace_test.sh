@@ -194,6 +194,32 @@ after_l1 = text.split("knock-out 1:query:hop1_child")[1]
 assert re.search(r"layer 2: hop2_child", after_l1), text
 print("ok")
 PY
+# Roles off the path exist only for some starts: their shares are means over the prompts that have them.
+expect knockout-attention-role-count 0 "after_answer_1_child [0-9.]+ \(in [0-9]+ of 120\)" -- \
+  "$python" "$source/scripts/matching_knockout_attention.py" "$four" "$work/l4.h5" --top 8
+# scripts/matching_score_decomposition.py splits layer 2's score into query and key parts: the parts sum to
+# the score, and the exclusion of the children of what the answer position holds shows in the parts that
+# hold it: the start node (the query's own token) against the hop-1 child, whose parent it is, and c1
+# (what layer 1 read) against the hop-2 child (docs/MATCHING.md, "What layer 2 reads").
+"$python" "$source/scripts/matching_score_decomposition.py" "$four" "$work/l4.h5" --layer 2 >"$work/l4_parts.txt" 2>&1
+expect score-decomposition 0 "^ok$" -- "$python" - "$work/l4_parts.txt" <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+error = float(re.search(r"the parts sum to the score within (\S+)", text).group(1))
+assert error < 1e-9, text
+by_key, by_query = text.split("by query part")
+header = by_query.splitlines()[1].split()
+def row(table, role):
+    line = next(l for l in table.splitlines() if l.split() and l.split()[0] == role)
+    return dict(zip(header, [float(v) for v in line.split()[-len(header):]]))  # the header ends with total
+hop1, hop2, hop3 = (row(by_query, r) for r in ("hop1_child", "hop2_child", "hop3_child"))
+assert hop1["total"] < -0.5 and hop2["total"] < -0.5 and hop3["total"] > 0.3, text
+assert hop1["tok"] < -1.0 and hop2["attn1"] < -1.0, text
+assert abs(sum(v for k, v in hop3.items() if k != "total") - hop3["total"]) < 0.05, text
+print("ok")
+PY
+expect score-decomposition-bad-layer 1 "--layer 4: the model has layers 0..3" -- \
+  "$python" "$source/scripts/matching_score_decomposition.py" "$four" "$work/l4.h5" --layer 4
 "$mechlens" record --checkpoint "$four" --tokens 1,2,3,4,5,6,7,8,9,10,11,12,13 --out "$work/plain.h5" --quiet >/dev/null 2>&1
 expect knockout-attention-no-task 1 "plain.h5: no annotations/path, annotations/chain, annotations/answer" -- \
   "$python" "$source/scripts/matching_knockout_attention.py" "$four" "$work/plain.h5"
@@ -203,6 +229,8 @@ expect knockout-attention-layout 1 "an edge off the queried chain: the record mu
   "$python" "$source/scripts/matching_knockout_attention.py" "$matching" "$work/double.h5"
 expect knockout-attention-bad-checkpoint 1 "plain.h5: not a readable safetensors checkpoint" -- \
   "$python" "$source/scripts/matching_knockout_attention.py" "$work/plain.h5" "$work/l4.h5"
+expect score-decomposition-no-task 1 "plain.h5: no annotations/path" -- \
+  "$python" "$source/scripts/matching_score_decomposition.py" "$four" "$work/plain.h5" --layer 2
 expect knockout-attention-bad-edge 1 "--knockout '1:query': expected LAYER:DEST:SRC" -- \
   "$python" "$source/scripts/matching_knockout_attention.py" "$four" "$work/l4.h5" --knockout 1:query
 
