@@ -93,7 +93,7 @@ echo
 echo "== mechlens trace: the 2-hop answer's path, traced by attention knock-out (each edge against a control)"
 "$mechlens" trace --checkpoint "$root/data/checkpoints/matching_3l1h_post_ln_gamma1.safetensors" --task matching \
   --task-option orders=2 --n 500 --seed 12345 --analyses path,knockout,spans,flow --verify --top 6 \
-  --out "$out/matching_trace.h5" --graph-json "$out/matching_graph.json" --quiet
+  --out "$out/matching_trace.h5" --graph path --graph-json "$out/matching_graph.json" --quiet
 
 # Pictures, one command away: self-contained HTML pages (open them from file://, no network needed).
 echo
