@@ -218,6 +218,24 @@ assert hop1["tok"] < -1.0 and hop2["attn1"] < -1.0, text
 assert abs(sum(v for k, v in hop3.items() if k != "total") - hop3["total"]) < 0.05, text
 print("ok")
 PY
+# On the 2-hop model the split finds the paper's match instead: layer 1's query token against the hop-1
+# child's pair-fused parent (its layer-0 part), a positive term far above the other candidates.
+"$mechlens" record --checkpoint "$matching" --task matching --task-option layout=single_chain --task-option seq_len=13 \
+  --task-option orders=2 --task-option split=test --n 120 --seed 3 --hooks 'blocks.*.attn.hook_pattern' \
+  --out "$work/l3.h5" --quiet >/dev/null 2>&1
+"$python" "$source/scripts/matching_score_decomposition.py" "$matching" "$work/l3.h5" --layer 1 >"$work/l3_parts.txt" 2>&1
+expect score-decomposition-match 0 "^ok$" -- "$python" - "$work/l3_parts.txt" <<'PY'
+import sys
+text = open(sys.argv[1]).read()
+by_key, by_query = text.split("by query part")
+def row(table, role):
+    header = next(l for l in table.splitlines() if l.split()[:1] == ["tok"]).split()  # the parts, then total
+    line = next(l for l in table.splitlines() if l.split() and l.split()[0] == role)
+    return dict(zip(header, [float(v) for v in line.split()[-len(header):]]))
+assert row(by_key, "hop1_child")["attn0"] > 5 and row(by_query, "hop1_child")["tok"] > 4, text
+assert row(by_key, "hop1_child")["total"] > 3 + max(row(by_key, r)["total"] for r in ("hop2_child", "before_start_1_child")), text
+print("ok")
+PY
 expect score-decomposition-bad-layer 1 "--layer 4: the model has layers 0..3" -- \
   "$python" "$source/scripts/matching_score_decomposition.py" "$four" "$work/l4.h5" --layer 4
 "$mechlens" record --checkpoint "$four" --tokens 1,2,3,4,5,6,7,8,9,10,11,12,13 --out "$work/plain.h5" --quiet >/dev/null 2>&1
