@@ -365,6 +365,11 @@ int run_trace(const std::vector<std::string>& args) {
     fmt::print("information-flow graph of prompt {} ({}):\n", contents.graph_prompt, contents.pruning);
     warn_low_coverage(*contents.flow, row, answer);
     print_graph(stdout, *contents.graph, contents.edge_check, top);
+    if (contents.graph->edges.empty() && request.path && !vm.count("graph")) {
+      fmt::print(
+          "  (on post-LN models the flow's parts can cancel, docs/TRACING.md; --graph path writes the "
+          "knock-out path to --graph-json/--dot instead)\n");
+    }
 
     flow_description.slug =
         fmt::format("{}-prompt-{}", task_name.empty() ? "prompts" : task_name, contents.graph_prompt);
