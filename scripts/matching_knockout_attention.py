@@ -142,6 +142,14 @@ def load(checkpoint, record_path, n):
     return params, cfg, tokens, answers, role_maps, recorded
 
 
+def check_role(role, role_maps, option="--dest"):
+    """Exits with the roles the prompts have when none of them has `role`."""
+    if not any(role in r for r in role_maps):
+        known = sorted({name for r in role_maps for name in r})
+        tool = os.path.basename(sys.argv[0]).removesuffix(".py")
+        sys.exit(f"{tool}: {option} '{role}': no prompt has that role; roles: {', '.join(known)}")
+
+
 def check_against_record(acts, recorded, cfg):
     """Stops when the reference forward's patterns differ from the recorded ones; returns the gap."""
     gap = max(float(np.abs(acts[f"blocks.{l}.attn.hook_pattern"].numpy() - r).max()) for l, r in enumerate(recorded))
@@ -161,6 +169,7 @@ def main():
     ap.add_argument("--knockout", action="append", default=[], help="LAYER:DEST:SRC[+SRC...][,...]")
     args = ap.parse_args()
     params, cfg, tokens, answers, role_maps, recorded = load(args.checkpoint, args.record, args.n)
+    check_role(args.dest, role_maps)
     logits, acts = reference_forward.forward(torch.from_numpy(tokens).long(), None, cfg, params)
     gap = check_against_record(acts, recorded, cfg)
     patterns = [acts[f"blocks.{l}.attn.hook_pattern"].numpy() for l in range(cfg["n_layers"])]
@@ -168,7 +177,14 @@ def main():
           f"that have the role); reference forward = record within {gap:.1g}")
     report("clean", logits[:, -1].numpy(), answers, patterns, role_maps, args.dest, args.top)
     for text in args.knockout:
-        blocked = blocked_edges(parse_knockout(text), role_maps, tokens.shape + tokens.shape[-1:])
+        edges = parse_knockout(text)
+        for layer, dest, sources in edges:
+            if layer >= cfg["n_layers"]:
+                sys.exit(f"matching_knockout_attention: --knockout '{text}': layer {layer}; the model has layers "
+                         f"0..{cfg['n_layers'] - 1}")
+            for role in [dest] + sources:
+                check_role(role, role_maps, f"--knockout '{text}':")
+        blocked = blocked_edges(edges, role_maps, tokens.shape + tokens.shape[-1:])
         logits, patterns = forward(params, cfg, tokens, blocked)
         report(f"knock-out {text}", logits, answers, patterns, role_maps, args.dest, args.top)
 

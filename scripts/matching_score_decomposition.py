@@ -134,6 +134,7 @@ def main():
     ap.add_argument("--n", type=int, default=1000, help="prompts read from the record (default 1000)")
     args = ap.parse_args()
     params, cfg, tokens, answers, role_maps, recorded = knockout.load(args.checkpoint, args.record, args.n)
+    knockout.check_role(args.dest, role_maps)
     if not 0 <= args.layer < cfg["n_layers"]:
         sys.exit(f"matching_score_decomposition: --layer {args.layer}: the model has layers 0..{cfg['n_layers'] - 1}")
     if cfg["positional_embedding_type"] == "rotary":

@@ -249,6 +249,10 @@ expect knockout-attention-bad-checkpoint 1 "plain.h5: not a readable safetensors
   "$python" "$source/scripts/matching_knockout_attention.py" "$work/plain.h5" "$work/l4.h5"
 expect score-decomposition-no-task 1 "plain.h5: no annotations/path" -- \
   "$python" "$source/scripts/matching_score_decomposition.py" "$four" "$work/plain.h5" --layer 2
+expect knockout-attention-unknown-role 1 "--knockout '1:query:hop9_child': 'hop9_child': no prompt has that role; roles: " -- \
+  "$python" "$source/scripts/matching_knockout_attention.py" "$four" "$work/l4.h5" --knockout 1:query:hop9_child
+expect score-decomposition-unknown-dest 1 "--dest 'answer': no prompt has that role; roles: after_answer_1_child" -- \
+  "$python" "$source/scripts/matching_score_decomposition.py" "$four" "$work/l4.h5" --layer 2 --dest answer
 expect knockout-attention-bad-edge 1 "--knockout '1:query': expected LAYER:DEST:SRC" -- \
   "$python" "$source/scripts/matching_knockout_attention.py" "$four" "$work/l4.h5" --knockout 1:query
 
