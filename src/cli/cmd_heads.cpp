@@ -254,6 +254,9 @@ int run_heads(const std::vector<std::string>& args) {
     throw UsageError{fmt::format("--ablation {}: expected mean, zero or none", ablation)};
   const int64_t batch = vm["batch"].as<int64_t>();
   if (batch < 1) throw UsageError{"--batch must be >= 1"};
+  // Checked before any analysis runs; the vocabulary bound is the lens's own check.
+  if (vm["top-k"].as<int64_t>() < 1)
+    throw UsageError{fmt::format("--top-k is {}, expected >= 1", vm["top-k"].as<int64_t>())};
   DetectorOptions detector_options;
   detector_options.measure = parse_detection_measure(vm["measure"].as<std::string>(), "--measure");
   detector_options.exclude_bos = vm["exclude-bos"].as<bool>();

@@ -59,9 +59,10 @@ std::vector<int64_t> IndexSpec::resolve(int64_t size, const std::string& context
     }
     const int64_t start = item.start ? absolute(*item.start) : 0;
     const int64_t stop = item.stop ? absolute(*item.stop) : size;
-    MECHLENS_CHECK(InputError, start >= 0 && stop <= size && start < stop,
-                   "{} '{}': slice selects {}..{} of {} (valid 0..{}); too short?", what_, text_, start, stop - 1,
-                   context, size - 1);
+    MECHLENS_CHECK(InputError, start >= 0 && stop <= size, "{} '{}': slice {}..{} reaches outside {} (valid 0..{})",
+                   what_, text_, start, stop - 1, context, size - 1);
+    MECHLENS_CHECK(InputError, start < stop, "{} '{}': slice selects nothing of {} (start {} is not before stop {})",
+                   what_, text_, context, start, stop);
     for (int64_t i = start; i < stop; ++i) out.push_back(i);
   }
   return out;

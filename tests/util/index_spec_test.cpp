@@ -27,6 +27,12 @@ TEST(IndexSpecTest, ErrorsNameOptionAndContext) {
                                                "index 4 is outside 4 heads"));
   EXPECT_TRUE(testing::throws_with<InputError>(
       [] { IndexSpec::parse("-5:", "--positions").resolve(3, "prompt 2 (3 tokens)"); }, "prompt 2 (3 tokens)"));
+  // A slice past the end and an empty slice are told apart.
+  EXPECT_TRUE(
+      testing::throws_with<InputError>([] { IndexSpec::parse("1:300", "--tokens").resolve(201, "201 ids"); },
+                                       "--tokens '1:300': slice 1..299 reaches outside 201 ids (valid 0..200)"));
+  EXPECT_TRUE(testing::throws_with<InputError>([] { IndexSpec::parse("5:1", "--tokens").resolve(201, "201 ids"); },
+                                               "slice selects nothing of 201 ids (start 5 is not before stop 1)"));
 }
 
 }  // namespace
