@@ -28,7 +28,7 @@ printf '{"a": 0, "b": 1}' >"$work/vocab.json"; printf '#version: 0.2\n' >"$work/
 expect tokenize-ids 0 "^0 1$" -- "$mechlens" tokenize --tokenizer "$work" "ab"
 expect tokenize-no-bos 1 "--prepend-bos: the tokenizer \(GPT-2 byte-level BPE\) has no BOS token" -- "$mechlens" tokenize --tokenizer "$work" --prepend-bos "ab"
 rm "$work/vocab.json" "$work/merges.txt"
-expect tokenize-no-files 1 "no tokenizer files \(vocab.json \+ merges.txt, or encoder.json \+ vocab.bpe\)" -- "$mechlens" tokenize --tokenizer "$work" "hello"
+expect tokenize-no-files 1 "no tokenizer files \(tokenizer.json, tokenizer.model, vocab.json \+ merges.txt, or encoder.json \+ vocab.bpe\)" -- "$mechlens" tokenize --tokenizer "$work" "hello"
 expect empty-file 1 "token file holds no prompts" -- bash -c ": > '$work/empty.txt'; '$mechlens' run --checkpoint '$ck' --tokens-file '$work/empty.txt'"
 # One meaning per option name: --tokens takes ids, --tokens-file a file, in run and record alike.
 printf '1 2 3\n4 5\n' >"$work/ids.txt"
