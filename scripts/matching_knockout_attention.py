@@ -12,6 +12,8 @@ are reported head by head.
 
 Roles: `query` (the start node at the last position), `hopJ_parent` / `hopJ_child` (the positions of
 the J-th hop's edge), `before_start_K` / `after_answer_K` (chain edges off the path, K edges away).
+Roles off the path exist only for some starts, so each share is the mean over the prompts that have
+the role, marked '(in n of N)'.
 
 Usage: matching_knockout_attention.py CHECKPOINT RECORD.h5 [--dest ROLE] [--n N]
            [--top K] [--knockout LAYER:DEST:SRC[+SRC...] ...]
@@ -111,10 +113,16 @@ def report(name, logits, answers, patterns, role_maps, dest, top_k):
                 for role, v in top))
 
 
+def tool_name():
+    """The running script's name for messages (this one's when imported, e.g. from a notebook)."""
+    name = os.path.basename(sys.argv[0]).removesuffix(".py")
+    return name if name.startswith("matching_") else "matching_knockout_attention"
+
+
 def load(checkpoint, record_path, n):
     """Returns (params float64, cfg, tokens [N, T], answers [N], role maps, recorded patterns per layer);
     exits with a message naming the file when it is not what the scripts read."""
-    tool = os.path.basename(sys.argv[0]).removesuffix(".py")
+    tool = tool_name()
     try:
         params, meta = read_safetensors(checkpoint)
     except (OSError, ValueError, KeyError, struct.error) as e:
@@ -146,7 +154,7 @@ def check_role(role, role_maps, option="--dest"):
     """Exits with the roles the prompts have when none of them has `role`."""
     if not any(role in r for r in role_maps):
         known = sorted({name for r in role_maps for name in r})
-        tool = os.path.basename(sys.argv[0]).removesuffix(".py")
+        tool = tool_name()
         sys.exit(f"{tool}: {option} '{role}': no prompt has that role; roles: {', '.join(known)}")
 
 
@@ -154,7 +162,7 @@ def check_against_record(acts, recorded, cfg):
     """Stops when the reference forward's patterns differ from the recorded ones; returns the gap."""
     gap = max(float(np.abs(acts[f"blocks.{l}.attn.hook_pattern"].numpy() - r).max()) for l, r in enumerate(recorded))
     if gap > 1e-4:
-        tool = os.path.basename(sys.argv[0]).removesuffix(".py")
+        tool = tool_name()
         sys.exit(f"{tool}: the reference forward differs from the record by {gap:.2g}")
     return gap
 

@@ -150,6 +150,8 @@ def main():
           f"child position; accuracy {(logits[:, -1].numpy().argmax(-1) == answers).mean():.3f}")
     for h in heads:
         names, table, count, error = decompose(args.layer, h, tokens, role_maps, args.dest, cfg, params, acts)
+        if not table:
+            sys.exit(f"matching_score_decomposition: no child position at or before '{args.dest}' in any prompt")
         print(f"head {h}: the parts sum to the score within {error:.1g}")
         print_tables(names, table, count, n)
 
