@@ -35,14 +35,18 @@ import reference_forward  # noqa: E402
 from safetensors_np import read_safetensors  # noqa: E402
 
 
+def patterns_of(acts, cfg):
+    """Each layer's attention pattern [B, heads, T, T] from the reference forward's hooks."""
+    return [acts[f"blocks.{l}.attn.hook_pattern"].numpy() for l in range(cfg["n_layers"])]
+
+
 def forward(params, cfg, tokens, blocked):
     """tokens [B, T]; blocked[l] is a bool [B, T, T] of edges knocked out in layer l (or absent).
     params: the checkpoint's tensors in float64. Returns the logits at the last position [B, V] and
     each layer's pattern [B, heads, T, T]."""
     logits, acts = reference_forward.forward(torch.from_numpy(tokens).long(), None, cfg, params,
                                              {l: torch.from_numpy(m) for l, m in blocked.items()})
-    patterns = [acts[f"blocks.{l}.attn.hook_pattern"].numpy() for l in range(cfg["n_layers"])]
-    return logits[:, -1].numpy(), patterns
+    return logits[:, -1].numpy(), patterns_of(acts, cfg)
 
 
 def roles(tokens, path, chain):
@@ -158,9 +162,9 @@ def check_role(role, role_maps, option="--dest"):
         sys.exit(f"{tool}: {option} '{role}': no prompt has that role; roles: {', '.join(known)}")
 
 
-def check_against_record(acts, recorded, cfg):
-    """Stops when the reference forward's patterns differ from the recorded ones; returns the gap."""
-    gap = max(float(np.abs(acts[f"blocks.{l}.attn.hook_pattern"].numpy() - r).max()) for l, r in enumerate(recorded))
+def check_against_record(patterns, recorded):
+    """Stops when the reference forward's patterns (per layer) differ from the recorded ones; returns the gap."""
+    gap = max(float(np.abs(p - r).max()) for p, r in zip(patterns, recorded))
     if gap > 1e-4:
         tool = tool_name()
         sys.exit(f"{tool}: the reference forward differs from the record by {gap:.2g}")
@@ -178,12 +182,11 @@ def main():
     args = ap.parse_args()
     params, cfg, tokens, answers, role_maps, recorded = load(args.checkpoint, args.record, args.n)
     check_role(args.dest, role_maps)
-    logits, acts = reference_forward.forward(torch.from_numpy(tokens).long(), None, cfg, params)
-    gap = check_against_record(acts, recorded, cfg)
-    patterns = [acts[f"blocks.{l}.attn.hook_pattern"].numpy() for l in range(cfg["n_layers"])]
+    logits, patterns = forward(params, cfg, tokens, {})
+    gap = check_against_record(patterns, recorded)
     print(f"{len(tokens)} prompts; attention from '{args.dest}' by source role (share, mean over the prompts "
           f"that have the role); reference forward = record within {gap:.1g}")
-    report("clean", logits[:, -1].numpy(), answers, patterns, role_maps, args.dest, args.top)
+    report("clean", logits, answers, patterns, role_maps, args.dest, args.top)
     for text in args.knockout:
         edges = parse_knockout(text)
         for layer, dest, sources in edges:

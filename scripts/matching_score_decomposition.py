@@ -47,11 +47,9 @@ def frozen_norm(parts, total, prefix, cfg, params):
     return out
 
 
-def attention_input_parts(layer, tokens, cfg, params, acts):
+def attention_input_parts(layer, cfg, params, acts):
     """{part: [B, T, d_model]} summing to the input of `layer`'s attention (after ln1 in pre-LN)."""
-    parts = {"tok": params["embed.W_E"][torch.from_numpy(tokens).long()]}
-    if cfg.get("shared_embed_norm", False):
-        parts["tok"] = acts["hook_embed"]
+    parts = {"tok": acts["hook_embed"]}  # the token rows as the model uses them (shared_embed_norm applied)
     if cfg["positional_embedding_type"] == "standard":
         parts["pos"] = acts["hook_pos_embed"].expand_as(parts["tok"])
     post = cfg["norm_placement"] == "post"
@@ -70,39 +68,37 @@ def attention_input_parts(layer, tokens, cfg, params, acts):
     return parts
 
 
-def decompose(layer, head, tokens, role_maps, dest, cfg, params, acts):
+def decompose(layer, head, role_maps, dest, cfg, params, acts):
     """Returns (part names, {role: [parts_q, parts_k] mean relative score}, {role: count}, max |error|)."""
-    parts = attention_input_parts(layer, tokens, cfg, params, acts)
+    parts = attention_input_parts(layer, cfg, params, acts)
     pre = f"blocks.{layer}.attn."
     kv_head = head // (cfg["n_heads"] // (cfg["n_key_value_heads"] or cfg["n_heads"]))
     w_q, w_k = params[pre + "W_Q"][head], params[pre + "W_K"][kv_head]  # [d_model, d_head]
-    q = {k: v @ w_q for k, v in parts.items()}                          # [B, T, d_head] each
-    k = {name: v @ w_k for name, v in parts.items()}
+    names = list(parts) + (["attn_bias"] if cfg["attn_bias"] else [])
+    stacked = torch.stack(list(parts.values()))                           # [parts, B, T, d_model]
+    q, k = stacked @ w_q, stacked @ w_k                                   # [parts, B, T, d_head]
     if cfg["attn_bias"]:
-        q["attn_bias"] = params[pre + "b_Q"][head].expand_as(next(iter(q.values())))
-        k["attn_bias"] = params[pre + "b_K"][kv_head].expand_as(next(iter(k.values())))
-    names = list(q)
+        q = torch.cat([q, params[pre + "b_Q"][head].expand_as(q[:1])])
+        k = torch.cat([k, params[pre + "b_K"][kv_head].expand_as(k[:1])])
     rows = [b for b, r in enumerate(role_maps) if dest in r]
     d = torch.tensor([role_maps[b][dest] for b in rows])
     batch = torch.tensor(rows)
     # [parts_q, parts_k, prompts, T]: the dest row of every part pair's score.
-    score = torch.stack([torch.stack([torch.einsum("bd,btd->bt", q[a][batch, d], k[c][batch])
-                                      for c in names]) for a in names]) / math.sqrt(cfg["d_head"])
+    score = torch.einsum("pbd,qbtd->pqbt", q[:, batch, d], k[:, batch]) / math.sqrt(cfg["d_head"])
     recorded = acts[pre + "hook_attn_scores"][batch, head, d]           # [prompts, T]
     sources = score.sum((0, 1))
-    causal = torch.arange(tokens.shape[1])[None] <= d[:, None]
+    causal = torch.arange(score.shape[-1])[None] <= d[:, None]
     error = float((sources - recorded).abs()[causal].max())
     table, count = {}, {}
     for i, b in enumerate(rows):
         r = role_maps[b]
-        children = [p for role, p in r.items() if role.endswith("_child") and p <= r[dest]]
+        children = {role: p for role, p in r.items() if role.endswith("_child") and p <= r[dest]}
         if not children:
             continue
-        base = score[:, :, i, children].mean(-1)
-        for role, p in r.items():
-            if role.endswith("_child") and p <= r[dest]:
-                table[role] = table.get(role, 0.0) + (score[:, :, i, p] - base).numpy()
-                count[role] = count.get(role, 0) + 1
+        base = score[:, :, i, list(children.values())].mean(-1)
+        for role, p in children.items():
+            table[role] = table.get(role, 0.0) + (score[:, :, i, p] - base).numpy()
+            count[role] = count.get(role, 0) + 1
     return names, {role: v / count[role] for role, v in table.items()}, count, error
 
 
@@ -144,12 +140,12 @@ def main():
     if not all(0 <= h < cfg["n_heads"] for h in heads):
         sys.exit(f"matching_score_decomposition: --head {args.head}: the layer has heads 0..{cfg['n_heads'] - 1}")
     logits, acts = reference_forward.forward(torch.from_numpy(tokens).long(), None, cfg, params)
-    knockout.check_against_record(acts, recorded, cfg)
+    knockout.check_against_record(knockout.patterns_of(acts, cfg), recorded)
     n = sum(args.dest in r for r in role_maps)
     print(f"{len(tokens)} prompts ({n} with '{args.dest}'); layer {args.layer}'s score from '{args.dest}' to each "
           f"child position; accuracy {(logits[:, -1].numpy().argmax(-1) == answers).mean():.3f}")
     for h in heads:
-        names, table, count, error = decompose(args.layer, h, tokens, role_maps, args.dest, cfg, params, acts)
+        names, table, count, error = decompose(args.layer, h, role_maps, args.dest, cfg, params, acts)
         if not table:
             sys.exit(f"matching_score_decomposition: no child position at or before '{args.dest}' in any prompt")
         print(f"head {h}: the parts sum to the score within {error:.1g}")

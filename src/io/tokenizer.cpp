@@ -48,16 +48,16 @@ bool dir_has_tokenizer(const std::string& dir) {
 }
 
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& dir) {
+  MECHLENS_CHECK(InputError, dir_has_tokenizer(dir),
+                 "{}: no tokenizer files (tokenizer.json, tokenizer.model, vocab.json + merges.txt, or encoder.json "
+                 "+ vocab.bpe)",
+                 dir);
   const fs::path file = fs::path(dir) / "tokenizer.json";
   std::error_code error;
   if (!fs::is_regular_file(file, error)) {
     const fs::path model = fs::path(dir) / "tokenizer.model";
     if (fs::is_regular_file(model, error) && !BpeTokenizer::dir_has_files(dir))
       return SentencePieceBpe::from_model_file(model.string());
-    MECHLENS_CHECK(InputError, BpeTokenizer::dir_has_files(dir),
-                   "{}: no tokenizer files (tokenizer.json, tokenizer.model, vocab.json + merges.txt, or encoder.json "
-                   "+ vocab.bpe)",
-                   dir);
     return std::make_unique<BpeTokenizer>(BpeTokenizer::from_dir(dir));
   }
   const std::string path = file.string();

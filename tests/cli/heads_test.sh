@@ -105,6 +105,8 @@ print("ok")
 PY
 expect bad-answers 2 "--answers and --answer-pos are for token prompts" -- "$mechlens" heads --checkpoint "$logic" --task logic --n 4 --answer-pos 3
 expect no-prompts 2 "heads needs --task NAME --n N, or --tokens" -- "$mechlens" heads --checkpoint "$logic"
+# Refused before any analysis runs (no progress bar: the run is not --quiet).
+expect bad-top-k 2 "^mechlens heads: --top-k is 0, expected >= 1" -- "$mechlens" heads --checkpoint "$logic" --task logic --n 4 --top-k 0
 expect wrong-task 2 "was trained on the logic task" -- "$mechlens" heads --checkpoint "$logic" --task matching --n 4
 echo "heads: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -202,38 +202,33 @@ expect knockout-attention-role-count 0 "after_answer_1_child [0-9.]+ \(in [0-9]+
 # hold it: the start node (the query's own token) against the hop-1 child, whose parent it is, and c1
 # (what layer 1 read) against the hop-2 child (docs/MATCHING.md, "What layer 2 reads").
 "$python" "$source/scripts/matching_score_decomposition.py" "$four" "$work/l4.h5" --layer 2 >"$work/l4_parts.txt" 2>&1
-expect score-decomposition 0 "^ok$" -- "$python" - "$work/l4_parts.txt" <<'PY'
-import re, sys
-text = open(sys.argv[1]).read()
-error = float(re.search(r"the parts sum to the score within (\S+)", text).group(1))
-assert error < 1e-9, text
-by_key, by_query = text.split("by query part")
-header = by_query.splitlines()[1].split()
-def row(table, role):
-    line = next(l for l in table.splitlines() if l.split() and l.split()[0] == role)
-    return dict(zip(header, [float(v) for v in line.split()[-len(header):]]))  # the header ends with total
-hop1, hop2, hop3 = (row(by_query, r) for r in ("hop1_child", "hop2_child", "hop3_child"))
-assert hop1["total"] < -0.5 and hop2["total"] < -0.5 and hop3["total"] > 0.3, text
-assert hop1["tok"] < -1.0 and hop2["attn1"] < -1.0, text
-assert abs(sum(v for k, v in hop3.items() if k != "total") - hop3["total"]) < 0.05, text
-print("ok")
-PY
 # On the 2-hop model the split finds the paper's match instead: layer 1's query token against the hop-1
 # child's pair-fused parent (its layer-0 part), a positive term far above the other candidates.
 "$mechlens" record --checkpoint "$matching" --task matching --task-option layout=single_chain --task-option seq_len=13 \
   --task-option orders=2 --task-option split=test --n 120 --seed 3 --hooks 'blocks.*.attn.hook_pattern' \
   --out "$work/l3.h5" --quiet >/dev/null 2>&1
 "$python" "$source/scripts/matching_score_decomposition.py" "$matching" "$work/l3.h5" --layer 1 >"$work/l3_parts.txt" 2>&1
-expect score-decomposition-match 0 "^ok$" -- "$python" - "$work/l3_parts.txt" <<'PY'
-import sys
-text = open(sys.argv[1]).read()
-by_key, by_query = text.split("by query part")
-def row(table, role):
-    header = next(l for l in table.splitlines() if l.split()[:1] == ["tok"]).split()  # the parts, then total
-    line = next(l for l in table.splitlines() if l.split() and l.split()[0] == role)
-    return dict(zip(header, [float(v) for v in line.split()[-len(header):]]))
-assert row(by_key, "hop1_child")["attn0"] > 5 and row(by_query, "hop1_child")["tok"] > 4, text
-assert row(by_key, "hop1_child")["total"] > 3 + max(row(by_key, r)["total"] for r in ("hop2_child", "before_start_1_child")), text
+expect score-decomposition 0 "^ok$" -- "$python" - "$work/l4_parts.txt" "$work/l3_parts.txt" <<'PY'
+import re, sys
+def tables(path):
+    """{'key' | 'query': {role: {part: value, ..., 'total': value}}} from the script's two tables."""
+    text = open(path).read()
+    error = float(re.search(r"the parts sum to the score within (\S+)", text).group(1))
+    assert error < 1e-9, text
+    out = {}
+    for axis, table in zip(("key", "query"), text.split("by query part")):
+        lines = table.splitlines()
+        header = next(l for l in lines if l.split()[:1] == ["tok"]).split()  # the parts, then total
+        out[axis] = {l.split()[0]: dict(zip(header, map(float, l.split()[-len(header):])))
+                     for l in lines if l.split()[:1] and l.split()[0].endswith("_child")}
+    return out
+four, two = tables(sys.argv[1]), tables(sys.argv[2])
+q = four["query"]
+assert q["hop1_child"]["total"] < -0.5 and q["hop2_child"]["total"] < -0.5 and q["hop3_child"]["total"] > 0.3, q
+assert q["hop1_child"]["tok"] < -1.0 and q["hop2_child"]["attn1"] < -1.0, q
+hop1 = two["key"]["hop1_child"]
+assert hop1["attn0"] > 5 and two["query"]["hop1_child"]["tok"] > 4, two
+assert hop1["total"] > 3 + max(two["key"][r]["total"] for r in ("hop2_child", "before_start_1_child")), two
 print("ok")
 PY
 expect score-decomposition-bad-layer 1 "--layer 4: the model has layers 0..3" -- \
