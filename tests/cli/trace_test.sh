@@ -251,5 +251,67 @@ expect score-decomposition-unknown-dest 1 "--dest 'answer': no prompt has that r
 expect knockout-attention-bad-edge 1 "--knockout '1:query': expected LAYER:DEST:SRC" -- \
   "$python" "$source/scripts/matching_knockout_attention.py" "$four" "$work/l4.h5" --knockout 1:query
 
+# scripts/matching_parallel_hops.py reads a double-chain record's patterns. With hand-set patterns its
+# shares equal a hand count: in layer 1 every chain edge's child looks at the next edge's child of its
+# chain when that comes earlier, else at its own parent, and the query looks at the hop-2 child (hop 1
+# for 1-hop problems); layer 0 is the model's own. Every number is checked against a count made here.
+cat >"$work/double_chain.json" <<'JSON'
+{"n_layers": 2, "d_model": 32, "n_heads": 2, "d_head": 16, "d_mlp": 64, "n_ctx": 21, "d_vocab": 201,
+ "act_fn": "relu", "normalization_type": "LN", "norm_placement": "post", "seed": 5}
+JSON
+"$mechlens" init --config "$work/double_chain.json" --out "$work/double_chain.safetensors" >/dev/null 2>&1
+"$mechlens" record --checkpoint "$work/double_chain.safetensors" --task matching --task-option layout=noised_double_chain \
+  --task-option seq_len=21 --task-option orders=1,2,3 --n 60 --seed 4 --out "$work/double_chain.h5" --quiet >/dev/null 2>&1
+expect parallel-hops-hand-count 0 "^ok$" -- "$python" - "$source/scripts/matching_parallel_hops.py" "$work/double_chain.h5" <<'PY'
+import json, shutil, subprocess, sys, h5py, numpy as np
+script, record = sys.argv[1:]
+hand = record.replace(".h5", "_hand.h5")
+shutil.copy(record, hand)
+with h5py.File(hand, "r+") as f:
+    tokens, order = f["tokens"][()], f["annotations/order"][()][:, 0]
+    chains = [f["annotations/chain"][()], f["annotations/other_chain"][()]]
+    pattern = np.zeros(f["acts/blocks.1.attn.hook_pattern"].shape)        # [N, H, T, T]
+    next_visible = parent_fallback = dests = 0
+    for p in range(len(tokens)):
+        slot_of_parent = {int(tokens[p, s]): s for s in range(0, tokens.shape[1] - 1, 2)}
+        for chain in (c[p] for c in chains):
+            for i in range(len(chain) - 1):                             # edge c_i -> c_i+1 of this chain
+                child = slot_of_parent[int(chain[i])] + 1
+                nxt = slot_of_parent[int(chain[i + 1])] + 1 if i + 2 < len(chain) else None
+                dests += 1
+                if nxt is not None and nxt < child:
+                    pattern[p, :, child, nxt] = 1; next_visible += 1
+                else:
+                    pattern[p, :, child, child - 1] = 1; parent_fallback += 1
+        k = int(order[p]); start = len(chains[0][p]) - 1 - k
+        hop = min(k, 2)                                                 # the hop-2 child, or hop 1 when k = 1
+        pattern[p, :, -1, slot_of_parent[int(chains[0][p][start + hop - 1])] + 1] = 1
+    f["acts/blocks.1.attn.hook_pattern"][...] = pattern
+out = subprocess.run([sys.executable, script, hand, "--json", hand + ".json"], capture_output=True, text=True)
+assert out.returncode == 0, out.stderr
+r = json.load(open(hand + ".json"))
+for head in ("0", "1"):
+    e = r["from_edges"]["1"][head]
+    assert e["offset"]["1"]["child"] == 1.0 and e["offset"]["1"]["parent"] == 0.0, e["offset"]["1"]
+    assert e["offset"]["1"]["n_child"] == next_visible, (e["offset"]["1"], next_visible)
+    assert abs(e["offset"]["0"]["parent"] - parent_fallback / dests) < 1e-12, (e["offset"]["0"], parent_fallback, dests)
+    assert e["offset"]["0"]["n_parent"] == dests and e["other_chain"] == 0 and e["distractor"] == 0, e
+    for d in ("-3", "-2", "-1", "2", "3"):
+        assert e["offset"][d]["child"] == 0.0 and e["offset"][d]["parent"] == 0.0, (d, e["offset"][d])
+    for k in ("1", "2", "3"):
+        q = r["from_query"][k]["1"][head]
+        hop = "hop1_child" if k == "1" else "hop2_child"
+        assert q[hop] == 1.0 and abs(sum(q.values()) - 1) < 1e-12, (k, q)
+    # Layer 0 is the model's: every source position has exactly one class, so each row sums to one.
+    for k in ("1", "2", "3"):
+        assert abs(sum(r["from_query"][k]["0"][head].values()) - 1) < 1e-5, r["from_query"][k]["0"][head]
+assert "peak d>0" in out.stdout and "k = 3" in out.stdout, out.stdout
+print("ok")
+PY
+expect parallel-hops-single-chain 1 "l4.h5: no annotations/other_chain" -- \
+  "$python" "$source/scripts/matching_parallel_hops.py" "$work/l4.h5"
+expect parallel-hops-not-hdf5 1 "double_chain.json: not a readable HDF5 record" -- \
+  "$python" "$source/scripts/matching_parallel_hops.py" "$work/double_chain.json"
+
 echo "trace: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
