@@ -53,11 +53,14 @@ def load(record_path, n):
             sys.exit(f"{TOOL}: {record_path}: acts/blocks.L.attn.hook_pattern for L = 0, 1, ... expected; found "
                      f"{sorted(f['acts'])}")
         n = min(n, f["tokens"].shape[0])
-        tokens = f["tokens"][:n].astype(np.int64)
-        chain = f["annotations/chain"][:n].astype(np.int64)
-        other = f["annotations/other_chain"][:n].astype(np.int64)
-        order = f["annotations/order"][:n, 0].astype(np.int64)
-        patterns = [f[f"acts/blocks.{l}.attn.hook_pattern"][:n].astype(np.float64) for l in layers]
+        try:
+            tokens = f["tokens"][:n].astype(np.int64)
+            chain = f["annotations/chain"][:n].astype(np.int64)
+            other = f["annotations/other_chain"][:n].astype(np.int64)
+            order = f["annotations/order"][:n, 0].astype(np.int64)
+            patterns = [f[f"acts/blocks.{l}.attn.hook_pattern"][:n].astype(np.float64) for l in layers]
+        except (OSError, ValueError, IndexError) as e:  # a damaged file, or a field of the wrong shape
+            sys.exit(f"{TOOL}: {record_path}: its fields cannot be read as a double-chain record ({e})")
     t = tokens.shape[1]
     if patterns[0].shape[-2:] != (t, t):
         sys.exit(f"{TOOL}: {record_path}: patterns of shape {patterns[0].shape} do not cover the {t} prompt "

@@ -312,6 +312,14 @@ expect parallel-hops-single-chain 1 "l4.h5: no annotations/other_chain" -- \
   "$python" "$source/scripts/matching_parallel_hops.py" "$work/l4.h5"
 expect parallel-hops-not-hdf5 1 "double_chain.json: not a readable HDF5 record" -- \
   "$python" "$source/scripts/matching_parallel_hops.py" "$work/double_chain.json"
+"$python" - "$work/double_chain.h5" "$work/double_chain_bad.h5" <<'PY'
+import shutil, sys, h5py, numpy as np
+shutil.copy(*sys.argv[1:])
+with h5py.File(sys.argv[2], "r+") as f:   # the hop counts as a flat vector instead of [batch, one]
+    del f["annotations/order"]; f["annotations/order"] = np.zeros(3)
+PY
+expect parallel-hops-bad-field 1 "double_chain_bad.h5: its fields cannot be read as a double-chain record" -- \
+  "$python" "$source/scripts/matching_parallel_hops.py" "$work/double_chain_bad.h5"
 
 echo "trace: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
