@@ -9,7 +9,8 @@ query skip hops. Two tables test this:
 
 - **From the query** (per hop count k, per layer): the share of attention on each hop's parent and child
   positions (hop h is the edge c_{s+h-1} -> c_{s+h} from the start s), on chain edges before the start,
-  on the other chain, on the two distractor edges, and on the query itself. Sequential hopping reads
+  on the other chain, on the distractor edge into the path past the start (a mean over the prompts
+  that have one, with their count) or elsewhere, and on the query itself. Sequential hopping reads
   hop h's child in layer h (after layer 0 fuses each edge's parent into its child).
 - **From every chain edge's child position** (both chains, per layer): the share on the same chain's
   edge d edges ahead (d > 0) or behind (d < 0), on its child and its parent position, as the mean over
@@ -117,19 +118,24 @@ def query_classes(kind, index, order, edges_per_chain):
 
 
 def query_shares(patterns, names, order):
-    """{k: {layer: {head: {class: mean share}}}} of the query position's attention, per hop count k."""
-    out = {}
+    """Returns ({k: {layer: {head: {class: share}}}}, {k: {class: prompts that have it}}) of the query
+    position's attention per hop count k. A class's share is the mean over the k-hop prompts that have
+    it: the distractor into the path exists only where it lands past the start."""
+    shares, prompts = {}, {}
     for k in sorted(set(int(v) for v in order)):
         rows = np.flatnonzero(order == k)
         classes = sorted(set(names[rows].ravel()), key=class_rank)
-        out[k] = {}
+        members = {c: names[rows] == c for c in classes}  # [n_k, T] each
+        having = {c: members[c].any(-1) for c in classes}
+        prompts[k] = {c: int(having[c].sum()) for c in classes}
+        shares[k] = {}
         for layer, pattern in enumerate(patterns):
             from_query = pattern[rows, :, -1, :]  # [n_k, H, T]
-            out[k][layer] = {}
+            shares[k][layer] = {}
             for head in range(pattern.shape[1]):
-                out[k][layer][head] = {c: float((from_query[:, head, :] * (names[rows] == c)).sum(-1).mean())
-                                       for c in classes}
-    return out
+                shares[k][layer][head] = {c: float((from_query[:, head, :] * members[c]).sum(-1)[having[c]].mean())
+                                          for c in classes}
+    return shares, prompts
 
 
 def class_rank(name):
@@ -183,11 +189,14 @@ def edge_offset_shares(patterns, kind, index, edges_per_chain):
     return out
 
 
-def print_query_table(shares):
-    print("From the query position: share of attention by source (mean over the prompts of each hop count)")
+def print_query_table(shares, prompts):
+    print("From the query position: share of attention by source (mean over the prompts of each hop count that")
+    print("have the source)")
     for k, by_layer in shares.items():
-        classes = list(next(iter(next(iter(by_layer.values())).values())))
-        print(f"\n  k = {k}")
+        classes = list(prompts[k])
+        partial = [f"{c} in {prompts[k][c]} of {max(prompts[k].values())}" for c in classes
+                   if prompts[k][c] < max(prompts[k].values())]
+        print(f"\n  k = {k}" + (f" ({'; '.join(partial)})" if partial else ""))
         print("  " + "layer".ljust(9) + "".join(c.replace("_", " ").rjust(max(9, len(c) + 1)) for c in classes))
         for layer, by_head in by_layer.items():
             for head, row in by_head.items():
@@ -221,16 +230,16 @@ def main():
     tokens, chain, other, order, patterns = load(args.record, args.n)
     edges_per_chain = chain.shape[1] - 1
     kind, index = edge_kinds(tokens, chain, other)
-    from_query = query_shares(patterns, query_classes(kind, index, order, edges_per_chain), order)
+    from_query, query_prompts = query_shares(patterns, query_classes(kind, index, order, edges_per_chain), order)
     from_edges = edge_offset_shares(patterns, kind, index, edges_per_chain)
     print(f"{len(tokens)} prompts, {len(patterns)} layers, chains of {edges_per_chain} edges; hop counts "
           f"{sorted(from_query)}\n")
-    print_query_table(from_query)
+    print_query_table(from_query, query_prompts)
     print_edge_table(from_edges, edges_per_chain - 1)
     if args.json:
         with open(args.json, "w") as out:
             json.dump({"record": args.record, "prompts": len(tokens), "edges_per_chain": edges_per_chain,
-                       "from_query": from_query, "from_edges": from_edges}, out, indent=1)
+                       "from_query": from_query, "from_query_prompts": query_prompts, "from_edges": from_edges}, out, indent=1)
 
 
 if __name__ == "__main__":

@@ -302,9 +302,12 @@ for head in ("0", "1"):
         q = r["from_query"][k]["1"][head]
         hop = "hop1_child" if k == "1" else "hop2_child"
         assert q[hop] == 1.0 and abs(sum(q.values()) - 1) < 1e-12, (k, q)
-    # Layer 0 is the model's: every source position has exactly one class, so each row sums to one.
+    # Layer 0 is the model's: every source position has exactly one class, so the shares weighted by the
+    # share of prompts that have each class sum to one.
     for k in ("1", "2", "3"):
-        assert abs(sum(r["from_query"][k]["0"][head].values()) - 1) < 1e-5, r["from_query"][k]["0"][head]
+        counts, n = r["from_query_prompts"][k], int((order == int(k)).sum())
+        total = sum(share * counts[c] / n for c, share in r["from_query"][k]["0"][head].items())
+        assert abs(total - 1) < 1e-5, (k, total)
 assert "peak d>0" in out.stdout and "k = 3" in out.stdout, out.stdout
 print("ok")
 PY
