@@ -25,6 +25,9 @@ struct HopsTaken {
   /// in a distance or elsewhere too). Where a model takes "the child of the in-distribution edge" for the
   /// answer, the decoy draws about half of the answers.
   std::map<std::string, double> decoy;
+  /// Groups of double-chain examples only (an `other_chain` annotation): the share of predictions equal to
+  /// the other chain's last node, the answer of the same question about the wrong chain (counted elsewhere too).
+  std::map<std::string, double> other_end;
 };
 
 /// Throws InputError naming the example when the examples lack the matching task's `chain` and

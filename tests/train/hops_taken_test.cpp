@@ -65,6 +65,25 @@ TEST(HopsTakenTest, TheDecoyShareCountsAnswersOfTheDecoyEdgesChild) {
   EXPECT_TRUE(hops_taken(model, generate_examples(*make_task("matching", {"split=ood"}), 20, 1)).decoy.empty());
 }
 
+// On double-chain problems the other chain's last node is the answer to the same question about the wrong
+// chain: its share counts exactly the predictions equal to it.
+TEST(HopsTakenTest, TheOtherEndShareCountsAnswersOfTheOtherChainsLastNode) {
+  MatchingSolutionOptions options;
+  options.hops = 2;
+  HookedTransformer model = build_matching_solution(options);
+  std::unique_ptr<Task> task = make_task("matching", {"layout=noised_double_chain", "orders=1", "split=test"});
+  const std::vector<Example> examples = generate_examples(*task, 100, 5);
+  const HopsTaken hops = hops_taken(model, examples);
+  ASSERT_TRUE(hops.other_end.count("test"));
+  EXPECT_LE(hops.other_end.at("test"), hops.elsewhere.at("test") + 1e-12);  // the other chain is elsewhere
+  EXPECT_NE(format_hops_taken(hops).find("other end"), std::string::npos);
+
+  std::vector<Example> relabelled = examples;
+  for (Example& e : relabelled) e.annotations["other_chain"].back() = e.answer[0];  // the right answer
+  EXPECT_NEAR(hops_taken(model, relabelled).other_end.at("test"), hops.share.at("test")[1], 1e-12);
+  EXPECT_TRUE(hops_taken(model, generate_examples(*make_task("matching", {}), 20, 1)).other_end.empty());
+}
+
 TEST(HopsTakenTest, ExamplesWithoutChainsAreRefusedByName) {
   HookedTransformer model = build_matching_solution({});
   std::unique_ptr<Task> task = make_task("logic", {});
