@@ -194,8 +194,8 @@ def print_query_table(shares, prompts):
     print("have the source)")
     for k, by_layer in shares.items():
         classes = list(prompts[k])
-        partial = [f"{c} in {prompts[k][c]} of {max(prompts[k].values())}" for c in classes
-                   if prompts[k][c] < max(prompts[k].values())]
+        n_k = max(prompts[k].values())  # the query and the hops are in every prompt
+        partial = [f"{c} in {prompts[k][c]} of {n_k}" for c in classes if prompts[k][c] < n_k]
         print(f"\n  k = {k}" + (f" ({'; '.join(partial)})" if partial else ""))
         print("  " + "layer".ljust(9) + "".join(c.replace("_", " ").rjust(max(9, len(c) + 1)) for c in classes))
         for layer, by_head in by_layer.items():
@@ -207,7 +207,7 @@ def print_query_table(shares, prompts):
 def print_edge_table(shares, span):
     print("\nFrom every chain edge's child position: share on the same chain's edge d edges ahead (+) or behind (-),")
     print("child/parent position, mean where that edge comes earlier; other chain and distractors: totals")
-    offsets = [d for d in range(-span, span + 1)]
+    offsets = list(range(-span, span + 1))
     print("  " + "layer".ljust(7) + "".join(f"d={d:+d}".rjust(12) for d in offsets) + "   other  distr  peak d>0")
     for layer, by_head in shares.items():
         for head, row in by_head.items():
