@@ -21,7 +21,7 @@ int run_eval(const std::vector<std::string>& args) {
   options.add_options()
       ("checkpoint", po::value<std::string>()->required(), "checkpoint file (.safetensors); also the first argument")
       ("greedy", po::bool_switch(), "also decode answers greedily and count exact matches of the generated text")
-      ("hops", po::bool_switch(), "matching task: also the share of first answer tokens that are the node d hops from the queried start along its chain, per group (which hop the model answers, whatever the problem's order); on double-chain problems also the share that is the other chain's last node")
+      ("hops", po::bool_switch(), "matching task: also the share of first answer tokens that are the node d hops from the queried start along its chain, per group (which hop the model answers, whatever the problem's order), elsewhere, and the share found nowhere in the prompt; on double-chain problems also the share that is the other chain's last node")
       ("quiet", po::bool_switch(), "no progress bar");
   // clang-format on
   add_task_options(options);

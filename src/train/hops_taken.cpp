@@ -55,17 +55,20 @@ HopsTaken hops_taken(HookedTransformer& model, const std::vector<Example>& examp
   }
 
   std::map<std::string, std::vector<int64_t>> counts;  // group -> [distance..., elsewhere]
-  std::map<std::string, int64_t> decoy_hits, other_end_hits;
+  std::map<std::string, int64_t> decoy_hits, other_end_hits, absent_hits;
   for (size_t i = 0; i < examples.size(); ++i) {
     const auto& chain = chains[i];
     const auto at = std::find(chain.begin(), chain.end(), predicted[i]);
     const size_t slot = at == chain.end() ? size_t(out.max_distance + 1) : size_t(at - chain.begin());
     const auto decoy = examples[i].annotations.find("decoy");  // [parent, child]
     const auto other = examples[i].annotations.find("other_chain");
+    const std::vector<int64_t>& prompt = examples[i].prompt;
+    const bool absent = std::find(prompt.begin(), prompt.end(), predicted[i]) == prompt.end();
     for (const std::string& group : example_groups(examples[i])) {
       auto& row = counts[group];
       row.resize(size_t(out.max_distance + 2), 0);
       ++row[slot];
+      absent_hits[group] += absent;
       if (decoy != examples[i].annotations.end()) decoy_hits[group] += predicted[i] == decoy->second.at(1);
       if (other != examples[i].annotations.end()) other_end_hits[group] += predicted[i] == other->second.back();
     }
@@ -78,6 +81,7 @@ HopsTaken hops_taken(HookedTransformer& model, const std::vector<Example>& examp
     for (int64_t d = 0; d <= out.max_distance; ++d) shares.push_back(double(row[size_t(d)]) / double(n));
     out.share[group] = shares;
     out.elsewhere[group] = double(row.back()) / double(n);
+    out.not_in_prompt[group] = double(absent_hits[group]) / double(n);
     if (decoy_hits.count(group)) out.decoy[group] = double(decoy_hits.at(group)) / double(n);
     if (other_end_hits.count(group)) out.other_end[group] = double(other_end_hits.at(group)) / double(n);
   }
@@ -87,13 +91,13 @@ HopsTaken hops_taken(HookedTransformer& model, const std::vector<Example>& examp
 std::string format_hops_taken(const HopsTaken& hops) {
   std::string text = fmt::format("{:<16} {:>6}", "group", "n");
   for (int64_t d = 0; d <= hops.max_distance; ++d) text += fmt::format(" {:>7}", fmt::format("d={}", d));
-  text += fmt::format(" {:>9}", "elsewhere");
+  text += fmt::format(" {:>9} {:>13}", "elsewhere", "not in prompt");
   if (!hops.decoy.empty()) text += fmt::format(" {:>7}", "decoy");
   text += hops.other_end.empty() ? "\n" : fmt::format(" {:>9}\n", "other end");
   for (const auto& [group, shares] : hops.share) {
     text += fmt::format("{:<16} {:>6}", group, hops.n.at(group));
     for (double share : shares) text += fmt::format(" {:>7.3f}", share);
-    text += fmt::format(" {:>9.3f}", hops.elsewhere.at(group));
+    text += fmt::format(" {:>9.3f} {:>13.3f}", hops.elsewhere.at(group), hops.not_in_prompt.at(group));
     // Optional columns: a value, "-" for a group without it, nothing when no group has it.
     const auto column = [&](const std::map<std::string, double>& values, int width) {
       if (values.empty()) return std::string();

@@ -28,6 +28,9 @@ struct HopsTaken {
   /// Groups of double-chain examples only (an `other_chain` annotation): the share of predictions equal to
   /// the other chain's last node, the answer of the same question about the wrong chain (counted elsewhere too).
   std::map<std::string, double> other_end;
+  /// Every group: the share of predictions that occur nowhere in the prompt (counted elsewhere too), which
+  /// separates answers taken from the prompt's other edges from tokens the model brings in itself.
+  std::map<std::string, double> not_in_prompt;
 };
 
 /// Throws InputError naming the example when the examples lack the matching task's `chain` and

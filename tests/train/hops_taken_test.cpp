@@ -13,10 +13,14 @@
 namespace mechlens {
 namespace {
 
-TEST(HopsTakenTest, TheHandBuiltSolutionTakesAsManyHopsAsItHasHopLayers) {
+HookedTransformer two_hop_solution() {
   MatchingSolutionOptions options;
   options.hops = 2;
-  HookedTransformer model = build_matching_solution(options);
+  return build_matching_solution(options);
+}
+
+TEST(HopsTakenTest, TheHandBuiltSolutionTakesAsManyHopsAsItHasHopLayers) {
+  HookedTransformer model = two_hop_solution();
   std::unique_ptr<Task> task = make_task("matching", {"orders=1,2,3", "split=test"});
   const std::vector<Example> examples = generate_examples(*task, 300, 7);
   const HopsTaken hops = hops_taken(model, examples, /*batch_size=*/64);  // several batches
@@ -46,9 +50,7 @@ TEST(HopsTakenTest, TheHandBuiltSolutionTakesAsManyHopsAsItHasHopLayers) {
 
 // A model that follows the chain is not drawn to the decoy edge of ood_decoy problems.
 TEST(HopsTakenTest, TheDecoyShareCountsAnswersOfTheDecoyEdgesChild) {
-  MatchingSolutionOptions options;
-  options.hops = 2;
-  HookedTransformer model = build_matching_solution(options);
+  HookedTransformer model = two_hop_solution();
   std::unique_ptr<Task> task = make_task("matching", {"orders=2", "split=ood_decoy"});
   const std::vector<Example> examples = generate_examples(*task, 200, 9);
   const HopsTaken hops = hops_taken(model, examples);
@@ -68,9 +70,7 @@ TEST(HopsTakenTest, TheDecoyShareCountsAnswersOfTheDecoyEdgesChild) {
 // On double-chain problems the other chain's last node is the answer to the same question about the wrong
 // chain: its share counts exactly the predictions equal to it.
 TEST(HopsTakenTest, TheOtherEndShareCountsAnswersOfTheOtherChainsLastNode) {
-  MatchingSolutionOptions options;
-  options.hops = 2;
-  HookedTransformer model = build_matching_solution(options);
+  HookedTransformer model = two_hop_solution();
   std::unique_ptr<Task> task = make_task("matching", {"layout=noised_double_chain", "orders=1", "split=test"});
   const std::vector<Example> examples = generate_examples(*task, 100, 5);
   const HopsTaken hops = hops_taken(model, examples);
@@ -82,6 +82,29 @@ TEST(HopsTakenTest, TheOtherEndShareCountsAnswersOfTheOtherChainsLastNode) {
   for (Example& e : relabelled) e.annotations["other_chain"].back() = e.answer[0];  // the right answer
   EXPECT_NEAR(hops_taken(model, relabelled).other_end.at("test"), hops.share.at("test")[1], 1e-12);
   EXPECT_TRUE(hops_taken(model, generate_examples(*make_task("matching", {}), 20, 1)).other_end.empty());
+}
+
+// Answers the prompt does not contain: none for a model that follows the chain, all for one that always
+// predicts the padding token (all-zero logits: argmax takes id 0, which no prompt holds).
+TEST(HopsTakenTest, TheNotInPromptShareCountsAnswersAbsentFromThePrompt) {
+  HookedTransformer model = two_hop_solution();
+  std::unique_ptr<Task> task = make_task("matching", {"orders=1,2,3", "split=test"});
+  const std::vector<Example> examples = generate_examples(*task, 200, 3);
+  const HopsTaken hops = hops_taken(model, examples);
+  for (const char* group : {"all", "test/order1", "test/order2", "test/order3"}) {
+    ASSERT_TRUE(hops.not_in_prompt.count(group)) << group;
+    EXPECT_LE(hops.not_in_prompt.at(group), hops.elsewhere.at(group) + 1e-12) << group;
+    EXPECT_LE(hops.not_in_prompt.at(group), 0.02) << group;  // two hops on: a node of the prompt
+  }
+  EXPECT_NE(format_hops_taken(hops).find("not in prompt"), std::string::npos);
+
+  {
+    torch::NoGradGuard no_grad;
+    model->named_parameters()["unembed.W_U"].zero_();
+  }
+  const HopsTaken padding = hops_taken(model, examples);
+  EXPECT_DOUBLE_EQ(padding.not_in_prompt.at("all"), 1.0);
+  EXPECT_DOUBLE_EQ(padding.elsewhere.at("all"), 1.0);
 }
 
 TEST(HopsTakenTest, ExamplesWithoutChainsAreRefusedByName) {
