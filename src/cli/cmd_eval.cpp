@@ -3,6 +3,8 @@
 // (matching) says which node of the queried chain each prediction is.
 #include <fmt/ranges.h>
 
+#include <optional>
+
 #include "cli/ablation_options.h"
 #include "cli/command.h"
 #include "cli/model_loading.h"
@@ -10,8 +12,10 @@
 #include "cli/task_input.h"
 #include "io/checkpoint.h"
 #include "tasks/example_tensors.h"
+#include "train/eval_table.h"
 #include "train/evaluation.h"
 #include "train/hops_taken.h"
+#include "util/output_file.h"
 
 namespace mechlens::cli {
 
@@ -22,22 +26,27 @@ int run_eval(const std::vector<std::string>& args) {
       ("checkpoint", po::value<std::string>()->required(), "checkpoint file (.safetensors); also the first argument")
       ("greedy", po::bool_switch(), "also decode answers greedily and count exact matches of the generated text")
       ("hops", po::bool_switch(), "matching task: also the share of first answer tokens that are the node d hops from the queried start along its chain, per group (which hop the model answers, whatever the problem's order), elsewhere, and the share found nowhere in the prompt; on double-chain problems also the share that is the other chain's last node")
+      ("csv", po::value<std::string>(), "also write the per-group table, with --hops's columns, to this CSV file")
       ("quiet", po::bool_switch(), "no progress bar");
   // clang-format on
   add_task_options(options);
   add_ablation_options(options);
   add_weight_processing_options(options);
   po::variables_map vm;
-  if (!parse_options(
-          "eval", "--checkpoint CK --task NAME [--task-option key=value ...] --n N --seed S [--greedy] [--ablate L1H2]",
-          "Evaluate a checkpoint on task examples: loss, first-answer-token accuracy and exact-match "
-          "accuracy per group.",
-          options, {}, args, vm)) {
+  if (!parse_options("eval",
+                     "--checkpoint CK --task NAME [--task-option key=value ...] --n N --seed S [--greedy] [--ablate "
+                     "L1H2] [--csv FILE]",
+                     "Evaluate a checkpoint on task examples: loss, first-answer-token accuracy and exact-match "
+                     "accuracy per group.",
+                     options, {}, args, vm)) {
     return 0;
   }
   if (!vm.count("task")) throw UsageError{"--task is required"};
   if (vm["hops"].as<bool>() && vm["task"].as<std::string>() != "matching") {
     throw UsageError{"--hops counts hops along the matching task's chains; use --task matching"};
+  }
+  if (vm.count("csv") && vm["csv"].as<std::string>() == "-") {
+    throw UsageError{"--csv takes a file path (the tables go to stdout already)"};
   }
   check_checkpoint_task(vm["checkpoint"].as<std::string>(), vm["task"].as<std::string>());
   HookedTransformer model = load_model(vm["checkpoint"].as<std::string>(), vm);
@@ -51,9 +60,14 @@ int run_eval(const std::vector<std::string>& args) {
   fmt::print("{} on {} {} examples (seed {}){}\n", vm["checkpoint"].as<std::string>(), generated.examples.size(),
              generated.task->name(), vm["seed"].as<int64_t>(), ablation.empty() ? "" : " " + ablation);
   fmt::print("{}", format_metrics(metrics));
+  std::optional<HopsTaken> hops;
   if (vm["hops"].as<bool>()) {
+    hops = hops_taken(model, generated.examples);
     fmt::print("\nfirst answer token = the node d hops from the start along the queried chain (share of examples):\n{}",
-               format_hops_taken(hops_taken(model, generated.examples)));
+               format_hops_taken(*hops));
+  }
+  if (vm.count("csv")) {
+    write_file_atomically(vm["csv"].as<std::string>(), eval_table_csv(metrics, hops ? &*hops : nullptr));
   }
   if (vm["greedy"].as<bool>()) {
     int64_t max_answer = 0;

@@ -16,7 +16,7 @@ namespace {
 // The hidden option that collects bare arguments no command expects.
 constexpr const char* kStrayArguments = "unexpected-argument";
 
-constexpr const char* kOutputOptions[] = {"out", "json", "report", "save-cache", "graph-json", "dot"};
+constexpr const char* kOutputOptions[] = {"out", "json", "report", "save-cache", "graph-json", "dot", "csv"};
 
 // Every command's output files are checked before any work: a directory, or a path whose folder
 // does not exist, would otherwise fail only at the final rename, after minutes of work; an existing

@@ -88,6 +88,23 @@ expect eval-greedy 0 "greedy decoding: [0-9]+ of 20 answers" -- "$mechlens" eval
 expect eval-hops 0 "test/order3 +[0-9]+ +0\.000 +0\.000 +1\.000 +0\.000" -- "$mechlens" eval \
   --checkpoint "$(dirname "$0")/../../data/checkpoints/matching_3l1h_post_ln_gamma1.safetensors" --task matching \
   --task-option orders=2,3 --task-option split=test --n 200 --hops --quiet
+# --csv: the same numbers as one table (each row's hop shares and elsewhere sum to one; on 2-hop problems
+# the right answer is the node two hops on, so accuracy equals d=2); an existing file needs --force.
+expect eval-csv 0 "ok" -- bash -c "'$mechlens' eval '$(dirname "$0")/../../data/checkpoints/matching_3l1h_post_ln_gamma1.safetensors' \
+  --task matching --task-option orders=2,3 --task-option split=test --n 100 --hops --quiet --csv '$work/eval.csv' >/dev/null &&
+  python3 -c \"
+import csv
+rows = {r['group']: r for r in csv.DictReader(open('$work/eval.csv'))}
+assert set(rows) == {'all', 'test', 'test/order2', 'test/order3'}, rows.keys()
+for r in rows.values():
+    total = sum(float(r[k]) for k in r if k.startswith('d=')) + float(r['elsewhere'])
+    assert abs(total - 1) < 1e-9 and float(r['not_in_prompt']) <= float(r['elsewhere']), r
+assert float(rows['test/order3']['d=2']) == 1.0
+assert float(rows['test/order2']['first_token_acc']) == float(rows['test/order2']['d=2'])
+print('ok')\""
+expect eval-csv-exists 2 "--csv '.*eval.csv' exists; add --force to replace it" -- "$mechlens" eval \
+  --checkpoint "$(dirname "$0")/../../data/checkpoints/matching_3l1h_post_ln_gamma1.safetensors" --task matching \
+  --n 10 --csv "$work/eval.csv"
 expect eval-hops-logic 2 "--hops counts hops along the matching task's chains" -- "$mechlens" eval \
   --checkpoint "$work/logic.safetensors" --task logic --n 2 --hops
 expect bad-task-option 1 "matching task has no option 'depth'" -- "$mechlens" data --task matching --task-option depth=3
