@@ -324,5 +324,44 @@ PY
 expect parallel-hops-bad-field 1 "double_chain_bad.h5: its fields cannot be read as a double-chain record" -- \
   "$python" "$source/scripts/matching_parallel_hops.py" "$work/double_chain_bad.h5"
 
+# scripts/matching_lookahead_knockout.py: its knock-out removes exactly the pairs a count made here from the
+# chain annotations finds (each chain edge's child position -> both positions of every later edge of its
+# chain that comes earlier in the prompt); the control removes as many pairs per destination (as many as
+# there are where fewer other earlier positions exist), none of them a look-ahead pair or the edge's own parent.
+expect lookahead-masks-hand-count 0 "^ok$" -- "$python" - "$source/scripts" "$work/double_chain.h5" <<'PY'
+import sys, h5py, numpy as np
+sys.path.insert(0, sys.argv[1])
+from matching_lookahead_knockout import knockout_masks
+from matching_parallel_hops import edge_kinds
+with h5py.File(sys.argv[2], "r") as f:
+    tokens = f["tokens"][()]
+    chains = [f["annotations/chain"][()], f["annotations/other_chain"][()]]
+ahead, control = knockout_masks(*edge_kinds(tokens, chains[0], chains[1]), seed=3)
+expected = np.zeros_like(ahead)
+for p in range(len(tokens)):
+    slot_of_parent = {int(tokens[p, s]): s for s in range(0, tokens.shape[1] - 1, 2)}
+    for chain in (c[p] for c in chains):
+        for i in range(len(chain) - 1):
+            child = slot_of_parent[int(chain[i])] + 1
+            for j in range(i + 1, len(chain) - 1):
+                later = slot_of_parent[int(chain[j])]
+                if later < child:
+                    expected[p, child, [later, later + 1]] = True
+assert expected.sum() > 0 and (ahead == expected).all(), (ahead.sum(), expected.sum())
+assert not (control & ahead).any()
+for p, dest in zip(*np.nonzero(ahead.any(-1))):
+    available = dest - 1 - ahead[p, dest].sum()               # earlier positions: not the parent, not ahead
+    assert control[p, dest].sum() == min(ahead[p, dest].sum(), available), (p, dest)
+    assert not control[p, dest, dest - 1] and not control[p, dest, dest:].any()
+assert control.sum() > 0.5 * ahead.sum()
+print("ok")
+PY
+expect lookahead-bad-layer 1 "--layers '7': the model has layers 0..1" -- \
+  "$python" "$source/scripts/matching_lookahead_knockout.py" "$work/double_chain.safetensors" "$work/double_chain.h5" --layers 7
+expect lookahead-single-chain 1 "l4.h5: no annotations/other_chain" -- \
+  "$python" "$source/scripts/matching_lookahead_knockout.py" "$work/double_chain.safetensors" "$work/l4.h5"
+expect lookahead-other-model 1 "has patterns of 2 layers; .*matching_3l1h_post_ln_gamma1.safetensors has 3" -- \
+  "$python" "$source/scripts/matching_lookahead_knockout.py" "$matching" "$work/double_chain.h5"
+
 echo "trace: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
