@@ -356,6 +356,26 @@ for p, dest in zip(*np.nonzero(ahead.any(-1))):
 assert control.sum() > 0.5 * ahead.sum()
 print("ok")
 PY
+# On the shipped 5-layer double-chain model the fifth hop needs layer 1's look-ahead: knocking it out
+# loses the 5-hop answers, the size-matched random control does not.
+type2="$source/data/checkpoints/matching_5l1h_type2_5hop.safetensors"
+"$mechlens" record --checkpoint "$type2" --task matching --task-option layout=noised_double_chain \
+  --task-option seq_len=29 --task-option orders=5 --task-option split=test --n 200 --seed 7 \
+  --out "$work/type2.h5" --quiet >/dev/null 2>&1
+expect lookahead-knockout-type2 0 "^ok$" -- "$python" - "$source/scripts/matching_lookahead_knockout.py" "$type2" \
+  "$work/type2.h5" "$work/type2_knockout.json" <<'PY'
+import json, subprocess, sys
+script, checkpoint, record, out = sys.argv[1:]
+run = subprocess.run([sys.executable, script, checkpoint, record, "--layers", "1,2", "--json", out],
+                     capture_output=True, text=True)
+assert run.returncode == 0, run.stderr
+accuracy = json.load(open(out))["accuracy"]
+assert accuracy["clean"]["5"] >= 0.85, accuracy
+assert accuracy["look-ahead out, layer 1"]["5"] <= 0.1, accuracy
+assert accuracy["control, layer 1"]["5"] >= accuracy["clean"]["5"] - 0.05, accuracy
+assert accuracy["look-ahead out, layer 2"]["5"] >= accuracy["clean"]["5"] - 0.05, accuracy
+print("ok")
+PY
 expect lookahead-bad-layer 1 "--layers '7': the model has layers 0..1" -- \
   "$python" "$source/scripts/matching_lookahead_knockout.py" "$work/double_chain.safetensors" "$work/double_chain.h5" --layers 7
 expect lookahead-single-chain 1 "l4.h5: no annotations/other_chain" -- \

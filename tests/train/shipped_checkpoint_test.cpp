@@ -2,7 +2,7 @@
 // problems exactly (greedy decoding agrees with the teacher-forced exact-match metric the trainer
 // reports); the post-LN matching model answers 2-hop test problems by the paper's matching mechanism,
 // and its pre-LN counterpart does not; trained with one shared embedding norm it also answers out of
-// distribution; the 4-layer matching model answers 4-hop problems.
+// distribution; the 4-layer matching model answers 4-hop problems, and the 5-layer double-chain model 5.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
@@ -178,6 +178,39 @@ TEST(ShippedCheckpointTest, FourLayerMatchingModelAnswersFourHops) {
   const std::vector<torch::Tensor> patterns = attention_patterns(model, examples);
   EXPECT_GT(hop_attention(patterns, examples, /*layer=*/1, /*hop=*/1), 0.8);
   EXPECT_GT(hop_attention(patterns, examples, /*layer=*/3, /*hop=*/4), 0.4);
+}
+
+// Five layers answer 5-hop double-chain problems, one hop more than one per layer after pair fusion
+// allows: in layer 1 every chain edge's child position reads the next edge's child (where that edge
+// comes earlier in the prompt), a two-hop pointer the query uses for its last hop.
+TEST(ShippedCheckpointTest, FiveLayerDoubleChainModelAnswersFiveHopsWithTwoHopPointers) {
+  HookedTransformer model =
+      load_checkpoint(MECHLENS_SOURCE_DIR "/data/checkpoints/matching_5l1h_type2_5hop.safetensors");
+  EXPECT_EQ(model->config().n_layers, 5);
+  MatchingSettings settings;
+  settings.layout = MatchingLayout::kNoisedDoubleChain;
+  settings.seq_len = 29;
+  settings.orders = {5};
+  settings.split = MatchingSplit::kTest;
+  const auto examples = generate_examples(MatchingTask{settings}, 500, /*seed=*/987654);
+  EXPECT_GE(evaluate(model, examples).at("all").first_token_accuracy, 0.85);
+
+  const std::vector<torch::Tensor> patterns = attention_patterns(model, examples);
+  EXPECT_GT(hop_attention(patterns, examples, /*layer=*/1, /*hop=*/1), 0.9);
+  double ahead = 0;
+  int64_t visible = 0;
+  for (size_t i = 0; i < examples.size(); ++i) {
+    const auto& chain = examples[i].annotations.at("chain");  // c_0 ... c_E, the queried chain
+    for (size_t j = 0; j + 2 < chain.size(); ++j) {
+      const int64_t child = child_position(examples[i].prompt, chain[j], chain[j + 1]);
+      const int64_t next = child_position(examples[i].prompt, chain[j + 1], chain[j + 2]);
+      if (next > child) continue;  // the causal mask hides a later edge
+      ahead += patterns[1][int64_t(i)][0][child][next].item<double>();
+      ++visible;
+    }
+  }
+  ASSERT_GT(visible, 0);
+  EXPECT_GT(ahead / double(visible), 0.8);
 }
 
 TEST(ShippedCheckpointTest, PreLnMatchingCounterpartStaysOnThePlateau) {
