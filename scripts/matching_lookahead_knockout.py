@@ -14,6 +14,9 @@ prompts, with first-answer-token accuracy per hop count:
   removed instead, never the edge's own parent (pair fusion) nor a look-ahead position. A drop that the
   control does not show is the look-ahead's.
 
+A second table gives the share of answers one hop short (the node before the chain's end, where a model
+that loses one hop lands).
+
 The forward is the plain-PyTorch reference of the parity tests (tests/parity/reference_forward.py, float64),
 checked against the record's patterns first. Reads a checkpoint and a `mechlens record --task matching
 --task-option layout=noised_double_chain --hooks 'blocks.*.attn.hook_pattern'` file of its prompts.
@@ -74,9 +77,10 @@ def knockout_masks(kind, index, seed):
     return ahead, control
 
 
-def accuracy_by_order(logits, answers, order):
-    right = logits.argmax(-1) == answers
-    return {int(k): float(right[order == k].mean()) for k in sorted(set(order.tolist()))}
+def share_by_order(logits, targets, order):
+    """Per hop count: the share of prompts whose first answer token (argmax) is `targets` [N]."""
+    hits = logits.argmax(-1) == targets
+    return {int(k): float(hits[order == k].mean()) for k in sorted(set(order.tolist()))}
 
 
 def main():
@@ -110,26 +114,31 @@ def main():
 
     logits, patterns = forward(params, cfg, tokens, {})
     gap = check_against_record(patterns, recorded)
-    runs = {"clean": accuracy_by_order(logits, answers, order)}
+    # The answer is the queried chain's last node; one hop short is the node before it.
+    one_short = chain[:, -2]
+    all_logits = {"clean": logits}
     for layer in layers:
-        runs[f"look-ahead out, layer {layer}"] = accuracy_by_order(forward(params, cfg, tokens, {layer: ahead})[0],
-                                                                   answers, order)
-        runs[f"control, layer {layer}"] = accuracy_by_order(forward(params, cfg, tokens, {layer: control})[0],
-                                                            answers, order)
+        all_logits[f"look-ahead out, layer {layer}"] = forward(params, cfg, tokens, {layer: ahead})[0]
+        all_logits[f"control, layer {layer}"] = forward(params, cfg, tokens, {layer: control})[0]
+    runs = {name: share_by_order(l, answers, order) for name, l in all_logits.items()}
+    short = {name: share_by_order(l, one_short, order) for name, l in all_logits.items()}
     removed, removed_control = int(ahead.sum()), int(control.sum())
     print(f"{len(tokens)} prompts; reference forward = record within {gap:.1g}; the look-ahead knock-out removes "
           f"{removed} (destination, source) pairs per layer, {removed / max(1, int((kind <= CHAIN_B).sum())):.2f} "
           f"per chain edge; the control {removed_control} (fewer where a destination has too few other earlier "
           "positions)\n")
     orders = sorted(runs["clean"])
-    print("first-token accuracy".ljust(30) + "".join(f"k = {k}".rjust(9) for k in orders))
-    for name, row in runs.items():
-        print(name.ljust(30) + "".join(f"{row[k]:9.3f}" for k in orders))
+    for title, table in (("first-token accuracy", runs), ("answers one hop short", short)):
+        print(title.ljust(30) + "".join(f"k = {k}".rjust(9) for k in orders))
+        for name, row in table.items():
+            print(name.ljust(30) + "".join(f"{row[k]:9.3f}" for k in orders))
+        print()
     if args.json:
         with open(args.json, "w") as out:
             json.dump({"checkpoint": args.checkpoint, "record": args.record, "prompts": len(tokens), "seed": args.seed,
                        "pairs_removed_per_layer": removed,
-                       "control_pairs_removed_per_layer": removed_control, "accuracy": runs}, out, indent=1)
+                       "control_pairs_removed_per_layer": removed_control, "accuracy": runs,
+                       "one_hop_short": short}, out, indent=1)
 
 
 if __name__ == "__main__":

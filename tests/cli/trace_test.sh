@@ -357,7 +357,7 @@ assert control.sum() > 0.5 * ahead.sum()
 print("ok")
 PY
 # On the shipped 5-layer double-chain model the fifth hop needs layer 1's look-ahead: knocking it out
-# loses the 5-hop answers, the size-matched random control does not.
+# loses the 5-hop answers (they land one hop short), the size-matched random control does not.
 type2="$source/data/checkpoints/matching_5l1h_type2_5hop.safetensors"
 "$mechlens" record --checkpoint "$type2" --task matching --task-option layout=noised_double_chain \
   --task-option seq_len=29 --task-option orders=5 --task-option split=test --n 200 --seed 7 \
@@ -372,6 +372,7 @@ assert run.returncode == 0, run.stderr
 accuracy = json.load(open(out))["accuracy"]
 assert accuracy["clean"]["5"] >= 0.85, accuracy
 assert accuracy["look-ahead out, layer 1"]["5"] <= 0.1, accuracy
+assert json.load(open(out))["one_hop_short"]["look-ahead out, layer 1"]["5"] >= 0.8   # four hops, sequentially
 assert accuracy["control, layer 1"]["5"] >= accuracy["clean"]["5"] - 0.05, accuracy
 assert accuracy["look-ahead out, layer 2"]["5"] >= accuracy["clean"]["5"] - 0.05, accuracy
 print("ok")
