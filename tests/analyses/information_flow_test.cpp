@@ -25,10 +25,11 @@ TEST_P(InformationFlowVariantTest, PartsSumToTheAttentionOutputAndSharesFollowTh
   const torch::Tensor tokens = testing::random_tokens(2, 6, config.d_vocab, 9);
   const ActivationCache cache = model->run_with_cache(tokens).second;
   const InformationFlow flow = information_flow(model, tokens);
-  // Prompts are independent: the second prompt alone gets the same shares.
+  // Prompts are independent: the second prompt alone gets the same shares (to float32 rounding: a batch of
+  // one takes other GEMM kernels on some CPUs, a few ulps apart; prompts that mixed would differ by ~0.1).
   const InformationFlow alone = information_flow(model, tokens.narrow(0, 1, 1));
-  EXPECT_TRUE(testing::tensors_close(alone.attention[0], flow.attention[1], 1e-6));
-  EXPECT_TRUE(testing::tensors_close(alone.attention_residual[0], flow.attention_residual[1], 1e-6));
+  EXPECT_TRUE(testing::tensors_close(alone.attention[0], flow.attention[1], 1e-5));
+  EXPECT_TRUE(testing::tensors_close(alone.attention_residual[0], flow.attention_residual[1], 1e-5));
 
   for (int64_t layer = 0; layer < config.n_layers; ++layer) {
     const std::string prefix = "blocks." + std::to_string(layer) + ".";
