@@ -123,18 +123,24 @@ def tool_name():
     return name if name.startswith("matching_") else "matching_knockout_attention"
 
 
-def load(checkpoint, record_path, n):
-    """Returns (params float64, cfg, tokens [N, T], answers [N], role maps, recorded patterns per layer);
-    exits with a message naming the file when it is not what the scripts read."""
+def load_checkpoint(checkpoint):
+    """Returns (params in float64, cfg); exits with a message naming the file when it cannot be read."""
     tool = tool_name()
     try:
         params, meta = read_safetensors(checkpoint)
     except (OSError, ValueError, KeyError, struct.error) as e:
         sys.exit(f"{tool}: {checkpoint}: not a readable safetensors checkpoint ({e})")
-    params = {name: torch.from_numpy(t).double() for name, t in params.items()}  # once, for every forward
     cfg = json.loads(meta["config"]) if isinstance(meta.get("config"), str) else meta.get("config")
     if not cfg:
         sys.exit(f"{tool}: {checkpoint}: no model config in its metadata")
+    return {name: torch.from_numpy(t).double() for name, t in params.items()}, cfg  # once, for every forward
+
+
+def load(checkpoint, record_path, n):
+    """Returns (params float64, cfg, tokens [N, T], answers [N], role maps, recorded patterns per layer);
+    exits with a message naming the file when it is not what the scripts read."""
+    tool = tool_name()
+    params, cfg = load_checkpoint(checkpoint)
     try:
         record = h5py.File(record_path, "r")
     except OSError as e:

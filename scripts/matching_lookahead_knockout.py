@@ -26,32 +26,17 @@ Usage: matching_lookahead_knockout.py CHECKPOINT RECORD.h5 [--layers 1,2] [--n N
 import argparse
 import json
 import os
-import struct
 import sys
 
 import h5py
 import numpy as np
-import torch
 
 here = os.path.dirname(os.path.abspath(__file__))
-sys.path[:0] = [here, os.path.join(here, "..", "tests", "pylib")]
-from matching_knockout_attention import check_against_record, forward  # noqa: E402
+sys.path.insert(0, here)
+from matching_knockout_attention import check_against_record, forward, load_checkpoint  # noqa: E402
 from matching_parallel_hops import CHAIN_A, CHAIN_B, edge_kinds, load  # noqa: E402
-from safetensors_np import read_safetensors  # noqa: E402
 
 TOOL = "matching_lookahead_knockout"
-
-
-def load_checkpoint(path):
-    """Returns (params in float64, config); exits with a message naming the file when it cannot be read."""
-    try:
-        params, meta = read_safetensors(path)
-    except (OSError, ValueError, KeyError, struct.error) as e:
-        sys.exit(f"{TOOL}: {path}: not a readable safetensors checkpoint ({e})")
-    cfg = json.loads(meta["config"]) if isinstance(meta.get("config"), str) else meta.get("config")
-    if not cfg:
-        sys.exit(f"{TOOL}: {path}: no model config in its metadata")
-    return {name: torch.from_numpy(t).double() for name, t in params.items()}, cfg
 
 
 def knockout_masks(kind, index, seed):
