@@ -3,15 +3,17 @@
 changes when attention edges are knocked out: what a later layer reads, where `mechlens trace`
 reports only what a knock-out does to the answer.
 
-Reads a checkpoint and a `mechlens record --task matching --task-option layout=single_chain --hooks
-'blocks.*.attn.hook_pattern'` file of the prompts. The forward is recomputed by the plain-PyTorch
-reference of the parity tests (tests/parity/reference_forward.py, float64) so that knock-outs can be
-applied (pre-softmax score set to -inf in every head of the layer, as `mechlens trace` does); it is
+Reads a checkpoint and a `mechlens record --task matching --hooks 'blocks.*.attn.hook_pattern'` file
+of the prompts (layout `single_chain` or `noised_double_chain`). The forward is recomputed by the
+plain-PyTorch reference of the parity tests (tests/parity/reference_forward.py, float64) so that
+knock-outs can be applied (pre-softmax score set to -inf in every head of the layer, as `mechlens trace` does); it is
 checked against the recorded patterns first, and the script stops if they differ. Multi-head models
 are reported head by head.
 
 Roles: `query` (the start node at the last position), `hopJ_parent` / `hopJ_child` (the positions of
-the J-th hop's edge), `before_start_K` / `after_answer_K` (chain edges off the path, K edges away).
+the J-th hop's edge), `before_start_K` / `after_answer_K` (chain edges off the path, K edges away);
+in `layout=noised_double_chain` records also `otherJ_parent` / `otherJ_child` (the other chain's J-th
+edge) and `distractor_a_*` / `distractor_b_*` (the distractor edge into the queried / other chain).
 Roles off the path exist only for some starts, so each share is the mean over the prompts that have
 the role, marked '(in n of N)'.
 
@@ -49,19 +51,29 @@ def forward(params, cfg, tokens, blocked):
     return logits[:, -1].numpy(), patterns_of(acts, cfg)
 
 
-def roles(tokens, path, chain):
-    """Per prompt: role name -> position."""
+def roles(tokens, path, chain, other=None):
+    """Per prompt: role name -> position. `other` [N, E+1] is the double-chain layout's second chain
+    (annotations/other_chain); without it every edge must lie on the queried chain (layout=single_chain)."""
     out = []
-    for toks, hops, nodes in zip(tokens, path, chain):
+    for p, (toks, hops, nodes) in enumerate(zip(tokens, path, chain)):
         hops = [int(h) for h in hops if h >= 0]
         nodes = [int(n) for n in nodes if n >= 0]
+        second = [] if other is None else [int(n) for n in other[p] if n >= 0]
         start, order = nodes.index(hops[0]), len(hops) - 1
         r = {"query": len(toks) - 1}
         for e in range(len(toks) // 2):
-            if int(toks[2 * e]) not in nodes:
+            parent_token, child_token = int(toks[2 * e]), int(toks[2 * e + 1])
+            if other is not None and parent_token not in nodes:
+                name = off_chain_role(parent_token, child_token, nodes, second)
+                if name is None:
+                    sys.exit(f"{tool_name()}: prompt {p}: edge slot {e} ({parent_token} -> {child_token}) is neither "
+                             "a chain edge nor a distractor of the annotated chains")
+                r[name + "_parent"], r[name + "_child"] = 2 * e, 2 * e + 1
+                continue
+            if parent_token not in nodes:
                 sys.exit("matching_knockout_attention: an edge off the queried chain: the record must be of "
                          "layout=single_chain problems")
-            parent = nodes.index(int(toks[2 * e]))
+            parent = nodes.index(parent_token)
             if start <= parent < start + order:
                 name = f"hop{parent - start + 1}"
             elif parent < start:
@@ -71,6 +83,20 @@ def roles(tokens, path, chain):
             r[name + "_parent"], r[name + "_child"] = 2 * e, 2 * e + 1
         out.append(r)
     return out
+
+
+def off_chain_role(parent, child, nodes, second):
+    """The role of a double-chain edge that does not leave the queried chain: `otherJ` for the other
+    chain's J-th edge, `distractor_a` / `distractor_b` for the distractor into the queried / other chain
+    (its child is a chain node; its parent is on neither chain). None when it is neither."""
+    if parent in second and second.index(parent) + 1 < len(second) and second[second.index(parent) + 1] == child:
+        return f"other{second.index(parent) + 1}"
+    if parent not in second:
+        if child in nodes:
+            return "distractor_a"
+        if child in second:
+            return "distractor_b"
+    return None
 
 
 def parse_knockout(text):
@@ -155,7 +181,8 @@ def load(checkpoint, record_path, n):
         n = min(n, f["tokens"].shape[0])
         tokens = f["tokens"][:n]
         answers = f["annotations/answer"][:n, 0]
-        role_maps = roles(tokens, f["annotations/path"][:n], f["annotations/chain"][:n])
+        other = f["annotations/other_chain"][:n] if "annotations/other_chain" in f else None
+        role_maps = roles(tokens, f["annotations/path"][:n], f["annotations/chain"][:n], other)
         recorded = [f[f"acts/blocks.{l}.attn.hook_pattern"][:n] for l in range(cfg["n_layers"])]
     return params, cfg, tokens, answers, role_maps, recorded
 

@@ -12,9 +12,10 @@ over the prompt's child positions (the candidates a hop lands on), averaged over
 have the role, so parts that treat every candidate alike cancel.
 
 Reads what matching_knockout_attention.py reads: a checkpoint and a `mechlens record --task matching
---task-option layout=single_chain --hooks 'blocks.*.attn.hook_pattern'` file (the forward is the parity
-tests' float64 reference, checked against the recorded patterns). Learned or no positions; LayerNorm,
-RMSNorm or none, pre or post; not rotary (its rotation mixes the parts per position).
+--hooks 'blocks.*.attn.hook_pattern'` file of `single_chain` or `noised_double_chain` problems, with
+that script's role names (the forward is the parity tests' float64 reference, checked against the
+recorded patterns). Learned or no positions; LayerNorm, RMSNorm or none, pre or post; not rotary (its
+rotation mixes the parts per position).
 
 Usage: matching_score_decomposition.py CHECKPOINT RECORD.h5 --layer L [--dest ROLE] [--n N] [--head H]
 Prints two tables per head: the score split by key part (summed over query parts) and by query part.
@@ -103,9 +104,10 @@ def decompose(layer, head, role_maps, dest, cfg, params, acts):
 
 
 def role_order(role):
-    """hop1.., then before_start_1.., then after_answer_1..."""
-    group = 0 if role.startswith("hop") else 1 if role.startswith("before") else 2
-    return group, int("".join(ch for ch in role.split("_child")[0] if ch.isdigit()) or 0)
+    """hop1.., then before_start_1.., after_answer_1.., the other chain's other1.., then the distractors."""
+    groups = ("hop", "before", "after", "other", "distractor")
+    group = next((i for i, g in enumerate(groups) if role.startswith(g)), len(groups))
+    return group, int("".join(ch for ch in role.split("_child")[0] if ch.isdigit()) or 0), role
 
 
 def print_tables(names, table, count, n):

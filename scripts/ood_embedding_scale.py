@@ -26,10 +26,8 @@ import numpy as np
 from safetensors import safe_open
 from safetensors.numpy import load_file, save_file
 
-
-def node_ranges(task):
-    full = task.get("ranges", "full") == "full"  # settings written before the option drew from the full ranges
-    return (np.arange(1, 101 if full else 100), np.arange(101, 201 if full else 200))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from matching_ood_subspace import node_ranges  # noqa: E402
 
 
 def accuracy(mechlens, checkpoint, task, split, n, seed):

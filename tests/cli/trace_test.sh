@@ -236,10 +236,40 @@ expect score-decomposition-bad-layer 1 "--layer 4: the model has layers 0..3" --
 "$mechlens" record --checkpoint "$four" --tokens 1,2,3,4,5,6,7,8,9,10,11,12,13 --out "$work/plain.h5" --quiet >/dev/null 2>&1
 expect knockout-attention-no-task 1 "plain.h5: no annotations/path, annotations/chain, annotations/answer" -- \
   "$python" "$source/scripts/matching_knockout_attention.py" "$four" "$work/plain.h5"
-"$mechlens" record --checkpoint "$matching" --task matching --task-option layout=noised_double_chain \
-  --task-option seq_len=13 --task-option orders=1 --n 5 --out "$work/double.h5" --quiet >/dev/null 2>&1
-expect knockout-attention-layout 1 "an edge off the queried chain: the record must be of layout=single_chain" -- \
-  "$python" "$source/scripts/matching_knockout_attention.py" "$matching" "$work/double.h5"
+"$mechlens" record --checkpoint "$source/data/checkpoints/matching_5l1h_type2_5hop.safetensors" --task matching \
+  --task-option layout=noised_double_chain --task-option seq_len=29 --task-option orders=1,2,3,4,5 --n 40 \
+  --out "$work/double.h5" --quiet >/dev/null 2>&1
+# On double-chain records every edge slot gets one role, and each role's tokens are what the annotations
+# say: hop J's edge is path[J-1] -> path[J], the other chain's J-th edge other[J-1] -> other[J], and a
+# distractor's child is a node of the chain it names while its parent is on neither chain.
+expect knockout-attention-double-chain-roles 0 "^ok$" -- "$python" - "$source/scripts" "$work/double.h5" <<'PY'
+import sys, h5py
+sys.path.insert(0, sys.argv[1])
+from matching_knockout_attention import roles
+with h5py.File(sys.argv[2], "r") as f:
+    tokens, path = f["tokens"][()], f["annotations/path"][()]
+    chain, other = f["annotations/chain"][()], f["annotations/other_chain"][()]
+for toks, hops, a, b, r in zip(tokens, path, chain, other, roles(tokens, path, chain, other)):
+    a, b, hops = [int(v) for v in a if v >= 0], [int(v) for v in b if v >= 0], [int(v) for v in hops if v >= 0]
+    assert sorted(v for k, v in r.items() if k != "query") == list(range(len(toks) - 1)), r
+    for name, p in r.items():
+        if not name.endswith("_child"):
+            continue
+        parent, child = int(toks[p - 1]), int(toks[p])
+        assert r[name[:-len("child")] + "parent"] == p - 1, (name, r)
+        if name.startswith("hop"):
+            j = int(name[3:-len("_child")])
+            assert (parent, child) == (hops[j - 1], hops[j]), (name, toks, hops)
+        elif name.startswith("other"):
+            j = int(name[5:-len("_child")])
+            assert (parent, child) == (b[j - 1], b[j]), (name, toks, b)
+        elif name.startswith("distractor"):
+            assert child in (a if name.startswith("distractor_a") else b) and parent not in a + b, (name, toks)
+        else:
+            assert name.startswith("before_start") and parent in a and a.index(child) == a.index(parent) + 1
+    assert "hop1_child" in r and "other1_child" in r and "distractor_a_child" in r and "distractor_b_child" in r
+print("ok")
+PY
 expect knockout-attention-bad-checkpoint 1 "plain.h5: not a readable safetensors checkpoint" -- \
   "$python" "$source/scripts/matching_knockout_attention.py" "$work/plain.h5" "$work/l4.h5"
 expect score-decomposition-no-task 1 "plain.h5: no annotations/path" -- \
@@ -383,6 +413,47 @@ expect lookahead-single-chain 1 "l4.h5: no annotations/other_chain" -- \
   "$python" "$source/scripts/matching_lookahead_knockout.py" "$work/double_chain.safetensors" "$work/l4.h5"
 expect lookahead-other-model 1 "has patterns of 2 layers; .*matching_3l1h_post_ln_gamma1.safetensors has 3" -- \
   "$python" "$source/scripts/matching_lookahead_knockout.py" "$matching" "$work/double_chain.h5"
+
+# scripts/matching_ood_subspace.py: out-of-distribution rows replaced at the ID norm by directions inside
+# the ID rows' principal subspace are matched in layer 1 far more strongly than random ones or the rows'
+# own; directions orthogonal to it are not matched at all. The subspace shares are exact by
+# construction; on the 5-layer double-chain model, where the subspace is narrow, scale alone leaves most
+# 2-hop OOD problems wrong and the subspace directions answer most of them (docs/MATCHING.md).
+"$mechlens" record --checkpoint "$matching" --task matching --task-option layout=single_chain --task-option seq_len=13 \
+  --task-option orders=2 --task-option split=ood --n 120 --seed 3 --hooks 'blocks.*.attn.hook_pattern' \
+  --out "$work/l3_ood.h5" --quiet >/dev/null 2>&1
+"$mechlens" record --checkpoint "$type2" --task matching --task-option layout=noised_double_chain \
+  --task-option seq_len=29 --task-option orders=2 --task-option split=ood --n 200 --seed 7 \
+  --hooks 'blocks.*.attn.hook_pattern' --out "$work/type2_ood.h5" --quiet >/dev/null 2>&1
+expect ood-subspace 0 "^ok$" -- "$python" - "$source/scripts/matching_ood_subspace.py" "$matching" "$work/l3_ood.h5" \
+  "$type2" "$work/type2_ood.h5" "$work" <<'PY'
+import json, subprocess, sys
+script, l3, l3_record, type2, type2_record, work = sys.argv[1:]
+def variants(checkpoint, record, name):
+    run = subprocess.run([sys.executable, script, checkpoint, record, "--json", f"{work}/{name}.json"],
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    return json.load(open(f"{work}/{name}.json"))
+three = variants(l3, l3_record, "l3_subspace")
+v = three["variants"]
+assert v["ID subspace"]["share_in_id_subspace"] > 1 - 1e-9 and v["complement"]["share_in_id_subspace"] < 1e-9, v
+dims = three["subspace_dims"] / three["d_model"]
+assert abs(v["random"]["share_in_id_subspace"] - dims) < 0.1, (dims, v["random"])  # a random direction: k/d
+assert v["unedited"]["accuracy"] < 0.4, v["unedited"]
+assert v["ID subspace"]["match_term"] > 2 * v["as trained"]["match_term"], v
+assert v["ID subspace"]["hop1_share"] > v["as trained"]["hop1_share"] + 0.2, v
+assert v["complement"]["match_term"] < 0.3 < v["as trained"]["match_term"], v
+t = variants(type2, type2_record, "type2_subspace")["variants"]
+assert t["as trained"]["accuracy"] < 0.4 and t["ID subspace"]["accuracy"] > 0.6, t
+assert t["ID subspace"]["hop1_share"] > 0.7 > 0.4 > t["as trained"]["hop1_share"], t
+print("ok")
+PY
+expect ood-subspace-id-record 1 "l4.h5: no out-of-distribution token in its prompts" -- \
+  "$python" "$source/scripts/matching_ood_subspace.py" "$four" "$work/l4.h5"
+expect ood-subspace-bad-layer 1 "--layer 0: a hop layer after layer 0's pair fusion, 1..2" -- \
+  "$python" "$source/scripts/matching_ood_subspace.py" "$matching" "$work/l3_ood.h5" --layer 0
+expect ood-subspace-bad-energy 1 "--energy 1.5: a share in \(0, 1\] is expected" -- \
+  "$python" "$source/scripts/matching_ood_subspace.py" "$matching" "$work/l3_ood.h5" --energy 1.5
 
 echo "trace: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
