@@ -56,7 +56,7 @@ def principal_subspace(rows, energy):
     their squared norm, and the orthonormal complement [d - k, d]."""
     _, singular, vt = torch.linalg.svd(rows, full_matrices=True)
     share = torch.cumsum(singular ** 2, 0) / (singular ** 2).sum()
-    k = int(torch.searchsorted(share, torch.tensor(energy, dtype=share.dtype))) + 1
+    k = min(int(torch.searchsorted(share, torch.tensor(energy, dtype=share.dtype))) + 1, len(singular))
     return vt[:k], vt[k:]
 
 
@@ -123,6 +123,9 @@ def main():
     results = {"prompts": len(tokens), "layer": args.layer, "energy": args.energy, "subspace_dims": basis.shape[0],
                "d_model": embed.shape[1], "id_norm": id_norm, "variants": {}}
     for kind in ("unedited",) + VARIANTS:
+        if kind == "complement" and complement.shape[0] == 0:
+            print(f"  complement: none, the subspace fills all {embed.shape[1]} dimensions")
+            continue
         rows = trained if kind == "unedited" else \
             replacement_rows(kind, trained, id_rows, basis, complement, generator) * id_norm
         edited = dict(params)

@@ -6,6 +6,7 @@
 #include <torch/torch.h>
 
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "cli/command.h"
 #include "cli/model_loading.h"
@@ -14,6 +15,7 @@
 #include "cli/provenance.h"
 #include "cli/task_input.h"
 #include "io/checkpoint.h"
+#include "matching/embedding_subspace.h"
 #include "matching/matching_score.h"
 #include "store/h5_util.h"
 #include "store/result_file.h"
@@ -25,13 +27,18 @@
 namespace mechlens::cli {
 namespace {
 
-// The node-id ranges of the matching task a checkpoint was trained on (its "task" metadata); the
-// task's default for a checkpoint that names no matching task (built by hand, or from elsewhere).
-MatchingRanges trained_ranges(const std::string& checkpoint) {
+// The node-id ranges of the matching task a checkpoint was trained on (its "task" metadata); none for
+// a checkpoint that names no matching task (built by hand, or from elsewhere).
+std::optional<MatchingRanges> checkpoint_ranges(const std::string& checkpoint) {
   const auto metadata = read_checkpoint_metadata(checkpoint);
   const auto task = metadata.find("task");
-  if (task == metadata.end()) return MatchingSettings{}.ranges;
-  return matching_ranges_of(task->second, checkpoint + " (metadata 'task')").value_or(MatchingSettings{}.ranges);
+  if (task == metadata.end()) return std::nullopt;
+  return matching_ranges_of(task->second, checkpoint + " (metadata 'task')");
+}
+
+// The ranges the token sets id and ood name: the checkpoint's, else the task's default.
+MatchingRanges trained_ranges(const std::string& checkpoint) {
+  return checkpoint_ranges(checkpoint).value_or(MatchingSettings{}.ranges);
 }
 
 struct TokenSet {
@@ -67,6 +74,7 @@ int run_match(const std::vector<std::string>& args) {
       ("tokens", po::value<std::string>()->default_value("id"), "token set: id or ood (the node ids the checkpoint's matching task drew: 1..99 and 101..199, or 1..100 and 101..200 with ranges=full), or ids (all, 1:50, 3,7,9)")
       ("embeddings", po::value<std::string>()->default_value("normalised"), "normalised (through layer 0's norm, as the model applies it) or raw")
       ("positional", po::bool_switch(), "add the mean positional embedding to every token's")
+      ("subspace-energy", po::value<double>()->default_value(0.9), "for checkpoints of the matching task: the share of the in-distribution rows' squared norm that their principal subspace holds; reported with each scored row's share inside it")
       ("out", po::value<std::string>(), "HDF5 file: scores and matching matrices")
       ("quiet", po::bool_switch(), "no progress bar");
   // clang-format on
@@ -83,6 +91,10 @@ int run_match(const std::vector<std::string>& args) {
   const std::string embeddings = vm["embeddings"].as<std::string>();
   if (embeddings != "normalised" && embeddings != "raw") {
     throw UsageError{fmt::format("--embeddings {}: expected normalised or raw", embeddings)};
+  }
+  const double subspace_energy = vm["subspace-energy"].as<double>();
+  if (!(subspace_energy > 0 && subspace_energy <= 1)) {
+    throw UsageError{fmt::format("--subspace-energy {}: expected a share in (0, 1]", subspace_energy)};
   }
   const std::string checkpoint = vm["checkpoint"].as<std::string>();
   if (vm.count("task")) check_checkpoint_task(checkpoint, vm["task"].as<std::string>());
@@ -106,6 +118,22 @@ int run_match(const std::vector<std::string>& args) {
                  scores.score[int64_t(i)][h].item<float>(), scores.top1[int64_t(i)][h].item<float>(),
                  scores.kernel_score[int64_t(i)][h].item<float>());
     }
+  }
+
+  // Where the scored tokens' rows lie against the trained rows' principal subspace (docs/MATCHING.md,
+  // "Scale and subspace"): only for checkpoints of the matching task, whose ID rows are the trained ones.
+  std::optional<EmbeddingSubspace> subspace;
+  if (const auto ranges = checkpoint_ranges(checkpoint)) {
+    const std::vector<int64_t> reference = matching_node_ids(*ranges, /*ood=*/false);
+    auto params = model->named_parameters();
+    MECHLENS_CHECK(InputError, params.contains("embed.W_E") && reference.back() < model->config().d_vocab,
+                   "{}: names a matching task but has no W_E row for each of its node ids", checkpoint);
+    subspace = embedding_subspace(params["embed.W_E"], reference, scores.tokens, subspace_energy);
+    fmt::print(
+        "embedding subspace (ours): the in-distribution rows of W_E ({}..{}) hold {:g} of their squared norm in "
+        "{} of {} directions; the scored rows hold a mean {:.3f} of theirs there (a random direction: {:.3f})\n",
+        reference.front(), reference.back(), subspace->energy, subspace->dims, subspace->d_model,
+        subspace->share.mean().item<double>(), double(subspace->dims) / double(subspace->d_model));
   }
 
   // Activation-based: layer j's attention from the answer position onto hop j's child.
@@ -161,6 +189,11 @@ int run_match(const std::vector<std::string>& args) {
       write_tensor(group, "top1", scores.top1, {"layer", "head"});
       write_tensor(group, "kernel_score", scores.kernel_score, {"layer", "head"});
       write_tensor(group, "matrix", scores.matrix, {"layer", "head", "query_token", "key_token"});
+      if (subspace) {
+        h5::write_attr(group, "subspace_dims", subspace->dims);
+        h5::write_attr(group, "subspace_energy", subspace->energy);
+        write_tensor(group, "subspace_share", subspace->share, {"token"});
+      }
       if (activation.defined()) {
         write_tensor(group, "activation_score", activation, {"hop", "head", "batch"});
         write_tensor(group, "activation_score_mean", activation.mean(-1), {"hop", "head"});

@@ -89,5 +89,24 @@ PY
 expect bad-tokens 1 "--tokens '300'.*outside" -- "$mechlens" match --checkpoint "$ck" --tokens 300
 expect bad-embeddings 2 "--embeddings x: expected normalised or raw" -- "$mechlens" match --checkpoint "$ck" --embeddings x
 expect bad-task 2 "was trained on the matching task" -- "$mechlens" match --checkpoint "$ck" --task logic --n 4
+# The embedding subspace: the 5-layer double-chain model's trained rows fill 18 of 128 directions, its
+# untrained OOD rows hold about a random direction's share of themselves there (docs/MATCHING.md, "Scale and
+# subspace"), and the file holds each scored row's share, whose mean is the printed one.
+type2="$source/data/checkpoints/matching_5l1h_type2_5hop.safetensors"
+expect subspace-type2 0 "in 18 of 128 directions; the scored rows hold a mean 0\.1[0-9]+ of theirs there \(a random direction: 0\.141\)" -- \
+  "$mechlens" match --checkpoint "$type2" --tokens ood --out "$work/type2_match.h5" --quiet
+expect subspace-file 0 "^ok$" -- "$python" - "$work/type2_match.h5" <<'PY'
+import sys, h5py
+with h5py.File(sys.argv[1], "r") as f:
+    g = f["matching"]
+    share = g["subspace_share"][()]
+    assert g.attrs["subspace_dims"] == 18 and abs(g.attrs["subspace_energy"] - 0.9) < 1e-12, dict(g.attrs)
+    assert share.shape == g["label_token"].shape and 0.1 < share.mean() < 0.17 and share.min() >= 0 and share.max() <= 1
+print("ok")
+PY
+expect subspace-id-rows 0 "18 of 128 directions; the scored rows hold a mean 0\.9[0-9]+ of theirs" -- \
+  "$mechlens" match --checkpoint "$type2" --tokens id --quiet
+expect subspace-bad-energy 2 "--subspace-energy 1.5: expected a share in \(0, 1\]" -- \
+  "$mechlens" match --checkpoint "$ck" --subspace-energy 1.5
 echo "match: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
