@@ -6,9 +6,9 @@ reports only what a knock-out does to the answer.
 Reads a checkpoint and a `mechlens record --task matching --hooks 'blocks.*.attn.hook_pattern'` file
 of the prompts (layout `single_chain` or `noised_double_chain`). The forward is recomputed by the
 plain-PyTorch reference of the parity tests (tests/parity/reference_forward.py, float64) so that
-knock-outs can be applied (pre-softmax score set to -inf in every head of the layer, as `mechlens trace` does); it is
-checked against the recorded patterns first, and the script stops if they differ. Multi-head models
-are reported head by head.
+knock-outs can be applied (pre-softmax score set to -inf in every head of the layer, as `mechlens
+trace` does); it is checked against the recorded patterns first, and the script stops if they
+differ. Multi-head models are reported head by head.
 
 Roles: `query` (the start node at the last position), `hopJ_parent` / `hopJ_child` (the positions of
 the J-th hop's edge), `before_start_K` / `after_answer_K` (chain edges off the path, K edges away);
@@ -86,7 +86,7 @@ def roles(tokens, path, chain, other=None):
 
 
 def off_chain_role(parent, child, nodes, second):
-    """The role of a double-chain edge that does not leave the queried chain: `otherJ` for the other
+    """The role of a double-chain edge whose parent is not on the queried chain: `otherJ` for the other
     chain's J-th edge, `distractor_a` / `distractor_b` for the distractor into the queried / other chain
     (its child is a chain node; its parent is on neither chain). None when it is neither."""
     if parent in second and second.index(parent) + 1 < len(second) and second[second.index(parent) + 1] == child:
