@@ -36,11 +36,6 @@ std::optional<MatchingRanges> checkpoint_ranges(const std::string& checkpoint) {
   return matching_ranges_of(task->second, checkpoint + " (metadata 'task')");
 }
 
-// The ranges the token sets id and ood name: the checkpoint's, else the task's default.
-MatchingRanges trained_ranges(const std::string& checkpoint) {
-  return checkpoint_ranges(checkpoint).value_or(MatchingSettings{}.ranges);
-}
-
 struct TokenSet {
   std::vector<int64_t> ids;
   std::string description;  // "id: 1..99, the checkpoint's task ranges"
@@ -48,10 +43,11 @@ struct TokenSet {
 
 // --tokens: id / ood (the node ids the checkpoint's task drew in and out of distribution), all (every
 // id of the model), or an index selection.
-TokenSet token_set(const std::string& text, int64_t d_vocab, const std::string& checkpoint) {
+// The ranges id and ood name: the checkpoint's, else the task's default.
+TokenSet token_set(const std::string& text, int64_t d_vocab, const std::optional<MatchingRanges>& trained) {
   TokenSet set{{}, text};
   if (text == "id" || text == "ood") {
-    const MatchingRanges ranges = trained_ranges(checkpoint);
+    const MatchingRanges ranges = trained.value_or(MatchingSettings{}.ranges);
     set.ids = matching_node_ids(ranges, text == "ood");
     if (set.ids.back() >= d_vocab) {
       throw UsageError{fmt::format("--tokens {}: the model's vocabulary ends at {}", text, d_vocab - 1)};
@@ -99,8 +95,9 @@ int run_match(const std::vector<std::string>& args) {
   const std::string checkpoint = vm["checkpoint"].as<std::string>();
   if (vm.count("task")) check_checkpoint_task(checkpoint, vm["task"].as<std::string>());
   HookedTransformer model = load_model(checkpoint, vm, DeviceUse::kCpuOnly);
+  const std::optional<MatchingRanges> trained = checkpoint_ranges(checkpoint);  // the metadata, read once
   MatchingOptions request;
-  const TokenSet token_choice = token_set(vm["tokens"].as<std::string>(), model->config().d_vocab, checkpoint);
+  const TokenSet token_choice = token_set(vm["tokens"].as<std::string>(), model->config().d_vocab, trained);
   request.tokens = token_choice.ids;
   request.normalised = embeddings == "normalised";
   request.positional = vm["positional"].as<bool>();
@@ -123,8 +120,8 @@ int run_match(const std::vector<std::string>& args) {
   // Where the scored tokens' rows lie against the trained rows' principal subspace (docs/MATCHING.md,
   // "Scale and subspace"): only for checkpoints of the matching task, whose ID rows are the trained ones.
   std::optional<EmbeddingSubspace> subspace;
-  if (const auto ranges = checkpoint_ranges(checkpoint)) {
-    const std::vector<int64_t> reference = matching_node_ids(*ranges, /*ood=*/false);
+  if (trained) {
+    const std::vector<int64_t> reference = matching_node_ids(*trained, /*ood=*/false);
     auto params = model->named_parameters();
     MECHLENS_CHECK(InputError, params.contains("embed.W_E") && reference.back() < model->config().d_vocab,
                    "{}: names a matching task but has no W_E row for each of its node ids", checkpoint);
