@@ -12,7 +12,8 @@
 # Each stage is its own sweep folder, OUT_DIR/stage-K (K = the largest hop count in its mix; 0 for the
 # plain stage), with its sweep.h5, runs.csv and conditions.csv; the last stage's tables answer "how
 # many hops does each depth reach". Like a sweep, the script is resumable: run the same command again
-# to continue an interrupted stage; finished stages are reused.
+# to continue an interrupted stage; finished stages are reused. FROM_STAGE continues a curriculum from
+# a finished stage folder kept elsewhere (e.g. the weights under data/sweeps/depth-curriculum).
 #
 # usage: scripts/depth_curriculum.sh OUT_DIR [LAYERS [MAX_ORDER [STEPS [SEEDS]]]] [-- SWEEP_OPTIONS...]
 #   LAYERS     model depths, comma-separated (default 2,3,4)
@@ -22,12 +23,15 @@
 #   SEEDS      seeds, comma-separated (default 0)
 #   SWEEP_OPTIONS  passed to every stage (e.g. --batch 256, --device cuda)
 #   PLAIN_START  0 skips stage 0 and starts in the hop-count layout from scratch (default 1)
+#   FROM_STAGE   a finished stage folder, DIR/stage-K (its sweep.json, NAME.safetensors and
+#                NAME.train_log.csv per run): stages K+1..MAX_ORDER start from it; STEPS then lists
+#                those stages only
 #   MECHLENS   the mechlens binary (default build/src/cli/mechlens)
 #   MECHLENS_LAUNCHER  a launcher for each stage, e.g. "mpirun -n 2" (runs dealt to the ranks)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 mechlens=${MECHLENS:-$root/build/src/cli/mechlens}
-[ $# -ge 1 ] && [ "$1" != "--" ] || { sed -n '17,26p' "$0" >&2; exit 2; }
+[ $# -ge 1 ] && [ "$1" != "--" ] || { sed -n '18,30p' "$0" >&2; exit 2; }
 read -r -a launcher <<<"${MECHLENS_LAUNCHER:-}"
 out=$1
 shift
@@ -39,6 +43,17 @@ layers=${positional[0]:-2,3,4} max_order=${positional[1]:-4} steps=${positional[
 plain_start=${PLAIN_START:-1}
 [[ $plain_start =~ ^[01]$ ]] || { echo "depth_curriculum: PLAIN_START '$plain_start' is not 0 or 1" >&2; exit 2; }
 first_stage=$((1 - plain_start))
+from_stage=${FROM_STAGE:-}
+if [ -n "$from_stage" ]; then
+  from_stage=${from_stage%/}
+  [[ $(basename "$from_stage") =~ ^stage-([0-9]+)$ ]] ||
+    { echo "depth_curriculum: FROM_STAGE '$from_stage' is not a stage folder (expected DIR/stage-K)" >&2; exit 2; }
+  first_stage=$((BASH_REMATCH[1] + 1))
+  [ -f "$from_stage/sweep.json" ] ||
+    { echo "depth_curriculum: FROM_STAGE '$from_stage' has no sweep.json (expected a finished mechlens sweep)" >&2; exit 2; }
+  [ "$first_stage" -le "$max_order" ] ||
+    { echo "depth_curriculum: FROM_STAGE '$from_stage' is stage $((first_stage - 1)); MAX_ORDER $max_order leaves nothing to run" >&2; exit 2; }
+fi
 n_stages=$((max_order - first_stage + 1))
 IFS=, read -r -a stage_steps <<<"$steps"
 for s in "${stage_steps[@]}"; do
@@ -58,8 +73,13 @@ for option in "$@"; do
   [[ $option =~ ^(--task-option=)?seq_len=([0-9]+)$ ]] && type3_len=${BASH_REMATCH[2]}
 done
 
+# Stage K's mix is hops 1..K: a curriculum continued from stage K starts with that mix.
 orders=""
 previous=""
+if [ -n "$from_stage" ]; then
+  for k in $(seq 1 $((first_stage - 1))); do orders=${orders:+$orders,}$k; done
+  previous=$from_stage
+fi
 for k in $(seq "$first_stage" "$max_order"); do
   stage="$out/stage-$k"
   from=()

@@ -218,6 +218,24 @@ PY
 expect curriculum-bad-steps 2 "STEPS '3,2' has 2 values; expected one, or 3 \(stages 0..2\)" -- env MECHLENS="$mechlens" \
   bash "$source/scripts/depth_curriculum.sh" "$work/x" 2 2 3,2
 [ ! -e "$work/x" ] && ok || bad "curriculum-bad-steps: a folder was written"
+# FROM_STAGE continues from a finished stage kept elsewhere: only the later stages run, the first from
+# that folder's weights, with the mix of hops 1..K+1.
+expect curriculum-from-stage 0 "stage 2 of 2, hops 1,2, hop count as a token, L = 2, 3 steps" -- env MECHLENS="$mechlens" \
+  FROM_STAGE="$work/curriculum/stage-1/" bash "$source/scripts/depth_curriculum.sh" "$work/continued" 2 2 3 -- \
+  --config "$work/tiny15.json" --batch 8 --eval-every 2 --eval-n 20 --quiet
+expect curriculum-from-stage-spec 0 "^ok$" -- "$python" -c "import json, os; w = '$work'; \
+spec = json.load(open(f'{w}/continued/stage-2/sweep.json')); \
+assert spec['train']['init_from_dir'] == f'{w}/curriculum/stage-1', spec['train']; \
+assert spec['task']['options'] == ['layout=single_chain_with_order', 'seq_len=14', 'orders=1,2'], spec['task']; \
+assert spec['train']['steps'] == 3, spec['train']; \
+assert sorted(os.listdir(f'{w}/continued')) == ['stage-2'], os.listdir(f'{w}/continued'); print('ok')"
+expect curriculum-from-not-stage 2 "FROM_STAGE '.*/curriculum' is not a stage folder \(expected DIR/stage-K\)" -- \
+  env MECHLENS="$mechlens" FROM_STAGE="$work/curriculum" bash "$source/scripts/depth_curriculum.sh" "$work/x" 2 2
+expect curriculum-from-last 2 "FROM_STAGE '.*/stage-2' is stage 2; MAX_ORDER 2 leaves nothing to run" -- \
+  env MECHLENS="$mechlens" FROM_STAGE="$work/curriculum/stage-2" bash "$source/scripts/depth_curriculum.sh" "$work/x" 2 2
+expect curriculum-from-empty 2 "FROM_STAGE '.*/stage-7' has no sweep.json" -- \
+  env MECHLENS="$mechlens" FROM_STAGE="$work/stage-7" bash "$source/scripts/depth_curriculum.sh" "$work/x" 2 9
+[ ! -e "$work/x" ] && ok || bad "curriculum-from refusals: a folder was written"
 
 # --freeze keeps parameters at their values (tested in train_test); from the command line a name that
 # selects nothing is refused before any checkpoint is written, and a sweep records what it froze.
