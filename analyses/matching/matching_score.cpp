@@ -4,6 +4,7 @@
 #include <fmt/ranges.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "runtime/block.h"
@@ -78,9 +79,17 @@ MatchingScores matching_scores(HookedTransformer& model, const MatchingOptions& 
   if (out.tokens.empty()) {
     for (int64_t t = 0; t < config.d_vocab; ++t) out.tokens.push_back(t);
   }
+  std::vector<bool> seen(size_t(std::max<int64_t>(config.d_vocab, 0)), false);
   for (int64_t token : out.tokens) {
     MECHLENS_CHECK(InputError, token >= 0 && token < config.d_vocab,
                    "token {} is not in the model's vocabulary (0..{})", token, config.d_vocab - 1);
+    // A repeated token has two equal rows and columns in M: its diagonal entry would share the row's
+    // maximum with another column, so its score could not reach 1.
+    MECHLENS_CHECK(InputError, !seen[size_t(token)],
+                   "token {} appears more than once in the token set (the score matches each token against "
+                   "the others; list each once)",
+                   token);
+    seen[size_t(token)] = true;
   }
   const torch::Tensor ids = torch::tensor(out.tokens, torch::kLong);
   // As the model's forward embeds them (with shared_embed_norm, rescaled rows).

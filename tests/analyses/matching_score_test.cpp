@@ -140,6 +140,9 @@ TEST(MatchingScoreTest, BadTokensAndOneLayerModelsAreRefused) {
   options.tokens = {1, 23};
   EXPECT_TRUE(testing::throws_with<InputError>([&] { matching_scores(model, options); },
                                                "token 23 is not in the model's vocabulary (0..22)"));
+  options.tokens = {1, 5, 1};
+  EXPECT_TRUE(testing::throws_with<InputError>([&] { matching_scores(model, options); },
+                                               "token 1 appears more than once in the token set"));
   config.n_layers = 1;
   HookedTransformer shallow(config);
   EXPECT_TRUE(testing::throws_with<InputError>([&] { matching_scores(shallow, {}); }, "at least one hop layer"));

@@ -87,6 +87,7 @@ with h5py.File(sys.argv[2], "r") as f:
 print("ok")
 PY
 expect bad-tokens 1 "--tokens '300'.*outside" -- "$mechlens" match --checkpoint "$ck" --tokens 300
+expect repeated-tokens 1 "token 7 appears more than once in the token set" -- "$mechlens" match --checkpoint "$ck" --tokens 3,7,5:9
 expect bad-embeddings 2 "--embeddings x: expected normalised or raw" -- "$mechlens" match --checkpoint "$ck" --embeddings x
 expect bad-task 2 "was trained on the matching task" -- "$mechlens" match --checkpoint "$ck" --task logic --n 4
 # The embedding subspace: the 5-layer double-chain model's trained rows fill 18 of 128 directions, its
