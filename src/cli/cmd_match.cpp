@@ -94,6 +94,13 @@ int run_match(const std::vector<std::string>& args) {
   }
   const std::string checkpoint = vm["checkpoint"].as<std::string>();
   if (vm.count("task")) check_checkpoint_task(checkpoint, vm["task"].as<std::string>());
+  // The prompts come first, so that a bad --n, --seed or task option is refused before any score prints.
+  std::optional<TaskPrompts> generated;
+  if (vm.count("task")) {
+    generated = generate_task_prompts(vm, /*pairs=*/false);
+    MECHLENS_CHECK(InputError, generated->task->name() == "matching",
+                   "--task {}: the activation score reads a matching task's hop children", generated->task->name());
+  }
   HookedTransformer model = load_model(checkpoint, vm, DeviceUse::kCpuOnly);
   const std::optional<MatchingRanges> trained = checkpoint_ranges(checkpoint);  // the metadata, read once
   MatchingOptions request;
@@ -136,18 +143,15 @@ int run_match(const std::vector<std::string>& args) {
   // Activation-based: layer j's attention from the answer position onto hop j's child.
   torch::Tensor activation;  // [hop, head, batch]
   std::vector<std::string> hop_names;
-  if (vm.count("task")) {
-    const TaskPrompts generated = generate_task_prompts(vm, /*pairs=*/false);
-    MECHLENS_CHECK(InputError, generated.task->name() == "matching",
-                   "--task {}: the activation score reads a matching task's hop children", generated.task->name());
-    const std::vector<PositionSpan> spans = task_spans(*generated.task, generated.examples);
+  if (generated) {
+    const std::vector<PositionSpan> spans = task_spans(*generated->task, generated->examples);
     SpanAttentionOptions span_options;
     for (const PositionSpan& span : spans) {
       if (span.name.size() > 6 && span.name.compare(span.name.size() - 6, 6, "_child") == 0) {
         span_options.sources.push_back(span);
       }
     }
-    const torch::Tensor tokens = equal_length_tokens(generated.prompts, "task matching", "matching scores");
+    const torch::Tensor tokens = equal_length_tokens(generated->prompts, "task matching", "matching scores");
     span_options.answer_pos = torch::full({tokens.size(0)}, tokens.size(1) - 1, torch::kLong);
     span_options.progress = !vm["quiet"].as<bool>();
     const SpanAttention attention = span_attention(model, tokens, span_options);

@@ -87,6 +87,9 @@ with h5py.File(sys.argv[2], "r") as f:
 print("ok")
 PY
 expect bad-tokens 1 "--tokens '300'.*outside" -- "$mechlens" match --checkpoint "$ck" --tokens 300
+# A bad task setting is refused before any score prints (stdout stays empty).
+expect bad-n-first 2 "^stdout empty$" -- bash -c 'out=$("$0" match --checkpoint "$1" --task matching --n 0 2>/dev/null)
+  rc=$?; [ -z "$out" ] && echo "stdout empty"; exit $rc' "$mechlens" "$ck"
 expect repeated-tokens 1 "token 7 appears more than once in the token set" -- "$mechlens" match --checkpoint "$ck" --tokens 3,7,5:9
 expect bad-embeddings 2 "--embeddings x: expected normalised or raw" -- "$mechlens" match --checkpoint "$ck" --embeddings x
 expect bad-task 2 "was trained on the matching task" -- "$mechlens" match --checkpoint "$ck" --task logic --n 4
