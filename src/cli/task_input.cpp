@@ -58,14 +58,27 @@ std::string trained_task(const std::string& checkpoint) {
              : "";
 }
 
-// The spelling of the task's text the checkpoint was trained on (logic `format`), as a task option that
-// --task-option may override (later options win): a model trained on the authors' proofs reads those.
-std::vector<std::string> recorded_spelling(const std::string& checkpoint) {
+// The prompt form the checkpoint was trained on, as task options that --task-option may override (later
+// options win): the logic text's spelling (`format`: a model trained on the authors' proofs reads
+// those), and the matching prompt's layout and length (a model trained with the hop count as a token
+// is read in that layout; only for the matching task itself). Splits and hop counts stay the command's.
+std::vector<std::string> recorded_prompt_options(const std::string& checkpoint, const std::string& task) {
   std::error_code error;
   if (!std::filesystem::exists(checkpoint, error)) return {};  // the command's loader says so
   const nlohmann::json settings = recorded_task_settings(checkpoint);
-  if (!settings.is_object() || !settings.value("format", nlohmann::json()).is_string()) return {};
-  return {"format=" + settings["format"].get<std::string>()};
+  if (!settings.is_object()) return {};
+  std::vector<std::string> options;
+  if (settings.value("format", nlohmann::json()).is_string()) {
+    options.push_back("format=" + settings["format"].get<std::string>());
+  }
+  if (task != "matching" || settings.value("task", nlohmann::json()) != task) return options;
+  if (settings.value("layout", nlohmann::json()).is_string()) {
+    options.push_back("layout=" + settings["layout"].get<std::string>());
+  }
+  if (settings.value("seq_len", nlohmann::json()).is_number_integer()) {
+    options.push_back("seq_len=" + std::to_string(settings["seq_len"].get<int64_t>()));
+  }
+  return options;
 }
 
 // A tokenizer as the text codec of tasks that write text (logic-text).
@@ -121,7 +134,9 @@ TaskPrompts generate_task_prompts(const po::variables_map& vm, bool pairs,
                                   const std::vector<std::string>& extra_task_options) {
   TaskPrompts out;
   std::vector<std::string> task_options;
-  if (vm.count("checkpoint")) task_options = recorded_spelling(vm["checkpoint"].as<std::string>());
+  if (vm.count("checkpoint")) {
+    task_options = recorded_prompt_options(vm["checkpoint"].as<std::string>(), vm["task"].as<std::string>());
+  }
   if (vm.count("task-option")) {
     for (const std::string& option : vm["task-option"].as<std::vector<std::string>>()) task_options.push_back(option);
   }

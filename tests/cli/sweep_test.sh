@@ -215,6 +215,13 @@ assert options[1] == ["layout=single_chain_with_order", "seq_len=14", "orders=1"
 assert options[2] == ["layout=single_chain_with_order", "seq_len=14", "orders=1,2"], options[2]
 print("ok")
 PY
+# Analyses read a checkpoint in the prompt form it was trained on (its recorded layout and length),
+# unless --task-option says otherwise.
+expect recorded-layout 0 "^4 prompts of 14 tokens" -- "$mechlens" trace "$work/curriculum/stage-1/n_layers-2_seed-0.safetensors" \
+  --task matching --n 4 --quiet
+expect recorded-layout-overridden 0 "^4 prompts of 13 tokens" -- "$mechlens" trace \
+  "$work/curriculum/stage-1/n_layers-2_seed-0.safetensors" --task matching --n 4 --quiet \
+  --task-option layout=single_chain --task-option seq_len=13
 expect curriculum-bad-steps 2 "STEPS '3,2' has 2 values; expected one, or 3 \(stages 0..2\)" -- env MECHLENS="$mechlens" \
   bash "$source/scripts/depth_curriculum.sh" "$work/x" 2 2 3,2
 [ ! -e "$work/x" ] && ok || bad "curriculum-bad-steps: a folder was written"
