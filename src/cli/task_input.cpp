@@ -61,7 +61,10 @@ std::string trained_task(const std::string& checkpoint) {
 // The prompt form the checkpoint was trained on, as task options that --task-option may override (later
 // options win): the logic text's spelling (`format`: a model trained on the authors' proofs reads
 // those), and the matching prompt's layout and length (a model trained with the hop count as a token
-// is read in that layout; only for the matching task itself). Splits and hop counts stay the command's.
+// is read in that layout; only for the matching task itself), and its node ranges when recorded (a
+// model trained on 1..100 is asked about 100 too). A record without ranges keeps today's default
+// rather than the older generator's, so analyses of those checkpoints draw the same prompts as before.
+// Splits and hop counts stay the command's.
 std::vector<std::string> recorded_prompt_options(const std::string& checkpoint, const std::string& task) {
   std::error_code error;
   if (!std::filesystem::exists(checkpoint, error)) return {};  // the command's loader says so
@@ -77,6 +80,9 @@ std::vector<std::string> recorded_prompt_options(const std::string& checkpoint, 
   }
   if (settings.value("seq_len", nlohmann::json()).is_number_integer()) {
     options.push_back("seq_len=" + std::to_string(settings["seq_len"].get<int64_t>()));
+  }
+  if (settings.value("ranges", nlohmann::json()).is_string()) {
+    options.push_back("ranges=" + settings["ranges"].get<std::string>());
   }
   return options;
 }

@@ -222,6 +222,22 @@ expect recorded-layout 0 "^4 prompts of 14 tokens" -- "$mechlens" trace "$work/c
 expect recorded-layout-overridden 0 "^4 prompts of 13 tokens" -- "$mechlens" trace \
   "$work/curriculum/stage-1/n_layers-2_seed-0.safetensors" --task matching --n 4 --quiet \
   --task-option layout=single_chain --task-option seq_len=13
+# ... and in its recorded node ranges: a model trained on 101..200 out of distribution is asked about 200.
+"$mechlens" train --task matching --config "$work/tiny.json" --task-option ranges=full --steps 1 --batch 4 \
+  --eval-n 4 --out "$work/full_ranges.safetensors" --quiet >/dev/null 2>&1
+for ranges in recorded paper; do
+  option=() && [ "$ranges" = paper ] && option=(--task-option ranges=paper)
+  "$mechlens" record --checkpoint "$work/full_ranges.safetensors" --task matching --task-option split=ood --n 64 \
+    "${option[@]}" --hooks blocks.0.hook_resid_pre --out "$work/ranges-$ranges.h5" --quiet >/dev/null 2>&1
+done
+expect recorded-ranges 0 "^ok$" -- "$python" - "$work" <<'PY'
+import sys, h5py
+w = sys.argv[1]
+recorded, paper = (h5py.File(f"{w}/ranges-{r}.h5", "r")["tokens"][()] for r in ("recorded", "paper"))
+assert recorded.max() == 200, recorded.max()  # full ranges: 101..200
+assert paper.max() == 199, paper.max()  # --task-option ranges=paper overrides the record
+print("ok")
+PY
 expect curriculum-bad-steps 2 "STEPS '3,2' has 2 values; expected one, or 3 \(stages 0..2\)" -- env MECHLENS="$mechlens" \
   bash "$source/scripts/depth_curriculum.sh" "$work/x" 2 2 3,2
 [ ! -e "$work/x" ] && ok || bad "curriculum-bad-steps: a folder was written"
