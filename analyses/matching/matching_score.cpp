@@ -116,12 +116,15 @@ MatchingScores matching_scores(HookedTransformer& model, const MatchingOptions& 
   // trace is sum(A * B) and squared Frobenius norm sum((A^T A) * (B^T B)): no d_model x d_model product.
   const torch::Tensor vo0 = layer_vo(model, 0);
   const torch::Tensor keys = embeddings.matmul(vo0);  // [T, d_model]: E W_VO(0)
+  out.queries = options.moved_queries ? "X_1 = E W_VO(0)" : "X_1 = E";
   std::vector<torch::Tensor> matrices, scores, top1, kernels;
   for (int64_t layer = 1; layer < config.n_layers; ++layer) {
     out.layers.push_back(layer);
     const std::string prefix = "blocks." + std::to_string(layer) + ".attn.";
     const torch::Tensor W_Q = parameter(model, prefix + "W_Q"), W_K = parameter(model, prefix + "W_K");
-    const torch::Tensor carry = layer == 1 ? torch::Tensor() : layer_vo(model, layer - 1);  // X_l = E carry
+    // X_l = E carry: layer l's query is the node layer l - 1 moved (for l = 1, the query token itself,
+    // or the one layer 0 moved to the query position).
+    const torch::Tensor carry = layer > 1 ? layer_vo(model, layer - 1) : options.moved_queries ? vo0 : torch::Tensor();
     const torch::Tensor queries = carry.defined() ? embeddings.matmul(carry) : embeddings;  // [T, d_model]
     for (int64_t h = 0; h < n_heads; ++h) {
       const torch::Tensor w_q = W_Q[h], w_k = W_K[kv_head(config, h)];           // [d_model, d_head]

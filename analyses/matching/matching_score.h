@@ -5,7 +5,9 @@
 //   E = the embeddings of a token set, as layer 0's norm returns them (or raw; with or without the
 //     mean positional embedding);
 //   M(l) = X_l W_QK(l) (E W_VO(0))^T over the token set, X_1 = E, X_l = E W_VO(l - 1) for l >= 2
-//     (W_VO of a layer summed over its heads where a layer has several);
+//     (W_VO of a layer summed over its heads where a layer has several); or, where the query node is
+//     not the last token and reaches the query position through layer 0 (a hop count after the start
+//     node), X_1 = E W_VO(0) ("moved" queries);
 //   score S(l) = mean over tokens of the row-softmax diagonal of M(l) / sqrt(d_head), and the top-1
 //     hit rate (the row's maximum is its own token);
 //   kernel score of K(l) = X-map W_QK(l) W_VO(0)^T (the d_model x d_model matrix between the
@@ -33,6 +35,7 @@ struct MatchingOptions {
   std::vector<int64_t> tokens;  // the token set (ids); empty: every token of the model
   bool normalised = true;       // apply layer 0's norm to the embeddings (models without one: raw)
   bool positional = false;      // add the mean positional embedding to every token's
+  bool moved_queries = false;   // X_1 = E W_VO(0) instead of E (the query moved by layer 0)
 };
 
 struct MatchingScores {
@@ -43,6 +46,7 @@ struct MatchingScores {
   torch::Tensor kernel_score;   // float [layer, head]
   std::vector<int64_t> tokens;
   std::string embeddings;  // "layer-0 norm" or "raw", "+ mean position"
+  std::string queries;     // "X_1 = E" or "X_1 = E W_VO(0)"
 };
 
 /// Throws InputError for a model with fewer than 2 layers or token ids outside the vocabulary

@@ -70,6 +70,7 @@ int run_match(const std::vector<std::string>& args) {
       ("tokens", po::value<std::string>()->default_value("id"), "token set: id or ood (the node ids the checkpoint's matching task drew: 1..99 and 101..199, or 1..100 and 101..200 with ranges=full), or ids (all, 1:50, 3,7,9)")
       ("embeddings", po::value<std::string>()->default_value("normalised"), "normalised (through layer 0's norm, as the model applies it) or raw")
       ("positional", po::bool_switch(), "add the mean positional embedding to every token's")
+      ("query", po::value<std::string>()->default_value("embedding"), "the first hop layer's query: embedding (X_1 = E, the query node is the last token) or moved (X_1 = E W_VO(0): layer 0 moves it there, as when a hop count follows the start node)")
       ("subspace-energy", po::value<double>()->default_value(0.9), "for checkpoints of the matching task: the share of the in-distribution rows' squared norm that their principal subspace holds; reported with each scored row's share inside it")
       ("out", po::value<std::string>(), "HDF5 file: scores and matching matrices")
       ("quiet", po::bool_switch(), "no progress bar");
@@ -87,6 +88,10 @@ int run_match(const std::vector<std::string>& args) {
   const std::string embeddings = vm["embeddings"].as<std::string>();
   if (embeddings != "normalised" && embeddings != "raw") {
     throw UsageError{fmt::format("--embeddings {}: expected normalised or raw", embeddings)};
+  }
+  const std::string query = vm["query"].as<std::string>();
+  if (query != "embedding" && query != "moved") {
+    throw UsageError{fmt::format("--query {}: expected embedding or moved", query)};
   }
   const double subspace_energy = vm["subspace-energy"].as<double>();
   if (!(subspace_energy > 0 && subspace_energy <= 1)) {
@@ -108,11 +113,13 @@ int run_match(const std::vector<std::string>& args) {
   request.tokens = token_choice.ids;
   request.normalised = embeddings == "normalised";
   request.positional = vm["positional"].as<bool>();
+  request.moved_queries = query == "moved";
   const MatchingScores scores = matching_scores(model, request);
   fmt::print(
-      "matching scores over {} tokens ({}), embeddings: {}; score = mean row-softmax diagonal of "
-      "M / sqrt(d_head), chance {:.4f}:\n",
-      scores.tokens.size(), token_choice.description, scores.embeddings, 1.0 / double(scores.tokens.size()));
+      "matching scores over {} tokens ({}), embeddings: {}, queries: {}; score = mean row-softmax diagonal "
+      "of M / sqrt(d_head), chance {:.4f}:\n",
+      scores.tokens.size(), token_choice.description, scores.embeddings, scores.queries,
+      1.0 / double(scores.tokens.size()));
   fmt::print("  {:<8} {:>8} {:>8} {:>8}   (heads of a layer ranked by score)\n", "head", "score", "top-1", "kernel");
   for (size_t i = 0; i < scores.layers.size(); ++i) {
     const torch::Tensor ranked = std::get<1>(scores.score[int64_t(i)].sort(/*dim=*/0, /*descending=*/true));
@@ -181,6 +188,7 @@ int run_match(const std::vector<std::string>& args) {
       write_provenance(file, provenance);
       H5::Group group = file.createGroup("matching");
       h5::write_attr(group, "embeddings", scores.embeddings);
+      h5::write_attr(group, "queries", scores.queries);
       h5::write_attr(group, "tokens", token_choice.description);
       h5::write_attr(group, "score", std::string("mean over tokens of softmax(M / sqrt(d_head)) diagonal (ours)"));
       h5::write_attr(group, "kernel_score", std::string("(tr K)^2 / (d_model ||K||_F^2) (ours)"));

@@ -123,6 +123,20 @@ TEST(MatchingScoreTest, MatricesEqualAPlainComputationFromTheParameters) {
     EXPECT_NEAR(scores.score[0][h].item<float>(), soft.diagonal().mean().item<float>(), 1e-6);
   }
   EXPECT_EQ(scores.embeddings, "raw + mean position");
+  EXPECT_EQ(scores.queries, "X_1 = E");
+
+  // Moved queries: layer 1's query is the token as layer 0's value-output map writes it; deeper
+  // layers are unchanged.
+  options.moved_queries = true;
+  const MatchingScores moved = matching_scores(model, options);
+  for (int64_t h = 0; h < 2; ++h) {
+    const torch::Tensor m1 = e.matmul(vo(0)).matmul(qk(1, h)).matmul(e.matmul(vo(0)).t());
+    EXPECT_TRUE(testing::tensors_close(moved.matrix[0][h], m1, 1e-5));
+    EXPECT_TRUE(testing::tensors_equal(moved.matrix[1][h], scores.matrix[1][h]));
+    const double kernel = identity_kernel_score(vo(0).matmul(qk(1, h)).matmul(vo(0).t()).to(torch::kFloat64));
+    EXPECT_NEAR(moved.kernel_score[0][h].item<float>(), kernel, 1e-5);
+  }
+  EXPECT_EQ(moved.queries, "X_1 = E W_VO(0)");
 }
 
 TEST(MatchingScoreTest, KernelScoreIsOneExactlyForMultiplesOfTheIdentity) {

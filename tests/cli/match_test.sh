@@ -16,7 +16,7 @@ import sys, h5py, numpy as np
 with h5py.File(sys.argv[1], "r") as f:
     assert f.attrs["format"] == "mechlens-matching"
     m = f["matching"]
-    assert m.attrs["embeddings"] == "layer-0 norm"
+    assert m.attrs["embeddings"] == "layer-0 norm" and m.attrs["queries"] == "X_1 = E"
     assert list(m["label_layer"][()]) == [1, 2] and len(m["label_token"]) == 100
     assert (m["score"][()] > 0.85).all(), m["score"][()]
     assert m["matrix"].shape == (2, 1, 100, 100) and m["matrix"].attrs["dims"] == "layer,head,query_token,key_token"
@@ -59,6 +59,17 @@ expect view-damaged 1 "damaged.h5: /matching/matrix must be \[layer, head, token
   "$mechlens" view "$work/damaged.h5" --out "$work/damaged.html"
 [ ! -e "$work/damaged.html" ] && ok || bad "a refused page left $work/damaged.html"
 expect match-raw 0 "L1H0 +0\.0[0-4]" -- "$mechlens" match --checkpoint "$ck" --embeddings raw
+# Where the query token comes from: the shipped model reads the start node at the last position (X_1 = E:
+# 0.90), not moved there by layer 0 (near chance); the depth curriculum's 5-layer model, whose prompt
+# ends in the hop count, reads it as layer 0 moved it (0.84 against 0.002). Layer 2 is the same either way.
+expect match-moved-plain 0 "L1H0 +0\.00[0-9]+ " -- "$mechlens" match --checkpoint "$ck" --query moved --quiet
+expect match-moved-plain-l2 0 "L2H0 +0\.93" -- "$mechlens" match --checkpoint "$ck" --query moved --quiet
+depth5="$source/data/sweeps/depth-curriculum/L5-stages2500/stage-5/n_layers-5_seed-0.safetensors"
+expect match-moved-hop-count 0 "queries: X_1 = E W_VO\(0\);" -- "$mechlens" match --checkpoint "$depth5" --query moved --quiet
+expect match-moved-hop-count-l1 0 "L1H0 +0\.8[0-9]+ " -- "$mechlens" match --checkpoint "$depth5" --query moved --quiet
+expect match-embedding-hop-count-l1 0 "L1H0 +0\.00[0-9]+ " -- "$mechlens" match --checkpoint "$depth5" --quiet
+expect match-embedding-hop-count-l2 0 "L2H0 +0\.72" -- "$mechlens" match --checkpoint "$depth5" --quiet
+expect bad-query 2 "--query x: expected embedding or moved" -- "$mechlens" match --checkpoint "$ck" --query x
 # id / ood are the node ids the checkpoint's task drew: the shipped model's task (trained before the
 # ranges option) drew 1..100; a model trained now draws 1..99, and its training log's scores use those.
 expect tokens-shipped-id 0 "over 100 tokens \(id: 1\.\.100, the checkpoint's task ranges=full\)" -- \
