@@ -73,6 +73,10 @@ MatchingScores matching_scores(HookedTransformer& model, const MatchingOptions& 
   MECHLENS_CHECK(InputError, config.n_layers >= 2,
                  "matching scores need a pair-fusion layer and at least one hop layer; the model has {} layer",
                  config.n_layers);
+  const int64_t fusion = options.fusion_layer;
+  MECHLENS_CHECK(InputError, fusion >= 0 && fusion + 1 < config.n_layers,
+                 "fusion layer {}: expected 0..{} (a hop layer must follow it; the model has {} layers)", fusion,
+                 config.n_layers - 2, config.n_layers);
   torch::NoGradGuard no_grad;
   MatchingScores out;
   out.tokens = options.tokens;
@@ -114,17 +118,19 @@ MatchingScores matching_scores(HookedTransformer& model, const MatchingOptions& 
   // Low-rank throughout: per head M = (X_l W_Q)(E W_VO(0) W_K)^T, and the kernel
   // K = carry W_Q W_K^T W_VO(0)^T = A B^T with A = carry W_Q, B = W_VO(0) W_K [d_model, d_head], whose
   // trace is sum(A * B) and squared Frobenius norm sum((A^T A) * (B^T B)): no d_model x d_model product.
-  const torch::Tensor vo0 = layer_vo(model, 0);
-  const torch::Tensor keys = embeddings.matmul(vo0);  // [T, d_model]: E W_VO(0)
-  out.queries = options.moved_queries ? "X_1 = E W_VO(0)" : "X_1 = E";
+  const torch::Tensor vo0 = layer_vo(model, fusion);  // the fusion layer's (layer 0's unless set)
+  const torch::Tensor keys = embeddings.matmul(vo0);  // [T, d_model]: E W_VO(F)
+  out.queries = fmt::format("X_{} = E{}", fusion + 1, options.moved_queries ? fmt::format(" W_VO({})", fusion) : "");
   std::vector<torch::Tensor> matrices, scores, top1, kernels;
-  for (int64_t layer = 1; layer < config.n_layers; ++layer) {
+  for (int64_t layer = fusion + 1; layer < config.n_layers; ++layer) {
     out.layers.push_back(layer);
     const std::string prefix = "blocks." + std::to_string(layer) + ".attn.";
     const torch::Tensor W_Q = parameter(model, prefix + "W_Q"), W_K = parameter(model, prefix + "W_K");
-    // X_l = E carry: layer l's query is the node layer l - 1 moved (for l = 1, the query token itself,
-    // or the one layer 0 moved to the query position).
-    const torch::Tensor carry = layer > 1 ? layer_vo(model, layer - 1) : options.moved_queries ? vo0 : torch::Tensor();
+    // X_l = E carry: layer l's query is the node layer l - 1 moved (for the first hop layer F + 1, the
+    // query token itself, or the one the fusion layer moved to the query position).
+    const torch::Tensor carry = layer > fusion + 1      ? layer_vo(model, layer - 1)
+                                : options.moved_queries ? vo0
+                                                        : torch::Tensor();
     const torch::Tensor queries = carry.defined() ? embeddings.matmul(carry) : embeddings;  // [T, d_model]
     for (int64_t h = 0; h < n_heads; ++h) {
       const torch::Tensor w_q = W_Q[h], w_k = W_K[kv_head(config, h)];           // [d_model, d_head]

@@ -71,6 +71,7 @@ int run_match(const std::vector<std::string>& args) {
       ("embeddings", po::value<std::string>()->default_value("normalised"), "normalised (through layer 0's norm, as the model applies it) or raw")
       ("positional", po::bool_switch(), "add the mean positional embedding to every token's")
       ("query", po::value<std::string>()->default_value("embedding"), "the first hop layer's query: embedding (X_1 = E, the query node is the last token) or moved (X_1 = E W_VO(0): layer 0 moves it there, as when a hop count follows the start node)")
+      ("fusion-layer", po::value<int64_t>()->default_value(0), "the pair-fusion layer F whose value-output map writes the keys (E W_VO(F)); hop layers F + 1.. are scored (F > 0: models that spend layers on setup first)")
       ("subspace-energy", po::value<double>()->default_value(0.9), "for checkpoints of the matching task: the share of the in-distribution rows' squared norm that their principal subspace holds; reported with each scored row's share inside it")
       ("out", po::value<std::string>(), "HDF5 file: scores and matching matrices")
       ("quiet", po::bool_switch(), "no progress bar");
@@ -114,6 +115,7 @@ int run_match(const std::vector<std::string>& args) {
   request.normalised = embeddings == "normalised";
   request.positional = vm["positional"].as<bool>();
   request.moved_queries = query == "moved";
+  request.fusion_layer = vm["fusion-layer"].as<int64_t>();
   const MatchingScores scores = matching_scores(model, request);
   fmt::print(
       "matching scores over {} tokens ({}), embeddings: {}, queries: {}; score = mean row-softmax diagonal "
@@ -147,7 +149,7 @@ int run_match(const std::vector<std::string>& args) {
         subspace->share.mean().item<double>(), double(subspace->dims) / double(subspace->d_model));
   }
 
-  // Activation-based: layer j's attention from the answer position onto hop j's child.
+  // Activation-based: layer F + j's attention from the answer position onto hop j's child (F the fusion layer).
   torch::Tensor activation;  // [hop, head, batch]
   std::vector<std::string> hop_names;
   if (generated) {
@@ -163,21 +165,22 @@ int run_match(const std::vector<std::string>& args) {
     span_options.progress = !vm["quiet"].as<bool>();
     const SpanAttention attention = span_attention(model, tokens, span_options);
     std::vector<torch::Tensor> per_hop;
-    for (size_t j = 0; j < span_options.sources.size() && int64_t(j + 1) < model->config().n_layers; ++j) {
-      per_hop.push_back(
-          attention.mass[int64_t(j + 1)].select(1, int64_t(j)));  // layer j+1, hop j+1's child: [head, batch]
-      hop_names.push_back(span_options.sources[j].name);
+    const int64_t fusion = request.fusion_layer;
+    for (int64_t j = 0; j < int64_t(span_options.sources.size()) && fusion + j + 1 < model->config().n_layers; ++j) {
+      per_hop.push_back(attention.mass[fusion + j + 1].select(1, j));  // layer F+j+1, hop j+1's child: [head, batch]
+      hop_names.push_back(span_options.sources[size_t(j)].name);
     }
     if (!per_hop.empty()) {
       activation = torch::stack(per_hop);
       fmt::print(
-          "activation score: share of the answer position's attention in layer j on hop j's child "
+          "activation score: share of the answer position's attention in layer {} on hop j's child "
           "({} prompts; mean per head):\n",
-          tokens.size(0));
+          request.fusion_layer > 0 ? fmt::format("{} + j", request.fusion_layer) : "j", tokens.size(0));
       for (size_t j = 0; j < hop_names.size(); ++j) {
         const torch::Tensor mean = activation[int64_t(j)].mean(-1).contiguous();  // [head]
         const std::vector<float> heads(mean.data_ptr<float>(), mean.data_ptr<float>() + mean.numel());
-        fmt::print("  L{} -> {:<12} {:.4f}\n", j + 1, hop_names[j], fmt::join(heads, "  "));
+        fmt::print("  L{} -> {:<12} {:.4f}\n", request.fusion_layer + int64_t(j) + 1, hop_names[j],
+                   fmt::join(heads, "  "));
       }
     }
   }
@@ -189,6 +192,7 @@ int run_match(const std::vector<std::string>& args) {
       H5::Group group = file.createGroup("matching");
       h5::write_attr(group, "embeddings", scores.embeddings);
       h5::write_attr(group, "queries", scores.queries);
+      h5::write_attr(group, "fusion_layer", request.fusion_layer);  // activation_score's hop j: layer F + j
       h5::write_attr(group, "tokens", token_choice.description);
       h5::write_attr(group, "score", std::string("mean over tokens of softmax(M / sqrt(d_head)) diagonal (ours)"));
       h5::write_attr(group, "kernel_score", std::string("(tr K)^2 / (d_model ||K||_F^2) (ours)"));

@@ -1,6 +1,7 @@
 // Matching-mechanism scores: the hand-built solution answers k-hop queries and scores 1, random
 // weights score near chance, the matrices equal a plain computation from the parameters, and the
 // kernel score is 1 exactly for multiples of the identity.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -137,6 +138,20 @@ TEST(MatchingScoreTest, MatricesEqualAPlainComputationFromTheParameters) {
     EXPECT_NEAR(moved.kernel_score[0][h].item<float>(), kernel, 1e-5);
   }
   EXPECT_EQ(moved.queries, "X_1 = E W_VO(0)");
+
+  // A setup layer first: layer 1 fuses the pairs (keys E W_VO(1)) and layer 2 is the only hop layer.
+  options.fusion_layer = 1;
+  for (const bool moved_query : {false, true}) {
+    options.moved_queries = moved_query;
+    const MatchingScores later = matching_scores(model, options);
+    EXPECT_EQ(later.layers, std::vector<int64_t>{2});
+    EXPECT_EQ(later.queries, moved_query ? "X_2 = E W_VO(1)" : "X_2 = E");
+    const torch::Tensor query = moved_query ? e.matmul(vo(1)) : e;
+    for (int64_t h = 0; h < 2; ++h) {
+      const torch::Tensor m = query.matmul(qk(2, h)).matmul(e.matmul(vo(1)).t());
+      EXPECT_TRUE(testing::tensors_close(later.matrix[0][h], m, 1e-5)) << "moved " << moved_query;
+    }
+  }
 }
 
 TEST(MatchingScoreTest, KernelScoreIsOneExactlyForMultiplesOfTheIdentity) {
@@ -157,6 +172,13 @@ TEST(MatchingScoreTest, BadTokensAndOneLayerModelsAreRefused) {
   options.tokens = {1, 5, 1};
   EXPECT_TRUE(testing::throws_with<InputError>([&] { matching_scores(model, options); },
                                                "token 1 appears more than once in the token set"));
+  options.tokens = {1, 5};
+  for (const int64_t fusion : {int64_t(-1), config.n_layers - 1}) {  // no hop layer would follow the last
+    options.fusion_layer = fusion;
+    EXPECT_TRUE(
+        testing::throws_with<InputError>([&] { matching_scores(model, options); },
+                                         fmt::format("fusion layer {}: expected 0..{}", fusion, config.n_layers - 2)));
+  }
   config.n_layers = 1;
   HookedTransformer shallow(config);
   EXPECT_TRUE(testing::throws_with<InputError>([&] { matching_scores(shallow, {}); }, "at least one hop layer"));

@@ -70,6 +70,12 @@ expect match-moved-hop-count-l1 0 "L1H0 +0\.8[0-9]+ " -- "$mechlens" match --che
 expect match-embedding-hop-count-l1 0 "L1H0 +0\.00[0-9]+ " -- "$mechlens" match --checkpoint "$depth5" --quiet
 expect match-embedding-hop-count-l2 0 "L2H0 +0\.72" -- "$mechlens" match --checkpoint "$depth5" --quiet
 expect bad-query 2 "--query x: expected embedding or moved" -- "$mechlens" match --checkpoint "$ck" --query x
+# A fusion layer F > 0 (models that spend layers on setup first): keys through layer F's value-output
+# map, hop layers from F + 1, and the activation score's hop j read from layer F + j.
+expect fusion-layer-activation 0 "L2 -> hop1_child" -- "$mechlens" match --checkpoint "$ck" --fusion-layer 1 \
+  --task matching --task-option orders=2 --n 20 --quiet
+expect fusion-layer-bad 1 "fusion layer 2: expected 0\.\.1 \(a hop layer must follow it; the model has 3 layers\)" -- \
+  "$mechlens" match --checkpoint "$ck" --fusion-layer 2 --quiet
 # id / ood are the node ids the checkpoint's task drew: the shipped model's task (trained before the
 # ranges option) drew 1..100; a model trained now draws 1..99, and its training log's scores use those.
 expect tokens-shipped-id 0 "over 100 tokens \(id: 1\.\.100, the checkpoint's task ranges=full\)" -- \
