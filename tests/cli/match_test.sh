@@ -74,6 +74,12 @@ expect bad-query 2 "--query x: expected embedding or moved" -- "$mechlens" match
 # map, hop layers from F + 1, and the activation score's hop j read from layer F + j.
 expect fusion-layer-activation 0 "L2 -> hop1_child" -- "$mechlens" match --checkpoint "$ck" --fusion-layer 1 \
   --task matching --task-option orders=2 --n 20 --quiet
+# The depth curriculum's 6-layer model moves the start in layer 1 and hops in layers 2-4: the defaults
+# score its layer 2 at chance, the fusion layer 1 with moved queries at 0.97.
+depth6="$source/data/sweeps/depth-curriculum/L6-stages2500/stage-5/n_layers-6_seed-0.safetensors"
+expect fusion-layer-depth6 0 "L2H0 +0\.9[0-9]+ +1\.0000" -- "$mechlens" match --checkpoint "$depth6" --fusion-layer 1 \
+  --query moved --quiet
+expect fusion-layer-depth6-default 0 "L2H0 +0\.0[0-9]+ " -- "$mechlens" match --checkpoint "$depth6" --quiet
 expect fusion-layer-bad 1 "fusion layer 2: expected 0\.\.1 \(a hop layer must follow it; the model has 3 layers\)" -- \
   "$mechlens" match --checkpoint "$ck" --fusion-layer 2 --quiet
 # id / ood are the node ids the checkpoint's task drew: the shipped model's task (trained before the
