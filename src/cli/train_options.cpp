@@ -124,13 +124,35 @@ ExtraMetrics matching_score_metrics(const Task& task, const ModelConfig& config)
   if (tokens.back() >= config.d_vocab) return metrics;
   for (int64_t layer = 1; layer < config.n_layers; ++layer)
     metrics.names.push_back(fmt::format("match_score_L{}", layer));
-  metrics.compute = [tokens](HookedTransformer& trained) {
-    MatchingOptions options;
-    options.tokens = tokens;
-    const MatchingScores scores = matching_scores(trained, options);
+  // With the hop count after the start node, a layer moves the start to the query position first, and
+  // the defaults (X_1 = E, keys through layer 0) stay at chance while the circuit forms; the log then
+  // also follows the two routes the trained models took: moved queries with layer 0 or layer 1 as
+  // the fusion layer (match_moved_L1; match_f1_L2..).
+  const bool hop_count_token = matching->settings().layout == MatchingLayout::kSingleChainWithOrder;
+  if (hop_count_token) {
+    metrics.names.push_back("match_moved_L1");
+    for (int64_t layer = 2; layer < config.n_layers; ++layer)
+      metrics.names.push_back(fmt::format("match_f1_L{}", layer));
+  }
+  metrics.compute = [tokens, hop_count_token](HookedTransformer& trained) {
     // One value per hop layer: its best head.
-    const torch::Tensor best = std::get<0>(scores.score.max(1));
-    return std::vector<double>(best.data_ptr<float>(), best.data_ptr<float>() + best.numel());
+    auto best_per_layer = [&](int64_t fusion_layer, bool moved_queries) {
+      MatchingOptions options;
+      options.tokens = tokens;
+      options.fusion_layer = fusion_layer;
+      options.moved_queries = moved_queries;
+      const torch::Tensor best = std::get<0>(matching_scores(trained, options).score.max(1)).contiguous();
+      return std::vector<double>(best.data_ptr<float>(), best.data_ptr<float>() + best.numel());
+    };
+    std::vector<double> values = best_per_layer(0, false);
+    if (hop_count_token) {
+      values.push_back(best_per_layer(0, true).front());
+      if (trained->config().n_layers > 2) {
+        const std::vector<double> later = best_per_layer(1, true);
+        values.insert(values.end(), later.begin(), later.end());
+      }
+    }
+    return values;
   };
   return metrics;
 }

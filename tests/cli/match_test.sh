@@ -109,6 +109,27 @@ with h5py.File(sys.argv[2], "r") as f:
         assert abs(logged - scored) < 1e-6 * max(1, abs(scored)), (layer, logged, scored)
 print("ok")
 PY
+# With the hop count as a token the log also follows the moved-query routes (fusion layer 0 and 1), each
+# equal to what `match` computes on the saved weights; the plain layout's log has no such columns.
+expect routes-train 0 "trained 3 steps" -- "$mechlens" train --task matching --config "$work/tiny.json" --steps 3 --batch 4 \
+  --eval-every 3 --eval-n 4 --task-option layout=single_chain_with_order --task-option seq_len=12 \
+  --task-option orders=1,2 --out "$work/routes.safetensors" --log "$work/routes.csv" --quiet
+"$mechlens" match --checkpoint "$work/routes.safetensors" --query moved --out "$work/routes_f0.h5" --quiet >/dev/null
+"$mechlens" match --checkpoint "$work/routes.safetensors" --query moved --fusion-layer 1 --out "$work/routes_f1.h5" \
+  --quiet >/dev/null
+expect routes-log 0 "^ok$" -- "$python" - "$work/routes.csv" "$work/routes_f0.h5" "$work/routes_f1.h5" "$work/tiny.csv" <<'PY'
+import csv, sys, h5py
+last = list(csv.DictReader(open(sys.argv[1])))[-1]
+with h5py.File(sys.argv[2], "r") as f0, h5py.File(sys.argv[3], "r") as f1:
+    pairs = [("match_moved_L1", f0["matching/score"][0].max()), ("match_f1_L2", f1["matching/score"][0].max())]
+    assert list(f1["matching/label_layer"][()]) == [2] and f1["matching"].attrs["fusion_layer"] == 1
+for column, scored in pairs:
+    logged = float(last[column])
+    assert abs(logged - scored) < 1e-6 * max(1, abs(scored)), (column, logged, scored)
+plain = list(csv.DictReader(open(sys.argv[4])))[-1]
+assert not any(c.startswith(("match_moved", "match_f1")) for c in plain), list(plain)
+print("ok")
+PY
 expect bad-tokens 1 "--tokens '300'.*outside" -- "$mechlens" match --checkpoint "$ck" --tokens 300
 # A bad task setting is refused before any score prints (stdout stays empty).
 expect bad-n-first 2 "^stdout empty$" -- bash -c 'out=$("$0" match --checkpoint "$1" --task matching --n 0 2>/dev/null)
