@@ -115,11 +115,12 @@ MatchingScores matching_scores(HookedTransformer& model, const MatchingOptions& 
   if (options.positional) out.embeddings += " + mean position";
   const double scale = 1.0 / std::sqrt(double(config.d_head));
   const int64_t n_tokens = int64_t(out.tokens.size()), n_heads = config.n_heads;
-  // Low-rank throughout: per head M = (X_l W_Q)(E W_VO(0) W_K)^T, and the kernel
-  // K = carry W_Q W_K^T W_VO(0)^T = A B^T with A = carry W_Q, B = W_VO(0) W_K [d_model, d_head], whose
+  // Low-rank throughout: per head M = (X_l W_Q)(E W_VO(F) W_K)^T, and the kernel
+  // K = carry W_Q W_K^T W_VO(F)^T = A B^T with A = carry W_Q, B = W_VO(F) W_K [d_model, d_head], whose
   // trace is sum(A * B) and squared Frobenius norm sum((A^T A) * (B^T B)): no d_model x d_model product.
-  const torch::Tensor vo0 = layer_vo(model, fusion);  // the fusion layer's (layer 0's unless set)
-  const torch::Tensor keys = embeddings.matmul(vo0);  // [T, d_model]: E W_VO(F)
+  // F is the fusion layer (0 unless set).
+  const torch::Tensor vo_fusion = layer_vo(model, fusion);
+  const torch::Tensor keys = embeddings.matmul(vo_fusion);  // [T, d_model]: E W_VO(F)
   out.queries = fmt::format("X_{} = E{}", fusion + 1, options.moved_queries ? fmt::format(" W_VO({})", fusion) : "");
   std::vector<torch::Tensor> matrices, scores, top1, kernels;
   for (int64_t layer = fusion + 1; layer < config.n_layers; ++layer) {
@@ -129,7 +130,7 @@ MatchingScores matching_scores(HookedTransformer& model, const MatchingOptions& 
     // X_l = E carry: layer l's query is the node layer l - 1 moved (for the first hop layer F + 1, the
     // query token itself, or the one the fusion layer moved to the query position).
     const torch::Tensor carry = layer > fusion + 1      ? layer_vo(model, layer - 1)
-                                : options.moved_queries ? vo0
+                                : options.moved_queries ? vo_fusion
                                                         : torch::Tensor();
     const torch::Tensor queries = carry.defined() ? embeddings.matmul(carry) : embeddings;  // [T, d_model]
     for (int64_t h = 0; h < n_heads; ++h) {
@@ -140,7 +141,7 @@ MatchingScores matching_scores(HookedTransformer& model, const MatchingOptions& 
       scores.push_back(p.diagonal().mean().to(torch::kFloat32));
       top1.push_back(m.argmax(-1).eq(torch::arange(n_tokens)).to(torch::kFloat32).mean());
       const torch::Tensor a = (carry.defined() ? carry.matmul(w_q) : w_q).to(torch::kFloat64);
-      const torch::Tensor b = vo0.matmul(w_k).to(torch::kFloat64);
+      const torch::Tensor b = vo_fusion.matmul(w_k).to(torch::kFloat64);
       const double trace = (a * b).sum().item<double>();
       const double frobenius = (a.t().matmul(a) * b.t().matmul(b)).sum().item<double>();
       kernels.push_back(

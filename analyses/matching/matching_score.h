@@ -49,7 +49,7 @@ struct MatchingScores {
   torch::Tensor kernel_score;   // float [layer, head]
   std::vector<int64_t> tokens;
   std::string embeddings;  // "layer-0 norm" or "raw", "+ mean position"
-  std::string queries;     // "X_1 = E" or "X_1 = E W_VO(0)" (with F for 0 and F + 1 for 1 when fusion_layer F > 0)
+  std::string queries;     // the first hop layer's query: "X_{F+1} = E" or "X_{F+1} = E W_VO(F)", F = fusion_layer
 };
 
 /// Throws InputError for a model with fewer than 2 layers, a fusion layer without a hop layer after it,

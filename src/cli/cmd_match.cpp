@@ -116,6 +116,7 @@ int run_match(const std::vector<std::string>& args) {
   request.positional = vm["positional"].as<bool>();
   request.moved_queries = query == "moved";
   request.fusion_layer = vm["fusion-layer"].as<int64_t>();
+  const int64_t fusion = request.fusion_layer;  // hop j is scored in layer F + j
   const MatchingScores scores = matching_scores(model, request);
   fmt::print(
       "matching scores over {} tokens ({}), embeddings: {}, queries: {}; score = mean row-softmax diagonal "
@@ -165,7 +166,6 @@ int run_match(const std::vector<std::string>& args) {
     span_options.progress = !vm["quiet"].as<bool>();
     const SpanAttention attention = span_attention(model, tokens, span_options);
     std::vector<torch::Tensor> per_hop;
-    const int64_t fusion = request.fusion_layer;
     for (int64_t j = 0; j < int64_t(span_options.sources.size()) && fusion + j + 1 < model->config().n_layers; ++j) {
       per_hop.push_back(attention.mass[fusion + j + 1].select(1, j));  // layer F+j+1, hop j+1's child: [head, batch]
       hop_names.push_back(span_options.sources[size_t(j)].name);
@@ -175,12 +175,11 @@ int run_match(const std::vector<std::string>& args) {
       fmt::print(
           "activation score: share of the answer position's attention in layer {} on hop j's child "
           "({} prompts; mean per head):\n",
-          request.fusion_layer > 0 ? fmt::format("{} + j", request.fusion_layer) : "j", tokens.size(0));
+          fusion > 0 ? fmt::format("{} + j", fusion) : "j", tokens.size(0));
       for (size_t j = 0; j < hop_names.size(); ++j) {
         const torch::Tensor mean = activation[int64_t(j)].mean(-1).contiguous();  // [head]
         const std::vector<float> heads(mean.data_ptr<float>(), mean.data_ptr<float>() + mean.numel());
-        fmt::print("  L{} -> {:<12} {:.4f}\n", request.fusion_layer + int64_t(j) + 1, hop_names[j],
-                   fmt::join(heads, "  "));
+        fmt::print("  L{} -> {:<12} {:.4f}\n", fusion + int64_t(j) + 1, hop_names[j], fmt::join(heads, "  "));
       }
     }
   }
@@ -192,7 +191,7 @@ int run_match(const std::vector<std::string>& args) {
       H5::Group group = file.createGroup("matching");
       h5::write_attr(group, "embeddings", scores.embeddings);
       h5::write_attr(group, "queries", scores.queries);
-      h5::write_attr(group, "fusion_layer", request.fusion_layer);  // activation_score's hop j: layer F + j
+      h5::write_attr(group, "fusion_layer", fusion);  // activation_score's hop j: layer F + j
       h5::write_attr(group, "tokens", token_choice.description);
       h5::write_attr(group, "score", std::string("mean over tokens of softmax(M / sqrt(d_head)) diagonal (ours)"));
       h5::write_attr(group, "kernel_score", std::string("(tr K)^2 / (d_model ||K||_F^2) (ours)"));

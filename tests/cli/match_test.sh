@@ -62,13 +62,16 @@ expect match-raw 0 "L1H0 +0\.0[0-4]" -- "$mechlens" match --checkpoint "$ck" --e
 # Where the query token comes from: the shipped model reads the start node at the last position (X_1 = E:
 # 0.90), not moved there by layer 0 (near chance); the depth curriculum's 5-layer model, whose prompt
 # ends in the hop count, reads it as layer 0 moved it (0.84 against 0.002). Layer 2 is the same either way.
-expect match-moved-plain 0 "L1H0 +0\.00[0-9]+ " -- "$mechlens" match --checkpoint "$ck" --query moved --quiet
-expect match-moved-plain-l2 0 "L2H0 +0\.93" -- "$mechlens" match --checkpoint "$ck" --query moved --quiet
 depth5="$source/data/sweeps/depth-curriculum/L5-stages2500/stage-5/n_layers-5_seed-0.safetensors"
-expect match-moved-hop-count 0 "queries: X_1 = E W_VO\(0\);" -- "$mechlens" match --checkpoint "$depth5" --query moved --quiet
-expect match-moved-hop-count-l1 0 "L1H0 +0\.8[0-9]+ " -- "$mechlens" match --checkpoint "$depth5" --query moved --quiet
-expect match-embedding-hop-count-l1 0 "L1H0 +0\.00[0-9]+ " -- "$mechlens" match --checkpoint "$depth5" --quiet
-expect match-embedding-hop-count-l2 0 "L2H0 +0\.72" -- "$mechlens" match --checkpoint "$depth5" --quiet
+"$mechlens" match --checkpoint "$ck" --query moved --quiet >"$work/moved_plain.txt" 2>&1
+"$mechlens" match --checkpoint "$depth5" --query moved --quiet >"$work/moved_depth5.txt" 2>&1
+"$mechlens" match --checkpoint "$depth5" --quiet >"$work/embedding_depth5.txt" 2>&1
+expect match-moved-plain 0 "L1H0 +0\.00[0-9]+ " -- cat "$work/moved_plain.txt"
+expect match-moved-plain-l2 0 "L2H0 +0\.93" -- cat "$work/moved_plain.txt"
+expect match-moved-hop-count 0 "queries: X_1 = E W_VO\(0\);" -- cat "$work/moved_depth5.txt"
+expect match-moved-hop-count-l1 0 "L1H0 +0\.8[0-9]+ " -- cat "$work/moved_depth5.txt"
+expect match-embedding-hop-count-l1 0 "L1H0 +0\.00[0-9]+ " -- cat "$work/embedding_depth5.txt"
+expect match-embedding-hop-count-l2 0 "L2H0 +0\.72" -- cat "$work/embedding_depth5.txt"
 expect bad-query 2 "--query x: expected embedding or moved" -- "$mechlens" match --checkpoint "$ck" --query x
 # A fusion layer F > 0 (models that spend layers on setup first): keys through layer F's value-output
 # map, hop layers from F + 1, and the activation score's hop j read from layer F + j.
