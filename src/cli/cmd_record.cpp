@@ -139,10 +139,10 @@ int run_record(const std::vector<std::string>& args) {
                comm.size());
     return 0;
   }
-  RecordWriter writer = vm["resume"].as<bool>()
-                            ? RecordWriter::resume(out, settings, provenance, prompts.size())
-                            : RecordWriter::create(out, settings, provenance, recorded_dims(model, settings.hooks),
-                                                   prompts.annotation_dims, prompts.size());
+  const auto dims = recorded_dims(model, settings.hooks);
+  RecordWriter writer =
+      resume ? RecordWriter::resume(out, settings, provenance, dims, prompts.annotation_dims, prompts.size())
+             : RecordWriter::create(out, settings, provenance, dims, prompts.annotation_dims, prompts.size());
   record_activations(model, prompts, settings, writer, !vm["quiet"].as<bool>());
   writer.finish();
   fmt::print("recorded {} hooks over {} prompts to {}\n", settings.hooks.size(), prompts.size(), out);

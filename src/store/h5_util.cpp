@@ -52,6 +52,16 @@ void write_attr(const H5::H5Object& object, const std::string& name, int64_t val
   attribute.write(H5::PredType::NATIVE_INT64, &value);
 }
 
+void overwrite_attr(const H5::H5Object& object, const std::string& name, int64_t value) {
+  object.openAttribute(name).write(H5::PredType::NATIVE_INT64, &value);
+}
+
+H5::FileAccPropList latest_format_access() {
+  H5::FileAccPropList access;
+  access.setLibverBounds(H5F_LIBVER_LATEST, H5F_LIBVER_LATEST);
+  return access;
+}
+
 void write_attr(const H5::H5Object& object, const std::string& name, double value) {
   if (object.attrExists(name)) object.removeAttr(name);
   H5::Attribute attribute = object.createAttribute(name, H5::PredType::IEEE_F64LE, H5::DataSpace(H5S_SCALAR));

@@ -27,6 +27,11 @@ void write_attr(const H5::H5Object& object, const std::string& name, const std::
 void write_attr(const H5::H5Object& object, const std::string& name, int64_t value);
 void write_attr(const H5::H5Object& object, const std::string& name, const std::vector<int64_t>& values);
 void write_attr(const H5::H5Object& object, const std::string& name, double value);
+/// Writes `value` into the existing integer attribute `name` in place. Deleting and re-creating an
+/// attribute restructures its object header, which a file in SWMR-write mode must not do.
+void overwrite_attr(const H5::H5Object& object, const std::string& name, int64_t value);
+/// File access with the newest object formats (HDF5 >= 1.10), which SWMR writing requires.
+H5::FileAccPropList latest_format_access();
 /// A 1-D dataset of variable-length UTF-8 strings (h5py: .asstr()[:]).
 void write_strings(const H5::Group& group, const std::string& name, const std::vector<std::string>& values);
 double read_double_attr(const H5::H5Object& object, const std::string& name);

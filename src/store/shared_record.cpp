@@ -151,7 +151,8 @@ void record_shared(HookedTransformer& model, const PromptSet& prompts, const Rec
     std::optional<RecordWriter> writer;
     if (options.resume && fs::exists(shard.path + kPartialSuffix)) {
       try {
-        writer.emplace(RecordWriter::resume(shard.path, part_settings, part_provenance, part.size()));
+        writer.emplace(
+            RecordWriter::resume(shard.path, part_settings, part_provenance, dims, part.annotation_dims, part.size()));
       } catch (const StoreError& e) {
         fmt::print(stderr, "note: {}; recording this shard again\n", e.what());
       }

@@ -136,10 +136,10 @@ TEST_F(RecordTest, InterruptedRunLeavesNoFinalFileAndResumeMatchesUninterrupted)
   settings.batch_size = 2;
   provenance_.vocab = {"<pad>", "a", "b", "c"};  // a fixed-size dataset beside the row-wise ones
   record(path("full.h5"), settings);
+  const auto dims = recorded_dims(model_, settings.hooks);
   {
     // Two batches written, then the writer is dropped without finish(), as a killed run.
-    RecordWriter writer = RecordWriter::create(path("cut.h5"), settings, provenance_,
-                                               recorded_dims(model_, settings.hooks), {}, prompts_.size());
+    RecordWriter writer = RecordWriter::create(path("cut.h5"), settings, provenance_, dims, {}, prompts_.size());
     PromptSet first = prompts_;
     first.tokens = prompts_.tokens.narrow(0, 0, 4);
     first.lengths = prompts_.lengths.narrow(0, 0, 4);
@@ -154,10 +154,10 @@ TEST_F(RecordTest, InterruptedRunLeavesNoFinalFileAndResumeMatchesUninterrupted)
   RecordSettings other = settings;
   other.batch_size = 3;
   EXPECT_TRUE(testing::throws_with<StoreError>(
-      [&] { RecordWriter::resume(path("cut.h5"), other, provenance_, prompts_.size()); },
+      [&] { RecordWriter::resume(path("cut.h5"), other, provenance_, dims, {}, prompts_.size()); },
       "batch_size: file has 2, this run 3"));
 
-  RecordWriter resumed = RecordWriter::resume(path("cut.h5"), settings, provenance_, prompts_.size());
+  RecordWriter resumed = RecordWriter::resume(path("cut.h5"), settings, provenance_, dims, {}, prompts_.size());
   EXPECT_EQ(resumed.n_written(), 4);
   record_activations(model_, prompts_, settings, resumed, false);
   resumed.finish();
