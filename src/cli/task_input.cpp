@@ -4,6 +4,8 @@
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <cstdio>
 #include <filesystem>
 
 #include "cli/command.h"
@@ -87,6 +89,24 @@ std::vector<std::string> recorded_prompt_options(const std::string& checkpoint, 
   return options;
 }
 
+// Hop counts stay the command's (an analysis may ask a model about more hops than it learned), but
+// asking only about hop counts the checkpoint never saw is worth a line: the default (2) is one of
+// them for a model trained on 1 hop.
+void warn_untrained_orders(const std::string& checkpoint, const Task& task) {
+  const nlohmann::json trained = recorded_task_settings(checkpoint);
+  const nlohmann::json asked = nlohmann::json::parse(task.settings_json(), nullptr, /*allow_exceptions=*/false);
+  if (!trained.is_object() || !asked.is_object() || trained.value("task", nlohmann::json()) != task.name()) return;
+  const nlohmann::json trained_orders = trained.value("orders", nlohmann::json());
+  const nlohmann::json asked_orders = asked.value("orders", nlohmann::json());
+  if (!trained_orders.is_array() || !asked_orders.is_array()) return;
+  for (const auto& order : asked_orders) {
+    if (std::find(trained_orders.begin(), trained_orders.end(), order) != trained_orders.end()) return;
+  }
+  fmt::print(stderr,
+             "note: {} was trained on hop counts {}; these prompts ask {} (--task-option orders=... to match)\n",
+             checkpoint, trained_orders.dump(), asked_orders.dump());
+}
+
 // A tokenizer as the text codec of tasks that write text (logic-text).
 class TokenizerCodec : public TextCodec {
  public:
@@ -148,6 +168,7 @@ TaskPrompts generate_task_prompts(const po::variables_map& vm, bool pairs,
   }
   task_options.insert(task_options.end(), extra_task_options.begin(), extra_task_options.end());
   out.task = make_task(vm["task"].as<std::string>(), task_options, task_codec(vm, task_options));
+  if (vm.count("checkpoint")) warn_untrained_orders(vm["checkpoint"].as<std::string>(), *out.task);
   const int64_t n = vm["n"].as<int64_t>();
   const int64_t seed = vm["seed"].as<int64_t>();
   // Bounded before anything is allocated: every example holds a sequence and its annotations.

@@ -222,6 +222,12 @@ expect recorded-layout 0 "^4 prompts of 14 tokens" -- "$mechlens" trace "$work/c
 expect recorded-layout-overridden 0 "^4 prompts of 13 tokens" -- "$mechlens" trace \
   "$work/curriculum/stage-1/n_layers-2_seed-0.safetensors" --task matching --n 4 --quiet \
   --task-option layout=single_chain --task-option seq_len=13
+# Hop counts stay the command's, with a note when none of them was trained (stage 1: 1 hop only).
+expect untrained-orders 0 "note: .*stage-1/n_layers-2_seed-0.safetensors was trained on hop counts \[1\]; these prompts ask \[2\]" \
+  -- "$mechlens" trace "$work/curriculum/stage-1/n_layers-2_seed-0.safetensors" --task matching --n 4 --quiet
+out=$("$mechlens" trace "$work/curriculum/stage-1/n_layers-2_seed-0.safetensors" --task matching --n 4 --quiet \
+  --task-option orders=1,2 2>&1)
+grep -q "^4 prompts" <<<"$out" && ! grep -q "trained on hop counts" <<<"$out" && ok || bad "orders=1,2 noted: $out"
 # ... and in its recorded node ranges: a model trained on 101..200 out of distribution is asked about 200.
 "$mechlens" train --task matching --config "$work/tiny.json" --task-option ranges=full --steps 1 --batch 4 \
   --eval-n 4 --out "$work/full_ranges.safetensors" --quiet >/dev/null 2>&1
