@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `mechlens record` killed between any two of its file writes loses no complete batch: for every write
-# of a run, and of a resumed run, a SIGKILL just before it (the preload library kill_after_writes)
+# and rename of a run, and of a resumed run, a SIGKILL just before it (the preload library kill_after_writes)
 # leaves a partial file that --resume completes into a record equal to an uninterrupted one.
 # usage: crash_points_test.sh MECHLENS_BIN PYTHON KILL_AFTER_WRITES_LIB WORK_DIR
 set -uo pipefail
@@ -25,8 +25,8 @@ record=("$mechlens" record --checkpoint model.safetensors --tokens-file prompts.
 "$mechlens" record --checkpoint model.safetensors --tokens-file prompts.txt --batch 4 --quiet \
   --hooks 'blocks.*.attn.hook_pattern' blocks.1.hook_resid_post --out full.h5 >/dev/null
 
-writes_of() {  # writes_of ARGS...: how many partial-file writes a whole run makes
-  LD_PRELOAD=$preload "$@" 2>&1 >/dev/null | sed -n 's/^partial-file writes: //p'
+writes_of() {  # writes_of ARGS...: how many partial-file writes and renames a whole run makes
+  LD_PRELOAD=$preload "$@" 2>&1 >/dev/null | sed -n 's/^partial-file operations: //p'
 }
 killed_at() {  # killed_at N ARGS...: the run, killed just before its write N (its exit status)
   MECHLENS_KILL_AFTER_WRITES=$1 LD_PRELOAD=$preload "${@:2}" >/dev/null 2>&1 &
