@@ -34,6 +34,42 @@ std::vector<std::string> dims_for(const std::map<std::string, std::vector<std::s
   return dims;
 }
 
+// A file left by a killed SWMR writer opens only for SWMR reading; one from an older mechlens (not
+// in the SWMR format) only without it.
+std::unique_ptr<H5::H5File> open_interrupted(const std::string& path) {
+  try {
+    return std::make_unique<H5::H5File>(path, H5F_ACC_RDONLY | H5F_ACC_SWMR_READ);
+  } catch (const H5::Exception&) {
+  }
+  try {
+    return std::make_unique<H5::H5File>(path, H5F_ACC_RDONLY);
+  } catch (const H5::Exception& e) {
+    h5::rethrow(e, path, "cannot reopen partial record (damaged? delete it and record again)");
+  }
+}
+
+const H5::DataType& file_type(bool floating, c10::ScalarType dtype) {
+  if (!floating) return H5::PredType::STD_I32LE;
+  return dtype == c10::kHalf ? static_cast<const H5::DataType&>(h5::half_type()) : H5::PredType::IEEE_F32LE;
+}
+
+const H5::DataType& memory_type(bool floating, c10::ScalarType dtype) {
+  if (!floating) return H5::PredType::NATIVE_INT32;
+  return dtype == c10::kHalf ? static_cast<const H5::DataType&>(h5::half_type()) : H5::PredType::NATIVE_FLOAT;
+}
+
+// Rows per chunk: at most `limit`, preferably a divisor of the batch size, so that a batch ends on a
+// chunk boundary. A chunk a batch leaves half full is written again by the next one, and under SWMR
+// the space of a compressed chunk written twice is not reused (files grew 11% on the bench).
+hsize_t chunk_rows(hsize_t limit, int64_t batch_size) {
+  const hsize_t batch = hsize_t(std::max<int64_t>(1, batch_size));
+  limit = std::clamp<hsize_t>(limit, 1, batch);
+  for (hsize_t rows = limit; rows * 2 > limit; --rows) {
+    if (batch % rows == 0) return rows;
+  }
+  return limit;
+}
+
 }  // namespace
 
 std::string dtype_name(c10::ScalarType dtype) { return dtype == c10::kHalf ? "float16" : "float32"; }
@@ -98,24 +134,6 @@ RecordWriter RecordWriter::create(const std::string& final_path, const RecordSet
   writer.start_file(provenance, n_planned);
   return writer;
 }
-
-namespace {
-
-// A file left by a killed SWMR writer opens only for SWMR reading; one from an older mechlens (not
-// in the SWMR format) only without it.
-std::unique_ptr<H5::H5File> open_interrupted(const std::string& path) {
-  try {
-    return std::make_unique<H5::H5File>(path, H5F_ACC_RDONLY | H5F_ACC_SWMR_READ);
-  } catch (const H5::Exception&) {
-  }
-  try {
-    return std::make_unique<H5::H5File>(path, H5F_ACC_RDONLY);
-  } catch (const H5::Exception& e) {
-    h5::rethrow(e, path, "cannot reopen partial record (damaged? delete it and record again)");
-  }
-}
-
-}  // namespace
 
 RecordWriter RecordWriter::resume(const std::string& final_path, const RecordSettings& settings,
                                   const RecordProvenance& provenance,
@@ -212,36 +230,6 @@ std::vector<RecordWriter::Rows> RecordWriter::rows_of(const RecordBatch& batch) 
     all.push_back({"/annotations", name, tensor, dims_for(annotation_dims_, name, tensor)});
   return all;
 }
-
-namespace {
-
-const H5::DataType& file_type(bool floating, c10::ScalarType dtype) {
-  if (!floating) return H5::PredType::STD_I32LE;
-  return dtype == c10::kHalf ? static_cast<const H5::DataType&>(h5::half_type()) : H5::PredType::IEEE_F32LE;
-}
-
-const H5::DataType& memory_type(bool floating, c10::ScalarType dtype) {
-  if (!floating) return H5::PredType::NATIVE_INT32;
-  return dtype == c10::kHalf ? static_cast<const H5::DataType&>(h5::half_type()) : H5::PredType::NATIVE_FLOAT;
-}
-
-}  // namespace
-
-namespace {
-
-// Rows per chunk: at most `limit`, preferably a divisor of the batch size, so that a batch ends on a
-// chunk boundary. A chunk a batch leaves half full is written again by the next one, and under SWMR
-// the space of a compressed chunk written twice is not reused (files grew 11% on the bench).
-hsize_t chunk_rows(hsize_t limit, int64_t batch_size) {
-  const hsize_t batch = hsize_t(std::max<int64_t>(1, batch_size));
-  limit = std::clamp<hsize_t>(limit, 1, batch);
-  for (hsize_t rows = limit; rows * 2 > limit; --rows) {
-    if (batch % rows == 0) return rows;
-  }
-  return limit;
-}
-
-}  // namespace
 
 void RecordWriter::create_dataset(const Rows& rows) {
   const bool floating = at::isFloatingType(rows.rows.scalar_type());
