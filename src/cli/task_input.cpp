@@ -67,10 +67,7 @@ std::string trained_task(const std::string& checkpoint) {
 // model trained on 1..100 is asked about 100 too). A record without ranges keeps today's default
 // rather than the older generator's, so analyses of those checkpoints draw the same prompts as before.
 // Splits and hop counts stay the command's.
-std::vector<std::string> recorded_prompt_options(const std::string& checkpoint, const std::string& task) {
-  std::error_code error;
-  if (!std::filesystem::exists(checkpoint, error)) return {};  // the command's loader says so
-  const nlohmann::json settings = recorded_task_settings(checkpoint);
+std::vector<std::string> recorded_prompt_options(const nlohmann::json& settings, const std::string& task) {
   if (!settings.is_object()) return {};
   std::vector<std::string> options;
   if (settings.value("format", nlohmann::json()).is_string()) {
@@ -92,8 +89,7 @@ std::vector<std::string> recorded_prompt_options(const std::string& checkpoint, 
 // Hop counts stay the command's (an analysis may ask a model about more hops than it learned), but
 // asking only about hop counts the checkpoint never saw is worth a line: the default (2) is one of
 // them for a model trained on 1 hop.
-void warn_untrained_orders(const std::string& checkpoint, const Task& task) {
-  const nlohmann::json trained = recorded_task_settings(checkpoint);
+void warn_untrained_orders(const std::string& checkpoint, const nlohmann::json& trained, const Task& task) {
   const nlohmann::json asked = nlohmann::json::parse(task.settings_json(), nullptr, /*allow_exceptions=*/false);
   if (!trained.is_object() || !asked.is_object() || trained.value("task", nlohmann::json()) != task.name()) return;
   const nlohmann::json trained_orders = trained.value("orders", nlohmann::json());
@@ -105,6 +101,16 @@ void warn_untrained_orders(const std::string& checkpoint, const Task& task) {
   fmt::print(stderr,
              "note: {} was trained on hop counts {}; these prompts ask {} (--task-option orders=... to match)\n",
              checkpoint, trained_orders.dump(), asked_orders.dump());
+}
+
+// The task settings --checkpoint records, read once per command; null without one (a missing file
+// too: the command's loader says so).
+nlohmann::json checkpoint_task_settings(const po::variables_map& vm) {
+  if (!vm.count("checkpoint")) return nullptr;
+  const std::string& checkpoint = vm["checkpoint"].as<std::string>();
+  std::error_code error;
+  if (!std::filesystem::exists(checkpoint, error)) return nullptr;
+  return recorded_task_settings(checkpoint);
 }
 
 // A tokenizer as the text codec of tasks that write text (logic-text).
@@ -159,16 +165,14 @@ void check_checkpoint_task(const std::string& checkpoint, const std::string& tas
 TaskPrompts generate_task_prompts(const po::variables_map& vm, bool pairs,
                                   const std::vector<std::string>& extra_task_options) {
   TaskPrompts out;
-  std::vector<std::string> task_options;
-  if (vm.count("checkpoint")) {
-    task_options = recorded_prompt_options(vm["checkpoint"].as<std::string>(), vm["task"].as<std::string>());
-  }
+  const nlohmann::json trained = checkpoint_task_settings(vm);
+  std::vector<std::string> task_options = recorded_prompt_options(trained, vm["task"].as<std::string>());
   if (vm.count("task-option")) {
     for (const std::string& option : vm["task-option"].as<std::vector<std::string>>()) task_options.push_back(option);
   }
   task_options.insert(task_options.end(), extra_task_options.begin(), extra_task_options.end());
   out.task = make_task(vm["task"].as<std::string>(), task_options, task_codec(vm, task_options));
-  if (vm.count("checkpoint")) warn_untrained_orders(vm["checkpoint"].as<std::string>(), *out.task);
+  if (vm.count("checkpoint")) warn_untrained_orders(vm["checkpoint"].as<std::string>(), trained, *out.task);
   const int64_t n = vm["n"].as<int64_t>();
   const int64_t seed = vm["seed"].as<int64_t>();
   // Bounded before anything is allocated: every example holds a sequence and its annotations.

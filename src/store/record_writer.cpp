@@ -173,27 +173,11 @@ RecordWriter RecordWriter::resume(const std::string& final_path, const RecordSet
       copy_record_prefix(*interrupted, *writer.file_, writer.n_written_, "--resume: " + writer.partial_path_);
       interrupted->close();
     }
-    writer.read_dims();
     writer.start_swmr();  // the copy replaces FINAL.partial only once it is crash-safe
   } catch (const H5::Exception& e) {
     h5::rethrow(e, writer.partial_path_, "cannot resume partial record");
   }
   return writer;  // on an error its destructor removes the unfinished copy
-}
-
-// Dimension names as the file records them, for rows appended to a resumed record.
-void RecordWriter::read_dims() {
-  dims_.clear();
-  annotation_dims_.clear();
-  for (const char* group_name : {"/acts", "/annotations"}) {
-    H5::Group group = file_->openGroup(group_name);
-    for (hsize_t i = 0; i < group.getNumObjs(); ++i) {
-      if (group.getObjTypeByIdx(i) != H5G_DATASET) continue;
-      const std::string name = group.getObjnameByIdx(i);
-      const std::vector<std::string> words = h5::read_dims_attr(group.openDataSet(name));
-      (std::string(group_name) == "/acts" ? dims_ : annotation_dims_)[name] = words;
-    }
-  }
 }
 
 // From here on only rows and counts change, and HDF5 orders its writes so that the file on disk is

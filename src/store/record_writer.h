@@ -41,7 +41,7 @@ class RecordWriter {
                              const std::map<std::string, std::vector<std::string>>& annotation_dims, int64_t n_planned);
   /// Reopens FINAL.partial; its settings and inputs must equal these (else StoreError naming the
   /// difference). Data past the last complete batch is dropped; with no complete batch the record
-  /// starts anew (`dims` and `annotation_dims` as for create; otherwise the file's own are kept).
+  /// starts anew (`dims` and `annotation_dims` name its datasets as for create).
   static RecordWriter resume(const std::string& final_path, const RecordSettings& settings,
                              const RecordProvenance& provenance,
                              const std::map<std::string, std::vector<std::string>>& dims,
@@ -74,7 +74,6 @@ class RecordWriter {
   void write_rows(const Rows& rows);
   // Creates the batch's datasets (empty), then start_swmr().
   void start_appending(const RecordBatch& batch);
-  void read_dims();
   void start_swmr();
 
   std::string final_path_;
